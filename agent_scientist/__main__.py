@@ -1,0 +1,5 @@
+"""`python -m agent_scientist` runs the CLI."""
+
+from agent_scientist.cli import main
+
+main()

@@ -1,0 +1,302 @@
+"""Workspace: a run's durable state on disk, and the only place it lives.
+
+Layout of `<home>/<name>/`:
+  workspace.json  metadata and counters (replaced atomically)
+  steps.jsonl     one record per finished planner step (appended and flushed)
+  runs.jsonl      one record per experiment run
+  files/          the agent's working directory
+  papers/<key>/   meta.json, paper.pdf, pages.json for each paper read or added
+  memory/         the embedded vector store
+  report.md       the exported report
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent_scientist.fsio import append_jsonl, atomic_write_json, read_json, read_jsonl
+
+SCHEMA_VERSION = 1
+STATUSES = ("created", "running", "interrupted", "failed", "completed")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+class WorkspaceError(Exception):
+    """A workspace cannot be used as asked; the message says what to do."""
+
+
+class WorkspaceLocked(WorkspaceError):
+    """Another live process holds the workspace."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def slugify(text: str, max_len: int = 48) -> str:
+    """A readable, filesystem-safe name from a question."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > max_len:
+            break
+        slug = candidate
+    return slug or "research"
+
+
+def paper_key(paper_id: str) -> str:
+    """Directory name for a paper id (`2401.01234v2`, `hep-th/9901001v1`, `local:ab12cd`)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", paper_id)
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name or ""):
+        raise WorkspaceError(
+            f"Invalid workspace name {name!r}: use letters, digits, '.', '_' or '-' (at most 80 characters)."
+        )
+    return name
+
+
+class Workspace:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.name = self.root.name
+        self._meta: dict[str, Any] | None = None
+
+    # -- paths ------------------------------------------------------------
+    @property
+    def meta_path(self) -> Path:
+        return self.root / "workspace.json"
+
+    @property
+    def steps_path(self) -> Path:
+        return self.root / "steps.jsonl"
+
+    @property
+    def runs_path(self) -> Path:
+        return self.root / "runs.jsonl"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.root / "files"
+
+    @property
+    def papers_dir(self) -> Path:
+        return self.root / "papers"
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.root / "memory"
+
+    @property
+    def report_path(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    # -- life cycle -------------------------------------------------------
+    @classmethod
+    def create(cls, home: Path, name: str, question: str = "") -> Workspace:
+        validate_name(name)
+        root = Path(home) / name
+        if root.exists():
+            raise WorkspaceError(f"Workspace {name!r} already exists in {home}. Choose another --name.")
+        Path(home).mkdir(parents=True, exist_ok=True)
+        root.mkdir()
+        ws = cls(root)
+        for sub in (ws.files_dir, ws.papers_dir, ws.memory_dir):
+            sub.mkdir()
+        stamp = now_iso()
+        ws._meta = {
+            "version": SCHEMA_VERSION,
+            "name": name,
+            "question": question,
+            "status": "created",
+            "models": {},
+            "created_at": stamp,
+            "updated_at": stamp,
+            "steps": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+        }
+        atomic_write_json(ws.meta_path, ws._meta)
+        return ws
+
+    @classmethod
+    def open(cls, home: Path, name: str) -> Workspace:
+        root = Path(home) / name
+        if not (root / "workspace.json").exists():
+            known = ", ".join(list_names(home)[:10]) or "none"
+            raise WorkspaceError(
+                f"No workspace named {name!r} in {home} (known: {known}). See `agent-scientist list`."
+            )
+        ws = cls(root)
+        ws.meta  # noqa: B018 - load now so corruption is reported up front
+        return ws
+
+    @classmethod
+    def open_or_create(cls, home: Path, name: str, question: str = "") -> Workspace:
+        """Open NAME, or create it empty (status created), as `init` does."""
+        if (Path(home) / name / "workspace.json").exists():
+            return cls.open(home, name)
+        return cls.create(home, name, question)
+
+    # -- metadata ---------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        if self._meta is None:
+            try:
+                data = read_json(self.meta_path)
+            except (OSError, ValueError) as exc:
+                raise WorkspaceError(
+                    f"{self.meta_path} is unreadable or not valid JSON ({exc}). "
+                    "Nothing was changed; restore it or remove the workspace."
+                ) from None
+            if not isinstance(data, dict) or "status" not in data:
+                raise WorkspaceError(f"{self.meta_path} is not a workspace record. Nothing was changed.")
+            self._meta = data
+        return self._meta
+
+    def update(self, **fields: Any) -> dict[str, Any]:
+        """Change metadata fields and replace workspace.json atomically."""
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"unknown status {fields['status']!r}")
+        meta = dict(self.meta)
+        meta.update(fields)
+        meta["updated_at"] = now_iso()
+        atomic_write_json(self.meta_path, meta)
+        self._meta = meta
+        return meta
+
+    @property
+    def status(self) -> str:
+        return self.meta["status"]
+
+    @property
+    def question(self) -> str:
+        return self.meta.get("question", "")
+
+    # -- logs -------------------------------------------------------------
+    def append_step(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Append a step record (flushed), then fold its counters into workspace.json."""
+        record = {"v": SCHEMA_VERSION, **record}
+        append_jsonl(self.steps_path, record)
+        if record.get("type") in ("action", "planning"):
+            meta = self.meta
+            self.update(
+                steps=meta.get("steps", 0) + (1 if record.get("type") == "action" else 0),
+                tokens_in=meta.get("tokens_in", 0) + int(record.get("tokens_in") or 0),
+                tokens_out=meta.get("tokens_out", 0) + int(record.get("tokens_out") or 0),
+                cost_usd=round(meta.get("cost_usd", 0.0) + float(record.get("cost_usd") or 0.0), 6),
+            )
+        return record
+
+    def steps(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.steps_path)
+
+    def reconcile(self) -> dict[str, Any]:
+        """Recount workspace.json's counters from steps.jsonl (the record of truth)."""
+        steps = self.steps()
+        actions = [s for s in steps if s.get("type") in ("action", "planning")]
+        return self.update(
+            steps=sum(1 for s in actions if s.get("type") == "action"),
+            tokens_in=sum(int(s.get("tokens_in") or 0) for s in actions),
+            tokens_out=sum(int(s.get("tokens_out") or 0) for s in actions),
+            cost_usd=round(sum(float(s.get("cost_usd") or 0.0) for s in actions), 6),
+        )
+
+    def final_answer(self) -> str | None:
+        """The latest final answer the planner gave, if any."""
+        answer = None
+        for record in self.steps():
+            if record.get("final_answer") is not None:
+                answer = str(record["final_answer"])
+        return answer
+
+    def append_run(self, record: dict[str, Any]) -> None:
+        append_jsonl(self.runs_path, {"v": SCHEMA_VERSION, **record})
+
+    def runs(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.runs_path)
+
+    # -- papers -----------------------------------------------------------
+    def paper_dir(self, paper_id: str) -> Path:
+        return self.papers_dir / paper_key(paper_id)
+
+    def papers(self) -> list[dict[str, Any]]:
+        """Metadata of every paper cached in the workspace (arXiv and local), sorted by id."""
+        found = []
+        if self.papers_dir.exists():
+            for meta_file in sorted(self.papers_dir.glob("*/meta.json")):
+                try:
+                    meta = read_json(meta_file)
+                except (OSError, ValueError):
+                    continue
+                if isinstance(meta, dict) and meta.get("id"):
+                    found.append(meta)
+        return found
+
+    # -- one process at a time --------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the workspace for this process; the kernel drops the lock if the process dies."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                raise WorkspaceLocked(
+                    f"Workspace {self.name!r} is in use by process {holder}. "
+                    "Wait for it to finish or stop it (Ctrl-C) first."
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def list_names(home: Path) -> list[str]:
+    home = Path(home)
+    if not home.is_dir():
+        return []
+    return sorted(p.name for p in home.iterdir() if (p / "workspace.json").is_file())
+
+
+def unique_name(home: Path, question: str) -> str:
+    """A slug of the question, with a numeric suffix if that name is taken."""
+    base = slugify(question)
+    name, n = base, 2
+    while (Path(home) / name).exists():
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def elapsed_since(iso: str) -> float:
+    try:
+        return time.time() - datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return 0.0

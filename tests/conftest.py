@@ -1,0 +1,55 @@
+"""Shared fixtures: an isolated workspace home, settings, and a CLI runner in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent_scientist.config import load_settings
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh workspace home; also the working directory, so no stray config file is read."""
+    h = tmp_path / "workspaces"
+    h.mkdir()
+    monkeypatch.setenv("AGENT_SCIENTIST_HOME", str(h))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    for var in ("AGENT_SCIENTIST_MODEL", "AGENT_SCIENTIST_WORKER_MODEL", "AGENT_SCIENTIST_API_BASE",
+                "AGENT_SCIENTIST_MEMORY_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return h
+
+
+@pytest.fixture
+def settings(home: Path):
+    return load_settings({"home": str(home)})
+
+
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_SCIENTIST_")}
+    env.update({"AGENT_SCIENTIST_HOME": str(home), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "120"})
+    env.update(extra)
+    return env
+
+
+def run_cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m agent_scientist ARGS` in a new process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent_scientist", *args],
+        capture_output=True, text=True, timeout=timeout, env=env or cli_env(home), input=input,
+        cwd=home.parent,
+    )
+
+
+@pytest.fixture
+def cli(home: Path):
+    def _run(*args: str, env: dict[str, str] | None = None, **kw):
+        return run_cli(home, *args, env=env, **kw)
+    return _run
