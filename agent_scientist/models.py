@@ -15,7 +15,7 @@ from agent_scientist.config import Settings
 
 def _import_litellm() -> Any:
     # Use the price table shipped inside the package, never a download.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
     import litellm
 

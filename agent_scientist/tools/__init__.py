@@ -58,9 +58,9 @@ class Toolbox:
         self.tools.extend(tool(fn) for fn in functions)
 
 
-def build_toolbox(ctx: ToolContext, capabilities: tuple[str, ...] = CAPABILITIES) -> Toolbox:
+def build_toolbox(ctx: ToolContext, capabilities: tuple[str, ...] | None = None) -> Toolbox:
     box = Toolbox()
-    for module_name in capabilities:
+    for module_name in CAPABILITIES if capabilities is None else capabilities:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,90 @@
+"""`doctor`: checks that say exactly what to fix before a run can work."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import tempfile
+from importlib import metadata
+from urllib.parse import urlparse
+
+from agent_scientist.config import Settings
+from agent_scientist.tools import CAPABILITIES
+
+LITELLM_PIN = "1.106.2"
+KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime")
+
+Check = tuple[str, bool, str]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks = [*_model_checks(settings), _home_check(settings), *_package_checks()]
+    for module_name in CAPABILITIES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, "doctor_checks"):
+            try:
+                checks.extend(module.doctor_checks(settings))
+            except Exception as exc:
+                checks.append((module_name, False, f"check failed: {exc}"))
+    return checks
+
+
+def _model_checks(settings: Settings) -> list[Check]:
+    from agent_scientist.models import provider_key_names
+
+    if not settings.model:
+        return [("model", False, "no model set: export AGENT_SCIENTIST_MODEL=openai/gpt-4o-mini (or pass --model)")]
+    checks: list[Check] = [("model", True, f"planner {settings.model}, worker {settings.effective_worker_model}")]
+    if settings.api_base:
+        checks.append(_reachable(settings.api_base))
+        return checks
+    provider = settings.model.split("/", 1)[0] if "/" in settings.model else "openai"
+    names = provider_key_names(provider)
+    if names and not any(os.environ.get(n) for n in names):
+        checks.append(("credentials", False, f"set {' or '.join(names)} for provider {provider!r}"))
+    else:
+        checks.append(("credentials", True, f"{provider}: " + (", ".join(n for n in names if os.environ.get(n)) or "none needed")))
+    return checks
+
+
+def _reachable(url: str) -> Check:
+    parsed = urlparse(url)
+    host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+    if not host:
+        return ("api base", False, f"{url!r} is not a URL like http://localhost:11434/v1")
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return ("api base", True, f"{url} accepts connections")
+    except OSError as exc:
+        return ("api base", False, f"cannot connect to {host}:{port} ({exc}); is the server running?")
+
+
+def _home_check(settings: Settings) -> Check:
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=home):
+            pass
+        return ("workspace home", True, f"{home.resolve()} is writable")
+    except OSError as exc:
+        return ("workspace home", False, f"{home} is not writable ({exc}); set AGENT_SCIENTIST_HOME")
+
+
+def _package_checks() -> list[Check]:
+    checks = []
+    for name in KEY_PACKAGES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            checks.append((name, False, "not installed: pip install agent-scientist"))
+            continue
+        if name == "litellm" and version != LITELLM_PIN:
+            checks.append((name, False, f"{version} installed; only the audited {LITELLM_PIN} is allowed: "
+                                        f"pip install litellm=={LITELLM_PIN}"))
+        else:
+            checks.append((name, True, version))
+    return checks

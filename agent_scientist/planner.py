@@ -1,0 +1,223 @@
+"""The planner loop: a smolagents CodeAgent built from prompts/planner.yaml and the tool registry.
+
+`run` starts or resumes a workspace: it rebuilds the agent's memory from steps.jsonl, records each
+finished step to disk the moment it ends, enforces step and budget limits, and leaves the workspace
+in a resumable state however the run ends.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from agent_scientist.config import Settings
+from agent_scientist.history import rebuild_memory_steps
+from agent_scientist.models import build_model, cost_usd
+from agent_scientist.progress import Progress
+from agent_scientist.tools import Toolbox, ToolContext, build_toolbox
+from agent_scientist.workspace import Workspace
+
+RESUME_TASK = (
+    "Resume the research on the question above from where you stopped. Your Python variables are gone: "
+    "use recall() and your files instead of re-reading. Do not repeat steps already done."
+)
+
+
+@dataclass
+class RunOutcome:
+    status: str  # completed, interrupted or failed
+    reason: str  # final_answer, max_steps, budget, interrupted, or the error
+    final_answer: str | None = None
+
+
+class _StopRun(Exception):
+    """Raised by the step recorder to end the run cleanly at a limit."""
+
+
+def load_prompts() -> dict[str, Any]:
+    text = importlib.resources.files("agent_scientist.prompts").joinpath("planner.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+class StepRecorder:
+    """Step callback: writes each finished step to steps.jsonl and enforces the run's limits."""
+
+    def __init__(self, ws: Workspace, ctx: ToolContext, settings: Settings, model_id: str, progress: Progress):
+        self.ws = ws
+        self.ctx = ctx
+        self.settings = settings
+        self.model_id = model_id
+        self.progress = progress
+        self.first_step = ws.meta.get("steps", 0)
+        self.next_step = self.first_step + 1
+        self.stop_reason: str | None = None
+        ctx.step = self.next_step
+
+    @property
+    def steps_this_run(self) -> int:
+        return self.next_step - 1 - self.first_step
+
+    def __call__(self, memory_step: Any, agent: Any = None) -> None:
+        from smolagents.memory import ActionStep, PlanningStep
+
+        if isinstance(memory_step, ActionStep) and memory_step.model_output is None and memory_step.error is None:
+            return  # the model call itself raised: nothing happened, the run is ending with that error
+        usage = getattr(memory_step, "token_usage", None)
+        tokens_in = usage.input_tokens if usage else 0
+        tokens_out = usage.output_tokens if usage else 0
+        timing = memory_step.timing
+        record: dict[str, Any] = {
+            "started_at": _iso(timing.start_time),
+            "ended_at": _iso(timing.end_time),
+            "start_ts": timing.start_time,
+            "end_ts": timing.end_time,
+            "duration_s": round((timing.end_time or time.time()) - timing.start_time, 3),
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost_usd": round(cost_usd(self.model_id, tokens_in, tokens_out), 8),
+        }
+        if isinstance(memory_step, ActionStep):
+            memory_step.step_number = self.next_step  # global numbering across runs
+            record.update(
+                type="action",
+                step=self.next_step,
+                model_output=_text(memory_step.model_output),
+                code=memory_step.code_action,
+                observation=memory_step.observations,
+                error=str(memory_step.error) if memory_step.error else None,
+            )
+            if memory_step.is_final_answer:
+                record["final_answer"] = _text(memory_step.action_output)
+            self.next_step += 1
+            self.ctx.step = self.next_step
+        elif isinstance(memory_step, PlanningStep):
+            record.update(type="planning", step=self.next_step, plan=memory_step.plan)
+        else:
+            return
+        self.ws.append_step(record)
+        self.progress.step(record, self.ws.meta)
+        if record.get("final_answer") is not None:
+            return
+        if self.steps_this_run >= self.settings.max_steps:
+            self._stop(agent, "max_steps")
+        elif self.settings.budget_usd and self.ws.meta.get("cost_usd", 0.0) >= self.settings.budget_usd:
+            self._stop(agent, "budget")
+
+    def _stop(self, agent: Any, reason: str) -> None:
+        self.stop_reason = reason
+        if agent is not None:
+            agent.interrupt_switch = True  # smolagents stops before the next step
+
+
+def build_agent(ctx: ToolContext, box: Toolbox, model: Any, recorder: StepRecorder) -> Any:
+    from smolagents import CodeAgent
+    from smolagents.memory import ActionStep, PlanningStep
+    from smolagents.monitoring import LogLevel
+
+    settings = ctx.settings
+    callbacks = [recorder, *box.step_callbacks]
+    instructions = "\n\n".join(text for text in box.instructions if text) or None
+    return CodeAgent(
+        tools=box.tools,
+        model=model,
+        prompt_templates=load_prompts(),
+        instructions=instructions,
+        additional_authorized_imports=list(settings.authorized_imports),
+        managed_agents=box.managed_agents or None,
+        step_callbacks={ActionStep: callbacks, PlanningStep: callbacks},
+        planning_interval=settings.planning_interval or None,
+        max_steps=settings.max_steps + 1,  # our recorder stops first, without a forced answer
+        verbosity_level=LogLevel.OFF,
+        max_print_outputs_length=settings.read_chars * 2,
+    )
+
+
+def run(
+    ws: Workspace,
+    settings: Settings,
+    model: Any = None,
+    worker_model: Any = None,
+    instruction: str | None = None,
+    quiet: bool = True,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Run or resume the planner in `ws` until a final answer, a limit, an interrupt or an error."""
+    with ws.lock():
+        records = ws.steps()
+        resuming = any(r.get("type") == "run_start" for r in records)
+        if resuming:
+            ws.reconcile()
+        model = model or build_model(settings, "planner")
+        if worker_model is None and settings.model:
+            worker_model = build_model(settings, "worker")
+        progress = progress or Progress(quiet=quiet)
+        ctx = ToolContext(ws=ws, settings=settings, worker_model=worker_model)
+        box = build_toolbox(ctx)
+        for warning in ctx.warnings:
+            progress.warn(warning)
+        model_id = getattr(model, "model_id", "") or settings.model
+        recorder = StepRecorder(ws, ctx, settings, model_id, progress)
+        agent = build_agent(ctx, box, model, recorder)
+
+        if resuming:
+            task = f"Follow-up request: {instruction}" if instruction else RESUME_TASK
+        else:
+            task = ws.question + (f"\n\nAdditional instruction: {instruction}" if instruction else "")
+        ws.update(
+            status="running",
+            stop_reason=None,
+            models={"planner": model_id, "worker": getattr(worker_model, "model_id", None) or model_id},
+        )
+        ws.append_step({"type": "run_start", "task": task, "instruction": instruction, "resumed": resuming})
+        if resuming:
+            agent.memory.steps = rebuild_memory_steps(records)
+        progress.start(ws, resuming)
+
+        outcome = _drive(agent, task, resuming, recorder)
+        ws.update(status=outcome.status, stop_reason=outcome.reason)
+        ws.append_step({"type": "run_end", "status": outcome.status, "reason": outcome.reason})
+        for hook in box.run_end_hooks:
+            try:
+                hook(agent, outcome.status)
+            except Exception as exc:  # a hook must never lose the run's state
+                progress.warn(f"end-of-run hook failed: {exc}")
+        progress.end(ws, outcome)
+        return outcome
+
+
+def _drive(agent: Any, task: str, resuming: bool, recorder: StepRecorder) -> RunOutcome:
+    from smolagents.utils import AgentError
+
+    try:
+        answer = agent.run(task, reset=not resuming)
+    except KeyboardInterrupt:
+        return RunOutcome("interrupted", "interrupted")
+    except AgentError as exc:
+        if recorder.stop_reason:
+            return RunOutcome("interrupted", recorder.stop_reason)
+        return RunOutcome("failed", _short_error(exc))
+    except Exception as exc:
+        return RunOutcome("failed", _short_error(exc))
+    if recorder.stop_reason:
+        return RunOutcome("interrupted", recorder.stop_reason)
+    return RunOutcome("completed", "final_answer", _text(answer))
+
+
+def _short_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else text[:500] + " ..."

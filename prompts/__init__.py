@@ -1,0 +1,1 @@
+"""Prompts are data: YAML templates for the planner and the memory agent, reviewed like code."""

@@ -1,0 +1,111 @@
+"""A real OpenAI-compatible chat server on 127.0.0.1 that answers from a script.
+
+Strict like llama.cpp's server: a message whose content is not a plain string is rejected
+with 400. Stop sequences are honoured the way real servers do. Each script entry is a reply
+text, an int HTTP status to answer once with an error (e.g. 429, 500), or a
+threading.Event: the server holds that request until the event is set, then answers it
+with the next entry (so a test can kill the client while a step is in flight).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class ChatServer:
+    def __init__(self, script: list[Any] | None = None, default: str | None = None):
+        self.script: list[Any] = list(script or [])
+        self.default = default
+        self.requests: list[dict[str, Any]] = []
+        self.rejected: list[str] = []
+        self.held = 0  # requests that reached a hold point
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> ChatServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def add(self, *entries: Any) -> None:
+        with self.lock:
+            self.script.extend(entries)
+
+    def _next(self) -> str | int:
+        with self.lock:
+            entry = self.script.pop(0) if self.script else None
+        if isinstance(entry, threading.Event):
+            self.held += 1
+            entry.wait(timeout=120)
+            return self._next()
+        if entry is not None:
+            return entry
+        if self.default is not None:
+            return self.default
+        return 'Thought: nothing left.\n<code>\nfinal_answer("script exhausted")\n</code>'
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", 0))
+                payload = json.loads(self.rfile.read(length) or b"{}")
+                with server.lock:
+                    server.requests.append(payload)
+                if not self.path.endswith("/chat/completions"):
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                for message in payload.get("messages", []):
+                    if not isinstance(message.get("content"), str):
+                        server.rejected.append(repr(message.get("content"))[:200])
+                        self._send(400, {"error": {"message": "content must be a string", "type": "invalid_request_error"}})
+                        return
+                entry = server._next()
+                if isinstance(entry, int):
+                    headers = {"Retry-After": "0"} if entry == 429 else {}
+                    self._send(entry, {"error": {"message": f"scripted {entry}", "type": "server_error"}}, headers)
+                    return
+                text = entry
+                for stop in payload.get("stop") or []:
+                    if stop and stop in text:
+                        text = text[: text.index(stop)]
+                prompt_tokens = sum(len(m["content"]) for m in payload["messages"]) // 4
+                completion_tokens = max(1, len(text) // 4)
+                self._send(200, {
+                    "id": f"chatcmpl-{len(server.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": payload.get("model", "test"),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                              "total_tokens": prompt_tokens + completion_tokens},
+                })
+
+        return Handler

@@ -1,0 +1,119 @@
+"""The planner loop with a scripted model: recording, limits, errors, resume from disk."""
+
+from __future__ import annotations
+
+import pytest
+from support.scripted import ScriptedModel, code
+
+from agent_scientist import planner, tools
+from agent_scientist.config import load_settings
+from agent_scientist.workspace import Workspace
+
+
+@pytest.fixture(autouse=True)
+def bare_loop(monkeypatch):
+    """These tests are about the loop itself; capabilities have their own tests."""
+    monkeypatch.setattr(tools, "CAPABILITIES", ())
+
+
+def _settings(home, **kw):
+    return load_settings({"home": str(home), "model": "scripted/test", **kw})
+
+
+def _actions(ws):
+    return [r for r in ws.steps() if r.get("type") == "action"]
+
+
+def test_steps_are_recorded_with_code_observation_errors_and_answer(home):
+    ws = Workspace.create(home, "w", "Does X improve Y?")
+    model = ScriptedModel([
+        code("x = 6 * 7\nprint(x)"),
+        "I forgot the code block.",
+        code("1/0"),
+        code('final_answer("Yes [arXiv:2401.01234 p.3]")'),
+    ])
+    outcome = planner.run(ws, _settings(home), model=model, worker_model=model)
+    assert (outcome.status, outcome.final_answer) == ("completed", "Yes [arXiv:2401.01234 p.3]")
+    steps = _actions(ws)
+    assert [s["step"] for s in steps] == [1, 2, 3, 4]
+    assert "42" in steps[0]["observation"] and steps[0]["code"].startswith("x = 6 * 7")
+    assert "code" in steps[1]["error"].lower()  # no code block: a clear error, the run goes on
+    assert "ZeroDivisionError" in steps[2]["error"]
+    assert steps[3]["final_answer"] == "Yes [arXiv:2401.01234 p.3]"
+    assert all(s["tokens_in"] > 0 and s["duration_s"] >= 0 and s["started_at"] for s in steps)
+    meta = Workspace.open(home, "w").meta
+    assert meta["status"] == "completed" and meta["steps"] == 4
+    assert meta["tokens_in"] == sum(s["tokens_in"] for s in steps)
+    assert ws.final_answer() == "Yes [arXiv:2401.01234 p.3]"
+    # The model saw its error and the question, with our prompt and citation syntax.
+    assert "ZeroDivisionError" in model.calls[3] and "Does X improve Y?" in model.calls[0]
+    assert "[arXiv:2401.01234 p.3]" in model.calls[0] and "careful research scientist" in model.calls[0]
+
+
+def test_max_steps_stops_cleanly_and_resume_continues_with_memory(home):
+    ws = Workspace.create(home, "w", "Q?")
+    first = ScriptedModel([code("secret = 'alpha-123'\nprint(secret)"), code("print('second')"), code("print('x')")])
+    outcome = planner.run(ws, _settings(home, max_steps=2), model=first)
+    assert (outcome.status, outcome.reason) == ("interrupted", "max_steps")
+    assert len(first.calls) == 2  # no forced final-answer call at the limit
+    assert Workspace.open(home, "w").meta["stop_reason"] == "max_steps"
+
+    second = ScriptedModel([code('final_answer("found alpha-123")')])
+    outcome = planner.run(Workspace.open(home, "w"), _settings(home), model=second)
+    assert outcome.status == "completed"
+    prompt = second.calls[0]
+    assert "alpha-123" in prompt and "second" in prompt and "Resume the research" in prompt
+    assert [s["step"] for s in _actions(ws)] == [1, 2, 3]
+    assert [r["type"] for r in ws.steps()].count("run_start") == 2
+
+
+def test_budget_stops_the_run(home):
+    ws = Workspace.create(home, "w", "Q?")
+    model = ScriptedModel([code("print(1)")] * 5, model_id="openai/gpt-4o", tokens_in=200_000)
+    outcome = planner.run(ws, _settings(home, budget_usd=0.5), model=model)
+    assert (outcome.status, outcome.reason) == ("interrupted", "budget")
+    meta = Workspace.open(home, "w").meta
+    assert meta["cost_usd"] >= 0.5 and meta["steps"] < 5
+
+
+def test_follow_up_instruction_on_a_finished_workspace(home):
+    ws = Workspace.create(home, "w", "Q?")
+    planner.run(ws, _settings(home), model=ScriptedModel([code('final_answer("first answer")')]))
+    model = ScriptedModel([code('final_answer("second answer")')])
+    outcome = planner.run(Workspace.open(home, "w"), _settings(home), model=model, instruction="Check Z too.")
+    assert outcome.final_answer == "second answer"
+    assert "Follow-up request: Check Z too." in model.calls[0] and "first answer" in model.calls[0]
+    assert Workspace.open(home, "w").final_answer() == "second answer"
+
+
+def test_resume_after_a_truncated_steps_file(home):
+    ws = Workspace.create(home, "w", "Q?")
+    planner.run(ws, _settings(home, max_steps=2), model=ScriptedModel([code("print('one')"), code("print('two')")]))
+    with open(ws.steps_path, "a") as fh:
+        fh.write('{"type": "action", "step": 3, "observation": "half')
+    model = ScriptedModel([code('final_answer("ok")')])
+    assert planner.run(Workspace.open(home, "w"), _settings(home), model=model).status == "completed"
+    assert [s["step"] for s in _actions(Workspace.open(home, "w"))] == [1, 2, 3]
+
+
+def test_a_model_error_fails_the_run_and_keeps_state(home):
+    class Broken(ScriptedModel):
+        def generate(self, messages, **kw):
+            if len(self.calls) >= 1:
+                raise ConnectionError("provider unreachable")
+            return super().generate(messages, **kw)
+
+    ws = Workspace.create(home, "w", "Q?")
+    outcome = planner.run(ws, _settings(home), model=Broken([code("print('kept')")]))
+    assert outcome.status == "failed" and "provider unreachable" in outcome.reason
+    meta = Workspace.open(home, "w").meta
+    assert meta["status"] == "failed" and meta["steps"] == 1
+    assert "kept" in _actions(ws)[0]["observation"]
+
+
+def test_planning_steps_are_recorded(home):
+    ws = Workspace.create(home, "w", "Q?")
+    model = ScriptedModel(["1. search\n2. read\n<end_plan>", code('final_answer("a")')])
+    planner.run(ws, _settings(home, planning_interval=3), model=model)
+    kinds = [r["type"] for r in ws.steps()]
+    assert kinds == ["run_start", "planning", "action", "run_end"]
