@@ -12,6 +12,16 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 
+def observation_text(text: str | None) -> str:
+    """The part of a smolagents observation worth showing: the printed logs and a real last value."""
+    if not text:
+        return ""
+    logs, _, last = str(text).partition("Last output from code snippet:")
+    logs = logs.replace("Execution logs:", "", 1).strip()
+    last = last.strip()
+    return "\n".join(part for part in (logs, "" if last == "None" else last) if part)
+
+
 def short(text: str | None, limit: int = 160) -> str:
     """One line of at most `limit` characters."""
     if not text:
@@ -27,6 +37,7 @@ class Progress:
         self.console = console or Console(highlight=False)
         self.plain = quiet or not self.console.is_terminal
         self.started = time.monotonic()
+        self.status: Any = None  # the spinner shown while the model works (terminal only)
 
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self.started:.1f}s"
@@ -34,6 +45,9 @@ class Progress:
     def start(self, ws: Any, resuming: bool) -> None:
         verb = "Resuming" if resuming else "Researching"
         self._line(f"{verb} in workspace {ws.name} ({ws.root})")
+        if not self.plain:
+            self.status = self.console.status(f"Step {ws.meta.get('steps', 0) + 1}: thinking…")
+            self.status.start()
 
     def step(self, record: dict[str, Any], meta: dict[str, Any]) -> None:
         tokens = f"{meta.get('tokens_in', 0)}/{meta.get('tokens_out', 0)} tok"
@@ -42,7 +56,7 @@ class Progress:
             self._line(f"plan  | {tokens} | {cost} | {self._elapsed()} | {short(record.get('plan'), 100)}")
             return
         status = "error" if record.get("error") else ("final" if record.get("final_answer") is not None else "ok")
-        observation = record.get("error") or record.get("observation") or record.get("final_answer") or ""
+        observation = record.get("error") or observation_text(record.get("observation")) or record.get("final_answer") or ""
         if self.plain:
             self._line(
                 f"step {record['step']} | {status} | {record.get('duration_s', 0):.1f}s | {tokens} | {cost} | "
@@ -61,11 +75,16 @@ class Progress:
         from rich.console import Group
 
         self.console.print(Panel(Group(*body), title=title, title_align="left", border_style="cyan"))
+        if self.status is not None:
+            self.status.update(f"Step {record['step'] + 1}: thinking…  ({self._elapsed()} elapsed)")
 
     def warn(self, message: str) -> None:
         self._line(f"warning: {message}", err=True)
 
     def end(self, ws: Any, outcome: Any) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
         meta = ws.meta
         self._line(
             f"{outcome.status} ({outcome.reason}) after {meta.get('steps', 0)} steps, "

@@ -131,7 +131,7 @@ def show(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a workspace: status, question, counters and the step timeline."""
-    from agent_scientist.progress import short
+    from agent_scientist.progress import observation_text, short
 
     s = settings()
     ws = open_workspace(s, name)
@@ -164,7 +164,7 @@ def show(
             elif r.get("final_answer") is not None:
                 out = f"[green]final answer: {short(r['final_answer'], 90)}[/]"
             else:
-                out = short(r.get("observation"), 90)
+                out = short(observation_text(r.get("observation")), 90)
             console.print(f"  {r.get('step'):>3} {r.get('duration_s', 0):6.1f}s  {code}\n        → {out}", highlight=False)
 
 
