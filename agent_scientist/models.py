@@ -96,3 +96,35 @@ def model_known(model_id: str) -> bool:
         return True
     except Exception:
         return False
+
+
+class UsageMeter:
+    """Counts the tokens of every call a model makes outside the planner's own steps (the worker)."""
+
+    def __init__(self, model: Any):
+        self.model_id = getattr(model, "model_id", "") or ""
+        self.tokens_in = 0
+        self.tokens_out = 0
+        original = model.generate
+
+        def generate(*args: Any, **kwargs: Any) -> Any:
+            message = original(*args, **kwargs)
+            usage = getattr(message, "token_usage", None)
+            if usage is not None:
+                self.tokens_in += usage.input_tokens
+                self.tokens_out += usage.output_tokens
+            return message
+
+        model.generate = generate
+
+    def take(self) -> dict[str, Any]:
+        """The usage since the last take, as step-record fields."""
+        tokens_in, tokens_out = self.tokens_in, self.tokens_out
+        self.tokens_in = self.tokens_out = 0
+        if not tokens_in and not tokens_out:
+            return {}
+        return {
+            "worker_tokens_in": tokens_in,
+            "worker_tokens_out": tokens_out,
+            "worker_cost_usd": round(cost_usd(self.model_id, tokens_in, tokens_out), 8),
+        }

@@ -17,7 +17,7 @@ import yaml
 
 from agent_scientist.config import Settings
 from agent_scientist.history import rebuild_memory_steps
-from agent_scientist.models import build_model, cost_usd
+from agent_scientist.models import UsageMeter, build_model, cost_usd
 from agent_scientist.progress import Progress
 from agent_scientist.tools import Toolbox, ToolContext, build_toolbox
 from agent_scientist.workspace import Workspace
@@ -57,8 +57,10 @@ def _text(value: Any) -> str | None:
 class StepRecorder:
     """Step callback: writes each finished step to steps.jsonl and enforces the run's limits."""
 
-    def __init__(self, ws: Workspace, ctx: ToolContext, settings: Settings, model_id: str, progress: Progress):
+    def __init__(self, ws: Workspace, ctx: ToolContext, settings: Settings, model_id: str, progress: Progress,
+                 worker_meter: UsageMeter | None = None):
         self.ws = ws
+        self.worker_meter = worker_meter
         self.ctx = ctx
         self.settings = settings
         self.model_id = model_id
@@ -109,6 +111,8 @@ class StepRecorder:
             record.update(type="planning", step=self.next_step, plan=memory_step.plan)
         else:
             return
+        if self.worker_meter is not None:
+            record.update(self.worker_meter.take())
         self.ws.append_step(record)
         self.progress.step(record, self.ws.meta)
         if record.get("final_answer") is not None:
@@ -166,12 +170,13 @@ def run(
         if worker_model is None and settings.model:
             worker_model = build_model(settings, "worker")
         progress = progress or Progress(quiet=quiet)
+        meter = UsageMeter(worker_model) if worker_model is not None and worker_model is not model else None
         ctx = ToolContext(ws=ws, settings=settings, worker_model=worker_model)
         box = build_toolbox(ctx)
         for warning in ctx.warnings:
             progress.warn(warning)
         model_id = getattr(model, "model_id", "") or settings.model
-        recorder = StepRecorder(ws, ctx, settings, model_id, progress)
+        recorder = StepRecorder(ws, ctx, settings, model_id, progress, meter)
         agent = build_agent(ctx, box, model, recorder)
 
         if resuming:
@@ -190,12 +195,13 @@ def run(
 
         outcome = _drive(agent, task, resuming, recorder)
         ws.update(status=outcome.status, stop_reason=outcome.reason)
-        ws.append_step({"type": "run_end", "status": outcome.status, "reason": outcome.reason})
         for hook in box.run_end_hooks:
             try:
                 hook(agent, outcome.status)
             except Exception as exc:  # a hook must never lose the run's state
                 progress.warn(f"end-of-run hook failed: {exc}")
+        end = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
+        ws.append_step({**end, **(meter.take() if meter else {})})
         progress.end(ws, outcome)
         return outcome
 

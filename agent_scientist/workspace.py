@@ -196,13 +196,14 @@ class Workspace:
         """Append a step record (flushed), then fold its counters into workspace.json."""
         record = {"v": SCHEMA_VERSION, **record}
         append_jsonl(self.steps_path, record)
-        if record.get("type") in ("action", "planning"):
+        usage = _usage([record])
+        if any(usage.values()):
             meta = self.meta
             self.update(
-                steps=meta.get("steps", 0) + (1 if record.get("type") == "action" else 0),
-                tokens_in=meta.get("tokens_in", 0) + int(record.get("tokens_in") or 0),
-                tokens_out=meta.get("tokens_out", 0) + int(record.get("tokens_out") or 0),
-                cost_usd=round(meta.get("cost_usd", 0.0) + float(record.get("cost_usd") or 0.0), 6),
+                steps=meta.get("steps", 0) + usage["steps"],
+                tokens_in=meta.get("tokens_in", 0) + usage["tokens_in"],
+                tokens_out=meta.get("tokens_out", 0) + usage["tokens_out"],
+                cost_usd=round(meta.get("cost_usd", 0.0) + usage["cost_usd"], 6),
             )
         return record
 
@@ -211,14 +212,9 @@ class Workspace:
 
     def reconcile(self) -> dict[str, Any]:
         """Recount workspace.json's counters from steps.jsonl (the record of truth)."""
-        steps = self.steps()
-        actions = [s for s in steps if s.get("type") in ("action", "planning")]
-        return self.update(
-            steps=sum(1 for s in actions if s.get("type") == "action"),
-            tokens_in=sum(int(s.get("tokens_in") or 0) for s in actions),
-            tokens_out=sum(int(s.get("tokens_out") or 0) for s in actions),
-            cost_usd=round(sum(float(s.get("cost_usd") or 0.0) for s in actions), 6),
-        )
+        usage = _usage(self.steps())
+        usage["cost_usd"] = round(usage["cost_usd"], 6)
+        return self.update(**usage)
 
     def final_answer(self) -> str | None:
         """The latest final answer the planner gave, if any."""
@@ -277,6 +273,17 @@ class Workspace:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def _usage(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Steps, tokens and cost in these records: the planner's own calls plus the worker's."""
+    total: dict[str, Any] = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+    for r in records:
+        total["steps"] += 1 if r.get("type") == "action" else 0
+        total["tokens_in"] += int(r.get("tokens_in") or 0) + int(r.get("worker_tokens_in") or 0)
+        total["tokens_out"] += int(r.get("tokens_out") or 0) + int(r.get("worker_tokens_out") or 0)
+        total["cost_usd"] += float(r.get("cost_usd") or 0.0) + float(r.get("worker_cost_usd") or 0.0)
+    return total
 
 
 def list_names(home: Path) -> list[str]:

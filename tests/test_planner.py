@@ -117,3 +117,22 @@ def test_planning_steps_are_recorded(home):
     planner.run(ws, _settings(home, planning_interval=3), model=model)
     kinds = [r["type"] for r in ws.steps()]
     assert kinds == ["run_start", "planning", "action", "run_end"]
+
+
+def test_a_capability_plugs_in_and_worker_tokens_are_counted(home, monkeypatch):
+    from support import echo_capability
+
+    monkeypatch.setattr(tools, "CAPABILITIES", ("support.echo_capability",))
+    echo_capability.events.clear()
+    ws = Workspace.create(home, "w", "Q?")
+    planner_model = ScriptedModel([code("print(ask_worker('hi'))"), code('final_answer("ok")')], tokens_in=100)
+    worker = ScriptedModel(["hello back"], model_id="openai/gpt-4o-mini", tokens_in=1000, tokens_out=50)
+    planner.run(ws, _settings(home), model=planner_model, worker_model=worker)
+    steps = _actions(ws)
+    assert "worker says: hello back (step 1)" in steps[0]["observation"]
+    assert steps[0]["worker_tokens_in"] == 1000 and steps[0]["worker_cost_usd"] > 0
+    assert echo_capability.events == ["step 1", "step 2", "end completed"]
+    assert "Echo capability instructions" in planner_model.calls[0] and "ask_worker" in planner_model.calls[0]
+    meta = Workspace.open(home, "w").meta
+    assert meta["tokens_in"] == sum(s["tokens_in"] for s in steps) + 1000
+    assert meta["cost_usd"] == round(steps[0]["worker_cost_usd"], 6)
