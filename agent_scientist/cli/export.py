@@ -1,0 +1,70 @@
+"""`agent-scientist export NAME`: the report of a workspace as markdown, JSON or BibTeX."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agent_scientist.cli.common import EXIT_USAGE, err_console, fail, open_workspace, settings, warn
+
+FORMATS = ("markdown", "json", "bibtex")
+
+
+def export(
+    name: str = typer.Argument(..., help="Workspace name (see `agent-scientist list`)."),
+    fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, json or bibtex."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Write here ('-' for stdout only). Default: markdown to "
+                                     "<workspace>/report.md and stdout; json and bibtex to stdout."),
+) -> None:
+    """Export a workspace's report; works on unfinished runs too (marked partial)."""
+    fmt = fmt.strip().lower()
+    if fmt not in FORMATS:
+        fail(f"Unknown format {fmt!r}: choose one of {', '.join(FORMATS)}.", EXIT_USAGE)
+    s = settings()
+    ws = open_workspace(s, name)
+    from agent_scientist.report import write_report
+
+    to_stdout = output is None or str(output) == "-"
+    target = None if to_stdout else output
+    if target is not None and target.is_dir():
+        fail(f"--output {target} is a folder: give a file path, e.g. {target / ('report.' + _ext(fmt))}.")
+    try:
+        if target is not None or (output is None and fmt == "markdown"):
+            result = write_report(ws, s, fmt=fmt, output=target)
+        else:
+            result = _render_only(ws, s, fmt)
+    except OSError as exc:
+        fail(f"Could not write the report: {exc}. Nothing in the workspace was changed.")
+    if to_stdout:
+        sys.stdout.write(result.text)
+        sys.stdout.flush()
+    if result.path is not None:
+        err_console.print(f"Report written to {result.path}", highlight=False)
+    if result.notes_error:
+        warn(f"Memory unavailable ({result.notes_error}); the report has no notes.")
+    if result.partial:
+        warn(f"Workspace {ws.name!r} is {ws.meta.get('status')!s} or has no final answer: "
+             "the report is marked partial.")
+    if result.unverified:
+        count = len(result.unverified)
+        warn(f"{count} unverified citation(s) were removed from the text; "
+             "they are listed in the report's appendix.")
+
+
+def _render_only(ws: Any, s: Any, fmt: str) -> Any:
+    from agent_scientist.report import load_notes, render
+
+    notes, notes_error = load_notes(ws, s)
+    return render(ws, notes, fmt, report_dir=ws.root, notes_error=notes_error)
+
+
+def _ext(fmt: str) -> str:
+    return {"markdown": "md", "json": "json", "bibtex": "bib"}[fmt]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)

@@ -1,0 +1,81 @@
+"""Reports: export a workspace as markdown (with verified citations), JSON or BibTeX.
+
+`write_report` is what `research` calls when a run completes and what `export` calls on demand;
+it works on any workspace, finished or not, and marks an unfinished one as partial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_scientist.config import Settings
+from agent_scientist.fsio import atomic_write_text
+from agent_scientist.report.citations import CITATION_GUIDE, CitationIndex
+from agent_scientist.report.formats import to_bibtex, to_json
+from agent_scientist.report.markdown import build_markdown
+from agent_scientist.workspace import Workspace
+
+FORMATS = ("markdown", "json", "bibtex")
+
+__all__ = ["CITATION_GUIDE", "FORMATS", "ReportResult", "build_markdown", "load_notes", "render", "write_report"]
+
+
+@dataclass
+class ReportResult:
+    """What was exported: the text, where it was written (None: not written), unverified citations."""
+
+    text: str
+    path: Path | None
+    unverified: list[dict[str, Any]] = field(default_factory=list)
+    partial: bool = False
+    index: CitationIndex | None = None
+    notes_error: str = ""  # why memory was unavailable, if it was
+
+
+def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
+    """All active notes from memory, or (None, why) when memory is unavailable: a report never fails on it."""
+    try:
+        from agent_scientist.memory import list_notes
+    except Exception as exc:  # the capability may be missing or broken; the report goes on without it
+        return None, f"memory module not available: {type(exc).__name__}"
+    try:
+        notes = list(list_notes(ws, settings))
+        if not notes and (settings.memory_url or any(ws.memory_dir.glob("*"))):
+            # list_notes reads an unusable store as empty: tell "unavailable" apart from "no notes"
+            from agent_scientist.memory import open_memory
+
+            open_memory(ws, settings)
+        return notes, ""
+    except Exception as exc:  # a store that cannot open must not stop the export
+        return None, " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def render(ws: Workspace, notes: list[dict[str, Any]] | None, fmt: str = "markdown",
+           report_dir: Path | None = None, notes_error: str = "") -> ReportResult:
+    """Render a workspace in one format without writing anything."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    report = build_markdown(ws, notes, report_dir, notes_error)
+    if fmt == "markdown":
+        text = report.text
+    elif fmt == "bibtex":
+        text = to_bibtex(ws, report.index)
+    else:
+        text = to_json(ws, report.index, notes, notes_error, report.partial, report.answer)
+    return ReportResult(text, None, report.index.unverified(), report.partial, report.index, notes_error)
+
+
+def write_report(ws: Workspace, settings: Settings, fmt: str = "markdown",
+                 output: Path | None = None) -> ReportResult:
+    """Export ws; markdown goes to <workspace>/report.md unless `output` says where (others: only if given)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    path = Path(output) if output is not None else (ws.report_path if fmt == "markdown" else None)
+    notes, notes_error = load_notes(ws, settings)
+    result = render(ws, notes, fmt, report_dir=(path.parent if path else ws.root), notes_error=notes_error)
+    if path is not None:
+        atomic_write_text(path, result.text)
+        result.path = path
+    return result

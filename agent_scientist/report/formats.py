@@ -1,0 +1,117 @@
+"""The other export formats: BibTeX of the cited papers, and the whole workspace as one JSON document."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+from agent_scientist.report.citations import CitationIndex, paper_ref_key
+from agent_scientist.workspace import Workspace
+
+JSON_FORMAT = "agent-scientist-export"
+JSON_VERSION = 1
+_STEP_FIELDS = ("type", "step", "started_at", "ended_at", "duration_s", "tokens_in", "tokens_out", "cost_usd")
+_STEP_TEXT = 300
+_STOP_WORDS = {"a", "an", "the", "on", "of", "in", "for", "and", "to", "with", "is", "are", "do", "does"}
+_BIB_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "$": r"\$",
+                "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def bib_escape(text: Any) -> str:
+    """A field value BibTeX and LaTeX read literally."""
+    return "".join(_BIB_ESCAPES.get(ch, ch) for ch in " ".join(str(text).split()))
+
+
+def _ascii_word(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower())
+
+
+def bib_key(paper: dict[str, Any]) -> str:
+    """`surnameYEARword`, e.g. vaswani2017attention; the paper id when the metadata is thin."""
+    authors = paper.get("authors") or []
+    surname = _ascii_word(str(authors[0]).split()[-1]) if authors and str(authors[0]).split() else ""
+    words = [_ascii_word(w) for w in str(paper.get("title") or "").split()]
+    word = next((w for w in words if w and w not in _STOP_WORDS), "")
+    year = str(paper.get("year") or "")
+    if surname and word:
+        return f"{surname}{year}{word}"
+    return re.sub(r"[^A-Za-z0-9]", "_", str(paper.get("id")))
+
+
+def bibtex_entry(paper: dict[str, Any], key: str) -> str:
+    """One @misc entry; arXiv papers carry eprint, archivePrefix, primaryClass and url."""
+    fields: list[tuple[str, str]] = [("title", str(paper.get("title") or "Untitled"))]
+    authors = [" ".join(str(a).split()) for a in (paper.get("authors") or []) if str(a).strip()]
+    if authors:
+        fields.append(("author", " and ".join(authors)))
+    if paper.get("year"):
+        fields.append(("year", str(paper["year"])))
+    pid = str(paper["id"])
+    parsed = paper_ref_key(pid)
+    if parsed and parsed[0] == "arxiv":
+        fields += [("eprint", re.sub(r"v\d+$", "", pid)), ("archivePrefix", "arXiv")]
+        if paper.get("primary_category"):
+            fields.append(("primaryClass", str(paper["primary_category"])))
+        fields.append(("url", f"https://arxiv.org/abs/{pid}"))
+    else:
+        fields.append(("howpublished", "Local file added to the workspace"))
+        fields.append(("note", f"agent-scientist paper {pid}"))
+    body = ",\n".join(f"  {name} = {{{bib_escape(value)}}}" for name, value in fields)
+    return f"@misc{{{key},\n{body}\n}}\n"
+
+
+def to_bibtex(ws: Workspace, index: CitationIndex) -> str:
+    """One entry per cited paper, in order of first citation; keys made unique with a, b, c..."""
+    header = f"% Cited papers of agent-scientist workspace {ws.name}, in order of first citation.\n"
+    unverified = len(index.unverified())
+    if unverified:
+        header += f"% {unverified} unverified citation(s) were left out; see the markdown report's appendix.\n"
+    entries, seen = [], set()
+    for _number, paper in index.references():
+        key = base = bib_key(paper)
+        suffix = ord("a")
+        while key in seen:
+            key, suffix = f"{base}{chr(suffix)}", suffix + 1
+        seen.add(key)
+        entries.append(bibtex_entry(paper, key))
+    if not entries:
+        header += "% No papers were cited.\n"
+    return header + "".join("\n" + e for e in entries)
+
+
+def _step_summary(record: dict[str, Any]) -> dict[str, Any]:
+    out = {k: record.get(k) for k in _STEP_FIELDS if k in record}
+    for key in ("task", "instruction", "status", "reason", "covers", "text"):
+        if key in record:
+            out[key] = record[key]
+    if record.get("error"):
+        out["error"] = str(record["error"])[:_STEP_TEXT]
+    if record.get("final_answer") is not None:
+        out["has_final_answer"] = True
+    return out
+
+
+def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | None, notes_error: str,
+            partial: bool, answer: str | None) -> str:
+    """The whole workspace in one document for other tools; stable key order and content."""
+    numbers = {str(p["id"]): n for n, p in index.references()}
+    papers = [{**p, "cited_number": numbers.get(str(p["id"]))} for p in ws.papers()]
+    steps = ws.steps()
+    doc = {
+        "format": JSON_FORMAT,
+        "version": JSON_VERSION,
+        "workspace": ws.meta,
+        "partial": partial,
+        "answer": answer,
+        "steps": {"count": len(steps), "records": [_step_summary(s) for s in steps]},
+        "notes": None if notes is None else sorted(notes, key=lambda n: (str(n.get("created_at") or ""),
+                                                                          str(n.get("id") or ""))),
+        "notes_error": notes_error or None,
+        "papers": papers,
+        "runs": sorted(ws.runs(), key=lambda r: int(r.get("run") or 0)),
+        "citations": [o.as_dict() for o in index.occurrences],
+        "unverified": index.unverified(),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"

@@ -1,0 +1,147 @@
+"""Workspaces for the report tests, built on disk through the real Workspace API and the shared contracts.
+
+Timestamps are fixed so exported reports can be compared byte for byte with golden files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent_scientist.fsio import atomic_write_bytes, atomic_write_json
+from agent_scientist.workspace import Workspace
+
+T0 = "2026-03-01T10:00:00+00:00"
+
+
+def stamp(minute: int) -> str:
+    return f"2026-03-01T10:{minute:02d}:00+00:00"
+
+
+def png_bytes(width: int = 8, height: int = 6) -> bytes:
+    """A tiny real PNG drawn with pymupdf."""
+    import pymupdf
+
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, width, height), False)
+    pix.set_rect(pix.irect, (30, 120, 200))
+    return pix.tobytes("png")
+
+
+def add_paper(ws: Workspace, paper_id: str, title: str, authors: list[str], year: int | None = 2024,
+              pages: int = 10, primary: str = "cs.LG", pages_json: int | None = None) -> dict[str, Any]:
+    """meta.json (and pages.json when pages_json is given) as the papers capability writes them."""
+    local = paper_id.startswith("local:")
+    meta = {
+        "id": paper_id, "source": "local" if local else "arxiv", "title": title, "authors": authors,
+        "published": f"{year}-01-15" if year else "", "year": year,
+        "categories": [] if local else [primary], "primary_category": "" if local else primary,
+        "abstract": f"Abstract of {title}.",
+        "pdf_url": "" if local else f"https://arxiv.org/pdf/{paper_id}",
+        "abs_url": "" if local else f"https://arxiv.org/abs/{paper_id}",
+        "file": "paper.pdf", "pages": pages, "added_at": T0,
+    }
+    if local:
+        meta["original_path"] = "/data/my-notes.pdf"
+    folder = ws.paper_dir(paper_id)
+    atomic_write_json(folder / "meta.json", meta)
+    atomic_write_bytes(folder / "paper.pdf", b"%PDF-1.4\n% placeholder\n")
+    if pages_json is not None:
+        atomic_write_json(folder / "pages.json", {"pages": [f"page {i + 1}" for i in range(pages_json)],
+                                                  "outline": [], "captions": []})
+    return meta
+
+
+def add_step(ws: Workspace, step: int, final_answer: str | None = None, **extra: Any) -> None:
+    record = {"type": "action", "step": step, "started_at": stamp(step), "ended_at": stamp(step) .replace(":00+", ":30+"),
+              "duration_s": 30.0, "model_output": "Thought: next.", "code": "print(1)", "observation": "1",
+              "error": None, "tokens_in": 1000, "tokens_out": 100, "cost_usd": 0.0125, **extra}
+    if final_answer is not None:
+        record["final_answer"] = final_answer
+    ws.append_step(record)
+
+
+def add_run(ws: Workspace, n: int, script: str, args: list[str], exit_code: int | None, duration: float,
+            metrics: dict | None, artifacts: dict[str, bytes], timed_out: bool = False) -> None:
+    """A runs.jsonl record plus its artifact files under files/runs/<n>/."""
+    paths = []
+    for name, data in sorted(artifacts.items()):
+        rel = f"runs/{n}/{name}"
+        atomic_write_bytes(ws.files_dir / rel, data)
+        paths.append(rel)
+    ws.append_run({"run": n, "script": script, "args": args, "command": ["python", script, *args],
+                   "started_at": stamp(n), "duration_s": duration, "exit_code": exit_code, "timed_out": timed_out,
+                   "artifacts": paths, "metrics": metrics, "output_dir": f"runs/{n}",
+                   "protections": {"network": True}, "step": n})
+
+
+def freeze(ws: Workspace, **fields: Any) -> None:
+    """Rewrite workspace.json with fixed timestamps (Workspace.update stamps the current time)."""
+    meta = {**ws.meta, "created_at": T0, "updated_at": stamp(59), **fields}
+    atomic_write_json(ws.meta_path, meta)
+    ws._meta = None
+
+
+ANSWER = """\
+Dropout improves calibration on small datasets [arXiv:2401.01234 p.3]. This agrees with earlier
+work [arXiv:2312.00001v1; arXiv:2401.01234v2, p. 5-6] and is repeated here [arXiv:2401.01234 p.3].
+
+An old result [arXiv:hep-th/9901001 p.2] and the lab notes [local:ab12cd34 p.4] agree; see also
+https://arxiv.org/abs/2312.00001 and [arXiv:2401.01234, Table 2].
+
+Some claims cannot be backed: [arXiv:2501.99999], [arXiv:2401.01234 p.40], [arXiv:2312.00001 p.0],
+[arXiv:hep-th/9901001 p.4] and [Smith et al., 2020]; the unknown one again [arXiv:2501.99999].
+
+# Results
+
+| Model | Accuracy |
+|---|---|
+| baseline | 0.81 |
+| dropout | 0.86 |
+
+![Accuracy by dropout rate](runs/1/accuracy.png)
+
+```python
+print("<b>kept as code</b>")
+```
+"""
+
+NOTES = [
+    {"id": "n1", "text": "Dropout 0.1 lifts accuracy by 5 points.", "kind": "result", "status": "active",
+     "source": "run 1", "page": None, "tags": [], "step": 2, "created_at": stamp(2), "updated_at": stamp(2)},
+    {"id": "n2", "text": "Calibration error falls with dropout.", "kind": "finding", "status": "active",
+     "source": "arXiv:2401.01234v2", "page": 3, "tags": ["calibration"], "step": 1, "created_at": stamp(1),
+     "updated_at": stamp(1)},
+    {"id": "n3", "text": "A claim from a paper never read.", "kind": "finding", "status": "active",
+     "source": "arXiv:2601.00000", "page": None, "tags": [], "step": 2, "created_at": stamp(3),
+     "updated_at": stamp(3)},
+    {"id": "n4", "text": "An old finding.", "kind": "finding", "status": "superseded", "source": "",
+     "page": None, "tags": [], "step": 1, "created_at": stamp(0), "updated_at": stamp(0)},
+    {"id": "n5", "text": "Does the effect hold on ImageNet?", "kind": "question", "status": "active",
+     "source": "", "page": None, "tags": [], "step": 3, "created_at": stamp(4), "updated_at": stamp(4)},
+    {"id": "n6", "text": "Rerun with 5 seeds.", "kind": "todo", "status": "active", "source": "local:ab12cd34",
+     "page": 2, "tags": [], "step": 3, "created_at": stamp(5), "updated_at": stamp(5)},
+    {"id": "n7", "text": "Search with narrower terms first.", "kind": "lesson", "status": "active",
+     "source": "", "page": None, "tags": [], "step": 3, "created_at": stamp(6), "updated_at": stamp(6)},
+]
+
+
+def full_workspace(home: Path, name: str = "full", answer: str = ANSWER) -> Workspace:
+    """Papers, runs with a figure, three steps and an answer with good and bad citations."""
+    ws = Workspace.create(home, name, "Does dropout improve calibration on small datasets?")
+    add_paper(ws, "2401.01234v2", "Dropout and Calibration", ["Ada Lovelace", "Alan Turing"], 2024, pages=12)
+    add_paper(ws, "2312.00001v1", "Small Data, Big Models", ["Grace Hopper"], 2023, pages=5, primary="stat.ML")
+    add_paper(ws, "hep-th/9901001v1", "An Old Result", ["Émile Noether"], 1999, pages=0, primary="hep-th",
+              pages_json=3)
+    add_paper(ws, "local:ab12cd34", "Lab Notes", ["Marie Curie"], None, pages=4)
+    add_paper(ws, "2405.09999v1", "Never Cited", ["Nobody Here"], 2024, pages=8)
+    add_run(ws, 1, "train.py", ["--dropout", "0.1"], 0, 12.34, {"accuracy": 0.86123, "loss": 0.41},
+            {"accuracy.png": png_bytes(), "metrics.json": b'{"accuracy": 0.86123}\n'})
+    add_run(ws, 2, "train.py", ["--dropout", "0.5", "--note", "a|b"], 1, 0.5, None, {})
+    add_run(ws, 3, "sweep.py", [], None, 600.0, None, {"log.txt": b"slow\n"}, timed_out=True)
+    ws.append_step({"type": "run_start", "step": 0, "task": ws.question, "instruction": None})
+    add_step(ws, 1)
+    add_step(ws, 2)
+    add_step(ws, 3, final_answer=answer)
+    ws.append_step({"type": "run_end", "step": 3, "status": "completed", "reason": "final answer"})
+    freeze(ws, status="completed", models={"planner": "openai/gpt-4o-mini", "worker": "ollama/qwen3"})
+    return ws

@@ -1,0 +1,55 @@
+"""BibTeX and JSON exports: golden files, and their content checked field by field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support.golden import check_golden
+from support.report_ws import NOTES, add_paper, full_workspace
+
+from agent_scientist.report import render
+from agent_scientist.report.formats import bib_escape, bib_key, bibtex_entry
+from agent_scientist.workspace import Workspace
+
+
+def test_bibtex_golden(home: Path) -> None:
+    text = render(full_workspace(home), NOTES, "bibtex").text
+    check_golden("report_full.bib", text)
+    assert text.count("@misc{") == 4  # the four cited papers, not the uncited one
+    assert text.index("lovelace2024dropout") < text.index("hopper2023small") < text.index("noether1999old")
+    assert "eprint = {2401.01234}" in text and "archivePrefix = {arXiv}" in text
+    assert "primaryClass = {stat.ML}" in text and "url = {https://arxiv.org/abs/hep-th/9901001v1}" in text
+    assert "% 6 unverified citation(s) were left out" in text
+
+
+def test_bibtex_escaping_and_unique_keys(home: Path) -> None:
+    ws = Workspace.create(home, "bib", "q")
+    a = add_paper(ws, "2401.00001v1", "Deep {Nets} & 100% of $x_1$", ["Jean Dupont"], 2024)
+    add_paper(ws, "2401.00002v1", "Deep nets again", ["Jean Dupont"], 2024)
+    assert bib_escape("a_b & {c} 50% \\") == r"a\_b \& \{c\} 50\% \textbackslash{}"
+    assert bib_key(a) == "dupont2024deep"
+    assert "title = {Deep \\{Nets\\} \\& 100\\% of \\$x\\_1\\$}" in bibtex_entry(a, "k")
+
+
+def test_json_document(home: Path) -> None:
+    ws = full_workspace(home)
+    text = render(ws, NOTES, "json").text
+    check_golden("report_full.json", text)
+    doc = json.loads(text)
+    assert doc["format"] == "agent-scientist-export" and doc["version"] == 1
+    assert doc["workspace"]["question"] == ws.question and doc["partial"] is False
+    assert doc["answer"].startswith("Dropout improves")
+    assert doc["steps"]["count"] == 5 and doc["steps"]["records"][-2]["has_final_answer"] is True
+    assert [n["id"] for n in doc["notes"]] == ["n4", "n2", "n1", "n3", "n5", "n6", "n7"]  # (created_at, id)
+    assert {p["id"]: p["cited_number"] for p in doc["papers"]}["2405.09999v1"] is None
+    assert [r["run"] for r in doc["runs"]] == [1, 2, 3]
+    bad = [c for c in doc["citations"] if not c["verified"]]
+    assert {c["label"] for c in bad} == {"U1", "U2", "U3", "U4", "U5", "U6"}
+    assert all(c["reason"] for c in bad) and all(c["number"] for c in doc["citations"] if c["verified"])
+    assert render(Workspace.open(home, ws.name), NOTES, "json").text == text
+
+
+def test_json_without_memory(home: Path) -> None:
+    doc = json.loads(render(full_workspace(home), None, "json", notes_error="no store").text)
+    assert doc["notes"] is None and doc["notes_error"] == "no store"
