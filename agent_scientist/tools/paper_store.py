@@ -1,0 +1,278 @@
+"""The workspace's paper library on disk: ids, cached metadata and pages, local PDF ingestion, ranking.
+
+Layout per paper (contract in the workspace docs): papers/<key>/meta.json, paper.pdf, pages.json.
+meta.json is written last, so a paper is in the library only once its pages are cached.
+Search answers are cached in papers/.search/<hash>.json so a repeated search needs no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from agent_scientist.config import Settings
+from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
+from agent_scientist.tools import ToolError
+from agent_scientist.workspace import Workspace, now_iso
+
+_NEW_ID = re.compile(r"\d{4}\.\d{4,5}(v\d+)?")
+_OLD_ID = re.compile(r"[a-z][a-z\-]*(\.[A-Z]{2})?/\d{7}(v\d+)?")
+_URL = re.compile(r"https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?(?:[?#].*)?$", re.I)
+_LOCAL = re.compile(r"local:[0-9a-f]{6,64}")
+ID_FORMS = ("2401.01234, 2401.01234v2, arXiv:2401.01234, https://arxiv.org/abs/2401.01234, "
+            "or a local id such as local:ab12cd34")
+CHUNK_CHARS = 1200
+
+
+def parse_paper_id(text: str) -> str:
+    """Normalise what a model or a person types into `2401.01234[vN]`, `hep-th/9901001[vN]` or `local:...`."""
+    raw = str(text or "").strip().strip("[]()<>'\" ")
+    if _LOCAL.fullmatch(raw.lower()):
+        return raw.lower()
+    url = _URL.match(raw)
+    if url:
+        raw = url.group(1)
+    raw = re.sub(r"^arxiv:\s*", "", raw, flags=re.I)
+    if _NEW_ID.fullmatch(raw) or _OLD_ID.fullmatch(raw):
+        return raw
+    raise ToolError(f"Malformed paper id {text!r}. Use {ID_FORMS} (ids appear in search_papers results).")
+
+
+def base_id(paper_id: str) -> str:
+    """The id without its version suffix."""
+    return re.sub(r"v\d+$", "", paper_id) if not paper_id.startswith("local:") else paper_id
+
+
+def version_of(paper_id: str) -> int:
+    """The N of a `vN` suffix, 0 when the id has none."""
+    found = re.search(r"v(\d+)$", paper_id)
+    return int(found.group(1)) if found else 0
+
+
+def citation_label(paper_id: str) -> str:
+    """How answers cite a paper: `arXiv:ID` or `local:HASH`."""
+    return paper_id if paper_id.startswith("local:") else f"arXiv:{paper_id}"
+
+
+# -- the cache ---------------------------------------------------------------
+def find_paper(ws: Workspace, paper_id: str) -> dict | None:
+    """Metadata of a cached paper (complete: meta.json and pages.json), resolving ids without version."""
+    pid = parse_paper_id(paper_id)
+    if pid.startswith("local:") or version_of(pid):
+        folder = ws.paper_dir(pid)
+        if (folder / "meta.json").is_file() and (folder / "pages.json").is_file():
+            try:
+                return read_json(folder / "meta.json")
+            except (OSError, ValueError):
+                return None
+        return None
+    matches = [m for m in ws.papers() if base_id(str(m["id"])) == pid
+               and (ws.paper_dir(m["id"]) / "pages.json").is_file()]
+    return max(matches, key=lambda m: version_of(m["id"])) if matches else None
+
+
+def load_pages(ws: Workspace, paper_id: str) -> dict:
+    """pages.json of a cached paper: {"pages": [...], "outline": [...], "captions": [...]}."""
+    meta = find_paper(ws, paper_id)
+    if meta is None:
+        raise ToolError(f"{paper_id} is not in this workspace yet; read_paper('{paper_id}') fetches it.")
+    try:
+        return read_json(ws.paper_dir(meta["id"]) / "pages.json")
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"The cached text of {paper_id} is unreadable ({exc}); delete "
+                        f"{ws.paper_dir(meta['id'])} and read it again.") from None
+
+
+def page_count(ws: Workspace, paper_id: str) -> int:
+    """Pages of a cached paper, 0 when unknown (used by the report to check cited pages)."""
+    try:
+        meta = find_paper(ws, paper_id)
+    except ToolError:
+        return 0
+    return int(meta.get("pages") or 0) if meta else 0
+
+
+def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
+    """Write paper.pdf, pages.json, then meta.json (last: its presence means the paper is complete)."""
+    folder = ws.paper_dir(meta["id"])
+    atomic_write_bytes(folder / "paper.pdf", pdf)
+    atomic_write_json(folder / "pages.json", {
+        "pages": extracted.pages, "outline": extracted.outline, "captions": extracted.captions,
+        "scanned_pages": extracted.scanned_pages,
+    })
+    meta = {**meta, "file": "paper.pdf", "pages": len(extracted.pages), "added_at": now_iso(),
+            "sha256": hashlib.sha256(pdf).hexdigest()}
+    if extracted.total_pages > len(extracted.pages):
+        meta["total_pages"] = extracted.total_pages
+    atomic_write_json(folder / "meta.json", meta)
+    return meta
+
+
+def search_cache_path(ws: Workspace, params: dict) -> Path:
+    """Where the answer to one exact API request is kept (the endpoint is part of the key)."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
+    return ws.papers_dir / ".search" / f"{digest}.json"
+
+
+def cached_entry(ws: Workspace, paper_id: str) -> dict | None:
+    """arXiv metadata for an id seen in an earlier search answer (saves an API call before a download)."""
+    folder = ws.papers_dir / ".search"
+    if not folder.is_dir():
+        return None
+    versioned = bool(version_of(paper_id))
+    best = None
+    for path in folder.glob("*.json"):
+        try:
+            entries = read_json(path).get("entries", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        for entry in entries:
+            eid = str(entry.get("id", ""))
+            if eid == paper_id or (not versioned and base_id(eid) == paper_id):
+                if best is None or version_of(eid) > version_of(best["id"]):
+                    best = entry
+    return best
+
+
+# -- passages and lexical ranking ----------------------------------------------
+def chunk_pages(pages: list[str], size: int = CHUNK_CHARS) -> list[dict]:
+    """Paragraph-aligned chunks of about `size` characters, each with the pages it spans."""
+    chunks: list[dict] = []
+    text, start, end = "", 0, 0
+    for number, page in enumerate(pages, start=1):
+        for para in page.split("\n\n"):
+            para = para.strip()
+            if not para:
+                continue
+            if text and len(text) + len(para) > size:
+                chunks.append({"text": text, "page_start": start, "page_end": end})
+                text = ""
+            if not text:
+                start = number
+            text = f"{text}\n\n{para}" if text else para
+            end = number
+            while len(text) > 2 * size:
+                chunks.append({"text": text[:size], "page_start": start, "page_end": end})
+                text, start = text[size:], end
+    if text:
+        chunks.append({"text": text, "page_start": start, "page_end": end})
+    return chunks
+
+
+_STOP = set("a an the of and or in on for to with by from is are was were be as at that this it its we our "
+            "their these those which what how does do not no can using use via than then".split())
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words for lexical ranking, without stop words."""
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1 and w not in _STOP]
+
+
+def query_terms(query: str) -> list[str]:
+    """Words of an arXiv-syntax query without field prefixes, operators or date ranges."""
+    query = re.sub(r"submittedDate:\[[^\]]*\]", " ", query)
+    query = re.sub(r"\b(AND|OR|ANDNOT)\b", " ", query)
+    query = re.sub(r"\b(ti|au|abs|cat|all|co|jr|rn|id):", " ", query)
+    return tokens(query)
+
+
+def bm25(query: list[str], docs: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
+    """Okapi BM25 scores of `docs` for the query terms: enough to rank a few hundred passages."""
+    bags = [Counter(tokens(d)) for d in docs]
+    if not bags:
+        return []
+    avg = sum(sum(bag.values()) for bag in bags) / len(bags) or 1.0
+    scores = []
+    for bag in bags:
+        length = sum(bag.values())
+        score = 0.0
+        for term in set(query):
+            tf = bag.get(term, 0)
+            if tf:
+                df = sum(1 for other in bags if term in other)
+                idf = math.log(1 + (len(bags) - df + 0.5) / (df + 0.5))
+                score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg))
+        scores.append(score)
+    return scores
+
+
+# -- local PDFs -------------------------------------------------------------------
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        path = Path(path).expanduser()
+        out.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file())
+                   if path.is_dir() else [path])
+    return out
+
+
+def _abstract_from(pages: list[str]) -> str:
+    first = "\n\n".join(pages[:2])
+    found = re.search(r"\babstract\b[\s.:\u2014-]*(.{80,2000}?)(?:\n\n(?:1\.?\s+)?Introduction\b|\n\n|$)",
+                      first, re.I | re.S)
+    return " ".join(found.group(1).split())[:1500] if found else ""
+
+
+def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: Any = None) -> list[dict]:
+    """Add the user's PDFs (files or folders of them) as local papers.
+
+    Returns one dict per file: the meta of each paper added; {"original_path", "skipped", "id"} for a
+    file already in the workspace (same content hash); {"original_path", "error"} for a file that
+    cannot be used. A bad file never stops the others.
+    """
+    from agent_scientist.tools.pdf import PdfError, extract
+
+    known = {m.get("sha256"): m["id"] for m in ws.papers() if m.get("sha256")}
+    results: list[dict] = []
+    cap = int(settings.pdf_max_mb * 1_000_000)
+    for path in _expand(paths):
+        where = str(path)
+        try:
+            if not path.is_file():
+                raise ToolError("no such file")
+            if path.stat().st_size > cap:
+                raise ToolError(f"{path.stat().st_size / 1e6:.1f} MB is over the {settings.pdf_max_mb:g} MB "
+                                "cap (AGENT_SCIENTIST_PDF_MAX_MB)")
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in known:
+                results.append({"original_path": where, "id": known[digest],
+                                "skipped": f"already in the workspace as {known[digest]}"})
+                continue
+            extracted = extract(data, settings.pdf_max_pages)
+            pid = next(f"local:{digest[:n]}" for n in (8, 12, 16, 64)
+                       if not ws.paper_dir(f"local:{digest[:n]}").exists())
+            meta = {
+                "id": pid, "source": "local", "title": extracted.title or path.stem.replace("_", " "),
+                "authors": extracted.authors, "published": "", "year": extracted.year, "categories": [],
+                "primary_category": "", "abstract": _abstract_from(extracted.pages), "pdf_url": "",
+                "abs_url": "", "original_path": str(path.resolve()),
+            }
+            if extracted.scanned:
+                meta["scanned"] = True
+            meta = store_paper(ws, meta, data, extracted)
+            known[digest] = pid
+            warning = add_passages(memory, pid, extracted.pages)
+            results.append({**meta, "warning": warning} if warning else meta)
+        except (OSError, PdfError, ToolError) as exc:
+            results.append({"original_path": where, "error": f"{where}: {exc}"})
+    return results
+
+
+def add_passages(memory: Any, paper_id: str, pages: list[str]) -> str:
+    """Chunk a paper into the workspace memory once; returns a warning, or "" when fine or no memory."""
+    if memory is None:
+        return ""
+    try:
+        if not memory.has_passages(paper_id):
+            chunks = chunk_pages(pages)
+            if chunks:
+                memory.add_passages(paper_id, chunks)
+    except Exception as exc:  # memory is optional: reading must work without it
+        return f"memory unavailable for passages ({str(exc)[:100]})"
+    return ""

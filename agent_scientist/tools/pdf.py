@@ -1,0 +1,238 @@
+"""PDF text extraction with pymupdf: pages in reading order, outline, captions, metadata.
+
+Owns everything we learn from a PDF file: per-page text (two columns read left then right,
+ligatures expanded, end-of-line hyphenation repaired), the outline (from the table of
+contents, else detected headings), figure and table captions, scanned pages without a
+text layer, and the title/authors/year a local PDF declares.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+LIGATURES = str.maketrans({
+    "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
+    "\ufb06": "st", "\u00ad": "",
+})
+_HYPHEN_EOL = re.compile(r"[-\u2010][ \t]*\n\s*(?=[a-z])")
+_WORD_END = re.compile(r"[A-Za-z-]*$")
+_SPACES = re.compile(r"[ \t\u00a0]*\n[ \t\u00a0]*|[ \t\u00a0]{2,}")
+_CAPTION = re.compile(r"^(Figure|Fig\.|Table|Tab\.)\s*(\d+|[IVX]+)\s*[:.|]", re.IGNORECASE)
+_NUMBERED = re.compile(r"^((\d+(\.\d+)*)\.?|[IVX]+\.|[A-H]\.)\s+([A-Z][^\n]{1,80})$")
+_KNOWN_HEADINGS = {
+    "abstract", "introduction", "related work", "background", "method", "methods", "methodology",
+    "approach", "experiments", "experimental setup", "results", "discussion", "conclusion",
+    "conclusions", "references", "bibliography", "acknowledgments", "acknowledgements", "appendix",
+    "limitations", "evaluation", "future work",
+}
+_PAGE_NUMBER = re.compile(r"^(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?$", re.I)
+SCANNED_MIN_CHARS = 20
+
+
+class PdfError(Exception):
+    """The bytes are not a usable PDF; the message says why."""
+
+
+@dataclass
+class Extracted:
+    pages: list[str]
+    outline: list[dict]
+    captions: list[dict]
+    scanned_pages: list[int] = field(default_factory=list)
+    total_pages: int = 0  # in the file; len(pages) may be smaller under the page cap
+    title: str = ""
+    authors: list[str] = field(default_factory=list)
+    year: int | None = None
+
+    @property
+    def scanned(self) -> bool:
+        """True when no page has a text layer (an image-only scan)."""
+        return bool(self.pages) and len(self.scanned_pages) == len(self.pages)
+
+
+def open_pdf(data: bytes) -> Any:
+    """Open PDF bytes, refusing corrupt, password-protected and empty documents with a clear reason."""
+    import pymupdf
+
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    if not data[:1024].lstrip().startswith(b"%PDF-"):
+        raise PdfError("not a PDF file (it does not start with %PDF-)")
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except Exception as exc:  # pymupdf raises FileDataError, RuntimeError, ValueError...
+        raise PdfError(f"corrupt PDF, cannot be opened ({str(exc)[:120]})") from None
+    if doc.needs_pass and not doc.authenticate(""):
+        doc.close()
+        raise PdfError("the PDF is encrypted with a password; save an unprotected copy and add that")
+    try:
+        count = doc.page_count
+    except Exception as exc:
+        doc.close()
+        raise PdfError(f"corrupt PDF, page tree unreadable ({str(exc)[:120]})") from None
+    if count == 0:
+        doc.close()
+        raise PdfError("the PDF has no pages")
+    return doc
+
+
+def extract(data: bytes, max_pages: int = 500) -> Extracted:
+    """Extract up to `max_pages` pages of text plus outline, captions and declared metadata."""
+    doc = open_pdf(data)
+    try:
+        return _extract(doc, max_pages)
+    except PdfError:
+        raise
+    except Exception as exc:
+        raise PdfError(f"corrupt PDF, extraction failed ({str(exc)[:120]})") from None
+    finally:
+        doc.close()
+
+
+def _extract(doc: Any, max_pages: int) -> Extracted:
+    import pymupdf
+
+    flags = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP  # no ligature preservation
+    total = doc.page_count
+    pages: list[str] = []
+    captions: list[dict] = []
+    headings: list[dict] = []
+    scanned: list[int] = []
+    for number in range(min(total, max_pages)):
+        page = doc[number]
+        blocks = [b for b in page.get_text("blocks", flags=flags) if b[6] == 0]
+        paragraphs = [_clean_block(b[4]) for b in order_blocks(blocks, page.rect)]
+        paragraphs = _join_split_words([p for p in paragraphs if p])
+        while paragraphs and _PAGE_NUMBER.match(paragraphs[-1]):
+            paragraphs.pop()  # a page number at the foot is not text to read or cite
+        text = "\n\n".join(paragraphs)
+        if len(text.strip()) < SCANNED_MIN_CHARS and page.get_images(full=False):
+            scanned.append(number + 1)
+        for para in paragraphs:
+            if _CAPTION.match(para):
+                captions.append({"text": para[:300], "page": number + 1})
+            else:
+                level = heading_level(para)
+                if level:
+                    headings.append({"title": para, "page": number + 1, "level": level})
+        pages.append(text)
+    outline = _toc(doc) or headings
+    title, authors, year = _declared(doc)
+    return Extracted(pages=pages, outline=outline, captions=captions, scanned_pages=scanned,
+                     total_pages=total, title=title, authors=authors, year=year)
+
+
+def order_blocks(blocks: list, rect: Any) -> list:
+    """Reading order: full-width blocks cut the page into bands; in each band, left column then right."""
+    mid = rect.x0 + rect.width / 2
+    slack = rect.width * 0.03
+    full, columns = [], []
+    for block in blocks:
+        x0, _, x1 = block[0], block[1], block[2]
+        if x1 <= mid + slack or x0 >= mid - slack:
+            columns.append(block)
+        else:
+            full.append(block)
+    full.sort(key=lambda b: (b[1], b[0]))
+    bands: list[list] = [[] for _ in range(len(full) + 1)]
+    cuts = [b[1] for b in full]
+    for block in columns:
+        index = sum(1 for y in cuts if y <= block[1])
+        bands[index].append(block)
+    ordered: list = []
+    for index, band in enumerate(bands):
+        left = sorted((b for b in band if b[2] <= mid + slack), key=lambda b: (b[1], b[0]))
+        right = sorted((b for b in band if b[2] > mid + slack), key=lambda b: (b[1], b[0]))
+        ordered.extend(left + right)
+        if index < len(full):
+            ordered.append(full[index])
+    return ordered
+
+
+def _clean_block(text: str) -> str:
+    text = text.translate(LIGATURES)
+    text = _HYPHEN_EOL.sub(_unhyphenate, text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _unhyphenate(match: re.Match) -> str:
+    """`exam-|ple` becomes `example`; a compound already hyphenated (`state-of-the-|art`) keeps its hyphen."""
+    start = match.start()
+    head = _WORD_END.search(match.string, max(0, start - 60), start).group()
+    if not head or not head[-1].isalpha():
+        return match.group()  # not a word broken at the line end ("- " as a dash, a minus...)
+    return "-" if "-" in head else ""
+
+
+def clean_text(text: str) -> str:
+    """Ligatures expanded, end-of-line hyphens joined, lines of a paragraph joined (public for tests)."""
+    return _clean_block(text)
+
+
+def _join_split_words(paragraphs: list[str]) -> list[str]:
+    """A word hyphenated across a column or block break is joined too."""
+    out: list[str] = []
+    for para in paragraphs:
+        if out and re.search(r"[A-Za-z]-$", out[-1]) and para[:1].islower():
+            compound = "-" in out[-1].rsplit(" ", 1)[-1][:-1]
+            out[-1] = out[-1][:-1] + ("-" if compound else "") + para
+        else:
+            out.append(para)
+    return out
+
+
+def heading_level(text: str) -> int:
+    """1, 2, 3... when a paragraph looks like a section heading, else 0."""
+    if len(text) > 90 or "\n" in text:
+        return 0
+    if text.lower().rstrip(":. ") in _KNOWN_HEADINGS:
+        return 1
+    match = _NUMBERED.match(text)
+    if not match or len(text.split()) > 12 or text.endswith((".", ",", ";")):
+        return 0
+    number = match.group(2)
+    return number.count(".") + 1 if number else 1
+
+
+def _toc(doc: Any) -> list[dict]:
+    try:
+        toc = doc.get_toc(simple=True)
+    except Exception:
+        return []
+    return [{"title": " ".join(str(t).split()), "page": int(p), "level": int(lvl)}
+            for lvl, t, p in toc if str(t).strip()]
+
+
+_JUNK_TITLES = re.compile(r"^(untitled|microsoft word|document\d*|\s*$)|\.(docx?|tex|dvi|pdf)$", re.I)
+
+
+def _declared(doc: Any) -> tuple[str, list[str], int | None]:
+    """Title, authors and year from the PDF metadata, the title falling back to page 1's largest text."""
+    meta = doc.metadata or {}
+    title = " ".join((meta.get("title") or "").split())
+    if _JUNK_TITLES.search(title):
+        title = _largest_text(doc[0]) if doc.page_count else ""
+    author = meta.get("author") or ""
+    authors = [a.strip() for a in re.split(r";|,|\band\b|&", author) if a.strip()]
+    year = None
+    for key in ("creationDate", "modDate"):
+        found = re.search(r"(19[5-9]\d|20\d\d)", meta.get(key) or "")
+        if found:
+            year = int(found.group(1))
+            break
+    return title[:300], authors[:50], year
+
+
+def _largest_text(page: Any) -> str:
+    try:
+        spans = [(round(s["size"], 1), s["text"].strip(), s["bbox"][1])
+                 for block in page.get_text("dict")["blocks"] for line in block.get("lines", [])
+                 for s in line["spans"] if s["text"].strip()]
+    except Exception:
+        return ""
+    if not spans:
+        return ""
+    biggest = max(size for size, _, _ in spans)
+    words = [text for size, text, _ in sorted(spans, key=lambda s: s[2]) if size == biggest]
+    return " ".join(" ".join(words).translate(LIGATURES).split())[:300]
