@@ -1,0 +1,255 @@
+"""Sandbox boot: runs as `python -I -S sandbox_boot.py CONFIG` just before the experiment.
+
+Inside the namespaces made by `unshare` it joins the process cgroup, makes the machine read-only,
+hides home directories, mounts a private /tmp, re-exposes the workspace, sets resource limits,
+drops every capability, reports what it achieved on a status pipe, then execs the interpreter.
+Standard library only, and few imports: its start-up time is the sandbox's overhead. CONFIG is a
+hex-encoded marshal of a dict (same interpreter on both sides); status lines are dict reprs.
+"""
+
+import ctypes
+import os
+import sys
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
+ST_TO_MS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME,
+            2048: MS_NODIRATIME, 4096: MS_RELATIME}
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+
+_libc = None
+
+
+def libc():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def enc(text):
+    return text.encode() if text is not None else None
+
+
+def mount(src, target, fstype, flags, data=None):
+    rc = libc().mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def kept_flags(path):
+    """Per-mount flags a remount must keep (a user namespace may not clear them)."""
+    try:
+        st = os.statvfs(path).f_flag
+    except OSError:
+        return 0
+    flags = 0
+    for st_bit, ms_bit in ST_TO_MS.items():
+        if st & st_bit and ms_bit != MS_RDONLY:
+            flags |= ms_bit
+    return flags
+
+
+def remount(path, readonly):
+    ro = MS_RDONLY if readonly else 0
+    mount(None, path, None, MS_REMOUNT | MS_BIND | ro | kept_flags(path))
+
+
+def unescape(field):
+    """Undo mountinfo's octal escapes (\\040 for a space)."""
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1: i + 4].isdigit():
+            out.append(chr(int(field[i + 1: i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_points():
+    points = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            parts = line.split()
+            points.append(unescape(parts[4]))
+    return points
+
+
+def setup_filesystem(cfg, notes):
+    """Read-only machine, hidden homes, private /tmp, writable workspace; returns protections."""
+    keep = [(p, False) for p in cfg["ro_keep"]] + [(p, True) for p in cfg["rw_keep"]]
+    keep = [(p, rw) for p, rw in keep if os.path.isdir(p)]
+    fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p, _ in keep}
+    ro_ok = True
+    for point in sorted(set(mount_points()), key=len):
+        if point == "/proc" or point.startswith("/proc/"):
+            continue
+        try:
+            remount(point, True)
+        except OSError as exc:  # /sys and /dev need capabilities to write, which the child lacks
+            if not point.startswith(("/sys/", "/dev/")) and point not in ("/sys", "/dev"):
+                ro_ok = False
+            notes.append(str(exc))
+    hidden_ok = True
+    for path in cfg["hide"]:
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+            except OSError as exc:
+                hidden_ok = False
+                notes.append(str(exc))
+    tmp_ok = True
+    for path, size in (("/tmp", cfg["tmp_mb"]), ("/dev/shm", cfg["shm_mb"])):
+        try:
+            if os.path.isdir(path):
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
+        except OSError as exc:
+            tmp_ok = path != "/tmp" and tmp_ok
+            notes.append(str(exc))
+    for path, rw in sorted(keep, key=lambda item: len(item[0])):
+        try:
+            os.makedirs(path, exist_ok=True)
+            mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND)
+            remount(path, not rw)
+        except OSError as exc:
+            notes.append(str(exc))
+            if rw:
+                raise
+    for fd in fds.values():
+        os.close(fd)
+    return {"read_only_fs": ro_ok, "home_hidden": hidden_ok, "private_tmp": tmp_ok}
+
+
+def loopback_up():
+    """Bring `lo` up in the new network namespace so local sockets still work."""
+    import _socket
+    import fcntl
+
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:  # struct ifreq: name[16], flags (IFF_UP | IFF_LOOPBACK | IFF_RUNNING), padding
+        ifreq = b"lo".ljust(16, b"\0") + (0x1 | 0x8 | 0x40).to_bytes(2, sys.byteorder) + bytes(22)
+        fcntl.ioctl(sock.fileno(), 0x8914, ifreq)  # SIOCSIFFLAGS
+    finally:
+        sock.close()
+
+
+def drop_capabilities():
+    with open("/proc/sys/kernel/cap_last_cap") as fh:
+        last = int(fh.read())
+    for cap in range(last + 1):
+        if libc().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot drop capabilities")
+    libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def set_limits(limits):
+    import resource
+
+    for name, value in limits.items():
+        kind = getattr(resource, name)
+        hard = value + 2 if name == "RLIMIT_CPU" else value  # SIGXCPU first, SIGKILL 2 s later
+        current = resource.getrlimit(kind)[1]
+        if current != resource.RLIM_INFINITY:  # an unprivileged process cannot raise its hard limit
+            value, hard = min(value, current), min(hard, current)
+        resource.setrlimit(kind, (value, hard))
+
+
+def start(cfg):
+    """Become the experiment: limits, working directory, no capabilities, then exec."""
+    try:
+        set_limits(cfg["rlimits"])
+        os.chdir(cfg["cwd"])
+        if cfg["namespaces"]:
+            drop_capabilities()
+    except Exception as exc:  # noqa: BLE001 - never run without the limits we promised
+        sys.stderr.write(f"sandbox setup failed: {exc}\n")
+        os._exit(126)
+    try:
+        os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    except OSError as exc:
+        sys.stderr.write(f"cannot start {cfg['argv'][0]}: {exc}\n")
+        os._exit(127)
+
+
+def init(child, life_fd):
+    """PID 1 of the namespace: reap orphans until the experiment ends, then pass on its status.
+
+    If the agent dies, its end of the lifeline pipe closes: kill the experiment (and so the namespace).
+    """
+    import select
+
+    try:
+        child_fd = [os.pidfd_open(child)]
+        wait = None
+    except (AttributeError, OSError):
+        child_fd, wait = [], 0.05
+    watched = [life_fd, *child_fd]
+    while True:
+        ready, _, _ = select.select(watched, [], [], wait if wait is not None else 1.0)
+        if life_fd in ready and not os.read(life_fd, 1):
+            os.kill(child, 9)
+            watched.remove(life_fd)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return 1
+            if pid == 0:
+                break
+            if pid == child:
+                return os.waitstatus_to_exitcode(status)
+
+
+def report(fd, record):
+    os.write(fd, (repr(record) + "\n").encode())
+
+
+def main():
+    import marshal
+
+    cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
+    status_fd, life_fd = cfg["status_fd"], cfg["lifeline_fd"]
+    os.set_inheritable(status_fd, False)
+    os.set_inheritable(life_fd, False)
+    got, notes = {}, []
+    try:
+        if cfg.get("cgroup"):
+            try:
+                with open(os.path.join(cfg["cgroup"], "cgroup.procs"), "w") as fh:
+                    fh.write("0")
+                got["process_limit"] = True
+            except OSError as exc:
+                notes.append(f"cgroup: {exc}")
+        if cfg["namespaces"]:
+            got.update(setup_filesystem(cfg, notes))
+            if not cfg["network"]:
+                try:
+                    loopback_up()
+                except OSError as exc:
+                    notes.append(f"loopback: {exc}")
+            got["no_capabilities"] = True
+        os.stat(cfg["cwd"])
+    except Exception as exc:  # noqa: BLE001 - reported to the parent; never run unprotected
+        report(status_fd, {"fatal": str(exc), "got": got, "notes": notes})
+        sys.stderr.write(f"sandbox setup failed: {exc}\n")
+        os._exit(126)
+    report(status_fd, {"got": got, "notes": notes})
+    if not cfg["namespaces"]:
+        libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with the agent (our parent)
+        if os.getppid() != cfg["parent"]:
+            os._exit(137)
+        start(cfg)
+    child = os.fork()
+    if child == 0:
+        start(cfg)
+    code = init(child, life_fd)
+    report(status_fd, {"exit": code})
+    os._exit(code if code >= 0 else 128 - code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""Hostile experiment code, run for real in the sandbox: each case ends cleanly and leaves nothing behind.
+
+Cases marked with both modes also run in the degraded mode (no namespaces) the sandbox falls back to.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from support.lab import alive, lab, procs_with, script, token
+
+from agent_scientist.tools.runner import doctor_checks, run_script
+from agent_scientist.tools.sandbox import PROTECTIONS, detect, is_credential_like
+
+HAVE_NS = bool(detect().unshare)
+MODES = [pytest.param(True, id="namespaces",
+                      marks=pytest.mark.skipif(not HAVE_NS, reason="no user namespaces here")),
+         pytest.param(False, id="degraded")]
+needs_ns = pytest.mark.skipif(not HAVE_NS, reason="no user namespaces on this machine")
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_infinite_loop_times_out_and_whole_group_dies(home: Path, ns: bool) -> None:
+    ctx, mark = lab(home), token()
+    script(ctx, "loop.py", f"""
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "while True: pass", "{mark}"])
+        print("looping", flush=True)
+        while True:
+            time.sleep(0.01)
+    """)
+    result = run_script(ctx, "loop.py", args=mark, timeout=2, namespaces=ns)
+    assert result["timed_out"] is True and result["exit_code"] is None
+    assert "Timed out after 2 s" in result["note"] and "looping" in result["stdout"]
+    assert procs_with(mark) == []
+    assert ctx.ws.runs()[-1]["timed_out"] is True
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_fork_bomb_is_bounded_by_the_process_limit(home: Path, ns: bool) -> None:
+    ctx, mark = lab(home, sandbox_max_procs=12), token()
+    script(ctx, "bomb.py", """
+        import os, time
+        made, error = 0, ""
+        for _ in range(60):  # a bounded loop of forks: safe even if no limit applied
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                error = str(exc)
+                break
+            if pid == 0:
+                time.sleep(120)
+                os._exit(0)
+            made += 1
+        print("made", made, "error", error)
+    """)
+    result = run_script(ctx, "bomb.py", args=mark, timeout=60, namespaces=ns)
+    if not result["protections"]["process_limit"]:
+        pytest.skip("no process limit on this machine")
+    made = int(result["stdout"].split()[1])
+    assert made < 12 and "Resource temporarily unavailable" in result["stdout"]
+    assert procs_with(mark) == []
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_memory_hog_hits_the_address_space_limit(home: Path, ns: bool) -> None:
+    ctx = lab(home, sandbox_memory_mb=300)
+    script(ctx, "hog.py", "blocks = [bytearray(100 * 1024 * 1024) for _ in range(40)]\n")
+    result = run_script(ctx, "hog.py", timeout=60, namespaces=ns)
+    assert result["exit_code"] == 1 and "MemoryError" in result["stderr"]
+    assert result["protections"]["memory_limit"] is True
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_disk_filler_hits_the_file_size_limit(home: Path, ns: bool) -> None:
+    ctx = lab(home, sandbox_file_size_mb=1)
+    script(ctx, "fill.py", """
+        with open("fill.bin", "wb") as fh:
+            for _ in range(50):
+                fh.write(b"0" * 1024 * 1024)
+    """)
+    result = run_script(ctx, "fill.py", timeout=60, namespaces=ns)
+    assert result["exit_code"] == 1 and "File too large" in result["stderr"]
+    assert (ctx.ws.files_dir / "fill.bin").stat().st_size <= 1024 * 1024
+    assert result["artifacts"] == ["fill.bin"]
+
+
+def test_cpu_limit_kills_a_busy_loop(home: Path) -> None:
+    ctx = lab(home, sandbox_cpu_seconds=1)
+    script(ctx, "spin.py", "while True:\n    pass\n")
+    result = run_script(ctx, "spin.py", timeout=60)
+    assert result["exit_code"] == -signal.SIGXCPU and result["timed_out"] is False
+    assert "CPU time limit (1 s)" in result["note"]
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_api_key_in_environment_never_reaches_the_child(home: Path, monkeypatch, ns: bool) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-abc123")
+    monkeypatch.setenv("MY_TOKEN", "tok-secret-456")
+    monkeypatch.setenv("AWS_REGION_X", "aws-789")
+    monkeypatch.setenv("MY_SETTING", "visible-value")
+    ctx = lab(home, sandbox_env_allow=["OPENAI_API_KEY", "MY_TOKEN", "AWS_REGION_X", "MY_SETTING"])
+    script(ctx, "env.py", """
+        import glob, os
+        print(sorted(os.environ.items()))
+        for path in glob.glob("/proc/*/environ"):  # other processes' environments, e.g. the parent's
+            try:
+                data = open(path, "rb").read()
+            except OSError:
+                continue
+            if b"sk-test" in data:
+                print("LEAK", path)
+    """)
+    result = run_script(ctx, "env.py", timeout=60, namespaces=ns)
+    out = result["stdout"]
+    assert "visible-value" in out and result["exit_code"] == 0
+    assert "tok-secret" not in out and "aws-789" not in out
+    assert "sk-test-abc123" not in out.split("LEAK")[0]
+    if ns:
+        assert "LEAK" not in out  # the PID namespace hides the parent's environment too
+    assert ("MY_SETTING", "visible-value") in ast.literal_eval(out.splitlines()[0])
+
+
+def test_credential_names() -> None:
+    for name in ("OPENAI_API_KEY", "HF_TOKEN", "DB_PASSWORD", "AWS_ACCESS_KEY_ID", "GOOGLE_APPLICATION_CREDENTIALS",
+                 "AZURE_CLIENT_SECRET", "ANTHROPIC_API_KEY", "GITHUB_TOKEN", "SSH_AUTH_SOCK", "MY_SECRET"):
+        assert is_credential_like(name), name
+    for name in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MY_SETTING", "PYTHONHASHSEED"):
+        assert not is_credential_like(name), name
+
+
+@needs_ns
+def test_secrets_in_home_directories_are_hidden(home: Path, tmp_path: Path, monkeypatch) -> None:
+    mark = token()
+    fake_home = tmp_path / "fakehome"
+    fake_home.mkdir()
+    (fake_home / ".netrc").write_text(f"password {mark}-netrc\n")
+    monkeypatch.setenv("HOME", str(fake_home))
+    root_secret = Path("/root") / f".{mark}"
+    can_use_root = os.access("/root", os.W_OK)
+    if can_use_root:
+        root_secret.write_text(f"{mark}-root\n")
+    try:
+        ctx = lab(home)
+        script(ctx, "peek.py", f"""
+            for path in [{str(fake_home / '.netrc')!r}, {str(root_secret)!r}]:
+                try:
+                    print(open(path).read())
+                except OSError as exc:
+                    print("refused", type(exc).__name__)
+        """)
+        result = run_script(ctx, "peek.py", timeout=60)
+    finally:
+        root_secret.unlink(missing_ok=True)
+    assert mark not in result["stdout"] and result["stdout"].count("refused FileNotFoundError") == 2
+    assert result["protections"]["home_hidden"] is True
+
+
+@pytest.mark.parametrize(("ns", "new_session"), [pytest.param(True, True, id="namespaces-setsid",
+                                                              marks=needs_ns),
+                                                 pytest.param(False, False, id="degraded")])
+def test_grandchild_that_outlives_its_parent_is_killed(home: Path, ns: bool, new_session: bool) -> None:
+    ctx, mark = lab(home), token()
+    script(ctx, "orphan.py", f"""
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c",
+            "import time\\nfor _ in range(2000):\\n    open('beat', 'a').write('x'); time.sleep(0.05)",
+            "{mark}"], start_new_session={new_session})
+        while not os.path.exists("beat"):
+            time.sleep(0.01)
+        print("grandchild", child.pid)
+    """)
+    result = run_script(ctx, "orphan.py", timeout=60, namespaces=ns)
+    assert result["exit_code"] == 0 and "grandchild" in result["stdout"]
+    assert procs_with(mark) == []
+    if not ns:  # without a PID namespace the printed pid is a host pid: check it directly
+        assert not alive(int(result["stdout"].split()[1]))
+    beat = ctx.ws.files_dir / "beat"
+    size = beat.stat().st_size
+    time.sleep(0.3)
+    assert beat.stat().st_size == size
+
+
+@needs_ns
+def test_writing_outside_the_workspace_is_refused(home: Path) -> None:
+    ctx, mark = lab(home), token()
+    ws = ctx.ws
+    meta_before = ws.meta_path.read_bytes()
+    targets = [ws.meta_path, ws.runs_path, ws.root.parent / f"{mark}.txt", Path("/tmp") / f"{mark}.txt",
+               Path("/etc") / f"{mark}.txt", Path(sys.prefix) / f"{mark}.txt", ws.root / "edits" / "x"]
+    script(ctx, "escape.py", f"""
+        import os
+        for path in {[str(t) for t in targets]!r}:
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "a") as fh:
+                    fh.write("pwned")
+                print("wrote", path)
+            except OSError as exc:
+                print("refused", path, exc.strerror)
+        open("inside.txt", "w").write("fine")
+    """)
+    result = run_script(ctx, "escape.py", timeout=60)
+    assert result["exit_code"] == 0 and result["artifacts"] == ["inside.txt"]
+    assert ws.meta_path.read_bytes() == meta_before
+    assert all(not t.exists() for t in targets[2:]), result["stdout"]
+    assert "pwned" not in ws.runs_path.read_text()
+    assert f"wrote /tmp/{mark}.txt" in result["stdout"]  # the private /tmp works, and vanishes
+    # (the workspace's parent is under /tmp in tests, so that write lands in the private /tmp too)
+    for target in (ws.meta_path, ws.runs_path, targets[4], targets[5], targets[6]):
+        assert f"refused {target} Read-only file system" in result["stdout"]
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_network_is_off_unless_allowed(home: Path, allow: bool) -> None:
+    if not (HAVE_NS and detect().network_ns):
+        pytest.skip("no network namespace here")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted: list[bool] = []
+    threading.Thread(target=lambda: accepted.append(bool(server.accept())), daemon=True).start()
+    ctx = lab(home, sandbox_network=allow)
+    script(ctx, "net.py", f"""
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", {port}), timeout=5).close()
+            print("connected")
+        except OSError as exc:
+            print("blocked", exc)
+    """)
+    result = run_script(ctx, "net.py", timeout=60)
+    server.close()
+    assert result["stdout"].startswith("connected" if allow else "blocked")
+    assert result["protections"]["no_network"] is (not allow)
+
+
+def test_stdin_is_closed_and_cwd_is_files(home: Path) -> None:
+    ctx = lab(home)
+    script(ctx, "io.py", "import os, sys\nprint(repr(sys.stdin.read()), os.getcwd())\n")
+    result = run_script(ctx, "io.py", timeout=60)
+    assert result["stdout"].strip() == f"'' {ctx.ws.files_dir}"
+
+
+def test_configured_interpreter_from_a_venv(home: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    ctx = lab(home, sandbox_python=str(venv / "bin" / "python"))
+    script(ctx, "which.py", "import sys\nprint(sys.prefix)\n")
+    result = run_script(ctx, "which.py", timeout=60)
+    assert result["stdout"].strip() == str(venv), result
+    assert ctx.ws.runs()[-1]["command"][0] == str(venv / "bin" / "python")
+
+
+DRIVER = """
+import sys
+from pathlib import Path
+from support.lab import lab
+from agent_scientist.tools.runner import run_script
+ctx = lab(Path(sys.argv[1]))
+try:
+    run_script(ctx, "forever.py", args=sys.argv[2], timeout=600, namespaces=sys.argv[3] == "1")
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def start_driver(home: Path, ns: bool, grandchild: bool) -> tuple[subprocess.Popen, list[int], str]:
+    """An agent process running an endless experiment; returns it with the experiment's host pids."""
+    ctx, mark = lab(home), token()
+    script(ctx, "forever.py", f"""
+        import subprocess, sys, time
+        if {grandchild}:
+            subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.1)", sys.argv[1]])
+        open("started", "w").write("yes")
+        while True:
+            time.sleep(0.1)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(home), mark, "1" if ns else "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (ctx.ws.files_dir / "started").exists() or len(procs_with(mark)) < 1 + grandchild:
+        if time.monotonic() > deadline or driver.poll() is not None:
+            driver.kill()
+            pytest.fail(f"experiment did not start: {driver.communicate()[1]}")
+        time.sleep(0.05)
+    return driver, procs_with(mark), mark
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_ctrl_c_kills_the_whole_group_and_records_the_run(home: Path, ns: bool) -> None:
+    driver, pids, mark = start_driver(home, ns, grandchild=True)
+    try:
+        driver.send_signal(signal.SIGINT)
+        out, err = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130 and "interrupted" in out, err
+    assert not any(alive(pid) for pid in pids) and procs_with(mark) == []
+    record = lab(home).ws.runs()[-1]
+    assert record["interrupted"] is True and record["exit_code"] is None
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_experiment_dies_when_the_agent_is_killed(home: Path, ns: bool) -> None:
+    # Without namespaces only the direct child is tied to the agent's life, so no grandchild there.
+    driver, pids, mark = start_driver(home, ns, grandchild=ns)
+    driver.kill()
+    driver.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while procs_with(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leftovers = procs_with(mark)
+    for pid in leftovers:  # never leave anything running, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert leftovers == [] and not any(alive(pid) for pid in pids)
+
+
+def test_doctor_reports_every_protection(settings) -> None:
+    checks = doctor_checks(settings)
+    names = [name for name, _, _ in checks]
+    assert names[0] == "sandbox interpreter" and checks[0][1] is True
+    assert names[1:] == [f"sandbox {p.replace('_', ' ')}" for p in PROTECTIONS]
+    assert all(isinstance(ok, bool) and isinstance(detail, str) for _, ok, detail in checks)
+    if HAVE_NS:
+        assert dict((n, ok) for n, ok, _ in checks)["sandbox read only fs"] is True
