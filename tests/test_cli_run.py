@@ -17,11 +17,12 @@ from support.scripted import code
 from agent_scientist.workspace import Workspace
 
 MODEL = "openai/gpt-4o-mini"
+WORKER = "openai/worker"  # the loopback server answers it from its own script
 
 
 def _research(home, server, *extra, name="w"):
-    return ["research", "Does X improve Y?", "--name", name, "--model", MODEL, "--api-base", server.url,
-            "--quiet", *extra]
+    return ["research", "Does X improve Y?", "--name", name, "--model", MODEL, "--worker-model", WORKER,
+            "--api-base", server.url, "--quiet", *extra]
 
 
 def _spawn(home, *args):
@@ -75,10 +76,11 @@ def test_sigkill_mid_run_then_resume_in_a_new_process(home, cli):
         assert [s["step"] for s in _actions(home)] == [1, 2]
 
         server.script[:] = [code('final_answer("kiwi-42 was seen")')]
-        result = cli("resume", "w", "--model", MODEL, "--api-base", server.url, "--quiet")
+        result = cli("resume", "w", "--model", MODEL, "--worker-model", WORKER, "--api-base", server.url, "--quiet")
     assert result.returncode == 0, result.stderr
     assert [s["step"] for s in _actions(home)] == [1, 2, 3]
-    resumed_prompt = "\n".join(m["content"] for m in server.requests[-1]["messages"])
+    planner_requests = [r for r in server.requests if r["model"] != "worker"]
+    resumed_prompt = "\n".join(m["content"] for m in planner_requests[-1]["messages"])
     assert "kiwi-42" in resumed_prompt and "step two" in resumed_prompt  # memory rebuilt from disk
     assert Workspace.open(home, "w").meta["status"] == "completed"
 
@@ -102,7 +104,7 @@ def test_second_process_on_a_live_workspace_is_refused(home, cli):
     with ChatServer([code("print('one')"), hold, code('final_answer("done")')]) as server:
         proc = _spawn(home, *_research(home, server))
         _wait_for(lambda: server.held == 1)
-        second = cli("resume", "w", "--model", MODEL, "--api-base", server.url)
+        second = cli("resume", "w", "--model", MODEL, "--worker-model", WORKER, "--api-base", server.url)
         hold.set()
         proc.communicate(timeout=60)
     assert second.returncode == 2
@@ -150,7 +152,7 @@ def test_max_steps_stop_is_clean_and_resumable(home, cli):
         first = cli(*_research(home, server, "--max-steps", "2"))
         assert first.returncode == 0 and "agent-scientist resume w" in first.stdout
         assert Workspace.open(home, "w").meta["stop_reason"] == "max_steps"
-        second = cli("resume", "w", "--model", MODEL, "--api-base", server.url, "--quiet")
+        second = cli("resume", "w", "--model", MODEL, "--worker-model", WORKER, "--api-base", server.url, "--quiet")
     assert second.returncode == 0
     assert Workspace.open(home, "w").final_answer() == "fin"
 
@@ -199,3 +201,18 @@ def test_offline_start_makes_no_network_call(home, cli):
         listener.close()
     assert result.returncode == 0, result.stderr
     assert seen == []
+
+
+def test_research_with_a_folder_of_pdfs(home, cli, tmp_path):
+    from support.pdfs import make_corrupt, make_plain
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(make_plain("Dropout lowers calibration error.", title="Dropout notes"))
+    (folder / "b.pdf").write_bytes(make_corrupt())
+    with ChatServer([code('final_answer("ok")')]) as server:
+        result = cli(*_research(home, server, "--papers", str(folder)))
+    assert result.returncode == 0, result.stderr
+    assert "1 added" in result.stdout and "1 failed" in result.stdout and "b.pdf" in result.stderr
+    papers = Workspace.open(home, "w").papers()
+    assert [p["title"] for p in papers] == ["Dropout notes"] and papers[0]["id"].startswith("local:")

@@ -21,6 +21,8 @@ from agent_scientist.cli.common import (
     settings,
     warn,
 )
+from agent_scientist.config import Settings
+from agent_scientist.workspace import Workspace
 
 CACHE_DIR = ".papers-cache"
 
@@ -30,7 +32,6 @@ papers_app = typer.Typer(help="Search arXiv, read papers, and add your own PDFs 
 
 def _workspace(s, name: str | None):
     """The named workspace, or the shared cache when no name is given."""
-    from agent_scientist.workspace import Workspace
 
     if name:
         return open_workspace(s, name)
@@ -56,11 +57,17 @@ def add(
     files: list[Path] = typer.Argument(..., help="PDF files, or folders of PDFs."),
 ) -> None:
     """Add your own PDFs to workspace NAME as local papers (ids local:<hash>)."""
-    from agent_scientist.tools.papers import ingest_pdfs
-
     s = settings()
     ws = open_or_create_workspace(s, name)
-    results = ingest_pdfs(ws, s, list(files), memory=_memory(ws, s))
+    if ingest_and_report(ws, s, list(files)):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def ingest_and_report(ws: Workspace, s: Settings, files: list[Path]) -> int:
+    """Add PDFs to `ws`, say what happened to each, and return how many failed."""
+    from agent_scientist.tools.papers import ingest_pdfs
+
+    results = ingest_pdfs(ws, s, files, memory=_memory(ws, s))
     if not results:
         fail("No PDF files found in the paths given.")
     failed = 0
@@ -79,8 +86,7 @@ def add(
     added = sum(1 for item in results if not item.get("error") and not item.get("skipped"))
     console.print(f"{added} added, {len(results) - added - failed} already present, {failed} failed "
                   f"(workspace {ws.name}).", highlight=False)
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+    return failed
 
 
 @papers_app.command("search")

@@ -193,16 +193,9 @@ def _require_model(s: Settings) -> None:
 def _ingest(ws: Workspace, s: Settings, folder: Path) -> None:
     if not folder.is_dir():
         fail(f"--papers {folder}: not a folder.")
-    try:
-        papers_mod = importlib.import_module("agent_scientist.tools.papers")
-    except ModuleNotFoundError:
-        fail("Adding PDFs needs the papers capability, which is not installed.")
-    pdfs = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".pdf")
-    if not pdfs:
-        warn(f"No PDF files in {folder}.")
-        return
-    added = papers_mod.ingest_pdfs(ws, s, pdfs)
-    console.print(f"Added {len([a for a in added if not a.get('error')])} of {len(pdfs)} PDFs from {folder}.")
+    from agent_scientist.cli.papers import ingest_and_report
+
+    ingest_and_report(ws, s, [folder])
 
 
 def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> int:

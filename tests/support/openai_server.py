@@ -5,6 +5,9 @@ with 400. Stop sequences are honoured the way real servers do. Each script entry
 text, an int HTTP status to answer once with an error (e.g. 429, 500), or a
 threading.Event: the server holds that request until the event is set, then answers it
 with the next entry (so a test can kill the client while a step is in flight).
+Requests for the model named `worker` (e.g. `--worker-model openai/worker`) are answered
+from `worker_script`, then `worker_default`, so the memory agent's calls never consume
+the planner's script.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from typing import Any
 
 
 class ChatServer:
-    def __init__(self, script: list[Any] | None = None, default: str | None = None):
+    def __init__(self, script: list[Any] | None = None, default: str | None = None,
+                 worker_script: list[str] | None = None, worker_default: str = "nothing to add"):
         self.script: list[Any] = list(script or [])
         self.default = default
+        self.worker_script = list(worker_script or [])
+        self.worker_default = worker_default
         self.requests: list[dict[str, Any]] = []
         self.rejected: list[str] = []
         self.held = 0  # requests that reached a hold point
@@ -86,7 +92,11 @@ class ChatServer:
                         server.rejected.append(repr(message.get("content"))[:200])
                         self._send(400, {"error": {"message": "content must be a string", "type": "invalid_request_error"}})
                         return
-                entry = server._next()
+                if payload.get("model") == "worker":
+                    with server.lock:
+                        entry = server.worker_script.pop(0) if server.worker_script else server.worker_default
+                else:
+                    entry = server._next()
                 if isinstance(entry, int):
                     headers = {"Retry-After": "0"} if entry == 429 else {}
                     self._send(entry, {"error": {"message": f"scripted {entry}", "type": "server_error"}}, headers)
