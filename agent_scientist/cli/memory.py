@@ -1,0 +1,219 @@
+"""`agent-scientist memory ...`: search, list, add and import notes of a workspace's memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agent_scientist.cli.common import (
+    console,
+    fail,
+    open_or_create_workspace,
+    open_workspace,
+    print_json,
+    settings,
+    warn,
+)
+
+memory_app = typer.Typer(help="Search, list, add and import notes in a workspace's memory.", no_args_is_help=True)
+URL_HELP = "Use a Chroma server (http://host:port) instead of the embedded store. Env: AGENT_SCIENTIST_MEMORY_URL."
+IMPORT_BATCH = 256
+
+
+def _open(ws: Any, s: Any) -> Any:
+    from agent_scientist.memory import MemoryUnavailable, open_memory
+
+    try:
+        return open_memory(ws, s)
+    except MemoryUnavailable as exc:
+        fail(str(exc))
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@memory_app.command("search")
+def search(
+    name: str = typer.Argument(..., help="Workspace name."),
+    query: str = typer.Argument(..., help="What to look for, in words."),
+    k: int = typer.Option(5, "-k", help="Number of results."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
+) -> None:
+    """Notes and paper passages of workspace NAME ranked by relevance to QUERY."""
+    from agent_scientist.memory import MemoryUnavailable
+
+    s = settings(memory_url=memory_url)
+    ws = open_workspace(s, name)
+    if not query.strip():
+        fail("The query is empty.")
+    try:
+        results = _open(ws, s).recall(query, max(1, k))
+    except MemoryUnavailable as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(results)
+        return
+    if not results:
+        console.print("No notes or passages yet.")
+    for r in results:
+        page = f" p.{r['page']}" if r.get("page") else ""
+        console.print(f"[bold]{r['score']:.3f}[/] {r['id']} ({r['kind']}, {r['source'] or 'no source'}{page})",
+                      highlight=False)
+        console.print(f"  {_short(r['text'], 300)}", highlight=False, markup=False)
+
+
+@memory_app.command("list")
+def list_(
+    name: str = typer.Argument(..., help="Workspace name."),
+    kind: str = typer.Option(None, "--kind", help="Only notes of this kind."),
+    all_: bool = typer.Option(False, "--all", help="Include superseded notes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
+) -> None:
+    """The notes of workspace NAME, oldest first."""
+    from agent_scientist.memory import KINDS
+
+    s = settings(memory_url=memory_url)
+    ws = open_workspace(s, name)
+    if kind and kind not in KINDS:
+        fail(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}.")
+    notes = _open(ws, s).list_notes(kinds=[kind] if kind else None, status=None if all_ else "active")
+    if as_json:
+        print_json(notes)
+        return
+    if not notes:
+        console.print("No notes.")
+    for n in notes:
+        page = f" p.{n['page']}" if n["page"] else ""
+        status = "" if n["status"] == "active" else f" [{n['status']}]"
+        console.print(f"{n['id']} ({n['kind']}, {n['source'] or 'no source'}{page}){status}", highlight=False,
+                      markup=False)
+        console.print(f"  {_short(n['text'], 300)}", highlight=False, markup=False)
+    console.print(f"{len(notes)} note(s).", highlight=False)
+
+
+@memory_app.command("add")
+def add(
+    name: str = typer.Argument(..., help="Workspace name (created if missing)."),
+    text: str = typer.Argument(..., help="The note."),
+    kind: str = typer.Option("finding", "--kind", help="finding, hypothesis, method, result, question, todo, lesson."),
+    source: str = typer.Option("", "--source", help="e.g. arXiv:2401.01234v2, local:ab12cd34, run:3."),
+    page: int = typer.Option(0, "--page", help="Page of the source."),
+    tags: str = typer.Option("", "--tags", help="Comma-separated tags."),
+    memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
+) -> None:
+    """Save one note in workspace NAME (a duplicate is merged into the stored note, keeping both sources)."""
+    from agent_scientist.memory import MemoryUnavailable
+    from agent_scientist.memory.consolidate import describe, prepare_note, save_note
+
+    s = settings(memory_url=memory_url)
+    try:
+        note, warnings = prepare_note(text, kind, source, page, tags)
+    except ValueError as exc:
+        fail(str(exc))
+    ws = open_or_create_workspace(s, name)
+    for message in warnings:
+        warn(message)
+    try:
+        saved = save_note(_open(ws, s), note)
+    except MemoryUnavailable as exc:
+        fail(str(exc))
+    console.print(describe(saved), highlight=False, markup=False)
+
+
+def import_id(note: dict[str, Any]) -> str:
+    """A stable id for an imported note, so importing the same file again (or after a crash) adds no copies."""
+    key = json.dumps([note["kind"], note["source"], note["text"]], ensure_ascii=False)
+    return "n-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+@memory_app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="Workspace name (created if missing)."),
+    file: Path = typer.Argument(..., help="JSON lines: one note a line, {\"text\", \"kind\", \"source\", ...}."),
+    memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
+) -> None:
+    """Import notes from FILE.jsonl into workspace NAME, in batches (re-importing adds no copies)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from agent_scientist.memory import MemoryUnavailable
+    from agent_scientist.memory.consolidate import prepare_note
+
+    s = settings(memory_url=memory_url)
+    if not file.is_file():
+        fail(f"{file} is not a file.")
+    with open(file, encoding="utf-8", errors="replace") as fh:
+        total = sum(1 for line in fh if line.strip())
+    ws = open_or_create_workspace(s, name)
+    store = _open(ws, s)
+    bad: list[str] = []
+    done = 0
+
+    def flush(batch: list[dict[str, Any]]) -> None:
+        nonlocal done
+        if batch:
+            store.add_notes(batch)
+            done += len(batch)
+            if not console.is_terminal:  # no live bar in a pipe or a log: one line per batch
+                console.print(f"imported {done}/{total}", highlight=False)
+
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar, \
+                open(file, encoding="utf-8", errors="replace") as fh:
+            task = bar.add_task("import", total=total)
+            batch: list[dict[str, Any]] = []
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    note = _parse_line(line, prepare_note)
+                except ValueError as exc:
+                    bad.append(f"line {number}: {exc}")
+                    bar.advance(task)
+                    continue
+                batch.append(note)
+                if len(batch) >= IMPORT_BATCH:
+                    flush(batch)
+                    bar.advance(task, len(batch))
+                    batch = []
+            flush(batch)
+            bar.advance(task, len(batch))
+    except MemoryUnavailable as exc:
+        fail(f"{exc} ({done} notes were imported before this.)")
+    for message in bad[:10]:
+        warn(message)
+    if len(bad) > 10:
+        warn(f"... and {len(bad) - 10} more bad lines.")
+    console.print(f"Imported {done} note(s) into {ws.name}" + (f"; skipped {len(bad)} bad line(s)." if bad else "."),
+                  highlight=False)
+
+
+def _parse_line(line: str, prepare_note: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    note, _ = prepare_note(data.get("text") or data.get("content") or "", data.get("kind") or "finding",
+                           data.get("source") or "", data.get("page") or 0, data.get("tags") or "",
+                           step=data.get("step") or 0)
+    if data.get("status") in ("active", "superseded"):
+        note["status"] = data["status"]
+    for key in ("created_at", "updated_at"):
+        if data.get(key):
+            note[key] = str(data[key])
+    note["id"] = str(data.get("id") or import_id(note))
+    return note
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(memory_app, name="memory")

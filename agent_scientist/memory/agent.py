@@ -1,0 +1,248 @@
+"""The memory capability's registration: tools `remember` and `recall`, the managed agent `memory`,
+history trimming, end-of-run lessons, and lessons from earlier runs in the planner's instructions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agent_scientist.memory import MemoryUnavailable, open_memory
+from agent_scientist.memory.consolidate import describe, prepare_note, save_note
+from agent_scientist.memory.trim import HistoryTrimmer
+from agent_scientist.memory.worker import ask, parse_json, prompts
+from agent_scientist.tools import Toolbox, ToolContext, ToolError
+
+log = logging.getLogger(__name__)
+
+MAX_K = 20
+LESSONS_CHARS = 1500  # of lessons put in the planner's instructions
+MAX_LESSONS = 3  # written per run
+LESSON_CHARS = 300
+LIST_LIMIT = 30
+
+
+def _store(ctx: ToolContext) -> Any:
+    if ctx.memory is None:
+        raise ToolError("Memory is unavailable in this run (see the warning at start). "
+                        "Keep important findings in a file with your other tools instead.")
+    return ctx.memory
+
+
+def _failed(exc: Exception) -> ToolError:
+    return ToolError(f"Memory failed: {type(exc).__name__}: {str(exc)[:300]}. Try again, or go on without it.")
+
+
+def register(ctx: ToolContext, box: Toolbox) -> None:
+    """Open the workspace memory (or say why not) and add the memory tools, agent, trimming and lessons."""
+    try:
+        ctx.memory = open_memory(ctx.ws, ctx.settings)
+        ctx.memory.embed(["warm-up"])  # an embedding model that cannot load is reported now, not mid-run
+    except MemoryUnavailable as exc:
+        ctx.memory = None
+        ctx.warnings.append(f"Memory is disabled for this run: {exc}")
+
+    def remember(content: str, kind: str = "finding", source: str = "", page: int = 0, tags: str = "") -> str:
+        """Save a note to the research memory (with its source) so it can be recalled later.
+
+        A note that repeats a stored one is merged into it, keeping both sources.
+
+        Args:
+            content: The note: one finding, with its numbers and conditions.
+            kind: finding, hypothesis, method, result, question, todo or lesson.
+            source: Where it comes from, e.g. "arXiv:2401.01234v2", "local:ab12cd34" or "run:3".
+            page: Page of the source the note comes from (0 if none).
+            tags: Comma-separated tags, e.g. "calibration,imagenet".
+        """
+        store = _store(ctx)
+        try:
+            note, warnings = prepare_note(content, kind, source, page, tags, step=ctx.step)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+        try:
+            saved = save_note(store, note, ctx.worker_model)
+        except MemoryUnavailable as exc:
+            raise ToolError(str(exc)) from None
+        except Exception as exc:
+            raise _failed(exc) from None
+        saved.warnings.extend(warnings)
+        return describe(saved)
+
+    def recall(query: str, k: int = 5, kind: str = "", source: str = "") -> list[dict]:
+        """Find notes and paper passages by meaning, best first (active notes only unless kind="superseded").
+
+        Args:
+            query: What you are looking for, in plain words.
+            k: Number of results (at most 20).
+            kind: Only this kind of note (finding, hypothesis, method, result, question, todo, lesson);
+                "passage" for paper passages only; "superseded" for retired notes. Empty for all.
+            source: Only results from this source, e.g. "arXiv:2401.01234" or "run:3". Empty for all.
+        """
+        store = _store(ctx)
+        if not str(query or "").strip():
+            raise ToolError("The query is empty: say in words what you are looking for.")
+        kind = (kind or "").strip().lower()
+        from agent_scientist.memory.store import KINDS
+
+        if kind and kind not in (*KINDS, "passage", "superseded"):
+            raise ToolError(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}, passage or superseded.")
+        try:
+            return store.recall(str(query), max(1, min(int(k or 5), MAX_K)), kind, source or "")
+        except MemoryUnavailable as exc:
+            raise ToolError(str(exc)) from None
+        except Exception as exc:
+            raise _failed(exc) from None
+
+    box.add_functions(remember, recall)
+    recall_tool, remember_tool = box.tools[-1], box.tools[-2]
+
+    if ctx.worker_model is not None:
+        box.managed_agents.append(_memory_agent(ctx, [recall_tool, remember_tool]))
+    box.step_callbacks.append(HistoryTrimmer(ctx, ctx.settings.context_threshold_tokens))
+    box.run_end_hooks.append(lambda agent, status: write_lessons(ctx, agent, status))
+    if ctx.memory is not None:
+        text = lessons_instructions(ctx.memory)
+        if text:
+            box.instructions.append(text)
+
+
+def lessons_instructions(store: Any, limit: int = LESSONS_CHARS) -> str:
+    """Active lessons from earlier runs, newest first, within `limit` characters."""
+    try:
+        lessons = store.list_notes(kinds=["lesson"], status="active")
+    except Exception as exc:
+        log.warning("memory: could not read lessons: %s", exc)
+        return ""
+    header = "Lessons from earlier runs in this workspace (what worked, what to avoid):"
+    lines, used = [], len(header)
+    for note in sorted(lessons, key=lambda n: (n["updated_at"], n["id"]), reverse=True):
+        line = f"- {note['text'][:LESSON_CHARS]}"
+        if used + len(line) + 1 > limit:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join([header, *lines]) if lines else ""
+
+
+def write_lessons(ctx: ToolContext, agent: Any, status: str) -> list[str]:
+    """Run-end hook: the worker model writes a few `lesson` notes about this run; returns their ids."""
+    from smolagents.memory import ActionStep
+
+    from agent_scientist.memory.trim import describe_step
+
+    if ctx.memory is None or ctx.worker_model is None:
+        return []
+    steps = [s for s in agent.memory.steps if isinstance(s, ActionStep)][-12:]
+    if not steps:
+        return []
+    log_text = "\n\n".join(describe_step(s, 800) for s in steps)
+    try:
+        reply = ask(ctx.worker_model, "lessons", task=str(getattr(agent, "task", "") or "")[:1000],
+                    status=status, steps=log_text, max_lessons=MAX_LESSONS)
+    except Exception as exc:
+        log.warning("memory: lessons by the worker model failed: %s", exc)
+        return []
+    lessons = parse_json(reply)
+    if not isinstance(lessons, list):
+        log.warning("memory: unusable lessons answer %r; no lessons written", reply[:200])
+        return []
+    ids = []
+    for text in lessons[:MAX_LESSONS]:
+        if not isinstance(text, str) or not text.strip():
+            continue
+        note, _ = prepare_note(text[:LESSON_CHARS], "lesson", "", 0, "", step=ctx.step)
+        try:
+            ids.append(save_note(ctx.memory, note, ctx.worker_model).note_id)
+        except Exception as exc:
+            log.warning("memory: could not save a lesson: %s", exc)
+    return ids
+
+
+def _memory_agent(ctx: ToolContext, shared_tools: list[Any]) -> Any:
+    """The managed agent `memory`: open-ended questions and reorganisation, on the worker model."""
+    from smolagents import CodeAgent, tool
+    from smolagents.monitoring import LogLevel
+
+    def list_notes(kind: str = "", offset: int = 0) -> str:
+        """List active notes, oldest first, 30 at a time.
+
+        Args:
+            kind: Only this kind (finding, hypothesis, method, result, question, todo, lesson); empty for all.
+            offset: How many notes to skip (for the next page).
+        """
+        notes = _store(ctx).list_notes(kinds=[kind] if kind else None)
+        page = notes[offset : offset + LIST_LIMIT]
+        lines = []
+        for n in page:
+            where = (n["source"] or "no source") + (f" p.{n['page']}" if n["page"] else "")
+            lines.append(f"[{n['id']}] ({n['kind']}, {where}) {n['text'][:300]}")
+        more = len(notes) - offset - len(page)
+        if more > 0:
+            lines.append(f"... {more} more: list_notes(kind={kind!r}, offset={offset + LIST_LIMIT})")
+        return "\n".join(lines) or "No notes."
+
+    def update_note(note_id: str, text: str) -> str:
+        """Rewrite a note's text (e.g. to merge a duplicate into it); its sources and kind stay.
+
+        Args:
+            note_id: The note's id, e.g. "n-1a2b3c4d5e".
+            text: The new text; keep every number and qualifier.
+        """
+        store = _store(ctx)
+        found = store.get_notes([note_id])
+        if not found:
+            raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
+        note, _ = prepare_note(text, found[0]["kind"])
+        store.update_note({**found[0], "text": note["text"]})
+        return f"Updated {note_id}."
+
+    def supersede_note(note_id: str, by: str = "") -> str:
+        """Mark a note superseded (outdated or duplicated); it is kept, never deleted.
+
+        Args:
+            note_id: The note to retire.
+            by: The id of the note that replaces it, if any.
+        """
+        store = _store(ctx)
+        if not store.get_notes([note_id]):
+            raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
+        store.set_status(note_id, "superseded")
+        return f"{note_id} is now superseded" + (f" by {by}." if by else ".")
+
+    spec = prompts()["agent"]
+    return CodeAgent(
+        tools=[*shared_tools, tool(list_notes), tool(update_note), tool(supersede_note)],
+        model=ctx.worker_model,
+        name="memory",
+        description=" ".join(spec["description"].split()),
+        instructions=spec["instructions"],
+        max_steps=6,
+        verbosity_level=LogLevel.OFF,
+    )
+
+
+def doctor_checks(settings: Any) -> list[tuple[str, bool, str]]:
+    """For `agent-scientist doctor`: the embedding model answers, and the Chroma server (if set) is up."""
+    from agent_scientist.memory.embedding import EmbeddingError, get_embedder
+
+    checks = []
+    try:
+        vector = get_embedder(settings.embedding_model or "local", settings.api_base).embed(["doctor check"])[0]
+        checks.append(("embedding model", True, f"{settings.embedding_model or 'local'}: {len(vector)} dimensions"))
+    except EmbeddingError as exc:
+        checks.append(("embedding model", False, str(exc)))
+    if settings.memory_url:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        from agent_scientist.memory.store import parse_url
+
+        host, port, ssl = parse_url(settings.memory_url)
+        try:
+            chromadb.HttpClient(host=host, port=port, ssl=ssl,
+                                settings=ChromaSettings(anonymized_telemetry=False)).heartbeat()
+            checks.append(("memory server", True, settings.memory_url))
+        except Exception as exc:
+            checks.append(("memory server", False, f"{settings.memory_url} is not reachable ({type(exc).__name__}); "
+                           "start it with `chroma run --path DIR --port N` or unset memory_url"))
+    return checks

@@ -1,0 +1,221 @@
+"""Memory benchmarks: retrieval quality, embedding throughput, recall latency, import rate, context size.
+
+    python bench/bench_memory.py            # everything at 10,000 stored items (about 3-5 minutes on 2 cores)
+    python bench/bench_memory.py --large    # also recall latency at 100,000 items
+    python bench/bench_memory.py --only quality,context
+
+Retrieval quality uses real text the package can carry offline: for every installed Python distribution
+with a real description, its one-line Summary is the query (the "title") and its cleaned long description
+(with the summary sentence removed) is the stored document (the "abstract"); the topic texts of Python's
+own help (pydoc_data) are added as distractors. recall@k = share of queries whose document is in the top k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata as md
+import io
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from agent_scientist.config import Settings  # noqa: E402
+from agent_scientist.memory import open_memory  # noqa: E402
+from agent_scientist.memory.embedding import LocalEmbedder  # noqa: E402
+from agent_scientist.workspace import Workspace  # noqa: E402
+
+
+def clean(text: str) -> str:
+    keep = []
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or re.search(r"https?://|\|\s*\w+\s*\||\[!\[|^[=\-~^*#`<>.:]{3,}|copyright|license", s, re.I):
+            continue
+        keep.append(re.sub(r"[#*`_>\[\]]+", " ", s))
+    return " ".join(" ".join(keep).split())
+
+
+def title_abstract_pairs() -> list[tuple[str, str]]:
+    """(summary, description) of installed distributions: real titles and abstracts, available offline."""
+    seen, pairs = set(), []
+    for dist in md.distributions():
+        meta = dist.metadata
+        name = (meta.get("Name") or "").lower()
+        summary = " ".join((meta.get("Summary") or "").split())
+        body = clean(meta.get_payload() or meta.get("Description") or "")
+        body = body.replace(summary, " ").strip()
+        if not name or name in seen or len(summary) < 20 or len(body) < 300:
+            continue
+        seen.add(name)
+        pairs.append((summary, body[:1500]))
+    return sorted(pairs)
+
+
+def distractors() -> list[str]:
+    from pydoc_data.topics import topics
+
+    return [clean(t)[:1500] for t in topics.values() if len(t) > 300]
+
+
+def fresh_store(root: Path, name: str):
+    ws = Workspace.create(root, name)
+    return open_memory(ws, Settings(home=root))
+
+
+def bench_quality(root: Path) -> None:
+    pairs = title_abstract_pairs()
+    store = fresh_store(root, "quality")
+    notes = [{"id": f"doc-{i}", "text": body, "kind": "finding"} for i, (_, body) in enumerate(pairs)]
+    notes += [{"id": f"distractor-{i}", "text": t, "kind": "finding"} for i, t in enumerate(distractors())]
+    store.add_notes(notes)
+    hits1 = hits5 = 0
+    for i, (summary, _) in enumerate(pairs):
+        ids = [r["id"] for r in store.recall(summary, k=5, kind="finding")]
+        hits1 += ids[:1] == [f"doc-{i}"]
+        hits5 += f"doc-{i}" in ids
+    n = len(pairs)
+    print(f"quality: {n} title->abstract queries over {len(notes)} stored documents: "
+          f"recall@1 = {hits1 / n:.3f}, recall@5 = {hits5 / n:.3f}")
+
+
+def sample_texts() -> tuple[list[str], list[str]]:
+    pairs = title_abstract_pairs()
+    notes = [s for s, _ in pairs]
+    passages = [b[:1000] for _, b in pairs if len(b) >= 800]
+    return notes, passages
+
+
+def bench_throughput() -> None:
+    notes, passages = sample_texts()
+    embedder = LocalEmbedder()
+    embedder.embed(notes[:16])
+    for label, texts in (("notes (one-line summaries)", notes * 2), ("passages (1000 characters)", passages)):
+        start = time.perf_counter()
+        embedder.embed(texts)
+        rate = len(texts) / (time.perf_counter() - start)
+        print(f"throughput: {rate:,.0f} texts/s for {label}, {len(texts)} texts, "
+              f"{embedder.session.get_session_options().intra_op_num_threads} threads")
+
+
+def bench_latency(root: Path, sizes: list[int]) -> None:
+    notes, _ = sample_texts()
+    base = LocalEmbedder().embed(notes)
+    rng = np.random.default_rng(0)
+    queries = notes[:200]
+    for size in sizes:
+        store = fresh_store(root, f"latency-{size}")
+        start = time.perf_counter()
+        for offset in range(0, size, 5000):
+            n = min(5000, size - offset)
+            idx = rng.integers(0, len(base), n)
+            vecs = base[idx] + rng.normal(0, 0.03, (n, base.shape[1])).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            store.add_notes([{"id": f"x{offset + j}", "text": f"{notes[k]} (copy {offset + j})",
+                              "kind": "finding"} for j, k in enumerate(idx)], vectors=vecs)
+        fill = time.perf_counter() - start
+        store.recall(queries[0])
+        times = []
+        for q in queries:
+            t0 = time.perf_counter()
+            store.recall(q, k=5)
+            times.append((time.perf_counter() - t0) * 1000)
+        p95 = statistics.quantiles(times, n=20)[-1]
+        print(f"latency: recall at {size:,} items: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms "
+              f"(query embedding included; store filled in {fill:.0f}s with real vectors plus noise)")
+
+
+def bench_import(root: Path) -> None:
+    notes, passages = sample_texts()
+    sentences = [s for _, b in title_abstract_pairs() for s in re.split(r"(?<=[.!?])\s+", b) if 40 < len(s) < 300]
+    path = root / "notes.jsonl"
+    with open(path, "w") as fh:
+        for i in range(3000):
+            fh.write(json.dumps({"text": f"{sentences[i % len(sentences)]} ({i})", "kind": "finding"}) + "\n")
+    env = {**os.environ, "AGENT_SCIENTIST_HOME": str(root)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "agent_scientist", "memory", "import", "imp", str(path)], env=env,
+                   check=True, capture_output=True)
+    total = time.perf_counter() - start
+    print(f"import: `memory import` of 3,000 notes (real sentences): {3000 / total:,.0f} notes/s "
+          f"including process start-up ({total:.1f}s)")
+    store = fresh_store(root, "notes")
+    batch = [{"text": f"{sentences[i % len(sentences)]} ({i})", "kind": "finding"} for i in range(1000)]
+    start = time.perf_counter()
+    store.add_notes(batch)
+    print(f"import: add_notes of 1,000 notes in-process (embedding + write): "
+          f"{1000 / (time.perf_counter() - start):,.0f} notes/s")
+    store = fresh_store(root, "passages")
+    chunks = [{"text": p, "page_start": 1, "page_end": 1} for p in passages]
+    start = time.perf_counter()
+    store.add_passages("2401.00001v1", chunks)
+    rate = len(chunks) / (time.perf_counter() - start)
+    print(f"import: add_passages of {len(chunks)} passages of 1000 characters: {rate:,.1f} passages/s")
+
+
+def bench_context(root: Path) -> None:
+    from support.scripted import ScriptedModel, code
+
+    from agent_scientist import planner, tools
+    from agent_scientist.config import load_settings
+
+    tools.CAPABILITIES = ("agent_scientist.memory.agent",)
+    script = [code(f"print('step {i}: ' + 'observation text ' * 30)") for i in range(1, 60)]
+    script.append(code('final_answer("done")'))
+
+    def worker(messages):
+        prompt = "\n".join(str(m.content) for m in messages)
+        if "LESSONS" in prompt:
+            return "[]"
+        return "Goal: bench.\nDone: printed observations.\nKey results: none.\nErrors: none.\nState: going on."
+
+    largest = {}
+    for label, threshold in (("without trimming", 0), ("with trimming at 6,000 tokens", 6000)):
+        ws = Workspace.create(root, f"context-{threshold}", "Bench question?")
+        settings = load_settings({"home": str(root), "model": "scripted/test", "max_steps": 60,
+                                  "context_threshold_tokens": threshold})
+        with contextlib.redirect_stdout(io.StringIO()):
+            planner.run(ws, settings, model=ScriptedModel(list(script)),
+                        worker_model=ScriptedModel([worker] * 100))
+        sizes = [r["tokens_in"] for r in ws.steps() if r.get("type") == "action"]
+        largest[label] = max(sizes)
+        print(f"context: 60-step scripted run {label}: largest prompt {max(sizes):,} tokens, last {sizes[-1]:,}")
+    a, b = largest.values()
+    print(f"context: trimming makes the largest prompt {a / b:.1f}x smaller")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large", action="store_true", help="also measure recall latency at 100,000 items")
+    parser.add_argument("--only", default="quality,throughput,latency,import,context")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if "quality" in only:
+            bench_quality(root)
+        if "throughput" in only:
+            bench_throughput()
+        if "latency" in only:
+            bench_latency(root, [10_000, 100_000] if args.large else [10_000])
+        if "import" in only:
+            bench_import(root)
+        if "context" in only:
+            bench_context(root)
+    print(f"machine: load average {os.getloadavg()[0]:.1f} at end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Server mode: the same memory on a real Chroma server started on 127.0.0.1, and a server that is down."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from support.chroma_server import chroma_server, free_port
+
+from agent_scientist.memory import list_notes
+from agent_scientist.tools import ToolContext, build_toolbox
+from agent_scientist.workspace import Workspace
+
+
+def box_for(settings, name):
+    ws = Workspace.open_or_create(settings.home, name)
+    ctx = ToolContext(ws=ws, settings=settings)
+    box = build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    return ctx, {t.name: t for t in box.tools}
+
+
+def test_memory_on_a_real_chroma_server(settings, tmp_path):
+    with chroma_server(tmp_path / "chroma") as url:
+        remote = dataclasses.replace(settings, memory_url=url)
+        ctx, tools = box_for(remote, "alpha")
+        assert ctx.memory is not None and ctx.warnings == []
+        tools["remember"]("Label smoothing improves calibration.", source="arXiv:1906.02629v3", page=4)
+        merged = tools["remember"]("Label smoothing improves calibration", source="arXiv:2001.00001")
+        assert "arXiv:1906.02629v3; arXiv:2001.00001" in merged
+        ctx.memory.add_passages("1906.02629v3", [{"text": "ECE drops with smoothing.", "page_start": 4,
+                                                  "page_end": 4}])
+        hits = tools["recall"]("calibration", k=5)
+        assert {h["kind"] for h in hits} == {"finding", "passage"}
+        # Nothing went to the workspace folder; another workspace on the same server is separate.
+        assert not (ctx.ws.memory_dir / "chroma.sqlite3").exists()
+        other, _ = box_for(remote, "beta")
+        assert list_notes(other.ws, remote) == []
+        assert [n["page"] for n in list_notes(ctx.ws, remote)] == [4]
+
+
+def test_a_server_that_is_down_disables_memory_with_a_clear_message(settings):
+    down = dataclasses.replace(settings, memory_url=f"http://127.0.0.1:{free_port()}")
+    ctx, _ = box_for(down, "gamma")
+    assert ctx.memory is None
+    assert "Memory is disabled for this run" in ctx.warnings[0]
+    assert "is not reachable" in ctx.warnings[0] and "chroma run" in ctx.warnings[0]
+
+
+def test_cli_reports_a_server_that_is_down(cli, home):
+    from conftest import cli_env
+
+    env = cli_env(home, AGENT_SCIENTIST_MEMORY_URL=f"http://127.0.0.1:{free_port()}")
+    result = cli("memory", "add", "delta", "A note.", env=env)
+    assert result.returncode == 2
+    assert "is not reachable" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,197 @@
+"""The memory store and the planner's memory tools, on the real chromadb and the real embedding model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent_scientist.memory import list_notes, open_memory
+from agent_scientist.memory.embedding import LocalEmbedder, get_embedder
+from agent_scientist.tools import ToolContext, ToolError, build_toolbox
+from agent_scientist.workspace import Workspace
+
+REFERENCE = Path(__file__).parent / "data" / "memory_embedding_reference.json"
+
+
+def make_box(settings, name: str = "w", worker=None):
+    ws = Workspace.open_or_create(settings.home, name)
+    ctx = ToolContext(ws=ws, settings=settings, worker_model=worker)
+    box = build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    tools = {t.name: t for t in box.tools}
+    return ctx, box, tools["remember"], tools["recall"]
+
+
+def test_embedding_matches_the_fp32_reference():
+    ref = json.loads(REFERENCE.read_text())
+    vectors = get_embedder("local").embed(ref["sentences"])
+    expected = np.asarray(ref["vectors"])
+    cosines = (vectors * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)
+    assert vectors.shape == (8, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (cosines >= 0.99).all(), cosines
+
+
+def test_batches_pad_to_the_longest_text_and_give_the_same_vectors():
+    embedder = LocalEmbedder(batch_size=4)
+    texts = ["short", "a much longer sentence about sparse attention in transformers " * 3, "mid length text"]
+    encodings = embedder.tokenizer.encode_batch(texts)
+    longest = max(sum(e.attention_mask) for e in encodings)
+    assert {len(e.ids) for e in encodings} == {longest}  # padded to the longest, not to a fixed length
+    assert len(embedder.tokenizer.encode("word " * 1000).ids) == 256  # truncated to the model's length
+    together = embedder.embed(texts)
+    alone = np.stack([embedder.embed([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_remember_merges_a_duplicate_keeping_both_sources(settings):
+    ctx, _, remember, recall = make_box(settings)
+    first = remember("Label smoothing improves calibration of ResNet-50 on ImageNet.",
+                     source="arXiv:1906.02629v3", page=4, tags="calibration")
+    note_id = first.split()[-1].rstrip(".")
+    again = remember("Label smoothing improves calibration of ResNet-50 on ImageNet", source="arXiv:2001.00001")
+    assert again.startswith(f"Already stored as {note_id}") and "arXiv:1906.02629v3; arXiv:2001.00001" in again
+    notes = list_notes(ctx.ws, settings)
+    assert len(notes) == 1
+    assert notes[0]["source"] == "arXiv:1906.02629v3; arXiv:2001.00001" and notes[0]["page"] == 4
+    assert notes[0]["tags"] == ["calibration"]
+
+
+def test_recall_ranks_by_meaning_and_filters(settings):
+    ctx, _, remember, recall = make_box(settings)
+    remember("Label smoothing improves the calibration of image classifiers.", source="arXiv:1906.02629v3")
+    remember("The learning rate warmup stabilises transformer training.", kind="method", source="arXiv:1706.03762v7")
+    remember("Try label smoothing 0.05 on CIFAR-10 next.", kind="todo", source="run:3")
+    ctx.memory.add_passages("1906.02629v3", [
+        {"text": "Expected calibration error falls from 4.5% to 2.1% with smoothing.", "page_start": 4,
+         "page_end": 4},
+        {"text": "We thank the reviewers.", "page_start": 9, "page_end": 9},
+    ])
+    top = recall("does label smoothing help calibration?", k=3)
+    assert top[0]["text"].startswith("Label smoothing improves") or top[0]["kind"] == "passage"
+    assert set(top[0]) >= {"id", "text", "kind", "source", "page", "score"}
+    assert [r["score"] for r in top] == sorted((r["score"] for r in top), reverse=True)
+    assert all("warmup" not in r["text"] for r in top[:2])
+    assert [r["kind"] for r in recall("calibration", kind="todo")] == ["todo"]
+    passages = recall("calibration error", kind="passage", k=1)
+    assert passages[0]["source"] == "arXiv:1906.02629v3" and passages[0]["page"] == 4
+    by_source = recall("training", source="arXiv:1706.03762")  # version optional
+    assert [r["source"] for r in by_source] == ["arXiv:1706.03762v7"]
+    assert recall("training", source="run:3")[0]["kind"] == "todo"
+    with pytest.raises(ToolError, match="Unknown kind"):
+        recall("x", kind="banana")
+
+
+def test_superseded_notes_are_hidden_unless_asked(settings):
+    ctx, _, remember, recall = make_box(settings)
+    remember("The baseline was trained for 30 epochs.", kind="method")
+    old = list_notes(ctx.ws, settings)[0]["id"]
+    ctx.memory.set_status(old, "superseded")
+    assert recall("baseline epochs") == []
+    assert [r["id"] for r in recall("baseline epochs", kind="superseded")] == [old]
+    assert [n["id"] for n in list_notes(ctx.ws, settings, status="superseded")] == [old]
+
+
+def test_passages_api_is_idempotent_per_paper(settings):
+    ctx, *_ = make_box(settings)
+    chunks = [{"text": f"Passage {i} about optimisers and Adam.", "page_start": i + 1, "page_end": i + 2}
+              for i in range(5)]
+    assert not ctx.memory.has_passages("2401.01234v2")
+    ctx.memory.add_passages("2401.01234v2", chunks)
+    ctx.memory.add_passages("2401.01234v2", chunks[:3])
+    assert ctx.memory.has_passages("2401.01234v2")
+    found = ctx.memory.search_passages("Adam optimiser", k=10)
+    assert len(found) == 3 and set(found[0]) == {"id", "text", "paper_id", "page_start", "page_end", "score"}
+    ctx.memory.add_passages("local:ab12cd34", [{"text": "Our own PDF on Adam.", "page_start": 2, "page_end": 2}])
+    only = ctx.memory.search_passages("Adam", k=5, paper_id="local:ab12cd34")
+    assert [p["paper_id"] for p in only] == ["local:ab12cd34"]
+
+
+def test_empty_huge_and_unknown_notes(settings):
+    ctx, _, remember, _ = make_box(settings)
+    with pytest.raises(ToolError, match="empty"):
+        remember("   ")
+    with pytest.raises(ToolError, match="Unknown kind 'banana'.*finding"):
+        remember("A fine note.", kind="banana")
+    answer = remember("word " * 1000)
+    assert "cut from 4999 to 2000 characters" in answer
+    assert len(list_notes(ctx.ws, settings)[0]["text"]) == 2000
+
+
+def test_list_notes_order_kinds_and_no_store(settings):
+    ws = Workspace.create(settings.home, "empty")
+    assert list_notes(ws, settings) == []
+    assert not (ws.memory_dir / "chroma.sqlite3").exists()  # reading does not create a store
+    ctx, _, remember, _ = make_box(settings, "full")
+    for i, kind in enumerate(["finding", "todo", "finding", "lesson"]):
+        remember(f"Distinct note number {i} about topic {'abcd'[i]}.", kind=kind)
+    notes = list_notes(ctx.ws, settings)
+    assert [n["text"].split()[3] for n in notes] == ["0", "1", "2", "3"]
+    assert [n["kind"] for n in list_notes(ctx.ws, settings, kinds=["finding", "lesson"])] == [
+        "finding", "finding", "lesson"]
+    assert set(notes[0]) == {"id", "text", "kind", "status", "source", "page", "tags", "step", "created_at",
+                             "updated_at"}
+
+
+@pytest.mark.parametrize("damage", ["garbage_db", "file_not_dir"])
+def test_corrupt_memory_disables_memory_with_a_clear_message(settings, damage):
+    ws = Workspace.create(settings.home, f"broken-{damage.replace('_', '-')}")
+    if damage == "garbage_db":
+        (ws.memory_dir / "chroma.sqlite3").write_bytes(b"this is not a sqlite database" * 100)
+    else:
+        ws.memory_dir.rmdir()
+        ws.memory_dir.write_text("oops")
+    ctx = ToolContext(ws=ws, settings=settings)
+    box = build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    assert ctx.memory is None
+    assert len(ctx.warnings) == 1 and "Memory is disabled for this run" in ctx.warnings[0]
+    assert "cannot be opened" in ctx.warnings[0] and "mv " in ctx.warnings[0]
+    remember = {t.name: t for t in box.tools}["remember"]
+    with pytest.raises(ToolError, match="Memory is unavailable"):
+        remember("A finding.")
+    assert box.step_callbacks  # trimming still works without the store
+    assert list_notes(ws, settings) == []
+    with pytest.raises(Exception, match="cannot be opened"):
+        open_memory(ws, settings)
+
+
+def test_an_embedding_model_that_fails_disables_memory_with_a_clear_message(settings):
+    import dataclasses
+
+    broken = dataclasses.replace(settings, embedding_model="no-such-provider/no-such-model")
+    ws = Workspace.create(settings.home, "badembed")
+    ctx = ToolContext(ws=ws, settings=broken)
+    build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    assert ctx.memory is None
+    assert "Embedding model 'no-such-provider/no-such-model' failed" in ctx.warnings[0]
+    assert 'embedding_model = "local"' in ctx.warnings[0]
+
+
+def test_a_locked_store_disables_memory_with_a_clear_message(settings):
+    import sqlite3
+
+    ctx, _, remember, _ = make_box(settings, "locked")
+    remember("A note before the lock.")
+    con = sqlite3.connect(ctx.ws.memory_dir / "chroma.sqlite3", isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")  # another process holding the database
+    try:
+        again = ToolContext(ws=ctx.ws, settings=settings)
+        build_toolbox(again, ("agent_scientist.memory.agent",))
+        assert again.memory is None
+        assert "is locked by another process" in again.warnings[0]
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    assert [n["text"] for n in list_notes(ctx.ws, settings)] == ["A note before the lock."]
+
+
+def test_recall_bounds_long_passages_and_says_how_to_get_more(settings):
+    ctx, _, _, recall = make_box(settings, "long")
+    long_text = "Gradient clipping stabilises training of recurrent networks. " * 25
+    ctx.memory.add_passages("2401.01234v2", [{"text": long_text, "page_start": 2, "page_end": 3}])
+    [hit] = recall("gradient clipping", kind="passage")
+    assert len(hit["text"]) < 900 and hit["text"].endswith("read the page for the rest]")
+    assert hit["page"] == 2 and hit["page_end"] == 3
+    assert ctx.memory.search_passages("gradient clipping")[0]["text"] == long_text  # the papers tool cuts itself
