@@ -198,6 +198,9 @@ def run(
         for hook in box.run_end_hooks:
             try:
                 hook(agent, outcome.status)
+            except KeyboardInterrupt:
+                progress.warn("end-of-run work (lessons) skipped: interrupted")
+                break
             except Exception as exc:  # a hook must never lose the run's state
                 progress.warn(f"end-of-run hook failed: {exc}")
         end = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}

@@ -136,3 +136,24 @@ def test_a_capability_plugs_in_and_worker_tokens_are_counted(home, monkeypatch):
     meta = Workspace.open(home, "w").meta
     assert meta["tokens_in"] == sum(s["tokens_in"] for s in steps) + 1000
     assert meta["cost_usd"] == round(steps[0]["worker_cost_usd"], 6)
+
+
+def test_ctrl_c_during_end_of_run_hooks_keeps_the_outcome(home, monkeypatch):
+    from support import echo_capability
+
+    monkeypatch.setattr(tools, "CAPABILITIES", ("support.echo_capability",))
+
+    def interrupted(agent, status):
+        raise KeyboardInterrupt
+
+    original = echo_capability.register
+
+    def register(ctx, box):
+        original(ctx, box)
+        box.run_end_hooks.insert(0, interrupted)
+
+    monkeypatch.setattr(echo_capability, "register", register)
+    ws = Workspace.create(home, "w", "Q?")
+    outcome = planner.run(ws, _settings(home), model=ScriptedModel([code('final_answer("ok")')]))
+    assert outcome.status == "completed"
+    assert ws.steps()[-1]["type"] == "run_end" and Workspace.open(home, "w").status == "completed"
