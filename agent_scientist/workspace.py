@@ -71,7 +71,8 @@ def validate_name(name: str) -> str:
 
 class Workspace:
     def __init__(self, root: Path):
-        self.root = Path(root)
+        # Absolute, so tools and the sandbox (which changes directory) see the same place.
+        self.root = Path(root).resolve()
         self.name = self.root.name
         self._meta: dict[str, Any] | None = None
 

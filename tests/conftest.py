@@ -11,6 +11,13 @@ import pytest
 
 from agent_scientist.config import load_settings
 
+# No test may reach the network: unless a test starts its own loopback server, arXiv is a closed port.
+OFFLINE = {
+    "AGENT_SCIENTIST_ARXIV_API_URL": "http://127.0.0.1:9/api/query",
+    "AGENT_SCIENTIST_ARXIV_PDF_URL": "http://127.0.0.1:9/pdf/{id}",
+    "AGENT_SCIENTIST_ARXIV_DELAY": "0",
+}
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -23,6 +30,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("AGENT_SCIENTIST_MODEL", "AGENT_SCIENTIST_WORKER_MODEL", "AGENT_SCIENTIST_API_BASE",
                 "AGENT_SCIENTIST_MEMORY_URL"):
         monkeypatch.delenv(var, raising=False)
+    for var, value in OFFLINE.items():
+        monkeypatch.setenv(var, value)
     return h
 
 
@@ -33,6 +42,7 @@ def settings(home: Path):
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_SCIENTIST_")}
+    env.update(OFFLINE)
     env.update({"AGENT_SCIENTIST_HOME": str(home), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "120"})
     env.update(extra)
     return env

@@ -216,3 +216,42 @@ def test_research_with_a_folder_of_pdfs(home, cli, tmp_path):
     assert "1 added" in result.stdout and "1 failed" in result.stdout and "b.pdf" in result.stderr
     papers = Workspace.open(home, "w").papers()
     assert [p["title"] for p in papers] == ["Dropout notes"] and papers[0]["id"].startswith("local:")
+
+
+def test_all_tools_in_one_run_from_the_default_relative_home(home, tmp_path):
+    """A user's first run: default ./workspaces, arXiv, notes, a file, an experiment, a cited answer, a report."""
+    from conftest import run_cli
+    from support.arxiv_server import ArxivServer, entry
+    from support.pdfs import make_plain
+
+    arxiv = ArxivServer([entry("2401.01234v2", "Label smoothing and calibration", published="2024-01-03",
+                               pdf=make_plain("Label smoothing lowers ECE.", pages=2))]).start()
+    pdf_dir = tmp_path / "pdfs"
+    pdf_dir.mkdir()
+    (pdf_dir / "notes.pdf").write_bytes(make_plain("Our lab notes on smoothing.", title="Smoothing notes"))
+    script = [
+        code("papers = search_papers('ti:smoothing')\nprint([p['id'] for p in papers])"),
+        code("print(read_paper('2401.01234', page=1))"),
+        code("print(remember('Label smoothing lowers ECE.', source='arXiv:2401.01234v2', page=1))"),
+        code("print(edit_file('create', 'exp.py', file_text='import json\\njson.dump({\"ece\": 0.031}, "
+             "open(\"metrics.json\", \"w\"))\\n'))"),
+        code("r = run_experiment('exp.py')\nprint(r['exit_code'], r['metrics'])"),
+        code("final_answer('It helps: ECE 0.031 in run 1 [arXiv:2401.01234 p.1]; see [arXiv:9999.99999 p.2].')"),
+    ]
+    env = cli_env(home, **arxiv.env())
+    env.pop("AGENT_SCIENTIST_HOME")  # the default: ./workspaces in the current directory
+    try:
+        with ChatServer(script) as server:
+            result = run_cli(home, *_research(home, server, "--papers", str(pdf_dir)), env=env)
+    finally:
+        arxiv.stop()
+    assert result.returncode == 0, result.stderr
+    ws = Workspace.open(home.parent / "workspaces", "w")
+    observations = [s.get("observation") or s.get("error") for s in _actions(home.parent / "workspaces")]
+    assert "2401.01234v2" in observations[0] and "local:" in observations[0]
+    assert "Label smoothing lowers ECE" in observations[1]
+    assert "0 {'ece': 0.031}" in observations[4], observations[4]
+    report = ws.report_path.read_text()
+    assert "Label smoothing and calibration" in report and "[1, p.1]" in report and "ece = 0.031" in report
+    assert "9999.99999" in report.split("## Unverified")[-1]
+    assert "1 citation(s) could not be verified" in result.stderr

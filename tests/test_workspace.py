@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,10 @@ def test_slug_and_unique_names(home):
     assert slugify("???") == "research"
     Workspace.create(home, "does-x-improve-y")
     assert unique_name(home, "Does X improve Y?") == "does-x-improve-y-2"
+
+
+def test_paths_are_absolute_even_for_a_relative_home(home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.create(Path("rel-home"), "w1")
+    assert ws.root.is_absolute() and ws.files_dir == (tmp_path / "rel-home" / "w1" / "files").resolve()
+    assert Workspace.open(Path("rel-home"), "w1").root == ws.root
