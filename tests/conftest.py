@@ -63,3 +63,21 @@ def cli(home: Path):
     def _run(*args: str, env: dict[str, str] | None = None, **kw):
         return run_cli(home, *args, env=env, **kw)
     return _run
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> list[dict]:
+    """Known arXiv papers (see support.arxiv_server.standard_catalogue); override in a module to change."""
+    from support.arxiv_server import standard_catalogue
+
+    return standard_catalogue()
+
+
+@pytest.fixture
+def arxiv(catalogue):
+    """A loopback arXiv API and PDF server serving `catalogue`."""
+    from support.arxiv_server import ArxivServer
+
+    server = ArxivServer(catalogue).start()
+    yield server
+    server.stop()

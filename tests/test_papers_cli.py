@@ -7,22 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import cli_env
 from support import pdfs
-from support.arxiv_server import ArxivServer, standard_catalogue
-
-
-@pytest.fixture(scope="module")
-def catalogue() -> list[dict]:
-    return standard_catalogue()
-
-
-@pytest.fixture
-def arxiv(catalogue):
-    server = ArxivServer(catalogue).start()
-    yield server
-    server.stop()
+from support.arxiv_server import ArxivServer
 
 
 def test_papers_add_creates_the_workspace_and_keeps_going_past_bad_files(cli, home: Path, tmp_path: Path) -> None:

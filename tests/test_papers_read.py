@@ -7,24 +7,12 @@ from pathlib import Path
 
 import pytest
 from support import pdfs
-from support.arxiv_server import ArxivServer, standard_catalogue
+from support.arxiv_server import ArxivServer
 
 from agent_scientist.config import load_settings
 from agent_scientist.tools import ToolError
 from agent_scientist.tools.papers import find_paper, ingest_pdfs, page_count, read, search
 from agent_scientist.workspace import Workspace
-
-
-@pytest.fixture(scope="module")
-def catalogue() -> list[dict]:
-    return standard_catalogue()
-
-
-@pytest.fixture
-def arxiv(catalogue):
-    server = ArxivServer(catalogue).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -7,24 +7,12 @@ import socket
 from pathlib import Path
 
 import pytest
-from support.arxiv_server import ArxivServer, standard_catalogue
+from support.arxiv_server import ArxivServer
 
 from agent_scientist.config import load_settings
 from agent_scientist.tools import Toolbox, ToolContext, ToolError
 from agent_scientist.tools.papers import register, search
 from agent_scientist.workspace import Workspace
-
-
-@pytest.fixture(scope="module")
-def catalogue() -> list[dict]:
-    return standard_catalogue()
-
-
-@pytest.fixture
-def arxiv(catalogue):
-    server = ArxivServer(catalogue).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
