@@ -35,14 +35,22 @@ def build_model(settings: Settings, role: str = "planner") -> Any:
         "num_retries": settings.model_retries,
         "timeout": settings.model_timeout,
     }
+    kwargs.update(endpoint_kwargs(model_id, settings.api_base))
     if settings.api_base:
-        kwargs["api_base"] = settings.api_base
         # Local servers (llama.cpp, vLLM, Ollama) reject list-of-parts content: send plain strings.
         kwargs["flatten_messages_as_text"] = True
-        if not _has_provider_key(model_id):
-            kwargs["api_key"] = "not-needed"
     # smolagents' own retry waits a minute per rate limit; litellm's backoff is enough.
     return LiteLLMModel(model_id=model_id, retry=False, **kwargs)
+
+
+def endpoint_kwargs(model_id: str, api_base: str) -> dict[str, Any]:
+    """litellm arguments for a self-hosted endpoint: its URL, and a placeholder key if none is set."""
+    if not api_base:
+        return {}
+    kwargs: dict[str, Any] = {"api_base": api_base}
+    if not _has_provider_key(model_id):
+        kwargs["api_key"] = "not-needed"  # local servers ignore it; litellm's clients insist on one
+    return kwargs
 
 
 def _has_provider_key(model_id: str) -> bool:

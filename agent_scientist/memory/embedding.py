@@ -113,15 +113,14 @@ class LiteLLMEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for `texts` from the API, L2-normalised."""
-        from agent_scientist.models import _import_litellm
+        from agent_scientist.models import _import_litellm, endpoint_kwargs
 
         litellm = _import_litellm()
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = [t or " " for t in texts[start : start + self.batch_size]]
-            kwargs: dict[str, Any] = {"model": self.model_id, "input": batch, "timeout": self.timeout}
-            if self.api_base:
-                kwargs["api_base"] = self.api_base
+            kwargs: dict[str, Any] = {"model": self.model_id, "input": batch, "timeout": self.timeout,
+                                      **endpoint_kwargs(self.model_id, self.api_base)}
             try:
                 response = litellm.embedding(**kwargs)
             except Exception as exc:
@@ -145,7 +144,7 @@ def get_embedder(name: str = LOCAL_NAME, api_base: str = "") -> LocalEmbedder | 
     return LiteLLMEmbedder(name, api_base=api_base)
 
 
-def chroma_embedding_function(model: str = LOCAL_NAME) -> Any:
+def chroma_embedding_function(model: str = LOCAL_NAME, api_base: str = "") -> Any:
     """Our embedder as a chromadb EmbeddingFunction (so chromadb never picks its downloading default).
 
     The model loads on first use, so opening a store only to list notes stays quick.
@@ -153,24 +152,25 @@ def chroma_embedding_function(model: str = LOCAL_NAME) -> Any:
     from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 
     class AgentScientistEmbedding(EmbeddingFunction[Documents]):
-        def __init__(self, model: str) -> None:
+        def __init__(self, model: str, api_base: str) -> None:
             self.model = model
+            self.api_base = api_base
 
         def __call__(self, input: Documents) -> Embeddings:
-            return list(get_embedder(self.model).embed(list(input)))
+            return list(get_embedder(self.model, self.api_base).embed(list(input)))
 
         @staticmethod
         def name() -> str:
             return "agent_scientist"
 
         def get_config(self) -> dict[str, Any]:
-            return {"model": self.model}
+            return {"model": self.model, "api_base": self.api_base}
 
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> EmbeddingFunction[Documents]:
-            return chroma_embedding_function(config.get("model") or LOCAL_NAME)
+            return chroma_embedding_function(config.get("model") or LOCAL_NAME, config.get("api_base") or "")
 
         def default_space(self) -> str:
             return "cosine"
 
-    return AgentScientistEmbedding(model or LOCAL_NAME)
+    return AgentScientistEmbedding(model or LOCAL_NAME, api_base)

@@ -189,7 +189,7 @@ class MemoryStore:
         self.client, self.where = client, where
         self.embedding_model = embedding_model or "local"
         self._api_base = api_base
-        ef = chroma_embedding_function(self.embedding_model)
+        ef = chroma_embedding_function(self.embedding_model, api_base)
         try:
             cols = {}
             for name in ("notes", "passages", "history"):

@@ -7,7 +7,8 @@ threading.Event: the server holds that request until the event is set, then answ
 with the next entry (so a test can kill the client while a step is in flight).
 Requests for the model named `worker` (e.g. `--worker-model openai/worker`) are answered
 from `worker_script`, then `worker_default`, so the memory agent's calls never consume
-the planner's script.
+the planner's script. POST /embeddings answers with bag-of-words vectors (hashed words), so
+texts that share words are near each other, as with a real embedding model.
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ class ChatServer:
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 with server.lock:
                     server.requests.append(payload)
+                if self.path.endswith("/embeddings"):
+                    inputs = payload.get("input") or []
+                    inputs = [inputs] if isinstance(inputs, str) else inputs
+                    self._send(200, {"object": "list", "model": payload.get("model", "test"),
+                                     "data": [{"object": "embedding", "index": i, "embedding": _bag_of_words(t)}
+                                              for i, t in enumerate(inputs)],
+                                     "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+                    return
                 if not self.path.endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
@@ -119,3 +128,13 @@ class ChatServer:
                 })
 
         return Handler
+
+
+def _bag_of_words(text: str, dim: int = 64) -> list[float]:
+    import hashlib
+    import re
+
+    vector = [0.0] * dim
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dim] += 1.0
+    return vector
