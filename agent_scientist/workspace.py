@@ -189,6 +189,28 @@ class Workspace:
         return self.meta["status"]
 
     @property
+    def live_status(self) -> str:
+        """The status as a user should read it: a 'running' workspace that no process holds was killed."""
+        status = self.status
+        if status == "running" and not self.is_locked():
+            return "interrupted"
+        return status
+
+    def is_locked(self) -> bool:
+        """Whether a live process holds the workspace (see `lock`)."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    @property
     def question(self) -> str:
         return self.meta.get("question", "")
 

@@ -73,6 +73,8 @@ def test_sigkill_mid_run_then_resume_in_a_new_process(home, cli):
         hold.set()
         ws = Workspace.open(home, "w")
         assert ws.status == "running"  # killed: nothing had the chance to say otherwise
+        assert ws.live_status == "interrupted"  # ...but no process holds it, and list says so
+        assert json.loads(cli("list", "--json").stdout)[0]["status"] == "interrupted"
         assert [s["step"] for s in _actions(home)] == [1, 2]
 
         server.script[:] = [code('final_answer("kiwi-42 was seen")')]
@@ -105,6 +107,7 @@ def test_second_process_on_a_live_workspace_is_refused(home, cli):
         proc = _spawn(home, *_research(home, server))
         _wait_for(lambda: server.held == 1)
         second = cli("resume", "w", "--model", MODEL, "--worker-model", WORKER, "--api-base", server.url)
+        assert json.loads(cli("list", "--json").stdout)[0]["status"] == "running"  # a live holder
         hold.set()
         proc.communicate(timeout=60)
     assert second.returncode == 2
@@ -255,3 +258,20 @@ def test_all_tools_in_one_run_from_the_default_relative_home(home, tmp_path):
     assert "Label smoothing and calibration" in report and "[1, p.1]" in report and "ece = 0.031" in report
     assert "9999.99999" in report.split("## Unverified")[-1]
     assert "1 citation(s) could not be verified" in result.stderr
+
+
+def test_ctrl_c_during_set_up_exits_130_and_leaves_a_usable_workspace(home, cli):
+    hold = threading.Event()  # the first model call waits, so the run cannot finish before the signal
+    with ChatServer([hold, code('final_answer("ok")')]) as server:
+        proc = _spawn(home, *_research(home, server))
+        _wait_for(lambda: (home / "w" / "workspace.json").exists())  # created; models and memory loading
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        hold.set()
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        status = Workspace.open(home, "w").live_status
+        assert status in ("created", "interrupted")  # whichever instant the signal hit
+        follow = ("resume", "w") if status != "created" else ("research", "Does X improve Y?", "--name", "w")
+        again = cli(*follow, "--model", MODEL, "--worker-model", WORKER, "--api-base", server.url, "--quiet")
+    assert again.returncode == 0, again.stderr

@@ -103,7 +103,8 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     rows = []
     for name in list_names(s.home):
         try:
-            rows.append(Workspace.open(s.home, name).meta)
+            ws = Workspace.open(s.home, name)
+            rows.append({**ws.meta, "status": ws.live_status})
         except WorkspaceError as exc:
             rows.append({"name": name, "status": "unreadable", "question": str(exc)})
     if json_out:
@@ -135,7 +136,7 @@ def show(
 
     s = settings()
     ws = open_workspace(s, name)
-    meta = ws.meta
+    meta = {**ws.meta, "status": ws.live_status}
     steps = ws.steps()
     if json_out:
         print_json({"workspace": meta, "steps": steps})
@@ -206,6 +207,11 @@ def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> in
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         outcome = planner.run(ws, s, instruction=instruction, quiet=quiet or s.quiet)
+    except KeyboardInterrupt:  # during set-up, before the loop could record it
+        if ws.meta.get("status") == "running":
+            ws.update(status="interrupted", stop_reason="interrupted")
+        console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}")
+        return EXIT_INTERRUPTED
     except WorkspaceLocked as exc:
         fail(str(exc))
     except ConfigError as exc:
