@@ -30,7 +30,8 @@ def run_checks(settings: Settings) -> list[Check]:
                 checks.extend(module.doctor_checks(settings))
             except Exception as exc:
                 checks.append((module_name, False, f"check failed: {exc}"))
-    return checks
+    seen: set[tuple[str, bool, str]] = set()
+    return [c for c in checks if not (c in seen or seen.add(c))]  # capabilities may repeat a generic check
 
 
 def _model_checks(settings: Settings) -> list[Check]:
