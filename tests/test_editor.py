@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,42 @@ def test_symlink_escape_refused_and_nothing_written_outside(edit, ws: Workspace,
                 edit(command=command, path=path, file_text="pwned", old_str="secret", new_str="pwned")
     assert secret.read_text() == "secret\n" and sorted(os.listdir(outside)) == ["secret.txt"]
     assert "inside" in edit(command="view", path="ok.txt")
+
+
+def test_windows_line_endings_are_kept_and_matched(edit, ws: Workspace) -> None:
+    # view hides the \r, so the model writes old_str with \n only: it must still match once
+    (ws.files_dir / "w.txt").write_bytes(b"a\r\nb\r\nc\r\n")
+    assert "    2  B" in edit(command="str_replace", path="w.txt", old_str="b\nc", new_str="B\nC")
+    edit(command="insert", path="w.txt", insert_line=1, new_str="mid\nmid2")
+    assert (ws.files_dir / "w.txt").read_bytes() == b"a\r\nmid\r\nmid2\r\nB\r\nC\r\n"
+
+
+def test_malformed_arguments_become_tool_errors(edit, ws: Workspace) -> None:
+    (ws.files_dir / "f.txt").write_text("a\n")
+    with pytest.raises(ToolError, match="NUL"):
+        edit(command="view", path="f\0.txt")
+    with pytest.raises(ToolError, match="whole numbers"):
+        edit(command="insert", path="f.txt", insert_line="after the imports", new_str="x")
+    assert (ws.files_dir / "f.txt").read_text() == "a\n"
+
+
+EDITS_IN_ANOTHER_PROCESS = """
+import sys
+from pathlib import Path
+from agent_scientist.config import load_settings
+from agent_scientist.tools import Toolbox, ToolContext
+from agent_scientist.tools import editor
+from agent_scientist.workspace import Workspace
+box = Toolbox()
+editor.register(ToolContext(ws=Workspace.open(Path(sys.argv[1]), "edits"), settings=load_settings({})), box)
+box.tools[0](command="create", path="p.py", file_text="v = 1\\n")
+box.tools[0](command="str_replace", path="p.py", old_str="v = 1", new_str="v = 2")
+"""
+
+
+def test_undo_of_edits_made_by_an_earlier_process(ws: Workspace, settings) -> None:
+    subprocess.run([sys.executable, "-c", EDITS_IN_ANOTHER_PROCESS, str(ws.root.parent)], check=True, timeout=120)
+    assert (ws.files_dir / "p.py").read_text() == "v = 2\n"
+    resumed = make_tool(Workspace.open(ws.root.parent, ws.name), settings)
+    assert "1 earlier edit(s)" in resumed(command="undo_edit", path="p.py")
+    assert (ws.files_dir / "p.py").read_text() == "v = 1\n"

@@ -10,6 +10,7 @@ import pytest
 from support.lab import lab, script
 
 from agent_scientist.tools import Toolbox, ToolError
+from agent_scientist.tools import editor as editor_module
 from agent_scientist.tools import runner as runner_module
 from agent_scientist.tools.runner import STDERR_CHARS, STDOUT_CHARS, run_script
 from agent_scientist.tools.sandbox import PROTECTIONS
@@ -21,6 +22,16 @@ def test_tool_registration(home: Path) -> None:
     (tool,) = box.tools
     assert tool.name == "run_experiment" and list(tool.inputs) == ["script", "args", "timeout"]
     assert box.instructions and "metrics.json" in box.instructions[0]
+
+
+def test_instruction_tells_the_truth_without_namespaces(home: Path, monkeypatch) -> None:
+    from agent_scientist.tools import sandbox
+
+    monkeypatch.setattr(sandbox, "_caps", sandbox.Capabilities(rlimits=True))  # a machine refusing them
+    box = Toolbox()
+    runner_module.register(lab(home), box)
+    assert "network not blocked here" in box.instructions[0]
+    assert "write only inside files/ (not enforced here)" in box.instructions[0]
 
 
 def test_run_record_artifacts_and_metrics(home: Path) -> None:
@@ -141,3 +152,31 @@ def test_degraded_mode_says_what_is_not_enforced(home: Path) -> None:
     assert f"Not enforced on this machine: {', '.join(missing)}." in result["note"]
     assert ctx.ws.runs()[-1]["protections"] == result["protections"]
     assert os.path.isdir(ctx.ws.root / "sandbox" / "home")
+
+
+@pytest.mark.parametrize("ns", [True, False], ids=["namespaces", "degraded"])
+def test_workspace_home_given_relative_and_through_a_symlink(home: Path, tmp_path: Path, monkeypatch, ns: bool) -> None:
+    real = tmp_path / "real-home"
+    real.mkdir()
+    os.symlink(real, tmp_path / "link")
+    monkeypatch.chdir(tmp_path)
+    ctx = lab(Path("link"))  # relative, and through a symlink
+    assert ctx.ws.root.is_absolute()
+    box = Toolbox()
+    editor_module.register(ctx, box)
+    box.tools[0](command="create", path="exp/w.py", file_text="import os\nopen('out.txt', 'w').write(os.getcwd())\n")
+    monkeypatch.chdir("/")  # the agent's cwd must not matter once the workspace is open
+    result = run_script(ctx, "exp/w.py", timeout=60, namespaces=ns)
+    assert result["exit_code"] == 0 and result["artifacts"] == ["out.txt"], result
+    assert (real / "lab" / "files" / "out.txt").read_text() == str(real / "lab" / "files")
+    assert ctx.ws.runs()[-1]["output_dir"] == "runs/1" and (real / "lab" / "files" / "runs" / "1").is_dir()
+
+
+def test_nul_in_script_or_args_is_refused_before_running(home: Path) -> None:
+    ctx = lab(home)
+    script(ctx, "real.py", "pass\n")
+    with pytest.raises(ToolError, match="NUL"):
+        run_script(ctx, "real\0.py")
+    with pytest.raises(ToolError, match="Cannot split args .*NUL"):
+        run_script(ctx, "real.py", args="a\0b")
+    assert ctx.ws.runs() == []

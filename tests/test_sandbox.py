@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.lab import alive, lab, procs_with, script, token
+from support.lab import LEAK_DRIVER, alive, ancestors, lab, procs_with, script, start_driver, token
 
 from agent_scientist.tools.runner import doctor_checks, run_script
 from agent_scientist.tools.sandbox import PROTECTIONS, detect, is_credential_like
@@ -26,6 +26,14 @@ MODES = [pytest.param(True, id="namespaces",
                       marks=pytest.mark.skipif(not HAVE_NS, reason="no user namespaces here")),
          pytest.param(False, id="degraded")]
 needs_ns = pytest.mark.skipif(not HAVE_NS, reason="no user namespaces on this machine")
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_cgroup():
+    """Every run's pids cgroup is removed, whatever the experiment did."""
+    yield
+    base = detect().cgroup_base
+    assert not base or not list(Path(base).glob(f"agent-scientist-{os.getpid()}-*"))
 
 
 @pytest.mark.parametrize("ns", MODES)
@@ -125,9 +133,47 @@ def test_api_key_in_environment_never_reaches_the_child(home: Path, monkeypatch,
     assert "visible-value" in out and result["exit_code"] == 0
     assert "tok-secret" not in out and "aws-789" not in out
     assert "sk-test-abc123" not in out.split("LEAK")[0]
-    if ns:
-        assert "LEAK" not in out  # the PID namespace hides the parent's environment too
+    assert "LEAK" not in out  # nor from another process's environment
     assert ("MY_SETTING", "visible-value") in ast.literal_eval(out.splitlines()[0])
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_no_process_of_the_run_holds_a_secret(home: Path, monkeypatch, ns: bool) -> None:
+    # unshare and the boot (PID 1 of the namespace) once inherited the agent's whole environment
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-chain-abc123")
+    ctx, mark = lab(home), token()
+    script(ctx, "wait.py", """
+        import os, time
+        for _ in range(600):
+            if os.path.exists("stop"):
+                break
+            time.sleep(0.05)
+    """)
+    done: list[dict] = []
+    runner = threading.Thread(target=lambda: done.append(run_script(ctx, "wait.py", args=mark, timeout=60,
+                                                                    namespaces=ns)))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not procs_with(mark) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (pid,) = procs_with(mark)
+        chain = ancestors(pid)
+        environs = {p: Path(f"/proc/{p}/environ").read_bytes() for p in chain}
+    finally:
+        (ctx.ws.files_dir / "stop").write_text("")
+        runner.join(60)
+    assert len(chain) == (3 if ns else 1) and done[0]["exit_code"] == 0
+    assert all(b"sk-chain" not in env for env in environs.values())
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_experiment_cannot_read_the_agents_environment(home: Path, ns: bool) -> None:
+    # the agent really started with the key, so /proc/<agent>/environ holds it
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OPENAI_API_KEY": "sk-agent-777"}
+    proc = subprocess.run([sys.executable, "-c", LEAK_DRIVER, str(home), "1" if ns else "0"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert "scanned" in proc.stdout and "LEAK" not in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_credential_names() -> None:
@@ -260,43 +306,6 @@ def test_configured_interpreter_from_a_venv(home: Path, tmp_path: Path) -> None:
     assert ctx.ws.runs()[-1]["command"][0] == str(venv / "bin" / "python")
 
 
-DRIVER = """
-import sys
-from pathlib import Path
-from support.lab import lab
-from agent_scientist.tools.runner import run_script
-ctx = lab(Path(sys.argv[1]))
-try:
-    run_script(ctx, "forever.py", args=sys.argv[2], timeout=600, namespaces=sys.argv[3] == "1")
-except KeyboardInterrupt:
-    print("interrupted", flush=True)
-    sys.exit(130)
-"""
-
-
-def start_driver(home: Path, ns: bool, grandchild: bool) -> tuple[subprocess.Popen, list[int], str]:
-    """An agent process running an endless experiment; returns it with the experiment's host pids."""
-    ctx, mark = lab(home), token()
-    script(ctx, "forever.py", f"""
-        import subprocess, sys, time
-        if {grandchild}:
-            subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(0.1)", sys.argv[1]])
-        open("started", "w").write("yes")
-        while True:
-            time.sleep(0.1)
-    """)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(home), mark, "1" if ns else "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while not (ctx.ws.files_dir / "started").exists() or len(procs_with(mark)) < 1 + grandchild:
-        if time.monotonic() > deadline or driver.poll() is not None:
-            driver.kill()
-            pytest.fail(f"experiment did not start: {driver.communicate()[1]}")
-        time.sleep(0.05)
-    return driver, procs_with(mark), mark
-
-
 @pytest.mark.parametrize("ns", MODES)
 def test_ctrl_c_kills_the_whole_group_and_records_the_run(home: Path, ns: bool) -> None:
     driver, pids, mark = start_driver(home, ns, grandchild=True)
@@ -334,3 +343,67 @@ def test_doctor_reports_every_protection(settings) -> None:
     assert all(isinstance(ok, bool) and isinstance(detail, str) for _, ok, detail in checks)
     if HAVE_NS:
         assert dict((n, ok) for n, ok, _ in checks)["sandbox read only fs"] is True
+
+
+def test_doctor_says_what_is_not_enforced_when_namespaces_are_refused(home: Path, tmp_path: Path, cli) -> None:
+    from conftest import cli_env
+
+    fake = tmp_path / "bin" / "unshare"  # an unshare that fails as a locked-down kernel makes it fail
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    result = cli("doctor", env=cli_env(home, PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}"))
+    out = " ".join(result.stdout.split())
+    assert ("sandbox read only fs: NOT enforced (experiments can write anywhere your user can): needs user "
+            "namespaces (unshare refused them: unshare: unshare failed: Operation not permitted); to fix, "
+            "enable unprivileged user namespaces: `sudo sysctl -w") in out, out
+    for name in ("home hidden", "private tmp", "no network"):
+        assert f"sandbox {name}: NOT enforced (" in out and "needs user namespaces (see the fix above)" in out
+    assert "sandbox clean env: credential-like" in out and "sandbox no capabilities: capabilities dropped" in out
+    assert "kill tree: pids cgroup" in out or "kill tree: NOT enforced (a grandchild" in out
+
+
+@needs_ns
+def test_workspace_inside_the_users_home_works_and_the_rest_of_home_is_hidden(tmp_path: Path, monkeypatch) -> None:
+    fake_home = tmp_path / "user"
+    fake_home.mkdir()
+    (fake_home / ".netrc").write_text("password hunter2\n")
+    monkeypatch.setenv("HOME", str(fake_home))
+    ctx = lab(fake_home / "agent-scientist")  # the home's tmpfs must not hide the workspace itself
+    script(ctx, "peek.py", f"""
+        import os
+        try:
+            print(open({str(fake_home / '.netrc')!r}).read())
+        except OSError as exc:
+            print("refused", exc.strerror)
+        print(os.listdir({str(fake_home)!r}))
+        open("ok.txt", "w").write("written")
+    """)
+    result = run_script(ctx, "peek.py", timeout=60)
+    assert result["exit_code"] == 0 and "hunter2" not in result["stdout"], result
+    assert result["stdout"].splitlines() == ["refused No such file or directory", "['agent-scientist']"]
+    assert result["artifacts"] == ["ok.txt"] and (ctx.ws.files_dir / "ok.txt").read_text() == "written"
+
+
+@pytest.mark.parametrize("ns", MODES)
+def test_symlinks_planted_by_an_experiment_are_not_followed_by_the_agent(home: Path, tmp_path: Path,
+                                                                         ns: bool) -> None:
+    # the experiment cannot read these paths, but the agent reading metrics.json or writing runs/<n>/ could
+    secret = tmp_path / "credentials.json"
+    secret.write_text('{"private_key": "pk-hunter2"}')
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    ctx = lab(home)
+    script(ctx, "plant.py", f"""
+        import os, shutil
+        os.symlink({str(secret)!r}, "metrics.json")
+        shutil.rmtree("runs")
+        os.symlink({str(outside)!r}, "runs")
+    """)
+    first = run_script(ctx, "plant.py", timeout=60, namespaces=ns)
+    assert first["exit_code"] == 0 and first["metrics"] is None and "metrics.json is a symlink" in first["note"]
+    script(ctx, "noop.py", "print('after')\n")
+    second = run_script(ctx, "noop.py", timeout=60, namespaces=ns)
+    assert second["exit_code"] == 0 and "after" in second["stdout"]
+    assert "files/runs was a symlink" in second["note"] and (ctx.ws.files_dir / "runs" / "2").is_dir()
+    assert os.listdir(outside) == [] and "pk-hunter2" not in ctx.ws.runs_path.read_text()

@@ -31,6 +31,8 @@ def resolve_in_files(files_dir: Path, path: str) -> Path:
     text = (path or "").strip()
     if not text:
         raise ToolError("Empty path: give a path relative to files/, e.g. 'exp/train.py' (or '.' for all).")
+    if "\0" in text:
+        raise ToolError(f"Refused {path!r}: a path cannot contain a NUL character.")
     rel = Path(text)
     if rel.is_absolute() or text.startswith("~"):
         raise ToolError(f"Refused {path!r}: absolute paths are not allowed; use a path relative to files/.")
@@ -60,6 +62,13 @@ def _clip(line: str) -> str:
     return line
 
 
+def _crlf(text: str, *parts: str) -> list[str]:
+    """The model sees lines without \\r: give its text the file's Windows line endings if it has them."""
+    if "\r\n" not in text:
+        return list(parts)
+    return [part if "\r" in part else part.replace("\n", "\r\n") for part in parts]
+
+
 def _numbered(lines: list[str], first: int) -> str:
     return "\n".join(f"{first + i:>5}  {_clip(line)}" for i, line in enumerate(lines))
 
@@ -84,7 +93,8 @@ class Editor:
         if target.is_dir():
             raise ToolError(f"{path!r} is a directory; give a file path.")
         if target.stat().st_size > MAX_FILE_BYTES:
-            raise ToolError(f"{path!r} is larger than {MAX_FILE_BYTES // 2**20} MB; edit_file refuses it.")
+            raise ToolError(f"{path!r} is larger than {MAX_FILE_BYTES // 2**20} MB; edit_file refuses it; "
+                            "inspect it with a script run by run_experiment.")
         data = target.read_bytes()
         if _is_binary(data):
             raise ToolError(f"{path!r} is a binary file; edit_file only handles UTF-8 text.")
@@ -205,6 +215,7 @@ class Editor:
         text = self.read_text(target, path)
         if not old_str:
             raise ToolError("old_str is empty: give the exact text to replace (use insert to add text).")
+        old_str, new_str = _crlf(text, old_str, new_str)
         count = text.count(old_str)
         if count != 1:
             if count == 0:
@@ -231,9 +242,11 @@ class Editor:
         if not 0 <= insert_line <= len(lines):
             raise ToolError(f"insert_line={insert_line} is out of range: {path} has {len(lines)} lines "
                             "(0 inserts at the top).")
+        newline = "\r\n" if "\r\n" in text else "\n"
         if lines and not lines[-1].endswith("\n") and insert_line == len(lines):
-            lines[-1] += "\n"
+            lines[-1] += newline
         block = new_str if new_str.endswith("\n") or not new_str else new_str + "\n"
+        (block,) = _crlf(text, block)
         new_text = "".join(lines[:insert_line]) + block + "".join(lines[insert_line:])
         self.write(target, new_text, "insert")
         added = max(1, len(block.splitlines()))
@@ -279,11 +292,15 @@ def register(ctx: ToolContext, box: Toolbox) -> None:
             view_start: for view, first line to show (1-based; 0 = start).
             view_end: for view, last line to show (0 or -1 = end).
         """
+        try:
+            insert_line, view_start, view_end = (int(n or 0) for n in (insert_line, view_start, view_end))
+        except (TypeError, ValueError):
+            raise ToolError("insert_line, view_start and view_end must be whole numbers, e.g. 12.") from None
         commands = {
-            "view": lambda: editor.view(path, int(view_start or 0), int(view_end or 0)),
+            "view": lambda: editor.view(path, view_start, view_end),
             "create": lambda: editor.create(path, file_text or ""),
             "str_replace": lambda: editor.str_replace(path, old_str or "", new_str or ""),
-            "insert": lambda: editor.insert(path, int(insert_line or 0), new_str or ""),
+            "insert": lambda: editor.insert(path, insert_line, new_str or ""),
             "undo_edit": lambda: editor.undo(path),
         }
         if command not in commands:

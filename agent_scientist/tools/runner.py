@@ -12,6 +12,8 @@ import os
 import re
 import shlex
 import signal
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ MAX_METRICS_BYTES = 64 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 INSTRUCTION = ("Experiments: write scripts with edit_file, run them with run_experiment (cwd is files/, "
-               "{network}, only files/ is writable); a script may write metrics.json to report numbers.")
+               "{network}, {writable}); a script may write metrics.json to report numbers.")
 
 
 def snapshot(files_dir: Path) -> dict[str, tuple[int, int]]:
@@ -84,11 +86,22 @@ def read_metrics(files_dir: Path, changed: set[str], notes: list[str]) -> dict |
     if "metrics.json" not in changed:
         return None
     path = files_dir / "metrics.json"
+    try:  # never follow a link: the experiment could point it at a file only the agent can read
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        notes.append("metrics.json is a symlink; write the numbers into the file itself." if path.is_symlink()
+                     else f"metrics.json could not be read ({exc}).")
+        return None
     try:
-        if path.stat().st_size > MAX_METRICS_BYTES:
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                notes.append("metrics.json must be a plain file holding a JSON object.")
+                return None
+            raw = fh.read(MAX_METRICS_BYTES + 1)
+        if len(raw) > MAX_METRICS_BYTES:
             notes.append(f"metrics.json is over {MAX_METRICS_BYTES // 1024} KB; keep it to summary numbers.")
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         notes.append(f"metrics.json could not be read as JSON ({exc}).")
         return None
@@ -125,6 +138,8 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
         raise ToolError(f"No script {script!r} in files/ (Python files there: {', '.join(present) or 'none'}). "
                         "Create it with edit_file(command='create', ...) first.")
     try:
+        if "\0" in (args or ""):
+            raise ValueError("a NUL character cannot be passed to a program")
         argv_args = shlex.split(args or "")
     except ValueError as exc:
         raise ToolError(f"Cannot split args {args!r}: {exc}. Quote arguments as in a shell.") from None
@@ -137,6 +152,11 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     except (TypeError, ValueError):
         raise ToolError(f"timeout must be a number of seconds, not {timeout!r}.") from None
     rel_script = target.relative_to(os.path.realpath(files_dir)).as_posix()
+    notes: list[str] = []
+    runs_dir = files_dir / "runs"
+    if runs_dir.is_symlink():  # planted by an experiment: run outputs would be written where it points
+        runs_dir.unlink()
+        notes.append("files/runs was a symlink; it was removed (run outputs stay in files/runs/).")
     number = next_run_number(ws)
     out_dir = files_dir / "runs" / str(number)
     command = [python, rel_script, *argv_args]
@@ -151,7 +171,6 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
                         "Do not retry.") from None
     after = snapshot(files_dir)
     changed = sorted(p for p, stamp in after.items() if before.get(p) != stamp)
-    notes: list[str] = []
     metrics = read_metrics(files_dir, set(changed), notes)
     record = {
         "run": number, "script": rel_script, "args": args or "", "command": command, "started_at": started_at,
@@ -201,34 +220,72 @@ def register(ctx: ToolContext, box: Toolbox) -> None:
         return run_script(ctx, script, args, timeout)
 
     box.add_functions(run_experiment)
-    network = "network allowed" if ctx.settings.sandbox_network else "no network"
-    box.instructions.append(INSTRUCTION.format(network=network))
+    caps = detect()  # tell the model what this machine really enforces
+    network = "network allowed" if ctx.settings.sandbox_network else \
+        "no network" if caps.unshare and caps.network_ns else "network not blocked here: do not download"
+    writable = "only files/ is writable" if caps.unshare else "write only inside files/ (not enforced here)"
+    box.instructions.append(INSTRUCTION.format(network=network, writable=writable))
+
+
+NOT_ENFORCED = {  # what a user risks when a protection is missing, shown by `doctor`
+    "kill_tree": "a grandchild that leaves the process group can outlive a timeout",
+    "cpu_limit": "a busy loop can use CPU until the timeout", "memory_limit": "a memory hog can exhaust RAM",
+    "file_size_limit": "a disk filler can fill the disk",
+    "process_limit": "a fork bomb is not bounded",
+    "read_only_fs": "experiments can write anywhere your user can",
+    "home_hidden": "experiments can read your home directory, e.g. ~/.netrc, ~/.aws, ~/.ssh",
+    "private_tmp": "experiments share /tmp with the rest of the machine",
+    "no_network": "experiments can reach the network",
+    "no_capabilities": "experiments run with root's capabilities",
+}
+NS_FIX = ("enable unprivileged user namespaces: `sudo sysctl -w kernel.unprivileged_userns_clone=1` (Debian), "
+          "`sudo sysctl -w user.max_user_namespaces=10000`, on Ubuntu 23.10+ also "
+          "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`; in Docker allow unshare "
+          "(--security-opt seccomp=unconfined)")
 
 
 def protection_report(settings: Settings) -> dict[str, tuple[bool, str]]:
-    """Which protections a run would get on this machine, with how to fix missing ones."""
+    """Which protections a run would get on this machine; a missing one says what is at risk and the fix."""
     caps = detect()
-    ns = bool(caps.unshare)
-    why_ns = caps.details.get("namespaces", "")
+    ns, root = bool(caps.unshare), os.geteuid() == 0
+    nproc = caps.rlimits and not root
     report = {
         "process_group": (True, "own session and process group"),
-        "kill_tree": (ns or bool(caps.cgroup_base), "PID namespace" if ns else why_ns),
+        "kill_tree": (ns or bool(caps.cgroup_base), "PID namespace" if ns else "pids cgroup"),
         "cpu_limit": (caps.rlimits and settings.sandbox_cpu_seconds > 0, f"{settings.sandbox_cpu_seconds} s"),
         "memory_limit": (caps.rlimits and settings.sandbox_memory_mb > 0, f"{settings.sandbox_memory_mb} MB"),
         "file_size_limit": (caps.rlimits and settings.sandbox_file_size_mb > 0,
                             f"{settings.sandbox_file_size_mb} MB"),
-        "process_limit": (settings.sandbox_max_procs > 0
-                          and (bool(caps.cgroup_base) or (caps.rlimits and os.geteuid() != 0)),
-                          f"{settings.sandbox_max_procs} ({caps.details.get('cgroup', 'RLIMIT_NPROC')})"),
+        "process_limit": (settings.sandbox_max_procs > 0 and (bool(caps.cgroup_base) or nproc),
+                          f"{settings.sandbox_max_procs} processes (" + (caps.details.get("cgroup", "")
+                          if caps.cgroup_base or not nproc else "RLIMIT_NPROC") + ")"),
         "clean_env": (True, "credential-like variables are never passed"),
-        "read_only_fs": (ns, "mount namespace" if ns else why_ns),
-        "home_hidden": (ns, "home directories hidden" if ns else why_ns),
-        "private_tmp": (ns, "private /tmp" if ns else why_ns),
+        "read_only_fs": (ns, "mount namespace"),
+        "home_hidden": (ns, "home directories hidden"),
+        "private_tmp": (ns, "private /tmp"),
         "no_network": (settings.sandbox_network or (ns and caps.network_ns),  # allowing it is the user's call
                        "not isolated: sandbox_network=true allows network" if settings.sandbox_network
-                       else caps.details.get("network", why_ns) or "network namespace"),
-        "no_capabilities": (ns or os.geteuid() != 0, "capabilities dropped" if ns else why_ns),
+                       else "network namespace"),
+        "no_capabilities": (ns or not root or sys.platform.startswith("linux"), "capabilities dropped"),
     }
+    fixes = {"cpu_limit": "set sandbox_cpu_seconds > 0", "memory_limit": "set sandbox_memory_mb > 0",
+             "file_size_limit": "set sandbox_file_size_mb > 0",
+             "process_limit": "set sandbox_max_procs > 0 and run as a normal user, or give agent-scientist a "
+                              "writable pids cgroup (" + caps.details.get("cgroup", "") + ")",
+             "no_network": caps.details.get("network", "")}
+    if not caps.rlimits:
+        fixes.update(dict.fromkeys(["cpu_limit", "memory_limit", "file_size_limit"], caps.details["rlimits"]))
+    ns_told = False
+    for name, (ok, _) in list(report.items()):
+        if ok:
+            continue
+        fix = fixes.get(name, "")
+        if not ns and name in ("kill_tree", "read_only_fs", "home_hidden", "private_tmp", "no_network"):
+            why = caps.details.get("namespaces", "")
+            fix = "needs user namespaces (see the fix above)" if ns_told else f"needs user namespaces ({why})" + (
+                f"; to fix, {NS_FIX}" if sys.platform.startswith("linux") else "")
+            ns_told = True
+        report[name] = (False, f"NOT enforced ({NOT_ENFORCED.get(name, name)})" + (f": {fix}" if fix else ""))
     return report
 
 

@@ -91,7 +91,7 @@ def _cgroup_base() -> tuple[str, str]:
             return str(v2), "cgroup v2 pids controller"
     except OSError:
         pass
-    return "", "no writable pids cgroup (run as root, or delegate a cgroup)"
+    return "", "no writable pids cgroup in /sys/fs/cgroup"
 
 
 def _remove_stale_cgroups(base: str) -> None:
@@ -121,7 +121,7 @@ def detect(refresh: bool = False) -> Capabilities:
         if not sys.platform.startswith("linux"):
             caps.details["namespaces"] = f"not Linux ({sys.platform}): no namespaces"
         elif not unshare or not true:
-            caps.details["namespaces"] = "util-linux `unshare` not found: install util-linux"
+            caps.details["namespaces"] = "util-linux `unshare` not found; install util-linux"
         else:
             ok, err = _probe([unshare, *_NS_FLAGS, "--", true])
             if ok:
@@ -130,8 +130,7 @@ def detect(refresh: bool = False) -> Capabilities:
                 if not caps.network_ns:
                     caps.details["network"] = f"no network namespace: {err_net}"
             else:
-                caps.details["namespaces"] = (f"unshare refused user namespaces ({err}); enable them "
-                                              "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces)")
+                caps.details["namespaces"] = f"unshare refused them: {err}"
         if sys.platform.startswith("linux"):
             caps.cgroup_base, caps.details["cgroup"] = _cgroup_base()
             if caps.cgroup_base:
@@ -208,6 +207,16 @@ def _interpreter_dirs(python: str) -> list[str]:
                 if key.strip() == "home":
                     dirs.append(os.path.dirname(os.path.realpath(value.strip())))
     return [d for d in dict.fromkeys(dirs) if d != "/"]
+
+
+def _hide_own_proc() -> None:
+    """Make the agent non-dumpable, or a same-user child could read its /proc/<pid>/environ (no PID ns)."""
+    if os.geteuid() == 0 or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
 
 
 def _make_cgroup(base: str, max_procs: int) -> str:
@@ -300,6 +309,9 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     if nproc_rlimit:
         limits["RLIMIT_NPROC"] = settings.sandbox_max_procs
     covered = [*_hidden_paths(), "/tmp", "/dev/shm"]  # what the sandbox mounts over
+    env = clean_env(settings, home, tmpdir)  # also the boot's: no process of the run ever holds a secret
+    if not use_ns:
+        _hide_own_proc()
     status_r, status_w = os.pipe()
     life_r, life_w = os.pipe()  # the boot kills the run when this pipe's write end closes (agent died)
     boot_cfg = {
@@ -309,7 +321,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
                                        if any(d == h or d.startswith(h.rstrip("/") + "/") for h in covered)],
         "rw_keep": [str(p) for p in writable], "hide": _hidden_paths(),
         "tmp_mb": max(64, settings.sandbox_file_size_mb), "shm_mb": max(64, settings.sandbox_memory_mb // 2),
-        "rlimits": limits, "cwd": str(cwd), "argv": argv, "env": clean_env(settings, home, tmpdir),
+        "rlimits": limits, "cwd": str(cwd), "argv": argv, "env": env,
     }
     command = [sys.executable, "-I", "-S", str(BOOT), marshal.dumps(boot_cfg).hex()]
     if use_ns:
@@ -321,7 +333,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, pass_fds=(status_w, life_r), start_new_session=True,
-                                cwd=cwd)
+                                cwd=cwd, env=env)
         os.close(status_w)
         status_w = -1
         out = Capture(proc.stdout, out_dir / "stdout.txt", tail_bytes, disk_bytes)

@@ -17,6 +17,7 @@ MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
 ST_TO_MS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME,
             2048: MS_NODIRATIME, 4096: MS_RELATIME}
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, _LINUX_CAPABILITY_VERSION_3 = 47, 4, 0x20080522
 
 _libc = None
 
@@ -138,11 +139,16 @@ def loopback_up():
 
 
 def drop_capabilities():
+    """Empty every capability set, so even uid 0 cannot regain one at exec or read the agent's /proc."""
     with open("/proc/sys/kernel/cap_last_cap") as fh:
         last = int(fh.read())
     for cap in range(last + 1):
         if libc().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "cannot drop capabilities")
+    libc().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # fails harmlessly on old kernels
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    if libc().capset(header, (ctypes.c_uint32 * 6)()) != 0:  # effective, permitted, inheritable: none
+        raise OSError(ctypes.get_errno(), "cannot clear capabilities")
     libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
@@ -232,6 +238,12 @@ def main():
                 except OSError as exc:
                     notes.append(f"loopback: {exc}")
             got["no_capabilities"] = True
+        elif os.geteuid() == 0:  # root without namespaces: at least shed root's powers
+            try:
+                drop_capabilities()
+                got["no_capabilities"] = True
+            except OSError as exc:
+                notes.append(f"capabilities: {exc}")
         os.stat(cfg["cwd"])
     except Exception as exc:  # noqa: BLE001 - reported to the parent; never run unprotected
         report(status_fd, {"fatal": str(exc), "got": got, "notes": notes})
