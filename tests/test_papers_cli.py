@@ -54,6 +54,9 @@ def test_search_and_read_without_a_workspace_use_the_shared_cache(cli, home: Pat
     assert list((home / ".papers-cache" / "papers" / ".search").glob("*.json"))
     table = cli("papers", "search", "quasars", "--sort", "submitted", "--max-results", "3", env=env)
     assert table.returncode == 0 and "2201.00025v1" in table.stdout and "--offset 3" in table.stdout
+    assert "arXiv results 1-3 of 25. Next page" in table.stdout
+    last = cli("papers", "search", "quasars", "--max-results", "10", "--offset", "20", env=env)
+    assert "arXiv results 21-25 of 25. No more results." in last.stdout and "--offset 30" not in last.stdout
     page = cli("papers", "read", "arXiv:2402.00002", "--page", "2", env=env)
     assert page.returncode == 0 and page.stdout.startswith("[arXiv:2402.00002v1 p.2/4]")
     assert (home / ".papers-cache" / "papers" / "2402.00002v1" / "pages.json").is_file()
@@ -86,3 +89,17 @@ def test_cli_module_stays_light() -> None:
             "print(sorted(m for m in ('pymupdf', 'fitz', 'arxiv', 'requests', 'smolagents') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_read_query_in_a_workspace_with_memory_uses_its_passages(cli, home: Path, tmp_path: Path) -> None:
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(pdfs.make_paper(4))
+    added = cli("papers", "add", "lib", str(pdf))
+    assert added.returncode == 0, added.stderr
+    if not (home / "lib" / "memory" / "chroma.sqlite3").exists():
+        return  # the memory capability is optional; without it the lexical ranking answers (tested elsewhere)
+    [meta] = json.loads(cli("papers", "list", "lib", "--json").stdout)
+    query = "diagram of precision against scale"  # no word in common with the caption
+    found = cli("papers", "read", meta["id"], "-q", query, "--name", "lib")
+    assert found.returncode == 0, found.stderr
+    assert f"[{meta['id']} passages for '{query}']\n(1) p.3: Figure 1: Accuracy" in found.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pymupdf
 import pytest
 from support import pdfs
@@ -95,3 +97,37 @@ def test_title_falls_back_to_largest_text_when_metadata_is_junk() -> None:
 def test_bad_files_give_clear_errors(maker, message: str) -> None:
     with pytest.raises(PdfError, match=message):
         extract(maker())
+
+
+def test_typeset_two_column_pages_read_in_order() -> None:
+    """Paragraphs flow left column, right column, next page; centred page numbers do not split them."""
+    got = extract(pdfs.make_typeset())
+    text = "\n\n".join(got.pages)
+    starts = [int(m) for m in re.findall(r"\bPara(\d+) ", text)]
+    assert starts == sorted(starts) and len(starts) == 14
+    for number, page in enumerate(got.pages, start=1):
+        paragraphs = page.split("\n\n")
+        assert f"\n\n{number}\n\n" not in page and paragraphs[-1] != str(number)
+        assert paragraphs[0] == "Preprint. Under review."
+    first, second = got.pages[0], got.pages[1]
+    assert first.index(pdfs.TITLE) < first.index("Ada Lovelace") < first.index("1 Introduction") < \
+        first.index("Para0 ")
+    assert second.index(pdfs.FIGURE_CAPTION) < second.index("p4w61")  # the caption cuts the page, then columns
+    assert text.index("Para4 ") < text.index("2 Method") < text.index("Para5 ")
+    assert {"text": pdfs.FIGURE_CAPTION, "page": 2} in got.captions
+
+
+def test_page_numbers_in_the_margin_are_dropped_wherever_they_sit(paper: bytes) -> None:
+    """The generated paper's page number sits left of the middle, so it used to land between the columns."""
+    for number, page in enumerate(extract(paper).pages, start=1):
+        assert str(number) not in page.split("\n\n")
+
+
+def test_a_number_inside_the_text_area_is_kept() -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_text((72, 100), "Results of the run are below.", fontsize=11)
+    page.insert_text((100, 400), "42", fontsize=11)
+    page.insert_text((72, 640), "17", fontsize=11)  # the last line of text is a number: it stays
+    page.insert_text((303, 770), "1", fontsize=9)  # the page number in the bottom margin
+    assert extract(doc.tobytes()).pages == ["Results of the run are below.\n\n42\n\n17"]

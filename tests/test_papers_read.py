@@ -189,3 +189,35 @@ def test_passages_go_to_the_workspace_memory(ws, s, arxiv) -> None:
     assert memory.has_passages("2401.00001v2")
     found = read(ws, s, "2401.00001", query="efficient flow of information hyphenated", memory=memory)
     assert re.search(r"^\(\d\) p\.2(-\d)?: ", found, re.M)
+
+
+def test_no_network_names_the_papers_that_stay_readable(ws, s, arxiv) -> None:
+    read(ws, s, "2402.00002")
+    search(ws, s, "ti:theory")  # 2303.00003 is known from the search, its PDF is not
+    arxiv.stop()
+    with pytest.raises(ToolError, match=r"arXiv:2401\.00001 .*no network.*stay readable: 2402\.00002v1;"):
+        read(ws, s, "2401.00001")
+    with pytest.raises(ToolError, match=r"PDF of arXiv:2303\.00003v1: .*Nothing was saved\. Papers already "
+                                        r"cached stay readable: 2402\.00002v1\. Title: A theory of widgets"):
+        read(ws, s, "2303.00003")
+    assert read(ws, s, "2402.00002", query="omega harbor").startswith("[arXiv:2402.00002v1 passages")
+
+
+def test_query_uses_memory_passages_when_memory_exists(ws, s, arxiv) -> None:
+    """Words absent from the paper find nothing lexically, but the memory finds the passage by meaning."""
+    memory_mod = pytest.importorskip("agent_scientist.memory")
+    try:
+        memory = memory_mod.open_memory(ws, s)
+        memory.embed(["warm-up"])
+    except Exception as exc:  # the memory capability is optional
+        pytest.skip(f"memory unavailable: {exc}")
+    query = "diagram of precision against scale"
+    assert "No passage matches" in read(ws, s, "2401.00001", query=query)  # lexical: no shared word
+    found = read(ws, s, "2401.00001", query=query, memory=memory)
+    assert re.search(r"^\(1\) p\.3: Figure 1: Accuracy of sparse widgets", found, re.M)
+
+
+def test_lexical_passages_match_singular_and_plural(ws, s, arxiv) -> None:
+    found = read(ws, s, "2401.00001", query="widget")  # the paper only says "widgets"
+    assert "No passage matches" not in found and re.search(r"^\(1\) p\.\d: .*sparse widgets", found, re.M)
+    assert "No passage matches" not in read(ws, s, "2401.00001", query="gadgets accuracies")

@@ -114,6 +114,8 @@ def test_workspace_papers_are_searched_and_marked(ws, arxiv, home) -> None:
     ({"query": "x", "sort_by": "citations"}, "sort_by='citations' is unknown"),
     ({"query": "x", "start_date": "2024/01/01"}, "not a date: use YYYY-MM-DD"),
     ({"query": "x", "start_date": "2024-05-01", "end_date": "2024-01-01"}, "after end_date"),
+    ({"query": "x", "max_results": "ten"}, "max_results='ten' is not a whole number"),
+    ({"query": "x", "offset": [10]}, r"offset=\[10\] is not a whole number"),
 ])
 def test_bad_arguments_are_explained(ws, arxiv, home, kwargs, message) -> None:
     with pytest.raises(ToolError, match=message):
@@ -187,3 +189,41 @@ def test_one_politeness_clock_for_the_whole_process(ws, arxiv, home) -> None:
     gaps = [b - a for a, b in zip(arxiv.times, arxiv.times[1:], strict=False)]
     assert [r[0] for r in arxiv.requests] == ["api", "api", "pdf"]
     assert min(gaps) >= 0.19  # a lower bound only: slowness cannot break it
+
+
+def test_the_last_result_says_how_to_get_more(ws, arxiv, home) -> None:
+    s = make_settings(home, arxiv)
+    first = search(ws, s, "quasars", max_results=10, sort_by="submitted")
+    assert first[-1]["more"] == ("arXiv results 1-10 of 25; next page: search_papers(same query, offset=10).")
+    assert all("more" not in r for r in first[:-1])
+    last = search(ws, s, "quasars", max_results=10, sort_by="submitted", offset=20)
+    assert last[-1]["more"] == "arXiv results 21-25 of 25; no more."
+    assert search(ws, s, "quasars", max_results=10, sort_by="submitted")[-1]["more"] == first[-1]["more"]  # cached
+
+
+def test_many_results_get_shorter_abstracts(ws, arxiv, home) -> None:
+    s = make_settings(home, arxiv)
+    [hit] = search(ws, s, "ti:long AND ti:author", max_results=50)
+    assert len(hit["abstract"]) < 300 and "read_paper" in hit["abstract"]
+
+
+def test_repeated_search_works_with_no_network(ws, arxiv, home) -> None:
+    s = make_settings(home, arxiv)
+    first = search(ws, s, "ti:theory OR au:Smith", sort_by="updated", start_date="2023-01-01")
+    arxiv.stop()
+    assert search(ws, s, "ti:theory OR au:Smith", sort_by="updated", start_date="2023-01-01") == first
+    with pytest.raises(ToolError, match="arXiv search failed"):
+        search(ws, s, "ti:theory OR au:Smith", sort_by="relevance")  # another request: not cached
+
+
+def test_an_unreachable_host_says_no_network_without_four_tries(ws, home) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    s = load_settings({"home": str(home), "arxiv_api_url": f"http://127.0.0.1:{port}/api/query",
+                       "arxiv_delay": 0, "http_timeout": 1})
+    with pytest.raises(ToolError) as caught:
+        search(ws, s, "anything")
+    text = str(caught.value)
+    assert f"127.0.0.1:{port} cannot be reached (connection refused); no network" in text
+    assert "tries" not in text and len(text) < 300

@@ -122,8 +122,10 @@ def search_cmd(
         table.add_row(r["id"], r.get("published", ""), r["title"], ", ".join(r["authors"][:3]),
                       r["source"] + (" (cached)" if r.get("in_workspace") else ""))
     console.print(table)
-    console.print(f"Next page: --offset {offset + max_results}. Read one: agent-scientist papers read ID",
-                  highlight=False)
+    more = str(results[-1].get("more", ""))
+    span = more.split(";")[0] + ". " if more else ""
+    after = "No more results." if more.endswith("no more.") else f"Next page: --offset {offset + max_results}."
+    console.print(f"{span}{after} Read one: agent-scientist papers read ID", highlight=False)
 
 
 @papers_app.command("read")
@@ -139,8 +141,10 @@ def read_cmd(
 
     s = settings()
     ws = _workspace(s, name)
+    has_memory = bool(s.memory_url) or (ws.memory_dir / "chroma.sqlite3").exists()
+    memory = _memory(ws, s) if name and query and has_memory else None  # same passages as read_paper
     try:
-        text = read(ws, s, paper_id, page, query)
+        text = read(ws, s, paper_id, page, query, memory)
     except ToolError as exc:
         fail(str(exc), EXIT_FAILED)
     typer.echo(text)

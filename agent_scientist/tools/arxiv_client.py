@@ -18,6 +18,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlsplit
 
 from agent_scientist.config import Settings
 
@@ -28,6 +29,7 @@ _NS = {
 }
 USER_AGENT = "agent-scientist/0.1 (+https://github.com/; research assistant)"
 RETRIES = 3
+UNREACHABLE_RETRIES = 1  # a host that cannot be reached at all is tried twice, not four times: offline is common
 MAX_RETRY_AFTER = 60.0
 
 
@@ -105,7 +107,14 @@ def http_get(url: str, settings: Settings, *, params: dict | None = None, max_by
             last = f"{what} did not answer within {settings.http_timeout:g} s"
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
-            last = f"connection to {what} failed or dropped mid-answer ({_short(exc)})"
+            why = _unreachable(exc)
+            if why:
+                last = (f"connection to {what} failed: {urlsplit(url).netloc} cannot be reached ({why}); "
+                        "no network, or the server is down")
+                if attempt >= UNREACHABLE_RETRIES:
+                    raise FetchError("offline", last) from None
+            else:
+                last = f"connection to {what} failed or dropped mid-answer ({_short(exc)})"
         except requests.RequestException as exc:
             raise FetchError("http", f"bad request to {what}: {_short(exc)}") from None
         finally:
@@ -131,6 +140,19 @@ def _read_body(resp: Any, settings: Settings, max_bytes: int, what: str) -> byte
 
             raise requests.Timeout("download too slow")
     return bytes(body)
+
+
+def _unreachable(exc: BaseException) -> str:
+    """Why no connection could be opened at all (no network, unknown host, refused), or "" otherwise."""
+    from urllib3.exceptions import NewConnectionError  # urllib3 2 adds NameResolutionError, a subclass
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if not isinstance(reason, NewConnectionError):
+        return ""
+    text = str(reason).lower()
+    if type(reason).__name__ == "NameResolutionError" or "name or service" in text or "resolve" in text:
+        return "the host name does not resolve"
+    return "connection refused" if "refused" in text else _short(reason)[-80:]
 
 
 def _short(exc: BaseException) -> str:

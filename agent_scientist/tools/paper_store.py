@@ -169,8 +169,11 @@ _STOP = set("a an the of and or in on for to with by from is are was were be as 
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-case words for lexical ranking, without stop words."""
-    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1 and w not in _STOP]
+    """Lower-case words for lexical ranking, without stop words; a plural `s` is dropped so that
+    `widget` finds `widgets` (the same rule on both sides: a crude but consistent stem)."""
+    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1 and w not in _STOP]
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")) else w
+            for w in words]
 
 
 def query_terms(query: str) -> list[str]:

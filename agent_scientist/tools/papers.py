@@ -38,6 +38,7 @@ __all__ = ["search", "read", "ingest_pdfs", "page_count", "load_pages", "find_pa
 MAX_RESULTS = 50
 WORKSPACE_HITS = 3
 ABSTRACT_CHARS = 600
+ABSTRACTS_BUDGET = 12_000  # characters of abstracts in one answer: many results get shorter abstracts
 AUTHORS_SHOWN = 5
 PASSAGES = 4
 SORTS = {"relevance": "relevance", "submitted": "submitted", "submitteddate": "submitted", "date": "submitted",
@@ -52,6 +53,14 @@ def _date(value: str, name: str) -> str:
         return datetime.strptime(value, "%Y-%m-%d").strftime("%Y%m%d")
     except ValueError:
         raise ToolError(f"{name}={value!r} is not a date: use YYYY-MM-DD, e.g. '2023-01-31', or ''.") from None
+
+
+def _whole(value: Any, name: str) -> int:
+    """An int argument the model may have passed as text; a clear error instead of a traceback."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ToolError(f"{name}={value!r} is not a whole number, e.g. {name}=10.") from None
 
 
 def build_query(query: str, start_date: str = "", end_date: str = "") -> str:
@@ -75,16 +84,17 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
     sort = SORTS.get(str(sort_by or "relevance").strip().lower().replace("_", ""))
     if sort is None:
         raise ToolError(f"sort_by={sort_by!r} is unknown: use 'relevance', 'submitted' or 'updated'.")
-    size = max(1, min(int(max_results or 10), MAX_RESULTS))
-    offset = max(0, int(offset or 0))
+    size = max(1, min(_whole(max_results or 10, "max_results"), MAX_RESULTS))
+    offset = max(0, _whole(offset or 0, "offset"))
     search_query = build_query(query, start_date, end_date)
     params = {"api": settings.arxiv_api_url, "search_query": search_query, "start": offset, "max_results": size,
               "sort": sort}
     cache = search_cache_path(ws, params)
     local = _workspace_hits(ws, query, start_date, end_date) if offset == 0 else []
     try:
-        entries = read_json(cache)["entries"]
-    except (OSError, ValueError, KeyError, TypeError):
+        cached = read_json(cache)
+        entries, total = cached["entries"], int(cached.get("total") or 0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         try:
             entries, total = query_api(settings, search_query=search_query, start=offset, max_results=size,
                                        sort_by=sort)
@@ -94,7 +104,10 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
                             + (f"; papers already in the workspace that match: {seen}." if seen else ".")) from None
         atomic_write_json(cache, {"params": params, "total": total, "fetched_at": now_iso(), "entries": entries})
     have = {base_id(m["id"]) for m in ws.papers()}
-    results = [_result(e, "arxiv", base_id(e["id"]) in have) for e in entries]
+    room = max(200, min(ABSTRACT_CHARS, ABSTRACTS_BUDGET // size))
+    results = [_result(e, "arxiv", base_id(e["id"]) in have, room) for e in entries]
+    if results:
+        results[-1]["more"] = _more(offset, len(results), total, size)
     shown = {base_id(r["id"]) for r in results}
     results = [h for h in local if base_id(h["id"]) not in shown] + results
     if not results:
@@ -104,13 +117,22 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
     return results
 
 
-def _result(entry: dict, source: str, in_workspace: bool = False) -> dict:
+def _more(offset: int, shown: int, total: int, size: int) -> str:
+    """How to get the next results, said on the last result (the answer is a list, so it rides along)."""
+    span = f"arXiv results {offset + 1}-{offset + shown}" + (f" of {total}" if total else "")
+    if total and offset + shown >= total:
+        return f"{span}; no more."
+    return f"{span}; next page: search_papers(same query, offset={offset + size})."
+
+
+def _result(entry: dict, source: str, in_workspace: bool = False, room: int = 0) -> dict:
     authors = list(entry.get("authors") or [])
     if len(authors) > AUTHORS_SHOWN + 1:
         authors = authors[:AUTHORS_SHOWN] + [f"et al. ({len(authors)} authors)"]
     abstract = entry.get("abstract") or ""
-    if len(abstract) > ABSTRACT_CHARS:
-        abstract = abstract[:ABSTRACT_CHARS].rsplit(" ", 1)[0] + " … (read_paper(id) for the full abstract)"
+    room = room or ABSTRACT_CHARS
+    if len(abstract) > room:
+        abstract = abstract[:room].rsplit(" ", 1)[0] + " … (read_paper(id) for the full abstract)"
     result = {"id": entry["id"], "title": entry.get("title", ""), "authors": authors,
               "published": entry.get("published", ""), "categories": entry.get("categories", []),
               "abstract": abstract, "pdf_url": entry.get("pdf_url", ""), "source": source}
@@ -183,8 +205,8 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
         try:
             entries, _ = query_api(settings, id_list=(pid,), max_results=1)
         except FetchError as exc:
-            raise ToolError(f"Could not fetch arXiv:{pid} ({exc}). Papers already cached stay readable; "
-                            "try again later.") from None
+            raise ToolError(f"Could not fetch arXiv:{pid} ({exc}). Papers already cached stay readable"
+                            f"{_cached_list(ws)}; try again later.") from None
         if not entries or not entries[0].get("title"):
             raise ToolError(f"arXiv has no paper {pid}. Check the id; search_papers finds ids.")
         entry = entries[0]
@@ -205,7 +227,9 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
             data = download_pdf(settings, vid)
         extracted = extract(data, settings.pdf_max_pages)
     except FetchError as exc:
-        raise ToolError(f"Could not download the PDF of arXiv:{vid}: {exc}. Nothing was saved. {summary}") from None
+        cached = f" Papers already cached stay readable{_cached_list(ws)}." if exc.kind == "offline" else ""
+        raise ToolError(f"Could not download the PDF of arXiv:{vid}: {exc}. Nothing was saved.{cached} "
+                        f"{summary}") from None
     except PdfError as exc:
         raise ToolError(f"The PDF of arXiv:{vid} cannot be read: {exc}. Nothing was saved. {summary}") from None
     meta = {"id": vid, "source": "arxiv", "title": entry.get("title", ""), "authors": entry.get("authors", []),
@@ -216,6 +240,15 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
     if extracted.scanned:
         meta["scanned"] = True
     return store_paper(ws, meta, data, extracted)
+
+
+def _cached_list(ws: Workspace, limit: int = 8) -> str:
+    """`: id, id, ... (N more)` of the papers readable without network, or "" when there are none."""
+    ids = [m["id"] for m in ws.papers() if (ws.paper_dir(m["id"]) / "pages.json").is_file()]
+    if not ids:
+        return " (none in this workspace yet)"
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ": " + ", ".join(ids[:limit]) + more
 
 
 def _header(meta: dict, what: str) -> str:
@@ -329,6 +362,7 @@ def register(ctx: ToolContext, box: Toolbox) -> None:
         """Search arXiv, plus the papers already in this workspace (marked source="workspace").
 
         Each result: id (with version), title, authors, published, categories, abstract (shortened), pdf_url.
+        The last arXiv result also has "more": the total and the offset of the next page.
 
         Args:
             query: words, or arXiv syntax: ti:, au:, abs:, cat: fields with AND, OR, ANDNOT.

@@ -101,11 +101,9 @@ def _extract(doc: Any, max_pages: int) -> Extracted:
     scanned: list[int] = []
     for number in range(min(total, max_pages)):
         page = doc[number]
-        blocks = [b for b in page.get_text("blocks", flags=flags) if b[6] == 0]
+        blocks = _drop_folios([b for b in page.get_text("blocks", flags=flags) if b[6] == 0], page.rect)
         paragraphs = [_clean_block(b[4]) for b in order_blocks(blocks, page.rect)]
         paragraphs = _join_split_words([p for p in paragraphs if p])
-        while paragraphs and _PAGE_NUMBER.match(paragraphs[-1]):
-            paragraphs.pop()  # a page number at the foot is not text to read or cite
         text = "\n\n".join(paragraphs)
         if len(text.strip()) < SCANNED_MIN_CHARS and page.get_images(full=False):
             scanned.append(number + 1)
@@ -123,14 +121,34 @@ def _extract(doc: Any, max_pages: int) -> Extracted:
                      total_pages=total, title=title, authors=authors, year=year)
 
 
+def _drop_folios(blocks: list, rect: Any) -> list:
+    """Remove page numbers: a number alone in the top or bottom margin, or the lowest block of the page
+    in its bottom 15%. Numbers higher up (table cells) are text and stay."""
+    lowest = max(blocks, key=lambda b: b[3], default=None)
+    margin = rect.height * 0.075  # inside the usual 1-inch margin (9% of 11 in)
+
+    def folio(block: tuple) -> bool:
+        if not _PAGE_NUMBER.match(block[4].strip()):
+            return False
+        return (block[1] >= rect.y1 - margin or block[3] <= rect.y0 + margin
+                or (block is lowest and block[1] >= rect.y0 + rect.height * 0.85))
+
+    return [b for b in blocks if not folio(b)]
+
+
 def order_blocks(blocks: list, rect: Any) -> list:
-    """Reading order: full-width blocks cut the page into bands; in each band, left column then right."""
+    """Reading order: full-width blocks cut the page into bands; in each band, left column then right.
+
+    A block centred on the page's middle (a page number, a short footer) spans both columns, so it is
+    a cut too: otherwise it would be read between the left and the right column.
+    """
     mid = rect.x0 + rect.width / 2
     slack = rect.width * 0.03
     full, columns = [], []
     for block in blocks:
         x0, _, x1 = block[0], block[1], block[2]
-        if x1 <= mid + slack or x0 >= mid - slack:
+        centred = x0 < mid < x1 and abs((x0 + x1) / 2 - mid) < slack  # a page number, a centred footer
+        if not centred and (x1 <= mid + slack or x0 >= mid - slack):
             columns.append(block)
         else:
             full.append(block)

@@ -139,3 +139,44 @@ def make_zero_pages() -> bytes:
         out += b"%010d 00000 n \n" % offset
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def make_typeset(paragraphs: int = 14) -> bytes:
+    """A paper laid out by pymupdf's Story like LaTeX would: justified paragraphs flowing down the left
+    column then the right one, a full-width title block on page 1 and a full-width figure caption at the
+    top of page 2, a running header and a centred page number on every page.
+
+    Paragraph k starts with `Para<k>` so tests can check the reading order across columns and pages.
+    """
+    import io
+
+    html = "<h2>1 Introduction</h2>" + "".join(
+        f"<p>Para{k} " + " ".join(f"p{k}w{i}" for i in range(70)) + "</p>" + ("<h3>2 Method</h3>" if k == 4 else "")
+        for k in range(paragraphs))
+    story = pymupdf.Story(html=html)
+    buffer = io.BytesIO()
+    writer = pymupdf.DocumentWriter(buffer)
+    more, number = True, 0
+    while more:
+        number += 1
+        top = {1: 190, 2: 250}.get(number, 72)  # room for the title block, then for the figure
+        device = writer.begin_page(pymupdf.paper_rect("letter"))
+        for column in (pymupdf.Rect(54, top, 300, 740), pymupdf.Rect(312, top, 558, 740)):
+            more, _ = story.place(column)
+            story.draw(device)
+            if not more:
+                break
+        writer.end_page()
+    writer.close()
+    doc = pymupdf.open(stream=buffer.getvalue(), filetype="pdf")
+    for number, page in enumerate(doc, start=1):
+        page.insert_text((250, 40), "Preprint. Under review.", fontsize=8, fontname="helv")
+        page.insert_text((303, 770), str(number), fontsize=9, fontname="helv")
+    doc[0].insert_textbox(pymupdf.Rect(54, 72, 558, 110), TITLE, fontsize=18, fontname="helv", align=1)
+    doc[0].insert_textbox(pymupdf.Rect(206, 120, 406, 150), "Ada Lovelace", fontsize=11, fontname="helv",
+                          align=1)
+    doc[1].draw_rect(pymupdf.Rect(54, 72, 558, 200), color=(0, 0, 0), fill=(0.8, 0.8, 0.9))
+    doc[1].insert_textbox(pymupdf.Rect(54, 210, 558, 240), FIGURE_CAPTION, fontsize=9, fontname="helv")
+    data = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return data
