@@ -52,12 +52,14 @@ def good_citation(rng: random.Random, paper: dict) -> tuple[str, tuple[int, int]
     ident = pid if local else rng.choice([f"arXiv:{pid}", f"arXiv:{base}", f"arxiv:{base}",
                                           f"https://arxiv.org/abs/{pid}"])
     n = paper["pages"]
-    form = rng.randint(0, 3)
+    form = rng.randint(0, 4)
     if form == 0:
         return ident, None
     first = rng.randint(1, n)
     if form == 1:
         return f"{ident} p.{first}", (first, first)
+    if form == 4:  # the label read_paper prints above a page: page N of n
+        return f"{ident} p.{first}/{n}", (first, first)
     last = rng.randint(first, n)
     return (f"{ident}, p. {first}-{last}" if form == 2 else f"{ident} pp.{first}–{last}"), (first, last)
 
@@ -103,8 +105,13 @@ def one_workspace(home: Path, n: int, rng: random.Random) -> tuple[int, int, int
             if paper is not None and paper["id"].startswith("local:"):
                 paper = None
             pid = paper["id"] if paper else next(i for i in iter(lambda: new_id(rng), None) if i not in held)
-            expected.append((paper is not None, paper["id"] if paper else "", None))
+            good, pages = paper is not None, None
             cite = rng.choice([f"arXiv:{pid}", f"[this paper](https://arxiv.org/abs/{pid})", f"https://arxiv.org/pdf/{pid}"])
+            if cite.startswith("arXiv:") and paper is not None and rng.random() < 0.5:  # a bare id with a page
+                page = rng.randint(1, paper["pages"]) if rng.random() < 0.6 else paper["pages"] + rng.randint(1, 9)
+                good, pages = page <= paper["pages"], (page, page)
+                cite += rng.choice([f" p.{page}", f", p. {page}"])
+            expected.append((good, paper["id"] if good else "", pages if good else None))
             pieces.append(f"{rng.choice(FILLER)} See {cite}.")
             continue
         group = []

@@ -147,3 +147,60 @@ def test_mixed_bracket_keeps_the_good_part(tmp_path: Path) -> None:
                         tmp_path, tmp_path)
     assert out == ("[[citation removed: U1](#unverified-citations); [1, p.2](#ref-1)] and \\[0, 1\\] and "
                    "\\[see the appendix\\]")
+
+
+def test_a_page_after_a_bare_id_is_verified_not_left_as_text(tmp_path: Path) -> None:
+    from agent_scientist.report.answer import render_answer
+
+    index = _index(tmp_path)
+    text = ("Shown in arXiv:2401.01234 p.40, and arXiv:2401.01234v2, p. 3-4 (n-1a, arXiv:2401.01234v2 p.3); "
+            "[see](https://arxiv.org/abs/2401.01234v2) [arXiv:2401.01234 p.5](https://arxiv.org/abs/2401.01234); "
+            "arXiv:2401.01234 pretrained.")
+    out = render_answer(text, index, tmp_path, tmp_path)
+    assert out == ("Shown in [[citation removed: U1](#unverified-citations)], and [[1, pp.3-4](#ref-1)] "
+                   "(n-1a, [[1, p.3](#ref-1)]); see [[1](#ref-1)] [[1, p.5](#ref-1)]; [[1](#ref-1)] pretrained.")
+    assert "p.40" in index.unverified()[0]["raw"] and "past the end" in index.unverified()[0]["reason"]
+
+
+def test_the_page_label_read_paper_prints_is_a_valid_citation(tmp_path: Path) -> None:
+    # read_paper heads each page with "[arXiv:2401.01234v2 p.1/12]"; a model copies it as is
+    assert parse_part("arXiv:2401.01234v2 p.1/12") == Ref("arxiv", "2401.01234", "v2", 1, 1)
+    assert parse_part("local:ab12cd34, pp. 2-3/4") == Ref("local", "local:ab12cd34", "", 2, 3)
+    index = _index(tmp_path)
+    assert index.cite(parse_part("arXiv:2401.01234v2 p.12/12"), "x", "answer").verified
+    assert not index.cite(parse_part("arXiv:2401.01234v2 p.13/12"), "y", "answer").verified
+
+
+def test_adjacent_brackets_and_old_style_bare_ids(tmp_path: Path) -> None:
+    from agent_scientist.report.answer import render_answer
+
+    assert bracket_kind("hep-th/9901001 p.2") == "cite" and bracket_kind("hep-th/9901001v1") == "cite"
+    assert bracket_kind("and/or") == "" and bracket_kind("hep-th/99") == ""
+    index = _index(tmp_path)
+    out = render_answer("[arXiv:2401.01234 p.3][hep-th/9901001 p.4] [hep-th/9901001 p.2] [click][1] [and/or]",
+                        index, tmp_path, tmp_path)
+    assert out == ("[[1, p.3](#ref-1)][[citation removed: U1](#unverified-citations)] [[2, p.2](#ref-2)] "
+                   "\\[click\\]\\[1\\] \\[and/or\\]")
+
+
+def test_every_citation_example_in_the_planner_prompts_verifies(tmp_path: Path) -> None:
+    """The prompts teach the syntax; each example they show must be one the report accepts."""
+    import re
+
+    from agent_scientist.report.answer import render_answer
+    from agent_scientist.report.citations import CITATION_GUIDE
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [CITATION_GUIDE] + [p.read_text(encoding="utf-8") for p in sorted((root / "prompts").glob("*.yaml"))]
+    examples = sorted({m for t in texts for m in re.findall(r"\[(?:arXiv|local):[^\]\n]*\]", t)})
+    concrete = [e for e in examples if not re.search(r":ID\b|p\.N\b", e)]
+    assert len(concrete) >= 4, examples
+    ws = Workspace.create(tmp_path, "ws", "q")
+    ids = {m for e in concrete for m in re.findall(r"(?:\d{4}\.\d{4,5}|local:[0-9a-z]+)", e)}
+    for pid in sorted(ids):
+        add_paper(ws, pid if pid.startswith("local:") else pid + "v2", "T", ["A B"], pages=12)
+    index = CitationIndex(ws.papers(), workspace_page_count(ws.paper_dir))
+    for example in concrete:
+        out = render_answer(example, index, tmp_path, tmp_path)
+        assert "citation removed" not in out and "#ref-" in out, (example, out)
+    assert not index.unverified()

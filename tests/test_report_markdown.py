@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -159,3 +160,68 @@ def test_hostile_notes_stay_on_their_line(home: Path) -> None:
     findings = text[text.index("## Key findings"):text.index("## Experiments")]
     assert findings == ("## Key findings\n\n- **Finding:** ```python # not a heading &lt;script>x&lt;/script> "
                         "a *(link removed: `http://evil.example`)* [[1, p.3](#ref-1)] *(source: \\<b\\>x\\</b\\>)*\n\n")
+
+
+def test_answer_headings_sit_under_the_report_heading(home: Path) -> None:
+    ws = Workspace.create(home, "headings", "q")
+    add_step(ws, 1, final_answer="## Answer\n\nYes.\n\n## Evidence\n\n### Detail\n\n```\n# a comment\n```\n\n## Limits")
+    freeze(ws, status="completed")
+    text = build_markdown(ws, []).text
+    answer = text[text.index("## Answer"):text.index("## Key findings")]
+    # the model's own "## Answer" is not repeated; its level-2 headings become level 3, code is untouched
+    assert answer == "## Answer\n\nYes.\n\n### Evidence\n\n#### Detail\n\n```\n# a comment\n```\n\n### Limits\n\n"
+
+
+def test_figures_with_spaces_in_their_path(home: Path) -> None:
+    ws = Workspace.create(home, "spaces", "q")
+    add_run(ws, 1, "plot.py", [], 0, 1.0, None, {"ece curve.png": png_bytes()})
+    add_step(ws, 1, final_answer="![a](<runs/1/ece curve.png>) ![b](runs/1/ece%20curve.png) "
+                                 "![c](runs/1/ece curve.png) [d](no such file.png)")
+    freeze(ws, status="completed")
+    text = build_markdown(ws, []).text
+    assert text.count("](files/runs/1/ece%20curve.png)") == 4  # the three answer images and the run's own
+    assert "removed" not in text and "[d\\](no such file.png)" in text  # not a file: inert text
+    ws2 = full_workspace(home, "escapes", answer="[a](<javascript:alert(1)>) ![b](<../workspace.json>) "
+                                                 "[c](%2e%2e/workspace.json) [d](< /etc/passwd >)")
+    answer = build_markdown(ws2, []).text.split("## Answer\n\n")[1].split("\n\n## Key")[0]
+    assert answer == ("a *(link removed: `javascript:alert(1)`)* *(image removed: b, `../workspace.json`)* "
+                      "c *(link removed: `%2e%2e/workspace.json`)* d *(link removed: `/etc/passwd`)*")
+
+
+def test_run_output_and_replaced_artifacts(home: Path) -> None:
+    """As the runner records them: artifacts are paths under files/, output in files/runs/<n>/."""
+    from agent_scientist.fsio import atomic_write_bytes
+
+    ws = Workspace.create(home, "reruns", "q")
+    for n in (1, 2):
+        for name in ("fig.png", "metrics.json"):
+            atomic_write_bytes(ws.files_dir / name, png_bytes() if name.endswith("png") else b"{}\n")
+        atomic_write_bytes(ws.files_dir / f"runs/{n}/stdout.txt", b"done\n")
+        atomic_write_bytes(ws.files_dir / f"runs/{n}/stderr.txt", b"")
+        add_run(ws, n, "exp.py", [f"--seed={n}"], 0, 1.0, {"seed": n}, {})
+    runs = [json.loads(line) for line in ws.runs_path.read_text().splitlines()]
+    for run in runs:
+        run["artifacts"] = ["fig.png", "metrics.json"]
+    ws.runs_path.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    freeze(ws, status="completed")
+    text = build_markdown(ws, []).text
+    experiments = text[text.index("## Experiments"):text.index("## Open questions")]
+    assert ("**Run 1 artifacts:** [fig.png](files/fig.png) (since replaced by run 2), "
+            "[metrics.json](files/metrics.json) (since replaced by run 2)\n\n"
+            "**Run 1 output:** [stdout.txt](files/runs/1/stdout.txt)\n\n") in experiments
+    assert ("**Run 2 artifacts:** [metrics.json](files/metrics.json)\n\n"
+            "**Run 2 output:** [stdout.txt](files/runs/2/stdout.txt)\n\n"
+            "![Run 2: fig.png](files/fig.png)") in experiments
+    assert "stderr.txt" not in experiments  # empty output is not linked
+    for target in re.findall(r"\]\(([^)#]+)\)", text):  # every link resolves from the report's folder
+        assert (ws.root / target).is_file(), target
+
+
+def test_partial_report_says_why_in_words_and_how_to_continue(home: Path) -> None:
+    ws = Workspace.create(home, "limited", "q")
+    add_step(ws, 1)
+    ws.append_step({"type": "run_end", "step": 1, "status": "interrupted", "reason": "max_steps"})
+    freeze(ws, status="interrupted", stop_reason="max_steps")
+    text = build_markdown(ws, []).text
+    assert "(status: interrupted; reason: the step limit (--max-steps) was reached)" in text
+    assert "> Continue the run with `agent-scientist resume limited`, then export the report again." in text

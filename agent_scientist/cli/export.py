@@ -47,8 +47,10 @@ def export(
     if result.notes_error:
         warn(f"Memory unavailable ({result.notes_error}); the report has no notes.")
     if result.partial:
-        warn(f"Workspace {ws.name!r} is {ws.meta.get('status')!s} or has no final answer: "
-             "the report is marked partial.")
+        status = ws.meta.get("status") or "unknown"
+        why = [f"has status {status}"] if status != "completed" else []
+        why += ["has no final answer"] if ws.final_answer() is None else []
+        warn(f"Workspace {ws.name!r} {' and '.join(why)}: the report is marked partial.")
     if result.unverified:
         count = len(result.unverified)
         warn(f"{count} unverified citation(s) were removed from the text; "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from agent_scientist.report.citations import (
     CitationIndex,
@@ -33,14 +33,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _HEADING_RE = re.compile(r"^( {0,3})(#{1,6})(?=\s|$)")
+_ANSWER_HEADING_RE = re.compile(r"^ {0,3}#{1,6}\s+(?:final\s+)?answer\s*:?\s*#*\s*$", re.I)
 _TABLE_DELIM_RE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _CODE_SPAN_RE = re.compile(r"(?<![\\`])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 _URL = r"(?:https?://|www\.)[^\s<>()\[\]`]+"
 _INLINE_RE = re.compile(
-    r"(?P<link>(?P<bang>!?)\[(?P<text>[^\[\]\n]*)\]\(\s*<?(?P<target>(?:[^()\s<>]|\([^()\s<>]*\))*)>?(?:\s+\"[^\"\n]*\")?\s*\))"
-    r"|(?P<bracket>\[(?P<content>[^\[\]\n]+)\](?![(\[]))"
+    r"(?P<link>(?P<bang>!?)\[(?P<text>[^\[\]\n]*)\]\(\s*"
+    r"(?:<(?P<spaced>[^<>\n]*)>|(?P<target>(?:[^()\s<>]|\([^()\s<>]*\))*))(?:\s+\"[^\"\n]*\")?\s*\))"
+    # not CommonMark, but models write it: a target with spaces, kept only if it names a workspace file
+    r"|(?P<loose>(?P<lbang>!?)\[(?P<ltext>[^\[\]\n]*)\]\((?P<ltarget>[^()<>\n\"]+)\))"
+    r"|(?P<bracket>\[(?P<content>[^\[\]\n]+)\](?!\())"
     rf"|(?P<url>{_URL})"
-    r"|(?P<bare>\barxiv:\s?(?:\d[\w./-]*\w|[a-z][a-z-]*(?:\.[a-z]{2})?/[\w.-]*\w))"
+    r"|(?P<bare>\barxiv:\s?(?:\d[\w./-]*\w|[a-z][a-z-]*(?:\.[a-z]{2})?/[\w.-]*\w)"
+    # a page written after a bare id is part of the citation, so it is verified (not left as text)
+    r"(?:,?\s*(?:pp?\.\s*|pp?(?=\d)|pages?\s+)\d+(?:\s*[-–—]\s*\d+)?(?:\s*/\s*\d+)?(?!\w))?)"
     r"|(?P<close>\](?=[(\[]))"
     r"|(?P<lt><)",
     re.I,
@@ -64,6 +70,7 @@ class AnswerRenderer:
         self.files_dir = Path(files_dir)
         self.report_dir = Path(report_dir)
         self.location = location
+        self.heading_shift = 2  # set per text by render(): its top heading becomes ###
 
     # -- whole text --------------------------------------------------------
     def render(self, text: str) -> str:
@@ -75,7 +82,8 @@ class AnswerRenderer:
                          "the full text is in steps.jsonl)*")
             text = text[:MAX_ANSWER_CHARS]
         out: list[str] = []
-        lines = text.split("\n")
+        lines = _drop_answer_heading(text.split("\n"))
+        self.heading_shift = _heading_shift(lines)
         fence: str | None = None
         i = 0
         while i < len(lines):
@@ -136,7 +144,7 @@ class AnswerRenderer:
 
     # -- one line ----------------------------------------------------------
     def _line(self, line: str) -> str:
-        line = _HEADING_RE.sub(lambda m: m.group(1) + "#" * min(6, len(m.group(2)) + 2), line)
+        line = _HEADING_RE.sub(lambda m: m.group(1) + "#" * min(6, len(m.group(2)) + self.heading_shift), line)
         return self._spans(line)
 
     def _spans(self, line: str) -> str:
@@ -155,7 +163,13 @@ class AnswerRenderer:
 
     def _replace(self, m: re.Match) -> str:
         if m.group("link"):
-            return self._link(m.group("bang"), m.group("text"), m.group("target"))
+            target = m.group("spaced") if m.group("spaced") is not None else m.group("target")
+            return self._link(m.group("bang"), m.group("text"), target.strip())
+        if m.group("loose"):
+            bang, text, target = m.group("lbang"), m.group("ltext"), m.group("ltarget")
+            if self._workspace_file(target.strip()) is not None:
+                return self._link(bang, text, target.strip())
+            return bang + "[" + self._inline(text) + "\\]" + self._inline("(" + target + ")")
         if m.group("bracket"):
             return self._bracket(m.group("content"))
         if m.group("url"):
@@ -211,7 +225,40 @@ class AnswerRenderer:
         """A link target naming an existing file inside the workspace's files/, as a path from the report."""
         if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith(("/", "#", "\\")):
             return None
-        return relative_file_link(self.files_dir, target, self.report_dir)
+        found = relative_file_link(self.files_dir, target, self.report_dir)
+        if found is None and "%" in target:  # a path written URL-encoded, e.g. figs/ece%20curve.png
+            found = relative_file_link(self.files_dir, unquote(target), self.report_dir)
+        return found
+
+
+def _outside_fences(lines: list[str]) -> list[tuple[int, str]]:
+    """(index, line) of the lines that are not inside a fenced code block."""
+    kept, fence = [], None
+    for i, line in enumerate(lines):
+        if fence is not None:
+            if re.match(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$", line):
+                fence = None
+            continue
+        opened = _FENCE_RE.match(line)
+        if opened:
+            fence = opened.group(1)
+            continue
+        kept.append((i, line))
+    return kept
+
+
+def _heading_shift(lines: list[str]) -> int:
+    """How far to push the answer's headings so its top level sits right under the report's `## Answer`."""
+    levels = [len(m.group(2)) for _, line in _outside_fences(lines) if (m := _HEADING_RE.match(line))]
+    return max(0, 3 - min(levels)) if levels else 2
+
+
+def _drop_answer_heading(lines: list[str]) -> list[str]:
+    """Without a leading "## Answer" heading: the report already puts the answer under one."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and _ANSWER_HEADING_RE.match(lines[first]):
+        return lines[first + 1:]
+    return lines
 
 
 def _cells(row: str) -> list[str]:

@@ -31,13 +31,15 @@ _PREFIX = r"(?:arxiv\s*:\s*|(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|p
 _ARXIV_RE = re.compile(rf"\s*{_PREFIX}{ARXIV_ID}(?:\.pdf)?/?(?!\w|\.\d)", re.I)
 _BARE_RE = re.compile(rf"\s*{ARXIV_ID}(?!\w|\.\d|/)", re.I)  # inside a citation bracket after the first id
 _LOCAL_RE = re.compile(r"\s*local\s*:\s*(?P<local>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)", re.I)
-_PAGES_RE = re.compile(r"^(?:pp?\.?|pages?)\s*(\d+)(?:\s*(?:-|–|—|to)+\s*(\d+))?$", re.I)
+# "p.1/12" is how read_paper labels page 1 of 12: a model copying that label cites page 1.
+_PAGES_RE = re.compile(r"^(?:pp?\.?|pages?)\s*(\d+)(?:\s*(?:-|–|—|to)+\s*(\d+))?(?:\s*/\s*\d+)?$", re.I)
 _PAGE_LIKE_RE = re.compile(r"^(?:pp?\.|pages?\b)", re.I)
 _LOCATOR_RE = re.compile(r"^[\w .,:§()'/-]{1,40}$")
 _SPLIT_RE = re.compile(r"\s*;\s*|\s*,\s*(?=(?:arxiv\s*:|local\s*:|https?://|(?:www\.)?arxiv\.org/))", re.I)
 # What makes a bracket a citation attempt: our syntax, an arXiv URL, a DOI, or an author-year reference.
 _CITE_START_RE = re.compile(
-    r"^\s*(?:arxiv\s*:|local\s*:|(?:https?://)?(?:www\.|export\.)?arxiv\.org/|\d{4}\.\d{4,5}(?:v\d+)?(?![\d.]))", re.I
+    r"^\s*(?:arxiv\s*:|local\s*:|(?:https?://)?(?:www\.|export\.)?arxiv\.org/|\d{4}\.\d{4,5}(?:v\d+)?(?![\d.])"
+    rf"|{_OLD}(?:v\d+)?(?![\w/]))", re.I
 )
 _FOREIGN_RE = re.compile(
     r"^\s*(?:doi\s*:.+|[A-Z][\w'’-]+(?:\s+(?:et\s+al\.?|and\s+[A-Z][\w'’-]+|&\s+[A-Z][\w'’-]+))?,?\s+"

@@ -33,6 +33,9 @@ MAX_AUTHORS = 10
 MAX_ARTIFACT_LINKS = 30
 MAX_IMAGES_PER_RUN = 8
 MAX_CELL = 200
+# The planner's stop reasons, as a reader of the report would say them.
+STOP_REASONS = {"max_steps": "the step limit (--max-steps) was reached",
+                "budget": "the budget (--budget-usd) was reached"}
 
 
 @dataclass
@@ -117,10 +120,14 @@ class _Builder:
         ]
         if self.partial:
             reason = stop_reason(self.ws, self.steps)
+            reason = STOP_REASONS.get(reason, reason)
             why = f"status: {escape_inline(status)}" + (f"; reason: {escape_inline(reason)}" if reason else "")
             lines += ["", f"> **Partial report.** The run has not completed ({why})."]
             if self.answer is None:
                 lines.append("> No final answer was given: the sections below show what the workspace holds so far.")
+            if status in ("interrupted", "failed"):
+                lines.append(f"> Continue the run with {code_span('agent-scientist resume ' + self.ws.name)}, "
+                             "then export the report again.")
         return "\n".join(lines)
 
     def answer_section(self) -> str:
@@ -174,40 +181,65 @@ class _Builder:
         rows = ["| Run | Script | Arguments | Exit | Duration | Metrics |", "|---:|---|---|---|---:|---|"]
         for run in runs:
             rows.append("| " + " | ".join(_run_cells(run)) + " |")
+        # Artifacts are paths under files/: a later run writing the same path replaced the earlier file.
+        latest: dict[str, int] = {}
+        for run in runs:
+            for path in run.get("artifacts") or []:
+                latest[str(path)] = max(latest.get(str(path), 0), int(run.get("run") or 0))
         blocks = ["## Experiments", "\n".join(rows)]
         for run in runs:
-            artifacts = self.artifacts(run)
+            artifacts = self.artifacts(run, latest)
             if artifacts:
                 blocks.append(artifacts)
         return "\n\n".join(blocks)
 
-    def artifacts(self, run: dict[str, Any]) -> str:
+    def artifacts(self, run: dict[str, Any], latest: dict[str, int]) -> str:
+        """Links to a run's artifacts and saved output, and its images embedded (if still its own)."""
+        number = int(run.get("run") or 0)
         paths = sorted({str(p) for p in (run.get("artifacts") or [])})
-        if not paths:
-            return ""
         links, images, missing = [], [], 0
         for path in paths:
             link = relative_file_link(self.ws.files_dir, path, self.report_dir)
             if link is None:
                 missing += 1
                 continue
-            if path.lower().endswith(IMAGE_SUFFIXES) and len(images) < MAX_IMAGES_PER_RUN:
-                images.append(f"![Run {run.get('run')}: {escape_inline(path)}]({link})")
+            replaced = latest.get(path, number) > number
+            if path.lower().endswith(IMAGE_SUFFIXES) and not replaced and len(images) < MAX_IMAGES_PER_RUN:
+                images.append(f"![Run {number}: {escape_inline(path)}]({link})")
             elif len(links) < MAX_ARTIFACT_LINKS:
-                links.append(f"[{escape_inline(path)}]({link})")
-        shown = len(links) + len(images)
-        lines = [f"**Run {int(run.get('run') or 0)} artifacts:**"]
-        if links:
-            lines[0] += " " + ", ".join(links)
-        extra = len(paths) - shown - missing
-        notes = []
-        if extra > 0:
-            notes.append(f"{extra} more not listed")
-        if missing:
-            notes.append(f"{missing} missing or outside files/")
-        if notes:
-            lines[0] += f" *({'; '.join(notes)})*"
+                note = f" (since replaced by run {latest[path]})" if replaced else ""
+                links.append(f"[{escape_inline(path)}]({link}){note}")
+        lines = []
+        if paths:
+            lines.append(f"**Run {number} artifacts:**" + (" " + ", ".join(links) if links else ""))
+            notes = []
+            extra = len(paths) - len(links) - len(images) - missing
+            if extra > 0:
+                notes.append(f"{extra} more not listed")
+            if missing:
+                notes.append(f"{missing} missing or outside files/")
+            if notes:
+                lines[0] += f" *({'; '.join(notes)})*"
+        output = self.run_output(run, set(paths))
+        if output:
+            lines.append(f"**Run {number} output:** {output}")
         return "\n\n".join(lines + images)
+
+    def run_output(self, run: dict[str, Any], artifacts: set[str]) -> str:
+        """Links to the non-empty files the runner saved in the run's output_dir (stdout.txt, stderr.txt)."""
+        output_dir = str(run.get("output_dir") or "").strip("/")
+        folder = self.ws.files_dir / output_dir
+        if not output_dir or not folder.is_dir():
+            return ""
+        links = []
+        for file in sorted(folder.iterdir(), key=lambda f: f.name):
+            rel = f"{output_dir}/{file.name}"
+            if rel in artifacts or not file.is_file() or file.stat().st_size == 0:
+                continue
+            link = relative_file_link(self.ws.files_dir, rel, self.report_dir)
+            if link is not None and len(links) < MAX_ARTIFACT_LINKS:
+                links.append(f"[{escape_inline(file.name)}]({link})")
+        return ", ".join(links)
 
     def references(self) -> str:
         refs = self.index.references()
