@@ -256,7 +256,8 @@ def test_all_tools_in_one_run_from_the_default_relative_home(home, tmp_path):
     assert "0 {'ece': 0.031}" in observations[4], observations[4]
     report = ws.report_path.read_text()
     assert "Label smoothing and calibration" in report and "[1, p.1]" in report and "ece = 0.031" in report
-    assert "9999.99999" in report.split("## Unverified")[-1]
+    answer, appendix = report.split("## Appendix: unverified citations")
+    assert "9999.99999" in appendix and "9999.99999" not in answer
     assert "1 citation(s) could not be verified" in result.stderr
 
 

@@ -224,13 +224,17 @@ def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> in
     if outcome.status == "interrupted":
         if outcome.reason in ("max_steps", "budget"):
             console.print(f"Stopped at the {outcome.reason.replace('_', ' ')} limit. "
-                          f"Continue with: agent-scientist resume {ws.name}")
+                          f"Continue with: agent-scientist resume {ws.name}{_partial_hint(ws)}")
             return EXIT_OK
-        console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}")
+        console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}{_partial_hint(ws)}")
         return EXIT_INTERRUPTED
     warn(f"The run failed: {outcome.reason}\nThe workspace is saved; fix the cause and run: "
-         f"agent-scientist resume {ws.name}")
+         f"agent-scientist resume {ws.name}{_partial_hint(ws)}")
     return EXIT_FAILED
+
+
+def _partial_hint(ws: Workspace) -> str:
+    return f"\nA partial report so far: agent-scientist export {ws.name}"
 
 
 def _write_report(ws: Workspace, s: Settings) -> None:
