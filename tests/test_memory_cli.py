@@ -69,15 +69,17 @@ def test_import_in_batches_skips_bad_lines_and_is_idempotent(cli, home, tmp_path
         fh.write(json.dumps({"text": "x", "kind": "banana"}) + "\n")
         fh.write(json.dumps({"text": "Superseded idea.", "kind": "hypothesis", "status": "superseded",
                              "tags": ["a", "b"], "page": 2}) + "\n")
+        fh.write(json.dumps({"text": "huge " * 1000, "kind": "finding"}) + "\n")
     r = cli("memory", "import", "imported", str(path))
     assert r.returncode == 0, r.stderr
-    assert "imported 256/303" in r.stdout and "Imported 301 note(s) into imported; skipped 2 bad line(s)." in r.stdout
+    assert "imported 256/304" in r.stdout and "Imported 302 note(s) into imported; skipped 2 bad line(s)." in r.stdout
     assert "line 301: not valid JSON" in r.stderr and "line 302: Unknown kind 'banana'" in r.stderr
+    assert "line 304: The note was cut from 4999 to 2000 characters" in r.stderr
     r = cli("memory", "import", "imported", str(path))
     assert r.returncode == 0
     s = load_settings({"home": str(home)})
     ws = Workspace.open(home, "imported")
-    assert len(list_notes(ws, s)) == 300
+    assert len(list_notes(ws, s)) == 301
     [old] = list_notes(ws, s, status="superseded")
     assert old["tags"] == ["a", "b"] and old["page"] == 2
 

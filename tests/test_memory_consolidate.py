@@ -123,3 +123,45 @@ def test_exact_duplicates_merge_without_asking_the_model(settings):
     remember(ORIGINAL, source="arXiv:1")
     assert remember(ORIGINAL.upper(), source="arXiv:1").startswith("Already stored")
     assert worker.calls == [] and notes(ctx)[0]["source"] == "arXiv:1"
+
+
+ADVERSARIAL = [
+    ("Revenue of the lab grew in Q1 2023.", "Revenue of the lab grew in Q3 2023."),
+    ("The encoder has three attention layers.", "The encoder has four attention layers."),
+    ("The model won't converge with Adam at lr 0.1.", "The model will converge with Adam at lr 0.1."),
+    ("Label smoothing reduces the calibration error.", "Label smoothing raises the calibration error."),
+    ("Dropout slightly improves accuracy on CIFAR-10.", "Dropout improves accuracy on CIFAR-10."),
+    ("The reading group meets on Monday.", "The reading group meets on Friday."),
+    ("Training in fp16 is stable for BERT.", "Training in fp32 is stable for BERT."),
+    ("Weight decay probably helps ResNet-50.", "Weight decay helps ResNet-50."),
+]
+
+
+@pytest.mark.parametrize("stored,new", ADVERSARIAL)
+def test_differs_catches_adversarial_pairs(stored, new):
+    assert differs(stored, new) and differs(new, stored)
+
+
+@pytest.mark.parametrize("action", ["merge", "nothing"])
+@pytest.mark.parametrize("stored,new", ADVERSARIAL[:4])
+def test_adversarial_pairs_are_added_even_when_the_model_says_merge_or_nothing(settings, stored, new, action):
+    ctx, worker, remember = setup(settings, [decide(action, new)])
+    remember(stored, source="arXiv:1")
+    answer = remember(new, source="arXiv:2")
+    assert len(worker.calls) == 1  # the pair is close enough for the model to be asked: the guard decided
+    assert answer.startswith("Saved note"), answer
+    assert sorted(n["text"] for n in notes(ctx)) == sorted([stored, new])
+
+
+def test_a_failing_worker_model_falls_back_to_the_safe_rule_and_logs_it(settings, caplog):
+    def broken(messages):
+        raise RuntimeError("provider down")
+
+    ctx, worker, remember = setup(settings, [broken, broken])
+    remember(ORIGINAL, source="arXiv:1")
+    with caplog.at_level(logging.WARNING, logger="agent_scientist.memory.consolidate"):
+        near = remember("Label smoothing improves the calibration of image classifiers.", source="arXiv:2")
+        other = remember(RELATED, source="arXiv:3")
+    assert near.startswith("Already stored as") and other.startswith("Saved note")
+    assert "consolidation model call failed" in caplog.text and "consolidation fallback" in caplog.text
+    assert len(notes(ctx)) == 2

@@ -46,6 +46,31 @@ def test_batches_pad_to_the_longest_text_and_give_the_same_vectors():
     assert np.allclose(together, alone, atol=1e-4)
 
 
+class _RecordingSession:
+    """The real ONNX session, recording the shape of every batch it is given."""
+
+    def __init__(self, session):
+        self.session, self.shapes = session, []
+
+    def run(self, outputs, feeds):
+        self.shapes.append(feeds["attention_mask"].shape)
+        assert feeds["attention_mask"].all(), "a batch carried padding"
+        return self.session.run(outputs, feeds)
+
+
+def test_batches_group_texts_by_token_length_so_no_token_is_padding():
+    embedder = LocalEmbedder(batch_size=2)
+    # By characters the order is 8, 9, 12, 15; by tokens 4, 4, 10, 10: sorting by characters pads two batches.
+    texts = ["qzxv jkwq", "Hi there", "b b b b b b b b", "Good morning"]
+    lengths = [len(embedder._plain.encode(t).ids) for t in texts]
+    assert lengths == [10, 4, 10, 4]
+    expected = np.stack([embedder.embed([t])[0] for t in texts])
+    embedder.session = _RecordingSession(embedder.session)
+    vectors = embedder.embed(texts)
+    assert sorted(embedder.session.shapes) == [(2, 4), (2, 10)]
+    assert np.allclose(vectors, expected, atol=1e-5)
+
+
 def test_remember_merges_a_duplicate_keeping_both_sources(settings):
     ctx, _, remember, recall = make_box(settings)
     first = remember("Label smoothing improves calibration of ResNet-50 on ImageNet.",

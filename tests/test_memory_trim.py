@@ -161,3 +161,49 @@ def test_lessons_in_the_instructions_are_bounded_newest_first(home):
     assert len(text) <= 1000 and text.startswith("Lessons from earlier runs")
     assert "Lesson number 19" in text and "Lesson number 0:" not in text and "Not a lesson" not in text
     assert lessons_instructions(open_memory(Workspace.create(home, "none"), s)) == ""
+
+
+def _messages(steps) -> list[str]:
+    return [str(m.content) for s in steps for m in s.to_messages()]
+
+
+def test_summary_keeps_identifiers_verbatim_and_resume_rebuilds_the_same_view(home):
+    from agent_scientist.memory.trim import HistoryTrimmer
+    from agent_scientist.tools import ToolContext
+
+    ws = Workspace.create(home, "ids", "Q?")
+    observations = ["Found arXiv:2401.01234v2 and 1906.02629v3.", "Saved note n-1a2b3c4d5e (local:ab12cd34 p.3).",
+                    "run 3 wrote results/metrics.json: accuracy 0.912", "plain text", "more text", "last"]
+    ws.append_step({"type": "run_start", "task": "Q?"})
+    for i, text in enumerate(observations, 1):
+        ws.append_step({"type": "action", "step": i, "code": f"print({i})", "observation": text, "tokens_in": 10})
+    # The worker's summary garbles two identifiers and drops the others.
+    worker = ScriptedModel(["Goal: Q.\nDone: read arXiv:2401.01234 and saved a note.\nState: go on."])
+    ctx = ToolContext(ws=ws, settings=settings_for(home), worker_model=worker)
+
+    class Agent:
+        class memory:
+            pass
+    Agent.memory.steps = rebuild_memory_steps(ws.steps())
+    assert HistoryTrimmer(ctx, threshold=1).trim(Agent) == (1, 4)
+    text = Agent.memory.steps[1].text
+    assert text.startswith("Goal: Q.")
+    for ident in ("arXiv:2401.01234v2", "1906.02629v3", "n-1a2b3c4d5e", "local:ab12cd34", "run 3",
+                  "results/metrics.json"):
+        assert ident in text
+    # What a resume rebuilds from steps.jsonl is exactly the live, trimmed view.
+    assert _messages(rebuild_memory_steps(ws.steps())) == _messages(Agent.memory.steps)
+
+
+def test_a_run_with_a_corrupt_memory_goes_on_without_it_and_says_so(home, capsys):
+    ws = Workspace.create(home, "corrupt", "Q?")
+    (ws.memory_dir / "chroma.sqlite3").write_bytes(b"not a database" * 200)
+    planner_model = ScriptedModel([code('print(remember("A finding."))'), code('final_answer("done")')])
+    outcome = planner.run(ws, settings_for(home), model=planner_model,
+                          worker_model=ScriptedModel([worker_reply] * 5))
+    assert outcome.status == "completed"
+    actions = [r for r in ws.steps() if r.get("type") == "action"]
+    assert "Memory is unavailable in this run" in (actions[0]["error"] or actions[0]["observation"] or "")
+    captured = capsys.readouterr()
+    assert "Memory is disabled for this run" in captured.out + captured.err
+    assert "cannot be opened" in captured.out + captured.err

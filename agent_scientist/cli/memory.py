@@ -154,6 +154,7 @@ def import_(
     ws = open_or_create_workspace(s, name)
     store = _open(ws, s)
     bad: list[str] = []
+    notices: list[str] = []  # notes stored but cut to the maximum length
     done = 0
 
     def flush(batch: list[dict[str, Any]]) -> None:
@@ -174,11 +175,12 @@ def import_(
                 if not line.strip():
                     continue
                 try:
-                    note = _parse_line(line, prepare_note)
+                    note, cut = _parse_line(line, prepare_note)
                 except ValueError as exc:
                     bad.append(f"line {number}: {exc}")
                     bar.advance(task)
                     continue
+                notices.extend(f"line {number}: {message}" for message in cut)
                 batch.append(note)
                 if len(batch) >= IMPORT_BATCH:
                     flush(batch)
@@ -188,22 +190,24 @@ def import_(
             bar.advance(task, len(batch))
     except MemoryUnavailable as exc:
         fail(f"{exc} ({done} notes were imported before this.)")
-    for message in bad[:10]:
-        warn(message)
-    if len(bad) > 10:
-        warn(f"... and {len(bad) - 10} more bad lines.")
+    for label, messages in (("bad lines", bad), ("cut notes", notices)):
+        for message in messages[:10]:
+            warn(message)
+        if len(messages) > 10:
+            warn(f"... and {len(messages) - 10} more {label}.")
     console.print(f"Imported {done} note(s) into {ws.name}" + (f"; skipped {len(bad)} bad line(s)." if bad else "."),
                   highlight=False)
 
 
-def _parse_line(line: str, prepare_note: Any) -> dict[str, Any]:
+def _parse_line(line: str, prepare_note: Any) -> tuple[dict[str, Any], list[str]]:
+    """One import line as a note, and its warnings (a cut note); ValueError for a line to skip."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg})") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    note, _ = prepare_note(data.get("text") or data.get("content") or "", data.get("kind") or "finding",
+    note, warnings = prepare_note(data.get("text") or data.get("content") or "", data.get("kind") or "finding",
                            data.get("source") or "", data.get("page") or 0, data.get("tags") or "",
                            step=data.get("step") or 0)
     if data.get("status") in ("active", "superseded"):
@@ -212,7 +216,7 @@ def _parse_line(line: str, prepare_note: Any) -> dict[str, Any]:
         if data.get(key):
             note[key] = str(data[key])
     note["id"] = str(data.get("id") or import_id(note))
-    return note
+    return note, warnings
 
 
 def register(app: typer.Typer) -> None:

@@ -25,11 +25,22 @@ ACTIONS = ("add", "merge", "supersede", "nothing")
 _NUMBER = re.compile(r"(?<![A-Za-z])[-+]?\d+(?:[.,]\d+)*")
 _MONTHS = ("january february march april may june july august september october november december "
            "jan feb mar apr jun jul aug sep sept oct nov dec").split()
-_QUALIFIERS = set("""not no never none nor without cannot can't don't doesn't didn't isn't aren't wasn't weren't
-only except all some most few many more less fewer higher lower better worse larger smaller increase increases
-increased decrease decreases decreased improve improves improved hurts hurt significant significantly
-insignificant non-significant may might could likely unlikely possibly always sometimes rarely often usually
-before after above below over under least most partially fully""".split())
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+# Numbers written as words, and numbers glued to letters (ResNet50, Q3, fp16, v2): a number all the same.
+_NUMBER_WORDS = set("""zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+thousand million billion trillion dozen half halves third thirds quarter quarters twice thrice double doubled
+triple tripled quadruple first second fourth fifth once""".split())
+_MIXED = re.compile(r"\b(?=[a-z_]*\d)(?=\d*[a-z])\w+\b")
+_QUALIFIERS = set("""not no never none nor neither nothing nobody without cannot unless except only all some most
+few many more less fewer higher lower better worse best worst larger smaller bigger faster slower longer shorter
+increase increases increased decrease decreases decreased reduce reduces reduced raise raises raised improve
+improves improved hurt hurts harms degrade degrades degraded boost boosts boosted significant significantly
+insignificant non-significant slightly marginally substantially strongly weakly greatly dramatically modestly
+barely hardly consistently may might could would should must will can likely unlikely possibly probably
+always sometimes rarely often usually seldom before after above below over under least partially fully
+positive negative positively negatively true false same different similar maximum minimum max min
+upper lower earlier later""".split())
 
 
 @dataclass
@@ -69,10 +80,14 @@ def differs(a: str, b: str) -> str:
     if na != nb:
         return f"numbers differ ({', '.join(sorted(na ^ nb))})"
     wa, wb = _words(a), _words(b)
-    months = (wa ^ wb) & set(_MONTHS)
-    if months:
-        return f"dates differ ({', '.join(sorted(months))})"
-    quals = (wa ^ wb) & _QUALIFIERS
+    ma, mb = set(_MIXED.findall(a.lower())), set(_MIXED.findall(b.lower()))
+    numbers = ((wa ^ wb) & _NUMBER_WORDS) | (ma ^ mb)
+    if numbers:
+        return f"numbers differ ({', '.join(sorted(numbers))})"
+    dates = (wa ^ wb) & set(_MONTHS + _WEEKDAYS)
+    if dates:
+        return f"dates differ ({', '.join(sorted(dates))})"
+    quals = {w for w in wa ^ wb if w in _QUALIFIERS or w.endswith("n't")}
     if quals:
         return f"qualifiers differ ({', '.join(sorted(quals))})"
     return ""

@@ -9,6 +9,7 @@ is appended there as a `summary` record (so a resume rebuilds the same view) and
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from agent_scientist.history import SummaryStep, apply_summary
@@ -21,6 +22,13 @@ STEP_CHARS = 1500  # of each step shown to the summariser
 TOTAL_CHARS = 24000  # of all steps shown to the summariser
 SUMMARY_WORDS = 300
 SUMMARY_CHARS = 4000
+IDS_CHARS = 1200  # of identifiers the summary left out, appended verbatim
+
+# Identifiers the planner may need again: paper ids, note ids, runs, files.
+_IDENTIFIER = re.compile(
+    r"(?:arXiv:)?\b\d{4}\.\d{4,5}(?:v\d+)?\b|\blocal:[0-9a-f]{6,}\b|\bn-[0-9a-f]{10}\b|\brun[: ]\d+\b"
+    r"|\b[\w./-]+\.(?:py|json|jsonl|csv|tsv|txt|md|pdf|png|svg|yaml|yml|toml|ipynb|log|npz|npy|pt|pkl)\b"
+)
 
 
 def _cut(text: Any, limit: int) -> str:
@@ -46,6 +54,30 @@ def describe_step(step: Any, limit: int = STEP_CHARS) -> str:
     if isinstance(step, PlanningStep):
         return "Plan: " + _cut(step.plan, limit // 2)
     return ""
+
+
+def identifiers(text: str) -> list[str]:
+    """Paper ids, note ids, runs and file names in `text`, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for m in _IDENTIFIER.finditer(text):
+        seen.setdefault(m.group(0), None)
+    return list(seen)
+
+
+def keep_identifiers(summary: str, source: str) -> str:
+    """The summary, plus (verbatim) every identifier of `source` it dropped or altered, within a bound."""
+    missing = [i for i in identifiers(source) if i not in summary]
+    if not missing:
+        return summary
+    extra, used = [], 0
+    for ident in missing:
+        if used + len(ident) + 2 > IDS_CHARS:
+            extra.append("...")
+            break
+        extra.append(ident)
+        used += len(ident) + 2
+    line = "\nIdentifiers from these steps (verbatim): " + ", ".join(extra)
+    return _cut(summary, SUMMARY_CHARS - len(line)) + line
 
 
 def fallback_summary(previous: str, steps: list[Any]) -> str:
@@ -118,6 +150,7 @@ class HistoryTrimmer:
                 break
             body.append(text)
             used += len(text)
+        source = "\n".join([previous, *body])
         model = self.ctx.worker_model
         if model is not None:
             try:
@@ -125,9 +158,8 @@ class HistoryTrimmer:
                 text = ask(model, "summarize", previous=prefix, first=first, last=last,
                            steps="\n\n".join(body), max_words=SUMMARY_WORDS)
                 if text.strip():
-                    return _cut(text, SUMMARY_CHARS)
+                    return keep_identifiers(_cut(text, SUMMARY_CHARS), source)
                 log.warning("memory: the worker model returned an empty summary; using a mechanical one")
             except Exception as exc:
                 log.warning("memory: summary by the worker model failed (%s); using a mechanical one", exc)
-        return fallback_summary(previous, steps)
-
+        return keep_identifiers(fallback_summary(previous, steps), source)
