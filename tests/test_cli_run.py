@@ -155,9 +155,10 @@ def test_max_steps_stop_is_clean_and_resumable(home, cli):
         first = cli(*_research(home, server, "--max-steps", "2"))
         assert first.returncode == 0 and "agent-scientist resume w" in first.stdout
         assert Workspace.open(home, "w").meta["stop_reason"] == "max_steps"
-        second = cli("resume", "w", "--model", MODEL, "--worker-model", WORKER, "--api-base", server.url, "--quiet")
-    assert second.returncode == 0
+        second = cli("resume", "w", "--quiet")  # the models and endpoint the workspace recorded
+    assert second.returncode == 0, second.stderr
     assert Workspace.open(home, "w").final_answer() == "fin"
+    assert {r["model"] for r in server.requests} == {"gpt-4o-mini", "worker"}
 
 
 def test_doctor_reports_what_to_fix(home, cli):
