@@ -159,6 +159,7 @@ def test_max_steps_stop_is_clean_and_resumable(home, cli):
     assert second.returncode == 0, second.stderr
     assert Workspace.open(home, "w").final_answer() == "fin"
     assert {r["model"] for r in server.requests} == {"gpt-4o-mini", "worker"}
+    assert Workspace.open(home, "w").meta["api_base"] == server.url
 
 
 def test_doctor_reports_what_to_fix(home, cli):

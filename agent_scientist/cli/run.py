@@ -194,7 +194,7 @@ def _use_recorded_models(s: Settings, ws: Workspace) -> None:
     if not s.worker_model and recorded.get("worker") != recorded["planner"]:
         s.worker_model = recorded.get("worker") or ""
     if not s.api_base:
-        s.api_base = recorded.get("api_base") or ""
+        s.api_base = ws.meta.get("api_base") or ""
 
 
 def _require_model(s: Settings) -> None:
