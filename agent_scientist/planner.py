@@ -188,6 +188,7 @@ def run(
             stop_reason=None,
             models={"planner": model_id, "worker": getattr(worker_model, "model_id", None) or model_id},
             api_base=settings.api_base or None,
+            memory_url=settings.memory_url or None,
         )
         ws.append_step({"type": "run_start", "task": task, "instruction": instruction, "resumed": resuming})
         if resuming:

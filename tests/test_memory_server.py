@@ -52,3 +52,23 @@ def test_cli_reports_a_server_that_is_down(cli, home):
     result = cli("memory", "add", "delta", "A note.", env=env)
     assert result.returncode == 2
     assert "is not reachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_workspace_keeps_its_chroma_server_across_commands(cli, home, tmp_path):
+    """research --memory-url records the server; memory list and resume then use it without the flag."""
+    import json
+
+    from support.openai_server import ChatServer
+    from support.scripted import code
+
+    with chroma_server(tmp_path / "chroma") as url, ChatServer([
+        code("print(remember('Warm-up shortens training by 10%.', source='run:1'))"),
+        code('final_answer("done")'),
+    ]) as chat:
+        ran = cli("research", "Q?", "--name", "srv", "--model", "openai/m", "--worker-model", "openai/worker",
+                  "--api-base", chat.url, "--memory-url", url, "--quiet")
+        assert ran.returncode == 0, ran.stderr
+        listed = cli("memory", "list", "srv", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [n["text"] for n in json.loads(listed.stdout)] == ["Warm-up shortens training by 10%."]
+    assert not (home / "srv" / "memory" / "chroma.sqlite3").exists()  # nothing went to the embedded store

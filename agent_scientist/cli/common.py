@@ -38,7 +38,7 @@ def settings(**flags: Any) -> Settings:
 
 def open_workspace(s: Settings, name: str) -> Workspace:
     try:
-        return Workspace.open(s.home, name)
+        return _adopt_recorded(s, Workspace.open(s.home, name))
     except WorkspaceError as exc:
         fail(str(exc))
 
@@ -46,9 +46,16 @@ def open_workspace(s: Settings, name: str) -> Workspace:
 def open_or_create_workspace(s: Settings, name: str) -> Workspace:
     """For commands that fill a workspace before any run (`papers add`, `memory add`, ...)."""
     try:
-        return Workspace.open_or_create(s.home, name)
+        return _adopt_recorded(s, Workspace.open_or_create(s.home, name))
     except WorkspaceError as exc:
         fail(str(exc))
+
+
+def _adopt_recorded(s: Settings, ws: Workspace) -> Workspace:
+    """A workspace whose memory lives on a Chroma server keeps using it unless told otherwise."""
+    if not s.memory_url and ws.meta.get("memory_url"):
+        s.memory_url = ws.meta["memory_url"]
+    return ws
 
 
 def print_json(obj: Any) -> None:
