@@ -39,8 +39,8 @@ class WorkspaceLocked(WorkspaceError):
     """Another live process holds the workspace."""
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_iso(timespec: str = "seconds") -> str:
+    return datetime.now(UTC).isoformat(timespec=timespec)
 
 
 def slugify(text: str, max_len: int = 48) -> str:

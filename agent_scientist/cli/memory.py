@@ -18,6 +18,7 @@ from agent_scientist.cli.common import (
     settings,
     warn,
 )
+from agent_scientist.progress import short
 
 memory_app = typer.Typer(help="Search, list, add and import notes in a workspace's memory.", no_args_is_help=True)
 URL_HELP = "Use a Chroma server (http://host:port) instead of the embedded store. Env: AGENT_SCIENTIST_MEMORY_URL."
@@ -31,11 +32,6 @@ def _open(ws: Any, s: Any) -> Any:
         return open_memory(ws, s)
     except MemoryUnavailable as exc:
         fail(str(exc))
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @memory_app.command("search")
@@ -66,7 +62,7 @@ def search(
         page = f" p.{r['page']}" if r.get("page") else ""
         console.print(f"[bold]{r['score']:.3f}[/] {r['id']} ({r['kind']}, {r['source'] or 'no source'}{page})",
                       highlight=False)
-        console.print(f"  {_short(r['text'], 300)}", highlight=False, markup=False)
+        console.print(f"  {short(r['text'], 300)}", highlight=False, markup=False)
 
 
 @memory_app.command("list")
@@ -95,7 +91,7 @@ def list_(
         status = "" if n["status"] == "active" else f" [{n['status']}]"
         console.print(f"{n['id']} ({n['kind']}, {n['source'] or 'no source'}{page}){status}", highlight=False,
                       markup=False)
-        console.print(f"  {_short(n['text'], 300)}", highlight=False, markup=False)
+        console.print(f"  {short(n['text'], 300)}", highlight=False, markup=False)
     console.print(f"{len(notes)} note(s).", highlight=False)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,6 +19,7 @@ import numpy as np
 from agent_scientist.config import Settings
 from agent_scientist.memory.embedding import EmbeddingError, get_embedder
 from agent_scientist.workspace import Workspace
+from agent_scientist.workspace import now_iso as workspace_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class MemoryUnavailable(Exception):
 
 def now_iso() -> str:
     """Timestamps with microseconds, so notes written in the same second keep their order."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return workspace_now_iso("microseconds")
 
 
 def new_note_id() -> str:
