@@ -52,9 +52,17 @@ def open_or_create_workspace(s: Settings, name: str) -> Workspace:
 
 
 def _adopt_recorded(s: Settings, ws: Workspace) -> Workspace:
-    """A workspace whose memory lives on a Chroma server keeps using it unless told otherwise."""
-    if not s.memory_url and ws.meta.get("memory_url"):
-        s.memory_url = ws.meta["memory_url"]
+    """Keep using what the workspace ran with (memory server, models, endpoint) unless told otherwise."""
+    meta = ws.meta
+    if not s.memory_url and meta.get("memory_url"):
+        s.memory_url = meta["memory_url"]
+    recorded = meta.get("models") or {}
+    if not s.model and recorded.get("planner"):
+        s.model = recorded["planner"]
+        if not s.worker_model and recorded.get("worker") != recorded["planner"]:
+            s.worker_model = recorded.get("worker") or ""
+        if not s.api_base:
+            s.api_base = meta.get("api_base") or ""
     return ws
 
 

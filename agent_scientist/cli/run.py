@@ -75,8 +75,7 @@ def resume(
     """Continue an interrupted, failed or finished workspace in this process."""
     s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
                  budget_usd=budget_usd)
-    ws = open_workspace(s, name)
-    _use_recorded_models(s, ws)
+    ws = open_workspace(s, name)  # adopts the models and endpoint the workspace ran with
     _require_model(s)
     if ws.status == "created":
         fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research \"QUESTION\" --name {name}")
@@ -183,18 +182,6 @@ def doctor() -> None:
         console.print(f"{mark} {name}: {detail}", highlight=False)
     console.print("All checks passed." if not bad else f"{bad} check(s) need attention.")
     raise typer.Exit(EXIT_OK if not bad else EXIT_FAILED)
-
-
-def _use_recorded_models(s: Settings, ws: Workspace) -> None:
-    """Resume with the models and endpoint the workspace ran with, unless flags, env or TOML say otherwise."""
-    recorded = ws.meta.get("models") or {}
-    if s.model or not recorded.get("planner"):
-        return
-    s.model = recorded["planner"]
-    if not s.worker_model and recorded.get("worker") != recorded["planner"]:
-        s.worker_model = recorded.get("worker") or ""
-    if not s.api_base:
-        s.api_base = ws.meta.get("api_base") or ""
 
 
 def _require_model(s: Settings) -> None:
