@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import tempfile
 from importlib import metadata
 from urllib.parse import urlparse
 
+from agent_scientist.agent.registry import Capability, Check
 from agent_scientist.config import Settings
-from agent_scientist.tools import CAPABILITIES
 
 LITELLM_PIN = "1.106.2"
 KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime")
 
-Check = tuple[str, bool, str]
 
+def run_checks(settings: Settings, capabilities: list[Capability] | None = None) -> list[Check]:
+    """The generic checks, then each capability's own."""
+    if capabilities is None:
+        from agent_scientist.capabilities import default_capabilities
 
-def run_checks(settings: Settings) -> list[Check]:
+        capabilities = default_capabilities()
     checks = [*_model_checks(settings), _home_check(settings), *_package_checks()]
-    for module_name in CAPABILITIES:
+    for capability in capabilities:
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        if hasattr(module, "doctor_checks"):
-            try:
-                checks.extend(module.doctor_checks(settings))
-            except Exception as exc:
-                checks.append((module_name, False, f"check failed: {exc}"))
+            checks.extend(capability.doctor_checks(settings))
+        except Exception as exc:
+            checks.append((capability.name, False, f"check failed: {exc}"))
     seen: set[tuple[str, bool, str]] = set()
     return [c for c in checks if not (c in seen or seen.add(c))]  # capabilities may repeat a generic check
 
 
 def _model_checks(settings: Settings) -> list[Check]:
-    from agent_scientist.models import provider_key_names
+    from agent_scientist.agent.models import provider_key_names
 
     if not settings.model:
         return [("model", False, "no model set: export AGENT_SCIENTIST_MODEL=openai/gpt-4o-mini (or pass --model)")]

@@ -48,7 +48,7 @@ def bench_startup() -> None:
 def bench_step_overhead(steps: int) -> None:
     from support.scripted import ScriptedModel, code
 
-    from agent_scientist import planner
+    from agent_scientist.agent import loop
     from agent_scientist.config import load_settings
     from agent_scientist.workspace import Workspace
 
@@ -71,7 +71,7 @@ def bench_step_overhead(steps: int) -> None:
     with open(os.devnull, "w") as sink:
         saved, sys.stdout = sys.stdout, sink
         try:
-            planner.run(ws, settings, model=model, worker_model=model, quiet=True)
+            loop.run(ws, settings, model=model, worker_model=model, quiet=True)
         finally:
             sys.stdout = saved
     total = time.perf_counter() - start

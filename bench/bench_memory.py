@@ -170,10 +170,10 @@ def bench_import(root: Path) -> None:
 def bench_context(root: Path) -> None:
     from support.scripted import ScriptedModel, code
 
-    from agent_scientist import planner, tools
+    from agent_scientist.agent import loop
     from agent_scientist.config import load_settings
+    from agent_scientist.memory.capability import MemoryCapability
 
-    tools.CAPABILITIES = ("agent_scientist.memory.agent",)
     script = [code(f"print('step {i}: ' + 'observation text ' * 30)") for i in range(1, 60)]
     script.append(code('final_answer("done")'))
 
@@ -189,8 +189,8 @@ def bench_context(root: Path) -> None:
         settings = load_settings({"home": str(root), "model": "scripted/test", "max_steps": 60,
                                   "context_threshold_tokens": threshold})
         with contextlib.redirect_stdout(io.StringIO()):
-            planner.run(ws, settings, model=ScriptedModel(list(script)),
-                        worker_model=ScriptedModel([worker] * 100))
+            loop.run(ws, settings, model=ScriptedModel(list(script)),
+                        worker_model=ScriptedModel([worker] * 100), capabilities=[MemoryCapability()])
         sizes = [r["tokens_in"] for r in ws.steps() if r.get("type") == "action"]
         largest[label] = max(sizes)
         print(f"context: 60-step scripted run {label}: largest prompt {max(sizes):,} tokens, last {sizes[-1]:,}")

@@ -20,8 +20,8 @@ from support import pdfs  # noqa: E402
 from support.arxiv_server import ArxivServer, entry  # noqa: E402
 
 from agent_scientist.config import load_settings  # noqa: E402
-from agent_scientist.tools.papers import read  # noqa: E402
-from agent_scientist.tools.pdf import extract  # noqa: E402
+from agent_scientist.papers.pdf import extract  # noqa: E402
+from agent_scientist.papers.tool import read  # noqa: E402
 from agent_scientist.workspace import Workspace  # noqa: E402
 
 PAGES = 15

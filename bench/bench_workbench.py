@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent_scientist.agent.registry import Toolbox, ToolContext
 from agent_scientist.config import load_settings
-from agent_scientist.tools import Toolbox, ToolContext
-from agent_scientist.tools import editor as editor_module
-from agent_scientist.tools.runner import run_script
-from agent_scientist.tools.sandbox import detect
+from agent_scientist.experiments import editor as editor_module
+from agent_scientist.experiments.runner import run_script
+from agent_scientist.experiments.sandbox import detect
 from agent_scientist.workspace import Workspace
 
 
@@ -53,7 +53,7 @@ def main(repeats: int = 20) -> None:
             print(f"  {label:<36} {ms:7.1f} ms  ratio {ms / base:4.2f}x  added {ms - base:6.1f} ms")
 
         box = Toolbox()
-        editor_module.register(ctx, box)
+        editor_module.EditorCapability().register(ctx, box)
         edit = box.tools[0]
         big = "".join(f"    value_{i} = compute(value_{i - 1}, step={i})  # line {i}\n" for i in range(1, 2001))
         (ws.files_dir / "big.py").write_text(big)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_scientist.tools import Toolbox, ToolContext, ToolError
-from agent_scientist.tools import editor as editor_module
+from agent_scientist.agent.registry import Toolbox, ToolContext, ToolError
+from agent_scientist.experiments import editor as editor_module
 from agent_scientist.workspace import Workspace
 
 
@@ -22,7 +22,7 @@ def ws(home: Path) -> Workspace:
 def make_tool(ws: Workspace, settings):
     """The registered smolagents tool, called as the planner would."""
     box = Toolbox()
-    editor_module.register(ToolContext(ws=ws, settings=settings), box)
+    editor_module.EditorCapability().register(ToolContext(ws=ws, settings=settings), box)
     (tool,) = box.tools
     return tool
 
@@ -175,11 +175,11 @@ EDITS_IN_ANOTHER_PROCESS = """
 import sys
 from pathlib import Path
 from agent_scientist.config import load_settings
-from agent_scientist.tools import Toolbox, ToolContext
-from agent_scientist.tools import editor
+from agent_scientist.agent.registry import Toolbox, ToolContext
+from agent_scientist.experiments import editor
 from agent_scientist.workspace import Workspace
 box = Toolbox()
-editor.register(ToolContext(ws=Workspace.open(Path(sys.argv[1]), "edits"), settings=load_settings({})), box)
+editor.EditorCapability().register(ToolContext(ws=Workspace.open(Path(sys.argv[1]), "edits"), settings=load_settings({})), box)
 box.tools[0](command="create", path="p.py", file_text="v = 1\\n")
 box.tools[0](command="str_replace", path="p.py", old_str="v = 1", new_str="v = 2")
 """

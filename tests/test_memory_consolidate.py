@@ -7,11 +7,12 @@ import logging
 import re
 
 import pytest
+from support.memory_box import memory_box
 from support.scripted import ScriptedModel
 
+from agent_scientist.agent.registry import ToolContext
 from agent_scientist.memory import list_notes
 from agent_scientist.memory.consolidate import differs
-from agent_scientist.tools import ToolContext, build_toolbox
 from agent_scientist.workspace import Workspace
 
 ORIGINAL = "Label smoothing improves calibration of image classifiers."
@@ -31,7 +32,7 @@ def setup(settings, replies):
     worker = ScriptedModel(replies)
     ws = Workspace.create(settings.home, "c")
     ctx = ToolContext(ws=ws, settings=settings, worker_model=worker)
-    box = build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    ctx, box = memory_box(ctx)
     remember = {t.name: t for t in box.tools}["remember"]
     return ctx, worker, remember
 

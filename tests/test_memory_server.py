@@ -5,16 +5,17 @@ from __future__ import annotations
 import dataclasses
 
 from support.chroma_server import chroma_server, free_port
+from support.memory_box import memory_box
 
+from agent_scientist.agent.registry import ToolContext
 from agent_scientist.memory import list_notes
-from agent_scientist.tools import ToolContext, build_toolbox
 from agent_scientist.workspace import Workspace
 
 
 def box_for(settings, name):
     ws = Workspace.open_or_create(settings.home, name)
     ctx = ToolContext(ws=ws, settings=settings)
-    box = build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    ctx, box = memory_box(ctx)
     return ctx, {t.name: t for t in box.tools}
 
 

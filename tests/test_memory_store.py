@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.memory_box import memory_box
 
+from agent_scientist.agent.registry import ToolContext, ToolError
 from agent_scientist.memory import list_notes, open_memory
 from agent_scientist.memory.embedding import LocalEmbedder, get_embedder
-from agent_scientist.tools import ToolContext, ToolError, build_toolbox
 from agent_scientist.workspace import Workspace
 
 REFERENCE = Path(__file__).parent / "data" / "memory_embedding_reference.json"
@@ -19,7 +20,7 @@ REFERENCE = Path(__file__).parent / "data" / "memory_embedding_reference.json"
 def make_box(settings, name: str = "w", worker=None):
     ws = Workspace.open_or_create(settings.home, name)
     ctx = ToolContext(ws=ws, settings=settings, worker_model=worker)
-    box = build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    ctx, box = memory_box(ctx)
     tools = {t.name: t for t in box.tools}
     return ctx, box, tools["remember"], tools["recall"]
 
@@ -169,7 +170,7 @@ def test_corrupt_memory_disables_memory_with_a_clear_message(settings, damage):
         ws.memory_dir.rmdir()
         ws.memory_dir.write_text("oops")
     ctx = ToolContext(ws=ws, settings=settings)
-    box = build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    ctx, box = memory_box(ctx)
     assert ctx.memory is None
     assert len(ctx.warnings) == 1 and "Memory is disabled for this run" in ctx.warnings[0]
     assert "cannot be opened" in ctx.warnings[0] and "mv " in ctx.warnings[0]
@@ -188,7 +189,7 @@ def test_an_embedding_model_that_fails_disables_memory_with_a_clear_message(sett
     broken = dataclasses.replace(settings, embedding_model="no-such-provider/no-such-model")
     ws = Workspace.create(settings.home, "badembed")
     ctx = ToolContext(ws=ws, settings=broken)
-    build_toolbox(ctx, ("agent_scientist.memory.agent",))
+    ctx, _ = memory_box(ctx)
     assert ctx.memory is None
     assert "Embedding model 'no-such-provider/no-such-model' failed" in ctx.warnings[0]
     assert 'embedding_model = "local"' in ctx.warnings[0]
@@ -203,7 +204,7 @@ def test_a_locked_store_disables_memory_with_a_clear_message(settings):
     con.execute("BEGIN EXCLUSIVE")  # another process holding the database
     try:
         again = ToolContext(ws=ctx.ws, settings=settings)
-        build_toolbox(again, ("agent_scientist.memory.agent",))
+        again, _ = memory_box(again)
         assert again.memory is None
         assert "is locked by another process" in again.warnings[0]
     finally:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from support.scripted import ScriptedModel, code
 
-from agent_scientist import planner, tools
+from agent_scientist.agent import loop
+from agent_scientist.agent.history import SummaryStep, rebuild_memory_steps
 from agent_scientist.config import load_settings
-from agent_scientist.history import SummaryStep, rebuild_memory_steps
 from agent_scientist.memory import list_notes, open_memory
+from agent_scientist.memory.capability import MemoryCapability
 from agent_scientist.workspace import Workspace
 
 THRESHOLD = 4000
 LESSON = "Print only what the next step needs."
 
 
-@pytest.fixture(autouse=True)
-def memory_only(monkeypatch):
-    monkeypatch.setattr(tools, "CAPABILITIES", ("agent_scientist.memory.agent",))
+def run(*args, **kwargs):
+    """A planner run with the memory capability only."""
+    return loop.run(*args, capabilities=[MemoryCapability()], **kwargs)
 
 
 def worker_reply(messages) -> str:
@@ -50,7 +50,7 @@ def prompt_sizes(ws) -> list[int]:
 def test_trimming_keeps_a_long_run_under_the_threshold(home):
     ws = Workspace.create(home, "long", "Does trimming work?")
     worker = ScriptedModel([worker_reply] * 200)
-    outcome = planner.run(ws, settings_for(home, context_threshold_tokens=THRESHOLD),
+    outcome = run(ws, settings_for(home, context_threshold_tokens=THRESHOLD),
                           model=ScriptedModel(script(1, 59)), worker_model=worker)
     assert outcome.status == "completed"
     sizes = prompt_sizes(ws)
@@ -80,7 +80,7 @@ def test_trimming_keeps_a_long_run_under_the_threshold(home):
 
 def test_without_trimming_the_prompt_keeps_growing(home):
     ws = Workspace.create(home, "untrimmed", "Q?")
-    planner.run(ws, settings_for(home, context_threshold_tokens=0), model=ScriptedModel(script(1, 29)),
+    run(ws, settings_for(home, context_threshold_tokens=0), model=ScriptedModel(script(1, 29)),
                 worker_model=ScriptedModel([worker_reply] * 10))
     sizes = prompt_sizes(ws)
     assert sizes == sorted(sizes) and max(sizes) > 1.5 * THRESHOLD
@@ -91,11 +91,11 @@ def test_resume_sees_the_summary_and_the_lessons(home):
     ws = Workspace.create(home, "resumed", "Q?")
     worker = ScriptedModel([worker_reply] * 100)
     s = settings_for(home, context_threshold_tokens=THRESHOLD, max_steps=30)
-    first = planner.run(ws, s, model=ScriptedModel(script(1, 40, finish=False)), worker_model=worker)
+    first = run(ws, s, model=ScriptedModel(script(1, 40, finish=False)), worker_model=worker)
     assert (first.status, first.reason) == ("interrupted", "max_steps")
     summary = [r for r in ws.steps() if r.get("type") == "summary"][-1]
     second = ScriptedModel([code('final_answer("done")')])
-    planner.run(Workspace.open(home, "resumed"), s, model=second, worker_model=worker)
+    run(Workspace.open(home, "resumed"), s, model=second, worker_model=worker)
     prompt = second.calls[0]
     assert summary["text"] in prompt and f"Summary of steps 1-{summary['covers'][1]}" in prompt
     assert "marker-1 " not in prompt and "marker-30 " in prompt  # trimmed steps gone, recent ones kept
@@ -105,8 +105,8 @@ def test_resume_sees_the_summary_and_the_lessons(home):
 
 def test_trimming_without_a_worker_model_writes_a_mechanical_summary(home):
     ws = Workspace.create(home, "noworker", "Q?")
+    from agent_scientist.agent.registry import ToolContext
     from agent_scientist.memory.trim import HistoryTrimmer
-    from agent_scientist.tools import ToolContext
 
     ctx = ToolContext(ws=ws, settings=settings_for(home))
     steps = rebuild_memory_steps([{"type": "run_start", "task": "Q?"}] + [
@@ -138,7 +138,7 @@ def test_planner_uses_remember_recall_and_the_memory_agent(home):
         code('final_answer("ECE falls from 4.5% to 2.1% (arXiv:1906.02629v3 p.4).")'),
         "[]",  # no lessons from this run
     ])
-    outcome = planner.run(ws, settings_for(home), model=planner_model, worker_model=worker)
+    outcome = run(ws, settings_for(home), model=planner_model, worker_model=worker)
     assert outcome.status == "completed"
     actions = [r for r in ws.steps() if r.get("type") == "action"]
     assert "Saved note n-" in actions[0]["observation"]
@@ -150,7 +150,7 @@ def test_planner_uses_remember_recall_and_the_memory_agent(home):
 
 
 def test_lessons_in_the_instructions_are_bounded_newest_first(home):
-    from agent_scientist.memory.agent import lessons_instructions
+    from agent_scientist.memory.capability import lessons_instructions
 
     s = settings_for(home)
     store = open_memory(Workspace.create(home, "lessons"), s)
@@ -168,8 +168,8 @@ def _messages(steps) -> list[str]:
 
 
 def test_summary_keeps_identifiers_verbatim_and_resume_rebuilds_the_same_view(home):
+    from agent_scientist.agent.registry import ToolContext
     from agent_scientist.memory.trim import HistoryTrimmer
-    from agent_scientist.tools import ToolContext
 
     ws = Workspace.create(home, "ids", "Q?")
     observations = ["Found arXiv:2401.01234v2 and 1906.02629v3.", "Saved note n-1a2b3c4d5e (local:ab12cd34 p.3).",
@@ -199,7 +199,7 @@ def test_a_run_with_a_corrupt_memory_goes_on_without_it_and_says_so(home, capsys
     ws = Workspace.create(home, "corrupt", "Q?")
     (ws.memory_dir / "chroma.sqlite3").write_bytes(b"not a database" * 200)
     planner_model = ScriptedModel([code('print(remember("A finding."))'), code('final_answer("done")')])
-    outcome = planner.run(ws, settings_for(home), model=planner_model,
+    outcome = run(ws, settings_for(home), model=planner_model,
                           worker_model=ScriptedModel([worker_reply] * 5))
     assert outcome.status == "completed"
     actions = [r for r in ws.steps() if r.get("type") == "action"]

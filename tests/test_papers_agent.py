@@ -8,8 +8,9 @@ from smolagents import CodeAgent
 from support.arxiv_server import ArxivServer, standard_catalogue
 from support.scripted import ScriptedModel, code
 
+from agent_scientist.agent.registry import ToolContext, build_toolbox
 from agent_scientist.config import load_settings
-from agent_scientist.tools import ToolContext, build_toolbox
+from agent_scientist.papers.tool import PapersCapability
 from agent_scientist.workspace import Workspace
 
 
@@ -19,7 +20,7 @@ def test_planner_code_calls_the_tools_and_sees_failures_as_observations(home: Pa
         s = load_settings({"home": str(home), "arxiv_api_url": server.api_url, "arxiv_pdf_url": server.pdf_url,
                            "arxiv_delay": 0})
         ws = Workspace.create(home, "agent")
-        box = build_toolbox(ToolContext(ws, s), ("agent_scientist.tools.papers",))
+        box = build_toolbox(ToolContext(ws, s), [PapersCapability()])
         model = ScriptedModel([
             code('hits = search_papers("au:Smith", max_results=3)\nprint(hits[0]["id"], hits[0]["source"])'),
             code('print(read_paper("no such id"))'),

@@ -8,7 +8,7 @@ import pymupdf
 import pytest
 from support import pdfs
 
-from agent_scientist.tools.pdf import PdfError, clean_text, extract, heading_level
+from agent_scientist.papers.pdf import PdfError, clean_text, extract, heading_level
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 from support import pdfs
 from support.arxiv_server import ArxivServer
 
+from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
-from agent_scientist.tools import ToolError
-from agent_scientist.tools.papers import find_paper, ingest_pdfs, page_count, read, search
+from agent_scientist.papers.tool import find_paper, ingest_pdfs, page_count, read, search
 from agent_scientist.workspace import Workspace
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from support.arxiv_server import ArxivServer
 
+from agent_scientist.agent.registry import Toolbox, ToolContext, ToolError
 from agent_scientist.config import load_settings
-from agent_scientist.tools import Toolbox, ToolContext, ToolError
-from agent_scientist.tools.papers import register, search
+from agent_scientist.papers.tool import PapersCapability, search
 from agent_scientist.workspace import Workspace
 
 
@@ -31,7 +31,7 @@ def ids(results: list[dict]) -> list[str]:
 
 def test_tools_have_the_exact_names_and_parameters(ws, arxiv, home) -> None:
     box = Toolbox()
-    register(ToolContext(ws, make_settings(home, arxiv)), box)
+    PapersCapability().register(ToolContext(ws, make_settings(home, arxiv)), box)
     tools = {t.name: t for t in box.tools}
     assert list(tools["search_papers"].inputs) == ["query", "max_results", "sort_by", "start_date", "end_date",
                                                    "offset"]
@@ -98,7 +98,7 @@ def test_repeated_search_uses_the_cache(ws, arxiv, home) -> None:
 def test_workspace_papers_are_searched_and_marked(ws, arxiv, home) -> None:
     from support import pdfs
 
-    from agent_scientist.tools.papers import ingest_pdfs
+    from agent_scientist.papers.tool import ingest_pdfs
 
     s = make_settings(home, arxiv)
     pdf = home.parent / "mine.pdf"
@@ -171,7 +171,7 @@ def test_no_network_at_all(ws, home) -> None:
 
 
 def test_an_id_arxiv_rejects_is_explained(arxiv, home) -> None:
-    from agent_scientist.tools.arxiv_client import FetchError, query_api
+    from agent_scientist.papers.arxiv import FetchError, query_api
 
     with pytest.raises(FetchError, match="arXiv rejected the request: incorrect id format for 1234.5"):
         query_api(make_settings(home, arxiv), id_list=("1234.5",))
@@ -183,7 +183,7 @@ def test_one_politeness_clock_for_the_whole_process(ws, arxiv, home) -> None:
     other = Workspace.create(home, "other")
     search(ws, s, "au:Smith")
     search(other, s, "cat:math.CO")  # another workspace, same process: same clock
-    from agent_scientist.tools.papers import read
+    from agent_scientist.papers.tool import read
 
     read(other, s, "2303.00003")
     gaps = [b - a for a, b in zip(arxiv.times, arxiv.times[1:], strict=False)]

@@ -9,27 +9,27 @@ from pathlib import Path
 import pytest
 from support.lab import lab, script
 
-from agent_scientist.tools import Toolbox, ToolError
-from agent_scientist.tools import editor as editor_module
-from agent_scientist.tools import runner as runner_module
-from agent_scientist.tools.runner import STDERR_CHARS, STDOUT_CHARS, run_script
-from agent_scientist.tools.sandbox import PROTECTIONS
+from agent_scientist.agent.registry import Toolbox, ToolError
+from agent_scientist.experiments import editor as editor_module
+from agent_scientist.experiments import runner as runner_module
+from agent_scientist.experiments.runner import STDERR_CHARS, STDOUT_CHARS, run_script
+from agent_scientist.experiments.sandbox import PROTECTIONS
 
 
 def test_tool_registration(home: Path) -> None:
     box = Toolbox()
-    runner_module.register(lab(home), box)
+    runner_module.RunnerCapability().register(lab(home), box)
     (tool,) = box.tools
     assert tool.name == "run_experiment" and list(tool.inputs) == ["script", "args", "timeout"]
     assert box.instructions and "metrics.json" in box.instructions[0]
 
 
 def test_instruction_tells_the_truth_without_namespaces(home: Path, monkeypatch) -> None:
-    from agent_scientist.tools import sandbox
+    from agent_scientist.experiments import sandbox
 
     monkeypatch.setattr(sandbox, "_caps", sandbox.Capabilities(rlimits=True))  # a machine refusing them
     box = Toolbox()
-    runner_module.register(lab(home), box)
+    runner_module.RunnerCapability().register(lab(home), box)
     assert "network not blocked here" in box.instructions[0]
     assert "write only inside files/ (not enforced here)" in box.instructions[0]
 
@@ -46,7 +46,7 @@ def test_run_record_artifacts_and_metrics(home: Path) -> None:
         json.dump({"accuracy": 0.91, "loss": [0.5, 0.2]}, open("metrics.json", "w"))
     """)
     box = Toolbox()
-    runner_module.register(ctx, box)
+    runner_module.RunnerCapability().register(ctx, box)
     result = box.tools[0](script="exp/train.py", args="--lr 0.1 --name 'two words'", timeout=60)
     assert result["exit_code"] == 0 and result["timed_out"] is False and result["run"] == 1
     assert "args ['--lr', '0.1', '--name', 'two words']" in result["stdout"]
@@ -163,7 +163,7 @@ def test_workspace_home_given_relative_and_through_a_symlink(home: Path, tmp_pat
     ctx = lab(Path("link"))  # relative, and through a symlink
     assert ctx.ws.root.is_absolute()
     box = Toolbox()
-    editor_module.register(ctx, box)
+    editor_module.EditorCapability().register(ctx, box)
     box.tools[0](command="create", path="exp/w.py", file_text="import os\nopen('out.txt', 'w').write(os.getcwd())\n")
     monkeypatch.chdir("/")  # the agent's cwd must not matter once the workspace is open
     result = run_script(ctx, "exp/w.py", timeout=60, namespaces=ns)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from support.lab import LEAK_DRIVER, alive, ancestors, lab, procs_with, script, start_driver, token
 
-from agent_scientist.tools.runner import doctor_checks, run_script
-from agent_scientist.tools.sandbox import PROTECTIONS, detect, is_credential_like
+from agent_scientist.experiments.runner import doctor_checks, run_script
+from agent_scientist.experiments.sandbox import PROTECTIONS, detect, is_credential_like
 
 HAVE_NS = bool(detect().unshare)
 MODES = [pytest.param(True, id="namespaces",

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from agent_scientist.agent.progress import short
 from agent_scientist.cli.common import (
     console,
     fail,
@@ -18,7 +19,6 @@ from agent_scientist.cli.common import (
     settings,
     warn,
 )
-from agent_scientist.progress import short
 
 memory_app = typer.Typer(help="Search, list, add and import notes in a workspace's memory.", no_args_is_help=True)
 URL_HELP = "Use a Chroma server (http://host:port) instead of the embedded store. Env: AGENT_SCIENTIST_MEMORY_URL."

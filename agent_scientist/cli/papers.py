@@ -65,7 +65,7 @@ def add(
 
 def ingest_and_report(ws: Workspace, s: Settings, files: list[Path]) -> int:
     """Add PDFs to `ws`, say what happened to each, and return how many failed."""
-    from agent_scientist.tools.papers import ingest_pdfs
+    from agent_scientist.papers.tool import ingest_pdfs
 
     results = ingest_pdfs(ws, s, files, memory=_memory(ws, s))
     if not results:
@@ -101,8 +101,8 @@ def search_cmd(
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
 ) -> None:
     """Search arXiv (and the workspace's papers) like the planner's search_papers tool."""
-    from agent_scientist.tools import ToolError
-    from agent_scientist.tools.papers import search
+    from agent_scientist.agent.registry import ToolError
+    from agent_scientist.papers.tool import search
 
     s = settings()
     ws = _workspace(s, name)
@@ -136,8 +136,8 @@ def read_cmd(
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
 ) -> None:
     """Read a paper like the planner's read_paper tool: overview, one page, or matching passages."""
-    from agent_scientist.tools import ToolError
-    from agent_scientist.tools.papers import read
+    from agent_scientist.agent.registry import ToolError
+    from agent_scientist.papers.tool import read
 
     s = settings()
     ws = _workspace(s, name)

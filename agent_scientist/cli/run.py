@@ -132,7 +132,7 @@ def show(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a workspace: status, question, counters and the step timeline."""
-    from agent_scientist.progress import observation_text, short
+    from agent_scientist.agent.progress import observation_text, short
 
     s = settings()
     ws = open_workspace(s, name)
@@ -201,12 +201,12 @@ def _ingest(ws: Workspace, s: Settings, folder: Path) -> None:
 
 def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> int:
     """Run the planner; map the outcome to an exit code; write the report when done."""
-    from agent_scientist import planner
+    from agent_scientist.agent import loop
     from agent_scientist.workspace import WorkspaceLocked
 
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        outcome = planner.run(ws, s, instruction=instruction, quiet=quiet or s.quiet)
+        outcome = loop.run(ws, s, instruction=instruction, quiet=quiet or s.quiet)
     except KeyboardInterrupt:  # during set-up, before the loop could record it
         if ws.meta.get("status") == "running":
             ws.update(status="interrupted", stop_reason="interrupted")

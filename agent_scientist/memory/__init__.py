@@ -2,7 +2,7 @@
 
 Public API: `open_memory(ws, settings)` (the MemoryStore, or MemoryUnavailable) and
 `list_notes(ws, settings, kinds=None, status="active")` for readers such as the report.
-The planner's tools and the memory agent are registered by `agent_scientist.memory.agent`.
+The planner's tools and the memory agent are registered by `agent_scientist.memory.capability`.
 """
 
 from __future__ import annotations

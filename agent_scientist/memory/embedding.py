@@ -120,7 +120,7 @@ class LiteLLMEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for `texts` from the API, L2-normalised."""
-        from agent_scientist.models import _import_litellm, endpoint_kwargs
+        from agent_scientist.agent.models import _import_litellm, endpoint_kwargs
 
         litellm = _import_litellm()
         rows: list[list[float]] = []

@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from agent_scientist.history import SummaryStep, apply_summary
+from agent_scientist.agent.history import SummaryStep, apply_summary
 from agent_scientist.memory.worker import ask
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,9 @@ def fallback_summary(previous: str, steps: list[Any]) -> str:
 class HistoryTrimmer:
     """Step callback `fn(memory_step, agent=agent)` that trims the planner's memory when the prompt grows."""
 
-    def __init__(self, ctx: Any, threshold: int, keep_last: int = KEEP_LAST):
+    def __init__(self, ctx: Any, threshold: int, keep_last: int = KEEP_LAST, store: Any = None):
         self.ctx = ctx
+        self.store = store or (lambda: None)  # returns the memory store for `history` summaries, or None
         self.threshold = threshold
         self.keep_last = keep_last
         self.trims = 0
@@ -132,9 +133,10 @@ class HistoryTrimmer:
         text = self.summarize(previous, covered, first, last)
         agent.memory.steps[:] = apply_summary(steps, first, last, text)
         self.ctx.ws.append_step({"type": "summary", "covers": [first, last], "text": text})
-        if self.ctx.memory is not None:
+        store = self.store()
+        if store is not None:
             try:
-                self.ctx.memory.add_summary(first, last, text)
+                store.add_summary(first, last, text)
             except Exception as exc:
                 log.warning("memory: could not store the summary in `history`: %s", exc)
         self.trims += 1

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from agent_scientist.agent.registry import ToolContext
 from agent_scientist.config import load_settings
-from agent_scientist.tools import ToolContext
 from agent_scientist.workspace import Workspace
 
 
@@ -75,7 +75,7 @@ LEAK_DRIVER = """
 import sys
 from pathlib import Path
 from support.lab import lab, script
-from agent_scientist.tools.runner import run_script
+from agent_scientist.experiments.runner import run_script
 ctx = lab(Path(sys.argv[1]))
 script(ctx, "peek.py", '''
 import glob
@@ -95,7 +95,7 @@ DRIVER = """
 import sys
 from pathlib import Path
 from support.lab import lab
-from agent_scientist.tools.runner import run_script
+from agent_scientist.experiments.runner import run_script
 ctx = lab(Path(sys.argv[1]))
 try:
     run_script(ctx, "forever.py", args=sys.argv[2], timeout=600, namespaces=sys.argv[3] == "1")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.memory import MemoryUnavailable, open_memory
 from agent_scientist.memory.consolidate import describe, prepare_note, save_note
 from agent_scientist.memory.trim import HistoryTrimmer
 from agent_scientist.memory.worker import ask, parse_json, prompts
-from agent_scientist.tools import Toolbox, ToolContext, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -22,24 +22,43 @@ LESSON_CHARS = 300
 LIST_LIMIT = 30
 
 
-def _store(ctx: ToolContext) -> Any:
-    if ctx.memory is None:
+def _store(cap: MemoryCapability) -> Any:
+    if cap.store is None:
         raise ToolError("Memory is unavailable in this run (see the warning at start). "
                         "Keep important findings in a file with your other tools instead.")
-    return ctx.memory
+    return cap.store
 
 
 def _failed(exc: Exception) -> ToolError:
     return ToolError(f"Memory failed: {type(exc).__name__}: {str(exc)[:300]}. Try again, or go on without it.")
 
 
-def register(ctx: ToolContext, box: Toolbox) -> None:
+class MemoryCapability:
+    """The workspace memory for one run; after `register`, `store` is the open store (None if unavailable)."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.store: Any = None
+
+    def passage_index(self) -> Any:
+        """The store as the papers' passage index (None when the memory is unavailable)."""
+        return self.store
+
+    def register(self, ctx: ToolContext, box: Toolbox) -> None:
+        _register(self, ctx, box)
+
+    def doctor_checks(self, settings: Any) -> list[Check]:
+        return doctor_checks(settings)
+
+
+def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
     """Open the workspace memory (or say why not) and add the memory tools, agent, trimming and lessons."""
     try:
-        ctx.memory = open_memory(ctx.ws, ctx.settings)
-        ctx.memory.embed(["warm-up"])  # an embedding model that cannot load is reported now, not mid-run
+        cap.store = open_memory(ctx.ws, ctx.settings)
+        cap.store.embed(["warm-up"])  # an embedding model that cannot load is reported now, not mid-run
     except MemoryUnavailable as exc:
-        ctx.memory = None
+        cap.store = None
         ctx.warnings.append(f"Memory is disabled for this run: {exc}")
 
     def remember(content: str, kind: str = "finding", source: str = "", page: int = 0, tags: str = "") -> str:
@@ -54,7 +73,7 @@ def register(ctx: ToolContext, box: Toolbox) -> None:
             page: Page of the source the note comes from (0 if none).
             tags: Comma-separated tags, e.g. "calibration,imagenet".
         """
-        store = _store(ctx)
+        store = _store(cap)
         try:
             note, warnings = prepare_note(content, kind, source, page, tags, step=ctx.step)
         except ValueError as exc:
@@ -78,7 +97,7 @@ def register(ctx: ToolContext, box: Toolbox) -> None:
                 "passage" for paper passages only; "superseded" for retired notes. Empty for all.
             source: Only results from this source, e.g. "arXiv:2401.01234" or "run:3". Empty for all.
         """
-        store = _store(ctx)
+        store = _store(cap)
         if not str(query or "").strip():
             raise ToolError("The query is empty: say in words what you are looking for.")
         kind = (kind or "").strip().lower()
@@ -93,15 +112,14 @@ def register(ctx: ToolContext, box: Toolbox) -> None:
         except Exception as exc:
             raise _failed(exc) from None
 
-    box.add_functions(remember, recall)
-    recall_tool, remember_tool = box.tools[-1], box.tools[-2]
+    remember_tool, recall_tool = box.add_functions(remember, recall)
 
     if ctx.worker_model is not None:
-        box.managed_agents.append(_memory_agent(ctx, [recall_tool, remember_tool]))
-    box.step_callbacks.append(HistoryTrimmer(ctx, ctx.settings.context_threshold_tokens))
-    box.run_end_hooks.append(lambda agent, status: write_lessons(ctx, agent, status))
-    if ctx.memory is not None:
-        text = lessons_instructions(ctx.memory)
+        box.managed_agents.append(_memory_agent(cap, ctx, [recall_tool, remember_tool]))
+    box.step_callbacks.append(HistoryTrimmer(ctx, ctx.settings.context_threshold_tokens, store=cap.passage_index))
+    box.run_end_hooks.append(lambda agent, status: write_lessons(ctx, cap.store, agent, status))
+    if cap.store is not None:
+        text = lessons_instructions(cap.store)
         if text:
             box.instructions.append(text)
 
@@ -124,13 +142,13 @@ def lessons_instructions(store: Any, limit: int = LESSONS_CHARS) -> str:
     return "\n".join([header, *lines]) if lines else ""
 
 
-def write_lessons(ctx: ToolContext, agent: Any, status: str) -> list[str]:
+def write_lessons(ctx: ToolContext, store: Any, agent: Any, status: str) -> list[str]:
     """Run-end hook: the worker model writes a few `lesson` notes about this run; returns their ids."""
     from smolagents.memory import ActionStep
 
     from agent_scientist.memory.trim import describe_step
 
-    if ctx.memory is None or ctx.worker_model is None:
+    if store is None or ctx.worker_model is None:
         return []
     steps = [s for s in agent.memory.steps if isinstance(s, ActionStep)][-12:]
     if not steps:
@@ -152,13 +170,13 @@ def write_lessons(ctx: ToolContext, agent: Any, status: str) -> list[str]:
             continue
         note, _ = prepare_note(text[:LESSON_CHARS], "lesson", "", 0, "", step=ctx.step)
         try:
-            ids.append(save_note(ctx.memory, note, ctx.worker_model).note_id)
+            ids.append(save_note(store, note, ctx.worker_model).note_id)
         except Exception as exc:
             log.warning("memory: could not save a lesson: %s", exc)
     return ids
 
 
-def _memory_agent(ctx: ToolContext, shared_tools: list[Any]) -> Any:
+def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[Any]) -> Any:
     """The managed agent `memory`: open-ended questions and reorganisation, on the worker model."""
     from smolagents import CodeAgent, tool
     from smolagents.monitoring import LogLevel
@@ -170,7 +188,7 @@ def _memory_agent(ctx: ToolContext, shared_tools: list[Any]) -> Any:
             kind: Only this kind (finding, hypothesis, method, result, question, todo, lesson); empty for all.
             offset: How many notes to skip (for the next page).
         """
-        notes = _store(ctx).list_notes(kinds=[kind] if kind else None)
+        notes = _store(cap).list_notes(kinds=[kind] if kind else None)
         page = notes[offset : offset + LIST_LIMIT]
         lines = []
         for n in page:
@@ -188,7 +206,7 @@ def _memory_agent(ctx: ToolContext, shared_tools: list[Any]) -> Any:
             note_id: The note's id, e.g. "n-1a2b3c4d5e".
             text: The new text; keep every number and qualifier.
         """
-        store = _store(ctx)
+        store = _store(cap)
         found = store.get_notes([note_id])
         if not found:
             raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
@@ -203,7 +221,7 @@ def _memory_agent(ctx: ToolContext, shared_tools: list[Any]) -> Any:
             note_id: The note to retire.
             by: The id of the note that replaces it, if any.
         """
-        store = _store(ctx)
+        store = _store(cap)
         if not store.get_notes([note_id]):
             raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
         store.set_status(note_id, "superseded")
@@ -221,7 +239,7 @@ def _memory_agent(ctx: ToolContext, shared_tools: list[Any]) -> Any:
     )
 
 
-def doctor_checks(settings: Any) -> list[tuple[str, bool, str]]:
+def doctor_checks(settings: Any) -> list[Check]:
     """For `agent-scientist doctor`: the embedding model answers, and the Chroma server (if set) is up."""
     from agent_scientist.memory.embedding import EmbeddingError, get_embedder
 

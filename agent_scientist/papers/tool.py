@@ -7,13 +7,14 @@ overview, one page, or the passages that best match a query; every answer is bou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_json, read_json
-from agent_scientist.tools import Toolbox, ToolContext, ToolError
-from agent_scientist.tools.paper_store import (
+from agent_scientist.papers.store import (
     add_passages,
     base_id,
     bm25,
@@ -33,7 +34,7 @@ from agent_scientist.tools.paper_store import (
 )
 from agent_scientist.workspace import Workspace, now_iso
 
-__all__ = ["search", "read", "ingest_pdfs", "page_count", "load_pages", "find_paper", "register"]
+__all__ = ["search", "read", "ingest_pdfs", "page_count", "load_pages", "find_paper", "PapersCapability"]
 
 MAX_RESULTS = 50
 WORKSPACE_HITS = 3
@@ -76,7 +77,7 @@ def build_query(query: str, start_date: str = "", end_date: str = "") -> str:
 def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10, sort_by: str = "relevance",
            start_date: str = "", end_date: str = "", offset: int = 0) -> list[dict]:
     """arXiv results (cached per query in the workspace), preceded at offset 0 by matching workspace papers."""
-    from agent_scientist.tools.arxiv_client import FetchError, query_api
+    from agent_scientist.papers.arxiv import FetchError, query_api
 
     query = " ".join(str(query or "").split())
     if not query:
@@ -193,8 +194,8 @@ def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query:
 
 
 def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
-    from agent_scientist.tools.arxiv_client import FetchError, check_pdf_bytes, download_pdf, query_api
-    from agent_scientist.tools.pdf import PdfError, extract
+    from agent_scientist.papers.arxiv import FetchError, check_pdf_bytes, download_pdf, query_api
+    from agent_scientist.papers.pdf import PdfError, extract
 
     if pid.startswith("local:"):
         known = ", ".join(m["id"] for m in ws.papers() if m.get("source") == "local")[:400] or "none"
@@ -339,7 +340,7 @@ def _passages(meta: dict, data: dict, query: str, memory: Any, limit: int) -> st
     return "\n".join(parts)
 
 
-def doctor_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+def doctor_checks(settings: Settings) -> list[Check]:
     """Local checks for `doctor` (no network): pymupdf loads, the PDF URL template has {id}."""
     checks = []
     try:
@@ -354,7 +355,22 @@ def doctor_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     return checks
 
 
-def register(ctx: ToolContext, box: Toolbox) -> None:
+class PapersCapability:
+    """`search_papers` and `read_paper`; `passages` returns the index for paper passages (or None)."""
+
+    name = "papers"
+
+    def __init__(self, passages: Callable[[], Any] | None = None) -> None:
+        self.passages = passages or (lambda: None)
+
+    def register(self, ctx: ToolContext, box: Toolbox) -> None:
+        _register(self, ctx, box)
+
+    def doctor_checks(self, settings: Settings) -> list[Check]:
+        return doctor_checks(settings)
+
+
+def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
     """Give the planner `search_papers` and `read_paper` bound to this workspace."""
 
     def search_papers(query: str, max_results: int = 10, sort_by: str = "relevance", start_date: str = "",
@@ -385,7 +401,7 @@ def register(ctx: ToolContext, box: Toolbox) -> None:
             page: 0 for the overview, or a page number from 1.
             query: words to find in this paper; when given, page is ignored.
         """
-        return read(ctx.ws, ctx.settings, paper_id, page, query, ctx.memory)
+        return read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages())
 
     box.add_functions(search_papers, read_paper)
     box.instructions.append(

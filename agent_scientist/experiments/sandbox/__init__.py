@@ -26,7 +26,7 @@ from pathlib import Path
 from agent_scientist.config import Settings
 
 MB = 1024 * 1024
-BOOT = Path(__file__).with_name("sandbox_boot.py")
+BOOT = Path(__file__).with_name("boot.py")
 PROTECTIONS = ("process_group", "kill_tree", "cpu_limit", "memory_limit", "file_size_limit", "process_limit",
                "clean_env", "read_only_fs", "home_hidden", "private_tmp", "no_network", "no_capabilities")
 _CREDENTIAL_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "AUTH",

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
-from agent_scientist.tools import Toolbox, ToolContext, ToolError
-from agent_scientist.tools.editor import resolve_in_files
-from agent_scientist.tools.sandbox import Capture, detect, run_sandboxed
+from agent_scientist.experiments.editor import resolve_in_files
+from agent_scientist.experiments.sandbox import Capture, detect, run_sandboxed
 from agent_scientist.workspace import Workspace, now_iso
 
 STDOUT_CHARS = 2000
@@ -203,7 +203,19 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     }
 
 
-def register(ctx: ToolContext, box: Toolbox) -> None:
+class RunnerCapability:
+    """`run_experiment`: scripts from files/ run in the sandbox, each run recorded in runs.jsonl."""
+
+    name = "experiments"
+
+    def register(self, ctx: ToolContext, box: Toolbox) -> None:
+        _register(ctx, box)
+
+    def doctor_checks(self, settings: Settings) -> list[Check]:
+        return doctor_checks(settings)
+
+
+def _register(ctx: ToolContext, box: Toolbox) -> None:
     """Add `run_experiment` and say how experiments work."""
 
     def run_experiment(script: str, args: str = "", timeout: int = 600) -> dict:
@@ -289,7 +301,7 @@ def protection_report(settings: Settings) -> dict[str, tuple[bool, str]]:
     return report
 
 
-def doctor_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+def doctor_checks(settings: Settings) -> list[Check]:
     """One check per sandbox protection, plus the interpreter, for `agent-scientist doctor`."""
     python = settings.sandbox_python
     checks = [("sandbox interpreter", os.path.isfile(python),

@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
-from agent_scientist.tools import ToolError
 from agent_scientist.workspace import Workspace, now_iso
 
 _NEW_ID = re.compile(r"\d{4}\.\d{4,5}(v\d+)?")
@@ -228,7 +228,7 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
     file already in the workspace (same content hash); {"original_path", "error"} for a file that
     cannot be used. A bad file never stops the others.
     """
-    from agent_scientist.tools.pdf import PdfError, extract
+    from agent_scientist.papers.pdf import PdfError, extract
 
     known = {m.get("sha256"): m["id"] for m in ws.papers() if m.get("sha256")}
     results: list[dict] = []

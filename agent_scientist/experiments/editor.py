@@ -13,8 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from agent_scientist.agent.registry import BaseCapability, Toolbox, ToolContext, ToolError
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
-from agent_scientist.tools import Toolbox, ToolContext, ToolError
 from agent_scientist.workspace import Workspace, now_iso
 
 MAX_VIEW_LINES = 200
@@ -274,8 +274,16 @@ class Editor:
         return f"Undid the last edit: {what}. {len(seqs) - 1} earlier edit(s) of this file can be undone."
 
 
-def register(ctx: ToolContext, box: Toolbox) -> None:
-    """Add `edit_file`, working inside ctx.ws.files_dir."""
+class EditorCapability(BaseCapability):
+    """`edit_file`: view, create and edit text files inside the workspace's files/."""
+
+    name = "editor"
+
+    def register(self, ctx: ToolContext, box: Toolbox) -> None:
+        _register(ctx, box)
+
+
+def _register(ctx: ToolContext, box: Toolbox) -> None:
     editor = Editor(ctx.ws)
 
     def edit_file(command: str, path: str, file_text: str = "", old_str: str = "", new_str: str = "",

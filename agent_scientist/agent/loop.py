@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
+from agent_scientist.agent.history import rebuild_memory_steps
+from agent_scientist.agent.models import UsageMeter, build_model, cost_usd
+from agent_scientist.agent.progress import Progress
+from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, build_toolbox
 from agent_scientist.config import Settings
-from agent_scientist.history import rebuild_memory_steps
-from agent_scientist.models import UsageMeter, build_model, cost_usd
-from agent_scientist.progress import Progress
-from agent_scientist.tools import Toolbox, ToolContext, build_toolbox
 from agent_scientist.workspace import Workspace
 
 RESUME_TASK = (
@@ -159,8 +159,12 @@ def run(
     instruction: str | None = None,
     quiet: bool = True,
     progress: Progress | None = None,
+    capabilities: list[Capability] | None = None,
 ) -> RunOutcome:
-    """Run or resume the planner in `ws` until a final answer, a limit, an interrupt or an error."""
+    """Run or resume the planner in `ws` until a final answer, a limit, an interrupt or an error.
+
+    `capabilities` defaults to `agent_scientist.capabilities.default_capabilities()`.
+    """
     with ws.lock():
         records = ws.steps()
         resuming = any(r.get("type") == "run_start" for r in records)
@@ -172,7 +176,11 @@ def run(
         progress = progress or Progress(quiet=quiet)
         meter = UsageMeter(worker_model) if worker_model is not None and worker_model is not model else None
         ctx = ToolContext(ws=ws, settings=settings, worker_model=worker_model)
-        box = build_toolbox(ctx)
+        if capabilities is None:
+            from agent_scientist.capabilities import default_capabilities
+
+            capabilities = default_capabilities()
+        box = build_toolbox(ctx, capabilities)
         for warning in ctx.warnings:
             progress.warn(warning)
         model_id = getattr(model, "model_id", "") or settings.model

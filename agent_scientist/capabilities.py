@@ -1,0 +1,16 @@
+"""The capabilities a research run gets, and how they depend on each other: the one list to extend."""
+
+from __future__ import annotations
+
+from agent_scientist.agent.registry import Capability
+
+
+def default_capabilities() -> list[Capability]:
+    """Memory first (papers index their passages in it), then papers, the editor and the runner."""
+    from agent_scientist.experiments.editor import EditorCapability
+    from agent_scientist.experiments.runner import RunnerCapability
+    from agent_scientist.memory.capability import MemoryCapability
+    from agent_scientist.papers.tool import PapersCapability
+
+    memory = MemoryCapability()
+    return [memory, PapersCapability(passages=memory.passage_index), EditorCapability(), RunnerCapability()]

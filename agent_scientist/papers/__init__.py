@@ -1,0 +1,3 @@
+"""Papers: the id grammar, sources (arXiv), PDF download and extraction, the workspace cache, the text
+views the model sees, and the `search_papers` / `read_paper` tools.
+"""
