@@ -15,6 +15,8 @@ from agent_scientist.memory.worker import ask, parse_json, prompts
 
 log = logging.getLogger(__name__)
 
+MEMORY_GUIDE = ("Notes: `remember(content, kind, source, page)` each finding with its source right after "
+                "reading it; `recall(query)` before re-reading anything.")
 MAX_K = 20
 LESSONS_CHARS = 1500  # of lessons put in the planner's instructions
 MAX_LESSONS = 3  # written per run
@@ -113,6 +115,7 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
             raise _failed(exc) from None
 
     remember_tool, recall_tool = box.add_functions(remember, recall)
+    box.instructions.append(MEMORY_GUIDE)
 
     if ctx.worker_model is not None:
         box.managed_agents.append(_memory_agent(cap, ctx, [recall_tool, remember_tool]))
