@@ -147,13 +147,12 @@ def lessons_instructions(store: Any, limit: int = LESSONS_CHARS) -> str:
 
 def write_lessons(ctx: ToolContext, store: Any, agent: Any, status: str) -> list[str]:
     """Run-end hook: the worker model writes a few `lesson` notes about this run; returns their ids."""
-    from smolagents.memory import ActionStep
-
+    from agent_scientist.agent.adapter import ActionStep, history_steps
     from agent_scientist.memory.trim import describe_step
 
     if store is None or ctx.worker_model is None:
         return []
-    steps = [s for s in agent.memory.steps if isinstance(s, ActionStep)][-12:]
+    steps = [s for s in history_steps(agent) if isinstance(s, ActionStep)][-12:]
     if not steps:
         return []
     log_text = "\n\n".join(describe_step(s, 800) for s in steps)
@@ -181,8 +180,7 @@ def write_lessons(ctx: ToolContext, store: Any, agent: Any, status: str) -> list
 
 def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[Any]) -> Any:
     """The managed agent `memory`: open-ended questions and reorganisation, on the worker model."""
-    from smolagents import CodeAgent, tool
-    from smolagents.monitoring import LogLevel
+    from agent_scientist.agent.adapter import make_tool, managed_agent
 
     def list_notes(kind: str = "", offset: int = 0) -> str:
         """List active notes, oldest first, 30 at a time.
@@ -231,14 +229,13 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
         return f"{note_id} is now superseded" + (f" by {by}." if by else ".")
 
     spec = prompts()["agent"]
-    return CodeAgent(
-        tools=[*shared_tools, tool(list_notes), tool(update_note), tool(supersede_note)],
+    return managed_agent(
+        tools=[*shared_tools, make_tool(list_notes), make_tool(update_note), make_tool(supersede_note)],
         model=ctx.worker_model,
         name="memory",
         description=" ".join(spec["description"].split()),
         instructions=spec["instructions"],
         max_steps=6,
-        verbosity_level=LogLevel.OFF,
     )
 
 
