@@ -9,7 +9,7 @@ from support.scripted import ScriptedModel, code
 from agent_scientist.agent import loop
 from agent_scientist.agent.history import SummaryStep, rebuild_history
 from agent_scientist.config import load_settings
-from agent_scientist.memory import list_notes, open_memory
+from agent_scientist.memory import open_memory, read_notes
 from agent_scientist.memory.capability import MemoryCapability
 from agent_scientist.workspace import Workspace
 
@@ -75,7 +75,7 @@ def test_trimming_keeps_a_long_run_under_the_threshold(home):
     last = summaries[-1]["covers"][1]
     assert [s.step_number for s in view if type(s).__name__ == "ActionStep"] == list(range(last + 1, 61))
     # The end-of-run lesson was written.
-    assert [n["text"] for n in list_notes(ws, settings_for(home), kinds=["lesson"])] == [LESSON]
+    assert [n["text"] for n in read_notes(ws, settings_for(home), kinds=["lesson"])] == [LESSON]
 
 
 def test_without_trimming_the_prompt_keeps_growing(home):
@@ -146,7 +146,7 @@ def test_planner_uses_remember_recall_and_the_memory_agent(home):
     assert "ECE falls from 4.5% to 2.1% (arXiv:1906.02629v3 p.4)." in actions[2]["observation"]
     assert "arXiv:1906.02629v3" in worker.calls[1]  # the memory agent saw its recall results
     assert "memory" in planner_model.calls[0] and "Your research memory" in planner_model.calls[0]
-    assert list_notes(ws, settings_for(home), kinds=["lesson"]) == []
+    assert read_notes(ws, settings_for(home), kinds=["lesson"]) == []
 
 
 def test_lessons_in_the_instructions_are_bounded_newest_first(home):

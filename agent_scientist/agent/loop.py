@@ -21,6 +21,7 @@ from agent_scientist.agent.models import UsageMeter, build_model, cost_usd
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, build_toolbox
 from agent_scientist.config import Settings
+from agent_scientist.records import StepRecord
 from agent_scientist.workspace import Workspace
 
 RESUME_TASK = (
@@ -84,7 +85,7 @@ class StepRecorder:
         tokens_in = usage.input_tokens if usage else 0
         tokens_out = usage.output_tokens if usage else 0
         timing = memory_step.timing
-        record: dict[str, Any] = {
+        record: StepRecord = {
             "started_at": _iso(timing.start_time),
             "ended_at": _iso(timing.end_time),
             "start_ts": timing.start_time,

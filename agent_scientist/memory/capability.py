@@ -182,7 +182,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
     """The managed agent `memory`: open-ended questions and reorganisation, on the worker model."""
     from agent_scientist.agent.adapter import make_tool, managed_agent
 
-    def list_notes(kind: str = "", offset: int = 0) -> str:
+    def browse_notes(kind: str = "", offset: int = 0) -> str:
         """List active notes, oldest first, 30 at a time.
 
         Args:
@@ -197,7 +197,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
             lines.append(f"[{n['id']}] ({n['kind']}, {where}) {n['text'][:300]}")
         more = len(notes) - offset - len(page)
         if more > 0:
-            lines.append(f"... {more} more: list_notes(kind={kind!r}, offset={offset + LIST_LIMIT})")
+            lines.append(f"... {more} more: browse_notes(kind={kind!r}, offset={offset + LIST_LIMIT})")
         return "\n".join(lines) or "No notes."
 
     def update_note(note_id: str, text: str) -> str:
@@ -210,7 +210,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
         store = _store(cap)
         found = store.get_notes([note_id])
         if not found:
-            raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
+            raise ToolError(f"No note {note_id!r}. Use browse_notes() or recall() to find ids.")
         note, _ = prepare_note(text, found[0]["kind"])
         store.update_note({**found[0], "text": note["text"]})
         return f"Updated {note_id}."
@@ -224,13 +224,13 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
         """
         store = _store(cap)
         if not store.get_notes([note_id]):
-            raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
+            raise ToolError(f"No note {note_id!r}. Use browse_notes() or recall() to find ids.")
         store.set_status(note_id, "superseded")
         return f"{note_id} is now superseded" + (f" by {by}." if by else ".")
 
     spec = prompts()["agent"]
     return managed_agent(
-        tools=[*shared_tools, make_tool(list_notes), make_tool(update_note), make_tool(supersede_note)],
+        tools=[*shared_tools, make_tool(browse_notes), make_tool(update_note), make_tool(supersede_note)],
         model=ctx.worker_model,
         name="memory",
         description=" ".join(spec["description"].split()),

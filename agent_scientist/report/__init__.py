@@ -36,12 +36,12 @@ class ReportResult:
 
 def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
     """All active notes from memory, or (None, why) when memory is unavailable: a report never fails on it."""
-    from agent_scientist.memory import list_notes
+    from agent_scientist.memory import read_notes
 
     try:
-        notes = list(list_notes(ws, settings))
+        notes = list(read_notes(ws, settings))
         if not notes and (settings.memory_url or any(ws.memory_dir.glob("*"))):
-            # list_notes reads an unusable store as empty: tell "unavailable" apart from "no notes"
+            # read_notes reads an unusable store as empty: tell "unavailable" apart from "no notes"
             from agent_scientist.memory import open_memory
 
             open_memory(ws, settings)
