@@ -14,27 +14,24 @@ from typing import Any
 from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_json, read_json
+from agent_scientist.papers.ids import base_id, citation_label, version_of
 from agent_scientist.papers.store import (
     add_passages,
-    base_id,
     bm25,
     cached_entry,
     chunk_pages,
-    citation_label,
     find_paper,
     ingest_pdfs,
     load_pages,
-    page_count,
     parse_paper_id,
     query_terms,
     search_cache_path,
     store_paper,
     tokens,
-    version_of,
 )
 from agent_scientist.workspace import Workspace, now_iso
 
-__all__ = ["search", "read", "ingest_pdfs", "page_count", "load_pages", "find_paper", "PapersCapability"]
+__all__ = ["search", "read", "ingest_pdfs", "load_pages", "find_paper", "PapersCapability"]
 
 MAX_RESULTS = 50
 WORKSPACE_HITS = 3
