@@ -111,7 +111,7 @@ def test_workspace_papers_are_searched_and_marked(ws, arxiv, home) -> None:
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"query": "  "}, "Empty query"),
-    ({"query": "x", "sort_by": "citations"}, "sort_by='citations' is unknown"),
+    ({"query": "x", "sort_by": "popularity"}, "sort_by='popularity' is unknown"),
     ({"query": "x", "start_date": "2024/01/01"}, "not a date: use YYYY-MM-DD"),
     ({"query": "x", "start_date": "2024-05-01", "end_date": "2024-01-01"}, "after end_date"),
     ({"query": "x", "max_results": "ten"}, "max_results='ten' is not a whole number"),

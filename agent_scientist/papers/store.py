@@ -81,6 +81,23 @@ def load_pages(ws: Workspace, paper_id: str) -> dict:
                         f"{ws.paper_dir(meta['id'])} and read it again.") from None
 
 
+OPTIONAL_META = ("comment", "doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count",
+                 "publication_type", "retracted", "tldr", "open_access", "original_path", "scanned", "full_text")
+
+
+def paper_meta(paper_id: str, source: str, entry: dict, **extra: Any) -> dict:
+    """The one shape of a paper's meta.json (store_paper adds file, pages, sha256, added_at)."""
+    meta = {"id": paper_id, "source": source, "title": entry.get("title") or "",
+            "authors": list(entry.get("authors") or []), "published": entry.get("published") or "",
+            "year": entry.get("year"), "categories": list(entry.get("categories") or []),
+            "primary_category": entry.get("primary_category") or "", "abstract": entry.get("abstract") or "",
+            "pdf_url": entry.get("pdf_url") or "", "abs_url": entry.get("abs_url") or ""}
+    for key, value in [*((k, entry.get(k)) for k in OPTIONAL_META), *extra.items()]:
+        if value not in (None, "", [], False) or (key == "full_text" and value is False):
+            meta[key] = value
+    return meta
+
+
 def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
     """Write paper.pdf, pages.json, then meta.json (last: its presence means the paper is complete)."""
     folder = ws.paper_dir(meta["id"])
@@ -234,14 +251,10 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
             extracted = extract(data, settings.pdf_max_pages)
             pid = next(f"local:{digest[:n]}" for n in (8, 12, 16, 64)
                        if not ws.paper_dir(f"local:{digest[:n]}").exists())
-            meta = {
-                "id": pid, "source": "local", "title": extracted.title or path.stem.replace("_", " "),
-                "authors": extracted.authors, "published": "", "year": extracted.year, "categories": [],
-                "primary_category": "", "abstract": _abstract_from(extracted.pages), "pdf_url": "",
-                "abs_url": "", "original_path": str(path.resolve()),
-            }
-            if extracted.scanned:
-                meta["scanned"] = True
+            meta = paper_meta(pid, "local", {"title": extracted.title or path.stem.replace("_", " "),
+                                             "authors": extracted.authors, "year": extracted.year,
+                                             "abstract": _abstract_from(extracted.pages)},
+                              original_path=str(path.resolve()), scanned=extracted.scanned)
             meta = store_paper(ws, meta, data, extracted)
             known[digest] = pid
             warning = add_passages(memory, pid, extracted.pages)
