@@ -6,18 +6,24 @@ from typing import Any
 
 from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
+from agent_scientist.fsio import atomic_write_json, read_json
+from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
+from agent_scientist.papers.search import source_names
 from agent_scientist.papers.store import (
     add_passages,
+    annotate,
     cached_entry,
     find_paper,
     load_pages,
     paper_meta,
     parse_paper_id,
+    search_cache_path,
+    store_abstract_only,
     store_paper,
 )
 from agent_scientist.papers.views import overview, page_view, passages_view
-from agent_scientist.workspace import Workspace
+from agent_scientist.workspace import Workspace, now_iso
 
 
 def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query: str = "",
@@ -48,6 +54,8 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
         known = ", ".join(m["id"] for m in ws.papers() if m.get("source") == "local")[:400] or "none"
         raise ToolError(f"No local paper {pid} in this workspace (local papers: {known}). A person adds PDFs "
                         "with `agent-scientist papers add NAME FILE...`.")
+    if ids.kind_of(pid) in ("doi", "s2"):
+        return _fetch_work(ws, settings, pid)
     entry = cached_entry(ws, pid)
     if entry is None:
         try:
@@ -80,8 +88,92 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
                         f"{summary}") from None
     except PdfError as exc:
         raise ToolError(f"The PDF of arXiv:{vid} cannot be read: {exc}. Nothing was saved. {summary}") from None
-    meta = paper_meta(vid, "arxiv", entry, scanned=extracted.scanned)
-    return store_paper(ws, meta, data, extracted)
+    meta = store_paper(ws, paper_meta(vid, "arxiv", entry, scanned=extracted.scanned), data, extracted)
+    if set(source_names(settings.paper_sources)) - {"arxiv"}:
+        work = _resolve_quietly(ws, settings, vid)
+        if work:
+            meta = annotate(ws, meta, work)
+    return meta
+
+
+def resolve_work(ws: Workspace, settings: Settings, pid: str) -> dict | None:
+    """What Semantic Scholar and OpenAlex know of a paper (cached in papers/.works/); None if neither knows it.
+    Raises FetchError only when every index asked failed."""
+    from agent_scientist.papers.fetch import FetchError
+    from agent_scientist.papers.sources import combine, openalex, semantic_scholar
+
+    names = [n for n in source_names(settings.paper_sources) if n != "arxiv"] or ["semantic_scholar", "openalex"]
+    cache = search_cache_path(ws, {"work": ids.match_key(pid), "sources": names}, ".works")
+    try:
+        return read_json(cache)["work"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    work, errors = None, []
+    for name in names:
+        try:
+            if name == "semantic_scholar":
+                found = semantic_scholar.paper(settings, pid)
+            else:
+                doi = (work or {}).get("doi") or (ids.parse(pid).value if ids.kind_of(pid) == "doi" else "")
+                found = openalex.work(settings, f"doi:{doi}") if doi else None
+        except FetchError as exc:
+            errors.append(exc)
+            continue
+        if found:
+            work = combine(work, found) if work else found
+    if work is None and errors and len(errors) == len(names):
+        raise errors[0]
+    atomic_write_json(cache, {"work": work, "fetched_at": now_iso()})
+    return work
+
+
+def _resolve_quietly(ws: Workspace, settings: Settings, pid: str) -> dict | None:
+    from agent_scientist.papers.fetch import FetchError
+
+    try:
+        return resolve_work(ws, settings, pid)
+    except FetchError:
+        return None
+
+
+def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
+    """A DOI or S2 paper: from arXiv when it has an arXiv version, else its open-access PDF, else its abstract."""
+    from agent_scientist.papers.arxiv import check_pdf_bytes
+    from agent_scientist.papers.fetch import FetchError, http_get
+    from agent_scientist.papers.pdf import PdfError, extract
+
+    try:
+        work = resolve_work(ws, settings, pid)
+    except FetchError as exc:
+        raise ToolError(f"Could not look up {pid}: {exc}. Papers already cached stay readable{_cached_list(ws)}; "
+                        "try again later.") from None
+    if work is None:
+        raise ToolError(f"No index knows {pid} (asked {settings.paper_sources}). Check the id; search_papers finds ids.")
+    if work.get("arxiv_id"):
+        arxiv_id = str(work["arxiv_id"])
+        meta = find_paper(ws, arxiv_id) or _fetch(ws, settings, ids.base_id(arxiv_id))
+        return annotate(ws, meta, work)
+    stored = f"doi:{work['doi']}" if work.get("doi") else f"s2:{work['s2_id']}"
+    have = find_paper(ws, stored)
+    if have:
+        return have
+    meta = paper_meta(stored, work["sources"][0], work)
+    note = ""
+    if work.get("pdf_url"):
+        try:
+            data = http_get(work["pdf_url"], timeout=settings.http_timeout, max_bytes=int(settings.pdf_max_mb * 1e6),
+                            what=f"the open-access PDF of {stored}")
+            check_pdf_bytes(data, work["pdf_url"])
+            extracted = extract(data, settings.pdf_max_pages)
+            return store_paper(ws, {**meta, "pdf_url": work["pdf_url"], "scanned": extracted.scanned}, data, extracted)
+        except FetchError as exc:
+            if exc.kind == "offline":
+                raise ToolError(f"Could not download the open-access PDF of {stored}: {exc}. Nothing was saved; "
+                                "try again later.") from None
+            note = f"the open-access PDF could not be used ({exc})"
+        except PdfError as exc:
+            note = f"the open-access PDF cannot be read ({exc})"
+    return store_abstract_only(ws, {**meta, **({"full_text_note": note} if note else {})})
 
 
 def _cached_list(ws: Workspace, limit: int = 8) -> str:

@@ -114,10 +114,37 @@ def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
     return meta
 
 
-def search_cache_path(ws: Workspace, params: dict) -> Path:
-    """Where the answer to one exact API request is kept (the endpoint is part of the key)."""
+def search_cache_path(ws: Workspace, params: dict, folder: str = ".search") -> Path:
+    """Where the answer to one exact API request is kept (the endpoint is part of the key); graph pages
+    go to papers/.graph/, paper metadata from the indexes to papers/.works/."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
-    return ws.papers_dir / ".search" / f"{digest}.json"
+    return ws.papers_dir / folder / f"{digest}.json"
+
+
+WORK_META = ("doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count", "publication_type",
+             "retracted", "tldr")
+
+
+def annotate(ws: Workspace, meta: dict, work: dict) -> dict:
+    """Record what the indexes know (DOI, venue, citations, retraction...) on a cached paper's meta.json, so
+    the same paper reached by its arXiv id and by its DOI is one paper."""
+    extra = {k: work[k] for k in WORK_META if work.get(k) not in (None, "", False) and meta.get(k) != work[k]}
+    if ids.kind_of(meta["id"]) == "arxiv":
+        extra.pop("arxiv_id", None)
+    if not extra:
+        return meta
+    meta = {**meta, **extra}
+    atomic_write_json(ws.paper_dir(meta["id"]) / "meta.json", meta)
+    return meta
+
+
+def store_abstract_only(ws: Workspace, meta: dict) -> dict:
+    """A paper whose full text is nowhere to be had: its metadata and abstract, no pages (none can be cited)."""
+    folder = ws.paper_dir(meta["id"])
+    atomic_write_json(folder / "pages.json", {"pages": [], "outline": [], "captions": [], "scanned_pages": []})
+    meta = {**meta, "pages": 0, "full_text": False, "added_at": now_iso()}
+    atomic_write_json(folder / "meta.json", meta)
+    return meta
 
 
 def cached_entry(ws: Workspace, paper_id: str) -> dict | None:

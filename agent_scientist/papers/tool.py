@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agent_scientist.agent.registry import Check, Toolbox, ToolContext
+from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
+from agent_scientist.papers.graph import paper_graph as graph
 from agent_scientist.papers.reading import read
 from agent_scientist.papers.search import search
 from agent_scientist.papers.store import find_paper, ingest_pdfs, load_pages
 
-__all__ = ["search", "read", "ingest_pdfs", "load_pages", "find_paper", "PapersCapability"]
+__all__ = ["search", "read", "ingest_pdfs", "load_pages", "find_paper", "graph", "PapersCapability"]
 
 
 def doctor_checks(settings: Settings) -> list[Check]:
@@ -31,11 +32,47 @@ def doctor_checks(settings: Settings) -> list[Check]:
     ok = "{id}" in settings.arxiv_pdf_url
     checks.append(("arxiv_pdf_url", ok, settings.arxiv_pdf_url if ok else
                    "AGENT_SCIENTIST_ARXIV_PDF_URL must contain {id}, e.g. https://arxiv.org/pdf/{id}"))
+    return checks + source_checks(settings)
+
+
+def source_checks(settings: Settings) -> list[Check]:
+    """Each paper source in `paper_sources`: reachable or not (a TCP connection, no API quota spent),
+    key present or not, and what that means for limits."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from agent_scientist.papers.search import source_names
+    from agent_scientist.papers.sources import KEY_ENV, api_key, openalex, semantic_scholar
+
+    try:
+        names = source_names(settings.paper_sources)
+    except ToolError as exc:
+        return [("paper_sources", False, str(exc))]
+    urls = {"arxiv": settings.arxiv_api_url, "semantic_scholar": settings.semantic_scholar_api_url,
+            "openalex": settings.openalex_api_url}
+    checks: list[Check] = []
+    for name in names:
+        parts = urlsplit(urls[name])
+        try:
+            with socket.create_connection((parts.hostname or "", parts.port or (443 if parts.scheme == "https"
+                                                                                  else 80)), timeout=3):
+                reach = f"{urls[name]} reachable"
+            ok = True
+        except OSError as exc:
+            reach, ok = f"cannot reach {urls[name]} ({exc}); searches will say this source failed", False
+        if name == "arxiv":
+            limits = f"no key needed; {settings.arxiv_delay:g} s between calls"
+        elif api_key(name):
+            limits = f"{KEY_ENV[name]} set: the key's own rate limit"
+        else:
+            limits = f"{KEY_ENV[name]} not set: " + (semantic_scholar.NO_KEY_HINT if name == "semantic_scholar"
+                                                      else openalex.NO_KEY_HINT)
+        checks.append((f"source {name}", ok, f"{reach}; {limits}"))
     return checks
 
 
 class PapersCapability:
-    """`search_papers` and `read_paper`; `passages` returns the index for paper passages (or None)."""
+    """`search_papers`, `read_paper` and `paper_graph`; `passages` returns the index for paper passages (or None)."""
 
     name = "papers"
 
@@ -53,37 +90,57 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
     """Give the planner `search_papers` and `read_paper` bound to this workspace."""
 
     def search_papers(query: str, max_results: int = 10, sort_by: str = "relevance", start_date: str = "",
-                      end_date: str = "", offset: int = 0) -> list[dict]:
-        """Search arXiv, plus the papers already in this workspace (marked source="workspace").
+                      end_date: str = "", offset: int = 0, source: str = "") -> list[dict]:
+        """Search arXiv, Semantic Scholar and OpenAlex (merged, duplicates removed), plus the papers already in
+        this workspace (marked source="workspace").
 
-        Each result: id (with version), title, authors, published, categories, abstract (shortened), pdf_url.
-        The last arXiv result also has "more": the total and the offset of the next page.
+        Each result: id, title, authors, year, venue, citation_count, open_access, sources, abstract (shortened),
+        and "retracted" when the paper was retracted. The last result has "more": how to get the next page.
+        A source that failed is an item {"source_failed", "why", "fix"} at the end.
 
         Args:
-            query: words, or arXiv syntax: ti:, au:, abs:, cat: fields with AND, OR, ANDNOT.
-            max_results: number of arXiv results, 1 to 50.
-            sort_by: "relevance", "submitted" or "updated" (newest first).
-            start_date: earliest submission date YYYY-MM-DD, or "" for no limit.
-            end_date: latest submission date YYYY-MM-DD, or "" for no limit.
+            query: words; for arXiv also its syntax: ti:, au:, abs:, cat: fields with AND, OR, ANDNOT.
+            max_results: number of results per source, 1 to 50.
+            sort_by: "relevance", "citations" (most cited first), "submitted" or "updated" (newest first).
+            start_date: earliest publication date YYYY-MM-DD, or "" for no limit.
+            end_date: latest publication date YYYY-MM-DD, or "" for no limit.
             offset: results to skip, to get the next page (e.g. 10).
+            source: "arxiv", "semantic_scholar", "openalex", a comma-separated list, or "" for the configured ones.
         """
-        return search(ctx.ws, ctx.settings, query, max_results, sort_by, start_date, end_date, offset)
+        return search(ctx.ws, ctx.settings, query, max_results, sort_by, start_date, end_date, offset, source)
+
+    def paper_graph(paper_id: str, direction: str = "references", limit: int = 20, offset: int = 0) -> list[dict]:
+        """The citation graph around a paper: what it cites, who cites it, or related papers.
+
+        Each item: id, title, year, venue, citation_count, open_access, in_workspace; for citations also
+        up to two contexts (the citing sentences: do they agree?) and influential. The last item has "more".
+
+        Args:
+            paper_id: any paper id, e.g. "2401.01234", "doi:10.1093/mind/lix.236.433", "s2:<40 hex>".
+            direction: "references" (what it cites), "citations" (who cites it) or "related".
+            limit: items per page, 1 to 100.
+            offset: items to skip, to get the next page.
+        """
+        return graph(ctx.ws, ctx.settings, paper_id, direction, limit, offset)
 
     def read_paper(paper_id: str, page: int = 0, query: str = "") -> str:
         """Read a paper's full text (downloaded and cached on first use); answers are bounded.
 
         page=0 gives an overview (abstract, outline with pages, captions, page count); page=N gives
-        page N; query="..." gives the best matching passages with their pages. Cite as [arXiv:ID p.N].
+        page N; query="..." gives the best matching passages with their pages. Cite as [arXiv:ID p.N] or
+        [doi:DOI p.N]. A paper with no open-access full text gives its abstract only.
 
         Args:
-            paper_id: e.g. "2401.01234", "2401.01234v2", "arXiv:2401.01234", an arxiv.org URL, or "local:ab12cd34".
+            paper_id: e.g. "2401.01234v2", "arXiv:2401.01234", "doi:10.1093/mind/lix.236.433", "s2:<40 hex>",
+                or "local:ab12cd34".
             page: 0 for the overview, or a page number from 1.
             query: words to find in this paper; when given, page is ignored.
         """
         return read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages())
 
-    box.add_functions(search_papers, read_paper)
+    box.add_functions(search_papers, read_paper, paper_graph)
     box.instructions.append(
         "Papers: find them with search_papers, read them with read_paper (overview first, then pages or "
-        "query=). Cite claims from papers with their page, e.g. [arXiv:2401.01234 p.3]."
+        "query=), follow references and citations with paper_graph. Cite claims from papers with their page, "
+        "e.g. [arXiv:2401.01234 p.3] or [doi:10.1093/mind/lix.236.433 p.3]. Do not rely on a RETRACTED paper."
     )

@@ -29,6 +29,19 @@ def overview(meta: dict, data: dict, limit: int) -> str:
              + (f" (first {pages} of {meta['total_pages']}; raise AGENT_SCIENTIST_PDF_MAX_PAGES)"
                 if meta.get("total_pages") else "")
              + (f" | Categories: {', '.join(meta['categories'])}" if meta.get("categories") else "")]
+    facts = [f"{name}: {meta[key]}" for name, key in (("Venue", "venue"), ("Year", "year"),
+                                                       ("Citations", "citation_count"), ("Type", "publication_type"),
+                                                       ("DOI", "doi")) if meta.get(key) not in (None, "")]
+    if facts:
+        lines.append(" | ".join(facts))
+    if meta.get("retracted"):
+        lines.insert(1, "RETRACTED: do not rely on it (OpenAlex marks this paper retracted).")
+    if meta.get("full_text") is False:
+        lines.append("No full text: no open-access PDF was found, so its pages cannot be read or cited; cite the "
+                     f"paper as a whole, [{citation_label(meta['id'])}]. A person who has the PDF can add it with "
+                     "`agent-scientist papers add NAME FILE`.")
+    if meta.get("tldr"):
+        lines.append(f"TLDR: {meta['tldr'][:400]}")
     if meta.get("scanned"):
         lines.append("This PDF is a scanned image without a text layer: its pages cannot be read (no OCR). "
                      "Rely on the abstract and metadata.")
@@ -37,7 +50,9 @@ def overview(meta: dict, data: dict, limit: int) -> str:
         room = max(300, min(2000, limit // 3))
         lines.append(f"Abstract: {abstract[:room]}" + (" …" if len(abstract) > room else ""))
     tail = (f"Read a page: read_paper('{meta['id']}', page=N) (1-{pages}); find passages: "
-            f"read_paper('{meta['id']}', query='...'). Cite as [{citation_label(meta['id'])} p.N].")
+            f"read_paper('{meta['id']}', query='...'). Cite as [{citation_label(meta['id'])} p.N]."
+            if pages else f"Cite as [{citation_label(meta['id'])}] (no pages). "
+            f"Related work: paper_graph('{meta['id']}').")
     budget = limit - sum(len(x) + 1 for x in lines) - len(tail) - 80
     sections = [("Outline", [f"{'  ' * (max(1, o.get('level', 1)) - 1)}{o['title']} (p.{o['page']})"
                              for o in data.get("outline", [])]),
@@ -60,6 +75,9 @@ def overview(meta: dict, data: dict, limit: int) -> str:
 
 def page_view(meta: dict, data: dict, page: int, limit: int) -> str:
     pages = data.get("pages", [])
+    if meta.get("full_text") is False:
+        raise ToolError(f"{citation_label(meta['id'])} has no full text in this workspace (no open-access PDF): "
+                        "its pages cannot be read; page=0 gives the abstract and metadata.")
     if not 1 <= page <= len(pages):
         raise ToolError(f"Page {page} is out of range: {citation_label(meta['id'])} has {len(pages)} pages "
                         f"(1-{len(pages)}); page=0 gives the overview.")

@@ -126,9 +126,11 @@ class Occurrence:
     pages: tuple[int, int] | None = None
     locator: str = ""
     note: str = ""  # e.g. a version mismatch that was accepted
+    retracted: bool = False  # the cited paper is marked retracted: kept, but marked in the text
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"retracted": True} if self.retracted else {}  # only then: earlier exports keep their bytes
+        return extra | {
             "raw": self.raw, "location": self.location, "verified": self.verified,
             "paper_id": self.paper_id or None, "number": self.number, "label": self.label or None,
             "pages": list(self.pages) if self.pages else None, "locator": self.locator or None,
@@ -177,6 +179,9 @@ class CitationIndex:
         if paper is None:
             return self._reject(raw, location, reason)
         pages = None
+        if ref.first_page is not None and paper.get("full_text") is False:
+            return self._reject(raw, location, f"the workspace has no full text of {paper['id']}: its pages cannot "
+                                               "be cited, the paper as a whole can")
         if ref.first_page is not None:
             first, last = ref.first_page, ref.last_page or ref.first_page
             count = self.page_count(paper)
@@ -187,7 +192,8 @@ class CitationIndex:
             pages = (first, last)
         pid = str(paper["id"])
         number = self._numbers.setdefault(pid, len(self._numbers) + 1)
-        occ = Occurrence(raw, location, True, pid, number, pages=pages, locator=ref.locator, note=note)
+        occ = Occurrence(raw, location, True, pid, number, pages=pages, locator=ref.locator, note=note,
+                         retracted=bool(paper.get("retracted")))
         self.occurrences.append(occ)
         return occ
 
@@ -230,7 +236,7 @@ def render_occurrence(occ: Occurrence) -> str:
         where = f", p.{first}" if first == last else f", pp.{first}-{last}"
     elif occ.locator:
         where = ", " + escape_inline(occ.locator)
-    return f"[{occ.number}{where}](#ref-{occ.number})"
+    return f"[{occ.number}{where}](#ref-{occ.number})" + (" (RETRACTED)" if occ.retracted else "")
 
 
 def render_group(occurrences: list[Occurrence]) -> str:

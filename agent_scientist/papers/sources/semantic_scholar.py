@@ -90,7 +90,7 @@ def graph(settings: Settings, pid: str, direction: str, limit: int, offset: int)
                 return [], None
             ident = found["s2_id"]
         data = _get(settings, f"/recommendations/v1/papers/forpaper/{ident}",
-                    {"limit": min(500, offset + limit), "fields": GRAPH_FIELDS})
+                    {"limit": min(500, offset + limit + 1), "fields": GRAPH_FIELDS})
         works = [w for w in (to_record(p) for p in data.get("recommendedPapers") or []) if w]
         page = works[offset:offset + limit]
         return page, (offset + limit if len(works) > offset + limit else None)
