@@ -34,11 +34,13 @@ def test_tools_have_the_exact_names_and_parameters(ws, arxiv, home) -> None:
     PapersCapability().register(ToolContext(ws, make_settings(home, arxiv)), box)
     tools = {t.name: t for t in box.tools}
     assert list(tools["search_papers"].inputs) == ["query", "max_results", "sort_by", "start_date", "end_date",
-                                                   "offset"]
+                                                   "offset", "source"]
     assert list(tools["read_paper"].inputs) == ["paper_id", "page", "query"]
+    assert list(tools["paper_graph"].inputs) == ["paper_id", "direction", "limit", "offset"]
     found = tools["search_papers"](query="ti:sparse AND ti:widgets")
     assert ids(found) == ["2401.00001v2"]
-    assert set(found[0]) >= {"id", "title", "authors", "published", "categories", "abstract", "pdf_url"}
+    assert set(found[0]) >= {"id", "title", "authors", "published", "categories", "abstract", "pdf_url", "year",
+                             "venue", "citation_count", "open_access", "sources"}
 
 
 def test_query_syntax_passes_through(ws, arxiv, home) -> None:
