@@ -140,3 +140,19 @@ def test_the_report_marks_retractions_links_dois_and_lists_what_was_missed(ws, h
     bib = render(ws, [], "bibtex").text
     assert "@inproceedings{" in bib and "booktitle = {NeurIPS}" in bib and f"doi = {{{DOI_A}}}" in bib
     assert "eprint = {2401.00001}" in bib and "note = {RETRACTED}" in bib
+
+
+def test_doctor_reports_each_source(home, servers, monkeypatch) -> None:
+    from agent_scientist.papers.tool import source_checks
+
+    monkeypatch.delenv("SEMANTIC_SCHOLAR_API_KEY", raising=False)
+    monkeypatch.setenv("OPENALEX_API_KEY", "k")
+    checks = {what: (ok, detail) for what, ok, detail in source_checks(make_settings(home, servers))}
+    assert set(checks) == {"source arxiv", "source semantic_scholar", "source openalex"}
+    assert all(ok for ok, _ in checks.values())
+    assert "SEMANTIC_SCHOLAR_API_KEY not set" in checks["source semantic_scholar"][1]
+    assert "OPENALEX_API_KEY set" in checks["source openalex"][1]
+    down = load_settings({"home": str(home), "paper_sources": "semantic_scholar",
+                          "semantic_scholar_api_url": "http://127.0.0.1:9"})
+    [(what, ok, detail)] = source_checks(down)
+    assert not ok and "cannot reach http://127.0.0.1:9" in detail

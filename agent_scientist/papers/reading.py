@@ -123,7 +123,8 @@ def resolve_work(ws: Workspace, settings: Settings, pid: str) -> dict | None:
             work = combine(work, found) if work else found
     if work is None and errors and len(errors) == len(names):
         raise errors[0]
-    atomic_write_json(cache, {"work": work, "fetched_at": now_iso()})
+    if not errors:  # an answer missing a failed index's part is not kept: the next read asks again
+        atomic_write_json(cache, {"work": work, "fetched_at": now_iso()})
     return work
 
 
