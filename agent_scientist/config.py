@@ -52,6 +52,11 @@ class Settings:
     pdf_max_mb: float = 50.0
     pdf_max_pages: int = 500
     read_chars: int = 6000
+    paper_sources: str = "arxiv,semantic_scholar,openalex"  # comma-separated; search_papers(source="") uses it
+    semantic_scholar_api_url: str = "https://api.semanticscholar.org"  # key: SEMANTIC_SCHOLAR_API_KEY
+    semantic_scholar_delay: float = 1.0
+    openalex_api_url: str = "https://api.openalex.org"  # key: OPENALEX_API_KEY
+    openalex_email: str = ""  # OpenAlex's polite pool
     # Memory.
     memory_url: str = ""  # empty: embedded chromadb in <workspace>/memory
     embedding_model: str = "local"  # "local" (bundled ONNX MiniLM) or a litellm embedding model

@@ -57,8 +57,10 @@ def slugify(text: str, max_len: int = 48) -> str:
 
 
 def paper_key(paper_id: str) -> str:
-    """Directory name for a paper id (`2401.01234v2`, `hep-th/9901001v1`, `local:ab12cd`)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", paper_id)
+    """Directory name for a paper id (the grammar is papers/ids.py)."""
+    from agent_scientist.papers.ids import storage_key
+
+    return storage_key(paper_id)
 
 
 def validate_name(name: str) -> str:

@@ -16,6 +16,10 @@ OFFLINE = {
     "AGENT_SCIENTIST_ARXIV_API_URL": "http://127.0.0.1:9/api/query",
     "AGENT_SCIENTIST_ARXIV_PDF_URL": "http://127.0.0.1:9/pdf/{id}",
     "AGENT_SCIENTIST_ARXIV_DELAY": "0",
+    "AGENT_SCIENTIST_PAPER_SOURCES": "arxiv",  # tests of the other sources name them and start their servers
+    "AGENT_SCIENTIST_SEMANTIC_SCHOLAR_API_URL": "http://127.0.0.1:9",
+    "AGENT_SCIENTIST_SEMANTIC_SCHOLAR_DELAY": "0",
+    "AGENT_SCIENTIST_OPENALEX_API_URL": "http://127.0.0.1:9",
 }
 
 

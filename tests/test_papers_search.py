@@ -34,11 +34,13 @@ def test_tools_have_the_exact_names_and_parameters(ws, arxiv, home) -> None:
     PapersCapability().register(ToolContext(ws, make_settings(home, arxiv)), box)
     tools = {t.name: t for t in box.tools}
     assert list(tools["search_papers"].inputs) == ["query", "max_results", "sort_by", "start_date", "end_date",
-                                                   "offset"]
+                                                   "offset", "source"]
     assert list(tools["read_paper"].inputs) == ["paper_id", "page", "query"]
+    assert list(tools["paper_graph"].inputs) == ["paper_id", "direction", "limit", "offset"]
     found = tools["search_papers"](query="ti:sparse AND ti:widgets")
     assert ids(found) == ["2401.00001v2"]
-    assert set(found[0]) >= {"id", "title", "authors", "published", "categories", "abstract", "pdf_url"}
+    assert set(found[0]) >= {"id", "title", "authors", "published", "categories", "abstract", "pdf_url", "year",
+                             "venue", "citation_count", "open_access", "sources"}
 
 
 def test_query_syntax_passes_through(ws, arxiv, home) -> None:
@@ -111,7 +113,7 @@ def test_workspace_papers_are_searched_and_marked(ws, arxiv, home) -> None:
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"query": "  "}, "Empty query"),
-    ({"query": "x", "sort_by": "citations"}, "sort_by='citations' is unknown"),
+    ({"query": "x", "sort_by": "popularity"}, "sort_by='popularity' is unknown"),
     ({"query": "x", "start_date": "2024/01/01"}, "not a date: use YYYY-MM-DD"),
     ({"query": "x", "start_date": "2024-05-01", "end_date": "2024-01-01"}, "after end_date"),
     ({"query": "x", "max_results": "ten"}, "max_results='ten' is not a whole number"),

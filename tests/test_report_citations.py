@@ -29,13 +29,15 @@ from agent_scientist.workspace import Workspace
     ("http://export.arxiv.org/pdf/2401.01234.pdf", ("2401.01234", "")),
     ("arxiv.org/pdf/2401.01234v1.pdf", ("2401.01234", "v1")),
     ("arXiv:hep-th/9901001v1", ("hep-th/9901001", "v1")),
-    ("arXiv:Math.GT/0309136", ("math.gt/0309136", "")),
+    ("arXiv:math.GT/0309136", ("math.gt/0309136", "")),
+    ("arXiv:math.gt/0309136v2", ("math.gt/0309136", "v2")),
 ])
 def test_arxiv_ids_are_normalised(text: str, expected: tuple[str, str]) -> None:
     assert split_arxiv_id(text) == expected
 
 
-@pytest.mark.parametrize("text", ["arXiv:2401.012345", "2401.1", "arXiv:foo", "https://arxiv.org/list/cs.AI", ""])
+@pytest.mark.parametrize("text", ["arXiv:2401.012345", "2401.1", "arXiv:foo", "https://arxiv.org/list/cs.AI", "",
+                                  "arXiv:Math.GT/0309136", "HEP-TH/9901001"])
 def test_non_ids_are_refused(text: str) -> None:
     assert split_arxiv_id(text) is None
 
@@ -72,7 +74,7 @@ def test_brackets() -> None:
     assert bracket_kind("local:ab12 p.2") == "cite"
     assert bracket_kind("Smith et al., 2020") == "foreign"
     assert bracket_kind("Vaswani and Shazeer 2017; Devlin et al. 2019") == "foreign"
-    assert bracket_kind("doi:10.1000/xyz") == "foreign"
+    assert bracket_kind("doi:10.1000/xyz") == "cite"
     assert bracket_kind("0, 1") == ""
     assert bracket_kind("x") == ""
     assert bracket_kind("2401.01234v2 p.3") == "cite"

@@ -26,7 +26,8 @@ from agent_scientist.workspace import Workspace
 
 CACHE_DIR = ".papers-cache"
 
-papers_app = typer.Typer(help="Search arXiv, read papers, and add your own PDFs to a workspace.",
+papers_app = typer.Typer(help="Search arXiv, Semantic Scholar and OpenAlex, follow citations, read papers, "
+                              "and add your own PDFs to a workspace.",
                          no_args_is_help=True)
 
 
@@ -97,15 +98,17 @@ def search_cmd(
     offset: int = typer.Option(0, "--offset", help="Skip this many results (next page)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
+    source: str = typer.Option("", "--source", help="arxiv, semantic_scholar, openalex or a comma-separated "
+                                                   "list; default: the paper_sources setting."),
 ) -> None:
-    """Search arXiv (and the workspace's papers) like the planner's search_papers tool."""
+    """Search arXiv, Semantic Scholar and OpenAlex (and the workspace's papers) like search_papers."""
     from agent_scientist.agent.registry import ToolError
     from agent_scientist.papers.tool import search
 
     s = settings()
     ws = _workspace(s, name)
     try:
-        results = search(ws, s, query, max_results, sort, start_date, end_date, offset)
+        results = search(ws, s, query, max_results, sort, start_date, end_date, offset, source)
     except ToolError as exc:
         fail(str(exc), EXIT_FAILED)
     if as_json:
@@ -114,21 +117,61 @@ def search_cmd(
     from rich.table import Table
 
     table = Table(show_lines=False, expand=False)
-    for column in ("id", "date", "title", "authors", "source"):
+    for column in ("id", "date", "title", "authors", "venue", "cites", "sources"):
         table.add_column(column, overflow="fold")
-    for r in results:
-        table.add_row(r["id"], r.get("published", ""), r["title"], ", ".join(r["authors"][:3]),
-                      r["source"] + (" (cached)" if r.get("in_workspace") else ""))
+    papers = [r for r in results if "id" in r]
+    for r in papers:
+        cites = "" if r.get("citation_count") is None else str(r["citation_count"])
+        title = ("RETRACTED: " if r.get("retracted") else "") + r["title"]
+        table.add_row(r["id"], r.get("published") or str(r.get("year") or ""), title, ", ".join(r["authors"][:3]),
+                      r.get("venue", ""), cites, ",".join(r.get("sources") or [r["source"]])
+                      + (" (cached)" if r.get("in_workspace") else ""))
     console.print(table)
-    more = str(results[-1].get("more", ""))
+    for r in results:
+        if "source_failed" in r:
+            warn(f"{r['source_failed']} failed: {r['why']} ({r['fix']})")
+    more = next((str(r["more"]) for r in results if r.get("more")), "")
     span = more.split(";")[0] + ". " if more else ""
     after = "No more results." if more.endswith("no more.") else f"Next page: --offset {offset + max_results}."
     console.print(f"{span}{after} Read one: agent-scientist papers read ID", highlight=False)
 
 
+@papers_app.command("graph")
+def graph_cmd(
+    paper_id: str = typer.Argument(..., metavar="ID", help="Any paper id: 2401.01234, doi:10..., s2:<hex>."),
+    direction: str = typer.Option("references", "--direction", "-d", help="references, citations or related."),
+    limit: int = typer.Option(20, "--limit", "-n", help="Items per page (1-100)."),
+    offset: int = typer.Option(0, "--offset", help="Skip this many items (next page)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the items as JSON."),
+    name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
+) -> None:
+    """Follow the citation graph like the planner's paper_graph tool."""
+    from agent_scientist.agent.registry import ToolError
+    from agent_scientist.papers.tool import graph
+
+    s = settings()
+    ws = _workspace(s, name)
+    try:
+        items = graph(ws, s, paper_id, direction, limit, offset)
+    except ToolError as exc:
+        fail(str(exc), EXIT_FAILED)
+    if as_json:
+        print_json(items)
+        return
+    for item in items:
+        cites = "" if item.get("citation_count") is None else f"  cited {item['citation_count']}"
+        facts = ", ".join(str(x) for x in (item.get("venue"), item.get("year")) if x)
+        console.print(f"{item['id']}  {item['title'][:90]}" + (f" ({facts})" if facts else "") + cites
+                      + ("  [influential]" if item.get("influential") else ""), highlight=False, markup=False)
+        for context in item.get("contexts") or []:
+            console.print(f"    \u201c{context[:200]}\u201d", highlight=False, markup=False)
+    console.print(items[-1]["more"], highlight=False, markup=False)
+
+
 @papers_app.command("read")
 def read_cmd(
-    paper_id: str = typer.Argument(..., metavar="ID", help="2401.01234[v2], arXiv:..., an arxiv.org URL or local:..."),
+    paper_id: str = typer.Argument(..., metavar="ID", help="2401.01234[v2], arXiv:..., doi:10..., s2:<hex>, "
+                                                           "an arxiv.org or doi.org URL, or local:..."),
     page: int = typer.Option(0, "--page", "-p", help="0 for the overview, N for page N."),
     query: str = typer.Option("", "--query", "-q", help="Show the passages that best match these words."),
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),

@@ -18,6 +18,7 @@ import numpy as np
 
 from agent_scientist.config import Settings
 from agent_scientist.memory.embedding import EmbeddingError, get_embedder
+from agent_scientist.papers.ids import citation_label, match_key
 from agent_scientist.records import Note, note_from_store, note_to_store
 from agent_scientist.workspace import Workspace
 from agent_scientist.workspace import now_iso as workspace_now_iso
@@ -45,14 +46,13 @@ def new_note_id() -> str:
 
 
 def paper_source(paper_id: str) -> str:
-    """How a paper is cited: `arXiv:2401.01234v2` or `local:ab12cd34`."""
-    return paper_id if paper_id.startswith("local:") else f"arXiv:{paper_id}"
+    """How a paper is cited (papers/ids.py): `arXiv:2401.01234v2`, `doi:...`, `local:ab12cd34`."""
+    return citation_label(paper_id)
 
 
 def _norm_source(source: str) -> str:
-    s = source.strip().lower()
-    s = s.removeprefix("arxiv:").strip()
-    return re.sub(r"v\d+$", "", s) if re.match(r"^(\d{4}\.\d{4,5}|[a-z-]+(\.[a-z]{2})?/\d{7})v\d+$", s) else s
+    """A paper id as its version-free key (papers/ids.py); any other source lower-cased."""
+    return match_key(source) or source.strip().lower()
 
 
 def source_matches(stored: str, wanted: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent_scientist.agent.history import SummaryStep, apply_summary
 from agent_scientist.memory.worker import ask
+from agent_scientist.papers.ids import ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ IDS_CHARS = 1200  # of identifiers the summary left out, appended verbatim
 
 # Identifiers the planner may need again: paper ids, note ids, runs, files.
 _IDENTIFIER = re.compile(
-    r"(?:arXiv:)?\b\d{4}\.\d{4,5}(?:v\d+)?\b|\blocal:[0-9a-f]{6,}\b|\bn-[0-9a-f]{10}\b|\brun[: ]\d+\b"
+    rf"(?i:{ID_PATTERN})" r"|\bn-[0-9a-f]{10}\b|\brun[: ]\d+\b"
     r"|\b[\w./-]+\.(?:py|json|jsonl|csv|tsv|txt|md|pdf|png|svg|yaml|yml|toml|ipynb|log|npz|npy|pt|pkl)\b"
 )
 

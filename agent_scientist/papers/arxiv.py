@@ -1,11 +1,11 @@
 """arXiv over HTTP: the API query, the Atom answer, and PDF downloads.
 
-Owns the one politeness clock of the process (arXiv asks for a pause between calls), the
-timeouts, the retries with backoff on 429, 5xx, timeouts and dropped connections, and the
-checks that a PDF answer really is a PDF of acceptable size.
+Requests go through papers/fetch.py (total deadline, bounded retries honouring Retry-After, size
+caps) on the process's arXiv politeness clock; this module owns the query, the strict Atom parsing
+and the check that a PDF answer really is a PDF.
 
 Why not `arxiv.Client`: it can be pointed at a mirror through its public `query_url_format`
-attribute, but it sends requests without a timeout, retries without backoff or Retry-After,
+attribute, but it sends requests without a total deadline, retries without backoff or Retry-After,
 keeps its delay clock per Client instance, and parses with `recover=True` so malformed XML
 silently becomes "no results". We therefore send the request ourselves and parse the Atom
 strictly; the package still names the sort criteria (`arxiv.SortCriterion`).
@@ -13,151 +13,26 @@ strictly; the package still names the sort criteria (`arxiv.SortCriterion`).
 
 from __future__ import annotations
 
-import re
-import threading
-import time
 import xml.etree.ElementTree as ET
-from typing import Any
-from urllib.parse import urlsplit
 
 from agent_scientist.config import Settings
+from agent_scientist.papers import fetch
+from agent_scientist.papers.fetch import FetchError
+
+__all__ = ["FetchError", "http_get", "query_api", "parse_feed", "download_pdf", "check_pdf_bytes", "sort_value"]
 
 _NS = {
     "atom": "http://www.w3.org/2005/Atom",
     "arxiv": "http://arxiv.org/schemas/atom",
     "opensearch": "http://a9.com/-/spec/opensearch/1.1/",
 }
-USER_AGENT = "agent-scientist/0.1 (+https://github.com/; research assistant)"
-RETRIES = 3
-UNREACHABLE_RETRIES = 1  # a host that cannot be reached at all is tried twice, not four times: offline is common
-MAX_RETRY_AFTER = 60.0
-
-
-class FetchError(Exception):
-    """A request to arXiv failed; `kind` says how and the message says what to do."""
-
-    def __init__(self, kind: str, message: str, body: bytes = b""):
-        super().__init__(message)
-        self.kind = kind
-        self.body = body  # the start of an error answer, which may explain the refusal
-
-
-# -- the process-wide politeness clock ---------------------------------------
-_clock_lock = threading.Lock()
-_last_call = 0.0
-_session: Any = None
-
-
-def _wait_turn(delay: float) -> None:
-    """Sleep until `delay` seconds have passed since the previous arXiv request of this process."""
-    global _last_call
-    with _clock_lock:
-        pause = _last_call + delay - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        _last_call = time.monotonic()
-
-
-def _mark_done() -> None:
-    global _last_call
-    with _clock_lock:
-        _last_call = time.monotonic()
-
-
-def _http() -> Any:
-    global _session
-    if _session is None:
-        import requests
-
-        _session = requests.Session()
-        _session.headers["User-Agent"] = USER_AGENT
-    return _session
-
-
-def _retry_after(headers: Any) -> float:
-    try:
-        return min(MAX_RETRY_AFTER, max(0.0, float(headers.get("Retry-After", 0))))
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def http_get(url: str, settings: Settings, *, params: dict | None = None, max_bytes: int,
              what: str = "arXiv") -> bytes:
-    """GET `url` politely with timeouts and retries; return the body, never more than `max_bytes`."""
-    import requests
-
-    last = "no answer"
-    for attempt in range(RETRIES + 1):
-        wait = 0.0
-        _wait_turn(settings.arxiv_delay)
-        try:
-            with _http().get(url, params=params, timeout=settings.http_timeout, stream=True) as resp:
-                status = resp.status_code
-                if status == 429 or status >= 500:
-                    last = f"{what} answered HTTP {status}"
-                    wait = _retry_after(resp.headers)
-                elif status == 404:
-                    raise FetchError("not_found", f"{what} answered 404 Not Found for {resp.url}")
-                elif status >= 400:
-                    raise FetchError("http", f"{what} answered HTTP {status} for {resp.url}",
-                                     body=resp.raw.read(65536, decode_content=True) or b"")
-                else:
-                    return _read_body(resp, settings, max_bytes, what)
-        except requests.Timeout:
-            last = f"{what} did not answer within {settings.http_timeout:g} s"
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
-            why = _unreachable(exc)
-            if why:
-                last = (f"connection to {what} failed: {urlsplit(url).netloc} cannot be reached ({why}); "
-                        "no network, or the server is down")
-                if attempt >= UNREACHABLE_RETRIES:
-                    raise FetchError("offline", last) from None
-            else:
-                last = f"connection to {what} failed or dropped mid-answer ({_short(exc)})"
-        except requests.RequestException as exc:
-            raise FetchError("http", f"bad request to {what}: {_short(exc)}") from None
-        finally:
-            _mark_done()
-        if attempt < RETRIES:
-            time.sleep(max(wait, settings.arxiv_delay * 2**attempt))
-    raise FetchError("unavailable", f"{last} (after {RETRIES + 1} tries)")
-
-
-def _read_body(resp: Any, settings: Settings, max_bytes: int, what: str) -> bytes:
-    length = resp.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > max_bytes:
-        raise FetchError("too_large", f"{what} answer is {int(length) / 1e6:.1f} MB, over the "
-                                      f"{max_bytes / 1e6:.1f} MB cap")
-    deadline = time.monotonic() + max(10 * settings.http_timeout, 60.0)
-    body = bytearray()
-    for chunk in resp.iter_content(chunk_size=1 << 16):
-        body += chunk
-        if len(body) > max_bytes:
-            raise FetchError("too_large", f"{what} answer exceeds the {max_bytes / 1e6:.1f} MB cap")
-        if time.monotonic() > deadline:
-            import requests
-
-            raise requests.Timeout("download too slow")
-    return bytes(body)
-
-
-def _unreachable(exc: BaseException) -> str:
-    """Why no connection could be opened at all (no network, unknown host, refused), or "" otherwise."""
-    from urllib3.exceptions import NewConnectionError  # urllib3 2 adds NameResolutionError, a subclass
-
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    if not isinstance(reason, NewConnectionError):
-        return ""
-    text = str(reason).lower()
-    if type(reason).__name__ == "NameResolutionError" or "name or service" in text or "resolve" in text:
-        return "the host name does not resolve"
-    return "connection refused" if "refused" in text else _short(reason)[-80:]
-
-
-def _short(exc: BaseException) -> str:
-    text = re.sub(r"\s+", " ", str(exc))
-    return text[:160] or type(exc).__name__
+    """A bounded GET (papers/fetch.py) on arXiv's politeness clock (`arxiv_delay` between calls)."""
+    return fetch.http_get(url, timeout=settings.http_timeout, max_bytes=max_bytes, params=params, what=what,
+                          clock="arxiv", delay=settings.arxiv_delay)
 
 
 # -- API query ---------------------------------------------------------------

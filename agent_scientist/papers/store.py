@@ -12,68 +12,61 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
+from agent_scientist.papers import ids
+from agent_scientist.papers.ids import base_id, version_of
 from agent_scientist.workspace import Workspace, now_iso
 
-_NEW_ID = re.compile(r"\d{4}\.\d{4,5}(v\d+)?")
-_OLD_ID = re.compile(r"[a-z][a-z\-]*(\.[A-Z]{2})?/\d{7}(v\d+)?")
-_URL = re.compile(r"https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?(?:[?#].*)?$", re.I)
-_LOCAL = re.compile(r"local:[0-9a-f]{6,64}")
-ID_FORMS = ("2401.01234, 2401.01234v2, arXiv:2401.01234, https://arxiv.org/abs/2401.01234, "
-            "or a local id such as local:ab12cd34")
 CHUNK_CHARS = 1200
 
 
 def parse_paper_id(text: str) -> str:
-    """Normalise what a model or a person types into `2401.01234[vN]`, `hep-th/9901001[vN]` or `local:...`."""
-    raw = str(text or "").strip().strip("[]()<>'\" ")
-    if _LOCAL.fullmatch(raw.lower()):
-        return raw.lower()
-    url = _URL.match(raw)
-    if url:
-        raw = url.group(1)
-    raw = re.sub(r"^arxiv:\s*", "", raw, flags=re.I)
-    if _NEW_ID.fullmatch(raw) or _OLD_ID.fullmatch(raw):
-        return raw
-    raise ToolError(f"Malformed paper id {text!r}. Use {ID_FORMS} (ids appear in search_papers results).")
-
-
-def base_id(paper_id: str) -> str:
-    """The id without its version suffix."""
-    return re.sub(r"v\d+$", "", paper_id) if not paper_id.startswith("local:") else paper_id
-
-
-def version_of(paper_id: str) -> int:
-    """The N of a `vN` suffix, 0 when the id has none."""
-    found = re.search(r"v(\d+)$", paper_id)
-    return int(found.group(1)) if found else 0
-
-
-def citation_label(paper_id: str) -> str:
-    """How answers cite a paper: `arXiv:ID` or `local:HASH`."""
-    return paper_id if paper_id.startswith("local:") else f"arXiv:{paper_id}"
+    """The stored form of an id (see papers/ids.py), or a ToolError the model can act on."""
+    try:
+        return ids.parse_paper_id(text)
+    except ids.PaperIdError as exc:
+        raise ToolError(str(exc)) from None
 
 
 # -- the cache ---------------------------------------------------------------
 def find_paper(ws: Workspace, paper_id: str) -> dict | None:
-    """Metadata of a cached paper (complete: meta.json and pages.json), resolving ids without version."""
+    """Metadata of a cached paper (complete: meta.json and pages.json), resolving ids without version
+    and ids recorded on another paper (the DOI of an arXiv paper, the arXiv id of a DOI paper)."""
     pid = parse_paper_id(paper_id)
-    if pid.startswith("local:") or version_of(pid):
+    kind = ids.kind_of(pid)
+    if kind != "arxiv" or version_of(pid):
         folder = ws.paper_dir(pid)
         if (folder / "meta.json").is_file() and (folder / "pages.json").is_file():
             try:
                 return read_json(folder / "meta.json")
             except (OSError, ValueError):
                 return None
-        return None
-    matches = [m for m in ws.papers() if base_id(str(m["id"])) == pid
-               and (ws.paper_dir(m["id"]) / "pages.json").is_file()]
-    return max(matches, key=lambda m: version_of(m["id"])) if matches else None
+    complete = [m for m in ws.papers() if (ws.paper_dir(m["id"]) / "pages.json").is_file()]
+    if kind == "arxiv" and not version_of(pid):
+        matches = [m for m in complete if base_id(str(m["id"])) == pid]
+        if matches:
+            return max(matches, key=lambda m: version_of(m["id"]))
+    def same(alias: str) -> bool:  # an arXiv version asked for is that version
+        return alias == pid if version_of(pid) else ids.match_key(alias) == ids.match_key(pid)
+
+    return next((m for m in complete if any(same(a) for a in ids.aliases(m))), None)
+
+
+def page_count(paper_dir: Callable[[str], Path], meta: dict) -> int:
+    """Pages of a cached paper: meta "pages", else pages.json (meta written before extraction), else 0."""
+    n = int(meta.get("pages") or 0)
+    if not n:
+        try:
+            n = len(read_json(paper_dir(str(meta.get("id"))) / "pages.json").get("pages") or [])
+        except (OSError, ValueError, AttributeError):
+            n = 0
+    return n
 
 
 def load_pages(ws: Workspace, paper_id: str) -> dict:
@@ -88,13 +81,21 @@ def load_pages(ws: Workspace, paper_id: str) -> dict:
                         f"{ws.paper_dir(meta['id'])} and read it again.") from None
 
 
-def page_count(ws: Workspace, paper_id: str) -> int:
-    """Pages of a cached paper, 0 when unknown (used by the report to check cited pages)."""
-    try:
-        meta = find_paper(ws, paper_id)
-    except ToolError:
-        return 0
-    return int(meta.get("pages") or 0) if meta else 0
+OPTIONAL_META = ("comment", "doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count",
+                 "publication_type", "retracted", "tldr", "open_access", "original_path", "scanned", "full_text")
+
+
+def paper_meta(paper_id: str, source: str, entry: dict, **extra: Any) -> dict:
+    """The one shape of a paper's meta.json (store_paper adds file, pages, sha256, added_at)."""
+    meta = {"id": paper_id, "source": source, "title": entry.get("title") or "",
+            "authors": list(entry.get("authors") or []), "published": entry.get("published") or "",
+            "year": entry.get("year"), "categories": list(entry.get("categories") or []),
+            "primary_category": entry.get("primary_category") or "", "abstract": entry.get("abstract") or "",
+            "pdf_url": entry.get("pdf_url") or "", "abs_url": entry.get("abs_url") or ""}
+    for key, value in [*((k, entry.get(k)) for k in OPTIONAL_META), *extra.items()]:
+        if value not in (None, "", [], False) or (key == "full_text" and value is False):
+            meta[key] = value
+    return meta
 
 
 def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
@@ -113,10 +114,37 @@ def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
     return meta
 
 
-def search_cache_path(ws: Workspace, params: dict) -> Path:
-    """Where the answer to one exact API request is kept (the endpoint is part of the key)."""
+def search_cache_path(ws: Workspace, params: dict, folder: str = ".search") -> Path:
+    """Where the answer to one exact API request is kept (the endpoint is part of the key); graph pages
+    go to papers/.graph/, paper metadata from the indexes to papers/.works/."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
-    return ws.papers_dir / ".search" / f"{digest}.json"
+    return ws.papers_dir / folder / f"{digest}.json"
+
+
+WORK_META = ("doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count", "publication_type",
+             "retracted", "tldr")
+
+
+def annotate(ws: Workspace, meta: dict, work: dict) -> dict:
+    """Record what the indexes know (DOI, venue, citations, retraction...) on a cached paper's meta.json, so
+    the same paper reached by its arXiv id and by its DOI is one paper."""
+    extra = {k: work[k] for k in WORK_META if work.get(k) not in (None, "", False) and meta.get(k) != work[k]}
+    if ids.kind_of(meta["id"]) == "arxiv":
+        extra.pop("arxiv_id", None)
+    if not extra:
+        return meta
+    meta = {**meta, **extra}
+    atomic_write_json(ws.paper_dir(meta["id"]) / "meta.json", meta)
+    return meta
+
+
+def store_abstract_only(ws: Workspace, meta: dict) -> dict:
+    """A paper whose full text is nowhere to be had: its metadata and abstract, no pages (none can be cited)."""
+    folder = ws.paper_dir(meta["id"])
+    atomic_write_json(folder / "pages.json", {"pages": [], "outline": [], "captions": [], "scanned_pages": []})
+    meta = {**meta, "pages": 0, "full_text": False, "added_at": now_iso()}
+    atomic_write_json(folder / "meta.json", meta)
+    return meta
 
 
 def cached_entry(ws: Workspace, paper_id: str) -> dict | None:
@@ -250,14 +278,10 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
             extracted = extract(data, settings.pdf_max_pages)
             pid = next(f"local:{digest[:n]}" for n in (8, 12, 16, 64)
                        if not ws.paper_dir(f"local:{digest[:n]}").exists())
-            meta = {
-                "id": pid, "source": "local", "title": extracted.title or path.stem.replace("_", " "),
-                "authors": extracted.authors, "published": "", "year": extracted.year, "categories": [],
-                "primary_category": "", "abstract": _abstract_from(extracted.pages), "pdf_url": "",
-                "abs_url": "", "original_path": str(path.resolve()),
-            }
-            if extracted.scanned:
-                meta["scanned"] = True
+            meta = paper_meta(pid, "local", {"title": extracted.title or path.stem.replace("_", " "),
+                                             "authors": extracted.authors, "year": extracted.year,
+                                             "abstract": _abstract_from(extracted.pages)},
+                              original_path=str(path.resolve()), scanned=extracted.scanned)
             meta = store_paper(ws, meta, data, extracted)
             known[digest] = pid
             warning = add_passages(memory, pid, extracted.pages)

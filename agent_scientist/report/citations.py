@@ -12,38 +12,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_scientist.fsio import read_json
+from agent_scientist.papers import ids
 
 UNVERIFIED_ANCHOR = "unverified-citations"
 
-_NEW = r"\d{4}\.\d{4,5}"
-_OLD = r"[A-Za-z][A-Za-z-]*(?:\.[A-Za-z]{2})?/\d{7}"
-ARXIV_ID = rf"(?P<base>{_NEW}|{_OLD})(?P<version>v\d+)?"
-_PREFIX = r"(?:arxiv\s*:\s*|(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)"
-_ARXIV_RE = re.compile(rf"\s*{_PREFIX}{ARXIV_ID}(?:\.pdf)?/?(?!\w|\.\d)", re.I)
-_BARE_RE = re.compile(rf"\s*{ARXIV_ID}(?!\w|\.\d|/)", re.I)  # inside a citation bracket after the first id
-_LOCAL_RE = re.compile(r"\s*local\s*:\s*(?P<local>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)", re.I)
 # "p.1/12" is how read_paper labels page 1 of 12: a model copying that label cites page 1.
 _PAGES_RE = re.compile(r"^(?:pp?\.?|pages?)\s*(\d+)(?:\s*(?:-|–|—|to)+\s*(\d+))?(?:\s*/\s*\d+)?$", re.I)
 _PAGE_LIKE_RE = re.compile(r"^(?:pp?\.|pages?\b)", re.I)
 _LOCATOR_RE = re.compile(r"^[\w .,:§()'/-]{1,40}$")
-_SPLIT_RE = re.compile(r"\s*;\s*|\s*,\s*(?=(?:arxiv\s*:|local\s*:|https?://|(?:www\.)?arxiv\.org/))", re.I)
-# What makes a bracket a citation attempt: our syntax, an arXiv URL, a DOI, or an author-year reference.
-_CITE_START_RE = re.compile(
-    r"^\s*(?:arxiv\s*:|local\s*:|(?:https?://)?(?:www\.|export\.)?arxiv\.org/|\d{4}\.\d{4,5}(?:v\d+)?(?![\d.])"
-    rf"|{_OLD}(?:v\d+)?(?![\w/]))", re.I
-)
+_SPLIT_RE = re.compile(r"\s*;\s*|\s*,\s*(?=(?:arxiv\s*:|local\s*:|doi\s*:|s2\s*:|https?://|(?:www\.)?arxiv\.org/))",
+                       re.I)
+# An author-year reference: a citation attempt the workspace cannot back.
 _FOREIGN_RE = re.compile(
-    r"^\s*(?:doi\s*:.+|[A-Z][\w'’-]+(?:\s+(?:et\s+al\.?|and\s+[A-Z][\w'’-]+|&\s+[A-Z][\w'’-]+))?,?\s+"
+    r"^\s*(?:[A-Z][\w'’-]+(?:\s+(?:et\s+al\.?|and\s+[A-Z][\w'’-]+|&\s+[A-Z][\w'’-]+))?,?\s+"
     r"(?:19|20)\d\d[a-z]?(?:\s*[;,]\s*.+)?)\s*$"
 )
 
 
 @dataclass(frozen=True)
 class Ref:
-    """One cited item, normalised: `key` is the arXiv id without version, or `local:<id>` lower-cased."""
+    """One cited item, normalised (papers/ids.py): `key` is the arXiv id without version, or the prefixed
+    `doi:`/`s2:`/`local:` id, lower-cased."""
 
-    kind: str  # "arxiv" or "local"
+    kind: str  # "arxiv", "doi", "s2" or "local"
     key: str
     version: str = ""
     first_page: int | None = None
@@ -55,43 +46,34 @@ class Ref:
         return f"arXiv:{self.key}{self.version}" if self.kind == "arxiv" else self.key
 
 
+def _ref_key(pid: ids.PaperId) -> tuple[str, str, str]:
+    if pid.kind == "arxiv":
+        base = pid.base.value
+        return "arxiv", base.lower() if "/" in base else base, f"v{pid.version}" if pid.version else ""
+    return pid.kind, pid.stored, ""
+
+
 def split_arxiv_id(text: str) -> tuple[str, str] | None:
     """(base id, version) of an arXiv id, prefixed or bare or as an arxiv.org URL; None if not one."""
-    m = _ARXIV_RE.fullmatch(text.strip()) or re.fullmatch(rf"\s*{ARXIV_ID}\s*", text, re.I)
-    if not m:
+    pid = ids.parse(text)
+    if pid is None or pid.kind != "arxiv":
         return None
-    base = m.group("base")
-    if "/" in base:
-        archive, number = base.split("/", 1)
-        base = f"{archive.lower()}/{number}"
-    return base, (m.group("version") or "").lower()
+    return _ref_key(pid)[1], _ref_key(pid)[2]
 
 
 def paper_ref_key(paper_id: str) -> tuple[str, str, str] | None:
     """(kind, key, version) of a paper id as stored in meta.json or written in a note's source."""
-    text = str(paper_id or "").strip()
-    local = _LOCAL_RE.fullmatch(text)
-    if local:
-        return "local", "local:" + local.group("local").lower(), ""
-    arx = split_arxiv_id(text)
-    if arx:
-        return "arxiv", arx[0], arx[1]
-    return None
+    pid = ids.parse(paper_id)
+    return _ref_key(pid) if pid else None
 
 
 def parse_part(text: str) -> Ref | str:
-    """Parse one citation (`arXiv:ID p.N`, `local:ID, p. 2-3`, an arXiv URL); a reason string if malformed."""
-    m = _ARXIV_RE.match(text) or _BARE_RE.match(text)
-    if m:
-        split = split_arxiv_id(m.group(0))
-        assert split is not None
-        kind, key, version = "arxiv", split[0], split[1]
-    else:
-        m = _LOCAL_RE.match(text)
-        if not m:
-            return "not a paper id (write arXiv:ID or local:ID)"
-        kind, key, version = "local", "local:" + m.group("local").lower(), ""
-    rest = text[m.end():].strip().lstrip(",").strip()
+    """Parse one citation (`arXiv:ID p.N`, `doi:10.x/y, p. 2-3`, an arXiv URL); a reason string if malformed."""
+    found = ids.match_at(text)
+    if found is None:
+        return "not a paper id (write arXiv:ID, doi:DOI, s2:ID or local:ID)"
+    kind, key, version = _ref_key(found[0])
+    rest = text[found[1]:].strip().lstrip(",").strip()
     if not rest:
         return Ref(kind, key, version)
     pages = _PAGES_RE.match(rest)
@@ -105,8 +87,8 @@ def parse_part(text: str) -> Ref | str:
 
 
 def bracket_kind(content: str) -> str:
-    """'cite' for our syntax, 'foreign' for a DOI or author-year reference, '' for ordinary text."""
-    if _CITE_START_RE.match(content):
+    """'cite' for an id of any kind (papers/ids.py), 'foreign' for an author-year reference, '' for ordinary text."""
+    if ids.PREFIX_RE.match(content) or ids.match_at(content):
         return "cite"
     if _FOREIGN_RE.match(content):
         return "foreign"
@@ -136,9 +118,11 @@ class Occurrence:
     pages: tuple[int, int] | None = None
     locator: str = ""
     note: str = ""  # e.g. a version mismatch that was accepted
+    retracted: bool = False  # the cited paper is marked retracted: kept, but marked in the text
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"retracted": True} if self.retracted else {}  # only then: earlier exports keep their bytes
+        return extra | {
             "raw": self.raw, "location": self.location, "verified": self.verified,
             "paper_id": self.paper_id or None, "number": self.number, "label": self.label or None,
             "pages": list(self.pages) if self.pages else None, "locator": self.locator or None,
@@ -159,16 +143,18 @@ class CitationIndex:
 
     def __post_init__(self) -> None:
         for paper in sorted(self.papers, key=lambda p: str(p.get("id"))):
-            parsed = paper_ref_key(str(paper.get("id", "")))
-            if parsed:
-                self._by_key.setdefault(parsed[1], []).append(paper)
+            for alias in ids.aliases(paper):  # a DOI recorded on an arXiv paper cites it, and back
+                parsed = paper_ref_key(alias)
+                if parsed and paper not in self._by_key.get(parsed[1], []):
+                    self._by_key.setdefault(parsed[1], []).append(paper)
 
     def _resolve(self, ref: Ref) -> tuple[dict[str, Any] | None, str, str]:
         """(paper, reason if not found, note) for a reference."""
         candidates = self._by_key.get(ref.key, [])
         if not candidates:
             return None, "the workspace holds no paper with this id", ""
-        if ref.kind == "arxiv":
+        arxiv = [p for p in candidates if (paper_ref_key(p["id"]) or ("",))[0] == "arxiv"]
+        if ref.kind == "arxiv" and len(arxiv) == len(candidates):
             versions = {paper_ref_key(p["id"])[2]: p for p in candidates}  # type: ignore[index]
             if ref.version and ref.version in versions:
                 return versions[ref.version], "", ""
@@ -185,6 +171,9 @@ class CitationIndex:
         if paper is None:
             return self._reject(raw, location, reason)
         pages = None
+        if ref.first_page is not None and paper.get("full_text") is False:
+            return self._reject(raw, location, f"the workspace has no full text of {paper['id']}: its pages cannot "
+                                               "be cited, the paper as a whole can")
         if ref.first_page is not None:
             first, last = ref.first_page, ref.last_page or ref.first_page
             count = self.page_count(paper)
@@ -195,7 +184,8 @@ class CitationIndex:
             pages = (first, last)
         pid = str(paper["id"])
         number = self._numbers.setdefault(pid, len(self._numbers) + 1)
-        occ = Occurrence(raw, location, True, pid, number, pages=pages, locator=ref.locator, note=note)
+        occ = Occurrence(raw, location, True, pid, number, pages=pages, locator=ref.locator, note=note,
+                         retracted=bool(paper.get("retracted")))
         self.occurrences.append(occ)
         return occ
 
@@ -238,7 +228,7 @@ def render_occurrence(occ: Occurrence) -> str:
         where = f", p.{first}" if first == last else f", pp.{first}-{last}"
     elif occ.locator:
         where = ", " + escape_inline(occ.locator)
-    return f"[{occ.number}{where}](#ref-{occ.number})"
+    return f"[{occ.number}{where}](#ref-{occ.number})" + (" (RETRACTED)" if occ.retracted else "")
 
 
 def render_group(occurrences: list[Occurrence]) -> str:
@@ -255,19 +245,15 @@ def escape_inline(text: Any) -> str:
 
 
 def workspace_page_count(paper_dir: Callable[[str], Any]) -> Callable[[dict[str, Any]], int]:
-    """Page count from meta "pages", else from pages.json when the meta was written before extraction."""
+    """Page count of a paper (papers.store.page_count), computed once per paper."""
+    from agent_scientist.papers.store import page_count
+
     cache: dict[str, int] = {}
 
     def count(paper: dict[str, Any]) -> int:
         pid = str(paper.get("id"))
         if pid not in cache:
-            n = int(paper.get("pages") or 0)
-            if not n:
-                try:
-                    n = len(read_json(paper_dir(pid) / "pages.json").get("pages") or [])
-                except (OSError, ValueError, AttributeError):
-                    n = 0
-            cache[pid] = n
+            cache[pid] = page_count(paper_dir, paper)
         return cache[pid]
 
     return count

@@ -40,26 +40,51 @@ def bib_key(paper: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", str(paper.get("id")))
 
 
+def bibtex_type(paper: dict[str, Any]) -> tuple[str, str]:
+    """(@type, venue field) from the publication type the indexes gave; @misc when unknown (arXiv-only)."""
+    kind = str(paper.get("publication_type") or "").lower().replace("-", "").replace(" ", "")
+    if not paper.get("venue"):
+        return "misc", ""
+    if "conference" in kind or "proceedings" in kind:
+        return "inproceedings", "booktitle"
+    if "journal" in kind or kind in ("article", "review"):
+        return "article", "journal"
+    return "misc", ""
+
+
 def bibtex_entry(paper: dict[str, Any], key: str) -> str:
-    """One @misc entry; arXiv papers carry eprint, archivePrefix, primaryClass and url."""
+    """One entry: @article/@inproceedings with the venue where the indexes say so, else @misc; the DOI when
+    known; arXiv papers carry eprint, archivePrefix, primaryClass and url."""
     fields: list[tuple[str, str]] = [("title", str(paper.get("title") or "Untitled"))]
     authors = [" ".join(str(a).split()) for a in (paper.get("authors") or []) if str(a).strip()]
     if authors:
         fields.append(("author", " and ".join(authors)))
+    entry_type, venue_field = bibtex_type(paper)
+    if venue_field:
+        fields.append((venue_field, str(paper["venue"])))
     if paper.get("year"):
         fields.append(("year", str(paper["year"])))
+    if paper.get("doi"):
+        fields.append(("doi", str(paper["doi"])))
     pid = str(paper["id"])
     parsed = paper_ref_key(pid)
-    if parsed and parsed[0] == "arxiv":
-        fields += [("eprint", re.sub(r"v\d+$", "", pid)), ("archivePrefix", "arXiv")]
+    arxiv = pid if parsed and parsed[0] == "arxiv" else str(paper.get("arxiv_id") or "")
+    if arxiv:
+        fields += [("eprint", re.sub(r"v\d+$", "", arxiv)), ("archivePrefix", "arXiv")]
         if paper.get("primary_category"):
             fields.append(("primaryClass", str(paper["primary_category"])))
-        fields.append(("url", f"https://arxiv.org/abs/{pid}"))
+        fields.append(("url", f"https://arxiv.org/abs/{arxiv}"))
+    elif paper.get("doi"):
+        fields.append(("url", f"https://doi.org/{paper['doi']}"))
+    elif parsed and parsed[0] == "s2":
+        fields.append(("url", f"https://www.semanticscholar.org/paper/{pid.split(':', 1)[1]}"))
     else:
         fields.append(("howpublished", "Local file added to the workspace"))
         fields.append(("note", f"agent-scientist paper {pid}"))
+    if paper.get("retracted"):
+        fields.append(("note", "RETRACTED"))
     body = ",\n".join(f"  {name} = {{{bib_escape(value)}}}" for name, value in fields)
-    return f"@misc{{{key},\n{body}\n}}\n"
+    return f"@{entry_type}{{{key},\n{body}\n}}\n"
 
 
 def to_bibtex(ws: Workspace, index: CitationIndex) -> str:

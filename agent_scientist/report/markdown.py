@@ -24,6 +24,7 @@ from agent_scientist.report.citations import (
     render_group,
     workspace_page_count,
 )
+from agent_scientist.report.missed import may_have_missed, reference_links
 from agent_scientist.workspace import Workspace
 
 FINDING_KINDS = ("finding", "result")
@@ -93,6 +94,9 @@ class _Builder:
     def build(self) -> str:
         blocks = [self.header(), self.answer_section(), self.findings(), self.experiments(),
                   self.open_questions(), self.references()]
+        missed = self.missed()
+        if missed:
+            blocks.append(missed)
         appendix = self.appendix()
         if appendix:
             blocks.append(appendix)
@@ -261,11 +265,17 @@ class _Builder:
         names = ", ".join(authors[:MAX_AUTHORS]) + (" et al." if len(authors) > MAX_AUTHORS else "")
         parts = [escape_inline(names) + "." if names else "Unknown authors."]
         parts.append(f"*{escape_inline(paper.get('title') or 'Untitled')}*.")
+        if paper.get("venue"):
+            parts.append(f"{escape_inline(paper['venue'])}.")
         if paper.get("year"):
             parts.append(f"{escape_inline(paper['year'])}.")
+        if paper.get("citation_count") is not None and paper.get("citation_count") != "":
+            parts.append(f"Cited by {escape_inline(paper['citation_count'])}.")
         pid = str(paper["id"])
         parsed = paper_ref_key(pid)
-        if parsed and parsed[0] == "arxiv":
+        if parsed and parsed[0] in ("doi", "s2"):
+            parts += reference_links(paper)
+        elif parsed and parsed[0] == "arxiv":
             primary = paper.get("primary_category")
             parts.append(f"arXiv:{escape_inline(pid)}" + (f" \\[{escape_inline(primary)}\\]" if primary else "") + ".")
             url = f"https://arxiv.org/abs/{pid}"
@@ -279,7 +289,25 @@ class _Builder:
             if original:
                 text += f" (added from {code_span(original)})"
             parts.append(text + ".")
+        if parsed and parsed[0] == "arxiv" and paper.get("doi"):
+            parts.append(f"DOI [{escape_inline(paper['doi'])}](https://doi.org/{paper['doi']}).")
+        if paper.get("retracted"):
+            parts.append("**RETRACTED: do not rely on it.**")
         return " ".join(parts)
+
+    def missed(self) -> str:
+        items = may_have_missed(self.ws, [p for _, p in self.index.references()], self.papers)
+        if not items:
+            return ""
+        lines = ["## What you may have missed", "",
+                 "Papers the cited papers point to that this workspace never read (from the citation graph "
+                 "already fetched):", ""]
+        for item in items:
+            facts = ", ".join(x for x in (escape_inline(item.get("venue") or ""), escape_inline(item.get("year") or ""))
+                              if x)
+            lines.append(f"- *{escape_inline(item.get('title') or 'Untitled')}*" + (f" ({facts})" if facts else "")
+                         + f" {code_span(item['id'])}: {escape_inline(item['why'])}.")
+        return "\n".join(lines)
 
     def appendix(self) -> str:
         entries = self.index.unverified()

@@ -1,0 +1,188 @@
+"""Reading: fetch a paper once (arXiv, or an open-access PDF), cache it, answer with a bounded view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_scientist.agent.registry import ToolError
+from agent_scientist.config import Settings
+from agent_scientist.fsio import atomic_write_json, read_json
+from agent_scientist.papers import ids
+from agent_scientist.papers.ids import base_id, version_of
+from agent_scientist.papers.search import source_names
+from agent_scientist.papers.store import (
+    add_passages,
+    annotate,
+    cached_entry,
+    find_paper,
+    load_pages,
+    paper_meta,
+    parse_paper_id,
+    search_cache_path,
+    store_abstract_only,
+    store_paper,
+)
+from agent_scientist.papers.views import overview, page_view, passages_view
+from agent_scientist.workspace import Workspace, now_iso
+
+
+def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query: str = "",
+         memory: Any = None) -> str:
+    """Overview (page 0), one page, or best passages of a paper, fetching and caching it on first use."""
+    pid = parse_paper_id(paper_id)
+    try:
+        page = int(page or 0)
+    except (TypeError, ValueError):
+        raise ToolError(f"page={page!r} is not a number: use 0 for the overview or a page number.") from None
+    meta = find_paper(ws, pid) or _fetch(ws, settings, pid)
+    data = load_pages(ws, meta["id"])
+    note = add_passages(memory, meta["id"], data.get("pages", []))
+    if str(query or "").strip():
+        text = passages_view(meta, data, str(query).strip(), memory if not note else None, settings.read_chars)
+    elif page == 0:
+        text = overview(meta, data, settings.read_chars)
+    else:
+        text = page_view(meta, data, page, settings.read_chars)
+    return text + (f"\n[note: {note}]" if note else "")
+
+
+def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
+    from agent_scientist.papers.arxiv import FetchError, check_pdf_bytes, download_pdf, query_api
+    from agent_scientist.papers.pdf import PdfError, extract
+
+    if pid.startswith("local:"):
+        known = ", ".join(m["id"] for m in ws.papers() if m.get("source") == "local")[:400] or "none"
+        raise ToolError(f"No local paper {pid} in this workspace (local papers: {known}). A person adds PDFs "
+                        "with `agent-scientist papers add NAME FILE...`.")
+    if ids.kind_of(pid) in ("doi", "s2"):
+        return _fetch_work(ws, settings, pid)
+    entry = cached_entry(ws, pid)
+    if entry is None:
+        try:
+            entries, _ = query_api(settings, id_list=(pid,), max_results=1)
+        except FetchError as exc:
+            raise ToolError(f"Could not fetch arXiv:{pid} ({exc}). Papers already cached stay readable"
+                            f"{_cached_list(ws)}; try again later.") from None
+        if not entries or not entries[0].get("title"):
+            raise ToolError(f"arXiv has no paper {pid}. Check the id; search_papers finds ids.")
+        entry = entries[0]
+    vid = entry["id"] if version_of(entry["id"]) or not version_of(pid) else pid
+    summary = f"Title: {entry.get('title', '')}. Abstract: {entry.get('abstract', '')[:800]}"
+    comment = entry.get("comment") or ""
+    if "withdrawn" in comment.lower() or entry.get("abstract", "").lower().startswith("this paper has been withdrawn"):
+        earlier = f" An earlier version may be readable: read_paper('{base_id(vid)}v{version_of(vid) - 1}')." \
+            if version_of(vid) > 1 else ""
+        raise ToolError(f"arXiv:{vid} has been withdrawn by its authors ({comment or 'no reason given'}); "
+                        f"do not rely on it.{earlier}")
+    cached_pdf = ws.paper_dir(vid) / "paper.pdf"
+    try:
+        if cached_pdf.is_file():
+            data = cached_pdf.read_bytes()
+            check_pdf_bytes(data, str(cached_pdf))
+        else:
+            data = download_pdf(settings, vid)
+        extracted = extract(data, settings.pdf_max_pages)
+    except FetchError as exc:
+        cached = f" Papers already cached stay readable{_cached_list(ws)}." if exc.kind == "offline" else ""
+        raise ToolError(f"Could not download the PDF of arXiv:{vid}: {exc}. Nothing was saved.{cached} "
+                        f"{summary}") from None
+    except PdfError as exc:
+        raise ToolError(f"The PDF of arXiv:{vid} cannot be read: {exc}. Nothing was saved. {summary}") from None
+    meta = store_paper(ws, paper_meta(vid, "arxiv", entry, scanned=extracted.scanned), data, extracted)
+    if set(source_names(settings.paper_sources)) - {"arxiv"}:
+        work = _resolve_quietly(ws, settings, vid)
+        if work:
+            meta = annotate(ws, meta, work)
+    return meta
+
+
+def resolve_work(ws: Workspace, settings: Settings, pid: str) -> dict | None:
+    """What Semantic Scholar and OpenAlex know of a paper (cached in papers/.works/); None if neither knows it.
+    Raises FetchError only when every index asked failed."""
+    from agent_scientist.papers.fetch import FetchError
+    from agent_scientist.papers.sources import combine, openalex, semantic_scholar
+
+    names = [n for n in source_names(settings.paper_sources) if n != "arxiv"] or ["semantic_scholar", "openalex"]
+    cache = search_cache_path(ws, {"work": ids.match_key(pid), "sources": names}, ".works")
+    try:
+        return read_json(cache)["work"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    work, errors = None, []
+    for name in names:
+        try:
+            if name == "semantic_scholar":
+                found = semantic_scholar.paper(settings, pid)
+            else:
+                doi = (work or {}).get("doi") or (ids.parse(pid).value if ids.kind_of(pid) == "doi" else "")
+                found = openalex.work(settings, f"doi:{doi}") if doi else None
+        except FetchError as exc:
+            errors.append(exc)
+            continue
+        if found:
+            work = combine(work, found) if work else found
+    if work is None and errors and len(errors) == len(names):
+        raise errors[0]
+    if not errors:  # an answer missing a failed index's part is not kept: the next read asks again
+        atomic_write_json(cache, {"work": work, "fetched_at": now_iso()})
+    return work
+
+
+def _resolve_quietly(ws: Workspace, settings: Settings, pid: str) -> dict | None:
+    from agent_scientist.papers.fetch import FetchError
+
+    try:
+        return resolve_work(ws, settings, pid)
+    except FetchError:
+        return None
+
+
+def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
+    """A DOI or S2 paper: from arXiv when it has an arXiv version, else its open-access PDF, else its abstract."""
+    from agent_scientist.papers.arxiv import check_pdf_bytes
+    from agent_scientist.papers.fetch import FetchError, http_get
+    from agent_scientist.papers.pdf import PdfError, extract
+
+    try:
+        work = resolve_work(ws, settings, pid)
+    except FetchError as exc:
+        raise ToolError(f"Could not look up {pid}: {exc}. Papers already cached stay readable{_cached_list(ws)}; "
+                        "try again later.") from None
+    if work is None:
+        raise ToolError(f"No index knows {pid} (asked {settings.paper_sources}). Check the id; search_papers finds ids.")
+    if work.get("arxiv_id"):
+        arxiv_id = str(work["arxiv_id"])
+        meta = find_paper(ws, arxiv_id) or _fetch(ws, settings, ids.base_id(arxiv_id))
+        return annotate(ws, meta, work)
+    stored = f"doi:{work['doi']}" if work.get("doi") else f"s2:{work['s2_id']}"
+    have = find_paper(ws, stored)
+    if have:
+        return have
+    meta = paper_meta(stored, work["sources"][0], work)
+    note = ""
+    if work.get("pdf_url"):
+        try:
+            data = http_get(work["pdf_url"], timeout=settings.http_timeout, max_bytes=int(settings.pdf_max_mb * 1e6),
+                            what=f"the open-access PDF of {stored}")
+            check_pdf_bytes(data, work["pdf_url"])
+            extracted = extract(data, settings.pdf_max_pages)
+            return store_paper(ws, {**meta, "pdf_url": work["pdf_url"], "scanned": extracted.scanned}, data, extracted)
+        except FetchError as exc:
+            if exc.kind == "offline":
+                raise ToolError(f"Could not download the open-access PDF of {stored}: {exc}. Nothing was saved; "
+                                "try again later.") from None
+            note = f"the open-access PDF could not be used ({exc})"
+        except PdfError as exc:
+            note = f"the open-access PDF cannot be read ({exc})"
+    return store_abstract_only(ws, {**meta, **({"full_text_note": note} if note else {})})
+
+
+def _cached_list(ws: Workspace, limit: int = 8) -> str:
+    """`: id, id, ... (N more)` of the papers readable without network, or "" when there are none."""
+    ids = [m["id"] for m in ws.papers() if (ws.paper_dir(m["id"]) / "pages.json").is_file()]
+    if not ids:
+        return " (none in this workspace yet)"
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ": " + ", ".join(ids[:limit]) + more
+
+

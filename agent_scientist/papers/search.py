@@ -1,0 +1,265 @@
+"""Searching: arXiv, Semantic Scholar and OpenAlex (each request cached in the workspace), merged and
+de-duplicated, plus the papers already in the workspace."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from agent_scientist.agent.registry import ToolError
+from agent_scientist.config import Settings
+from agent_scientist.fsio import atomic_write_json, read_json
+from agent_scientist.papers import ids
+from agent_scientist.papers.sources import SOURCES, merge, record
+from agent_scientist.papers.store import (
+    bm25,
+    query_terms,
+    search_cache_path,
+)
+from agent_scientist.workspace import Workspace, now_iso
+
+MAX_RESULTS = 50
+WORKSPACE_HITS = 3
+ABSTRACT_CHARS = 600
+ABSTRACTS_BUDGET = 12_000  # characters of abstracts in one answer: many results get shorter abstracts
+AUTHORS_SHOWN = 5
+SORTS = {"relevance": "relevance", "citations": "citations", "citationcount": "citations", "submitted": "submitted", "submitteddate": "submitted", "date": "submitted",
+         "updated": "updated", "lastupdateddate": "updated"}
+
+
+
+def _date(value: str, name: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").strftime("%Y%m%d")
+    except ValueError:
+        raise ToolError(f"{name}={value!r} is not a date: use YYYY-MM-DD, e.g. '2023-01-31', or ''.") from None
+
+
+def _whole(value: Any, name: str) -> int:
+    """An int argument the model may have passed as text; a clear error instead of a traceback."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ToolError(f"{name}={value!r} is not a whole number, e.g. {name}=10.") from None
+
+
+def build_query(query: str, start_date: str = "", end_date: str = "") -> str:
+    """The arXiv search_query: the user's query, ANDed with a submittedDate range when dates are given."""
+    start, end = _date(start_date, "start_date"), _date(end_date, "end_date")
+    if start and end and start > end:
+        raise ToolError(f"start_date {start_date} is after end_date {end_date}; swap them.")
+    if not (start or end):
+        return query
+    return f"({query}) AND submittedDate:[{start or '19910101'}0000 TO {end or '29991231'}2359]"
+
+
+def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10, sort_by: str = "relevance",
+           start_date: str = "", end_date: str = "", offset: int = 0, source: str = "") -> list[dict]:
+    """Results of every asked source (each cached per request in the workspace), merged and de-duplicated,
+    preceded at offset 0 by matching workspace papers; a failed source is said at the end, not raised."""
+    from agent_scientist.papers.fetch import FetchError
+
+    query = " ".join(str(query or "").split())
+    if not query:
+        raise ToolError("Empty query: give words, or fields like ti:transformer AND cat:cs.LG.")
+    sort = SORTS.get(str(sort_by or "relevance").strip().lower().replace("_", ""))
+    if sort is None:
+        raise ToolError(f"sort_by={sort_by!r} is unknown: use 'relevance', 'citations', 'submitted' or 'updated'.")
+    size = max(1, min(_whole(max_results or 10, "max_results"), MAX_RESULTS))
+    offset = max(0, _whole(offset or 0, "offset"))
+    names = source_names(source or settings.paper_sources)
+    build_query(query, start_date, end_date)  # validates the dates
+    local = _workspace_hits(ws, query, start_date, end_date) if offset == 0 else []
+    ranked, totals, failures = [], {}, []
+    for name in names:
+        try:
+            works, total = _from_source(ws, settings, name, query, size, offset, sort, start_date, end_date)
+        except FetchError as exc:
+            if names == ["arxiv"]:
+                seen = "; ".join(f"{h['id']} ({h['title'][:60]})" for h in local)
+                raise ToolError(f"arXiv search failed: {exc}. Retry later"
+                                + (f"; papers already in the workspace that match: {seen}." if seen else ".")) from None
+            failures.append(_failure(name, exc))
+            continue
+        ranked.append(works)
+        totals[name] = total
+    if not ranked:
+        seen = "; ".join(f"{h['id']} ({h['title'][:60]})" for h in local)
+        raise ToolError("Search failed in every source: " + " | ".join(f"{f['source_failed']}: {f['why']} ({f['fix']})"
+                                                                       for f in failures)
+                        + (f". Papers already in the workspace that match: {seen}." if seen else "."))
+    merged = merge(ranked)
+    if sort == "citations":
+        merged.sort(key=lambda w: -(w.get("citation_count") or 0))
+    have: set[str] = set()
+    for meta in ws.papers():
+        have.update(ids.match_key(a) for a in ids.aliases(meta))
+    room = max(200, min(ABSTRACT_CHARS, ABSTRACTS_BUDGET // size))
+    results = [_result(w, w["sources"][0], bool(have & {ids.match_key(a) for a in _aliases(w)}), room)
+               for w in merged]
+    if results:
+        results[-1]["more"] = _more(offset, len(results), totals, size, names)
+    shown = {ids.match_key(a) for r in merged for a in _aliases(r)}
+    results = [h for h in local if ids.match_key(h["id"]) not in shown] + results + failures
+    if not merged and not local:
+        where = f" after offset {offset}" if offset else ""
+        if names == ["arxiv"]:
+            raise ToolError(f"No arXiv results for {build_query(query, start_date, end_date)!r}{where}. Try broader "
+                            "or fewer terms, other fields (ti:, abs:, au:, cat:), or wider dates.")
+        raise ToolError(f"No results for {query!r}{where} in {', '.join(totals)}. Try broader or fewer terms, or "
+                        "wider dates." + (f" Failed: {'; '.join(f['source_failed'] for f in failures)}." if failures
+                                          else ""))
+    return results
+
+
+def source_names(text: str) -> list[str]:
+    """The sources named in a comma-separated list, validated."""
+    names = [n.strip().lower().replace("-", "_").replace(" ", "_") for n in str(text).split(",") if n.strip()]
+    names = [{"s2": "semantic_scholar", "semanticscholar": "semantic_scholar"}.get(n, n) for n in names]
+    bad = [n for n in names if n not in SOURCES]
+    if bad or not names:
+        raise ToolError(f"source={text!r} is unknown: use {', '.join(SOURCES)}, a comma-separated list of them, "
+                        "or '' for the paper_sources setting.")
+    return list(dict.fromkeys(names))
+
+
+def _aliases(work: dict) -> list[str]:
+    return [a for a in [work.get("id", ""), *( [work["arxiv_id"]] if work.get("arxiv_id") else []),
+                        *([f"doi:{work['doi']}"] if work.get("doi") else [])] if a]
+
+
+def _plain(query: str) -> str:
+    """An arXiv-syntax query as plain words for the other indexes."""
+    query = re.sub(r"submittedDate:\[[^\]]*\]", " ", query)
+    query = re.sub(r"\b(AND|OR|ANDNOT)\b", " ", query)
+    query = re.sub(r"\b(ti|au|abs|cat|all|co|jr|rn|id):", " ", query)
+    return " ".join(query.replace('"', " ").replace("(", " ").replace(")", " ").split())
+
+
+def _from_source(ws: Workspace, settings: Settings, name: str, query: str, size: int, offset: int, sort: str,
+                 start_date: str, end_date: str) -> tuple[list[dict], int]:
+    """(works, total) of one source, from the workspace cache when this exact request was made before."""
+    from agent_scientist.papers.arxiv import query_api
+    from agent_scientist.papers.sources import openalex, semantic_scholar
+
+    if name == "arxiv":
+        search_query = build_query(query, start_date, end_date)
+        arxiv_sort = sort if sort in ("submitted", "updated") else "relevance"
+        params: dict = {"api": settings.arxiv_api_url, "search_query": search_query, "start": offset,
+                        "max_results": size, "sort": arxiv_sort}
+        call: Any = lambda: query_api(settings, search_query=search_query, start=offset, max_results=size,  # noqa: E731
+                                      sort_by=arxiv_sort)
+    elif name == "semantic_scholar":
+        params = {"api": settings.semantic_scholar_api_url, "source": name, "q": _plain(query), "offset": offset,
+                  "limit": size, "start": start_date, "end": end_date}
+        call = lambda: semantic_scholar.search(settings, _plain(query), size, offset, start_date, end_date)  # noqa: E731
+    else:
+        params = {"api": settings.openalex_api_url, "source": name, "q": _plain(query), "offset": offset,
+                  "limit": size, "start": start_date, "end": end_date, "sort": sort}
+        call = lambda: openalex.search(settings, _plain(query), size, offset, start_date, end_date, sort)  # noqa: E731
+    cache = search_cache_path(ws, params)
+    try:
+        cached = read_json(cache)
+        entries, total = cached["entries"], int(cached.get("total") or 0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        entries, total = call()
+        atomic_write_json(cache, {"params": params, "total": total, "fetched_at": now_iso(), "entries": entries})
+    return ([arxiv_work(e) for e in entries] if name == "arxiv" else entries), total
+
+
+def arxiv_work(entry: dict) -> dict:
+    """An arXiv API entry as a work (papers/sources): open access, no venue or citation count."""
+    return record(id=entry["id"], title=entry.get("title", ""), authors=entry.get("authors", []),
+                  year=entry.get("year"), published=entry.get("published", ""), abstract=entry.get("abstract", ""),
+                  arxiv_id=entry["id"], pdf_url=entry.get("pdf_url", ""), open_access=True, sources=["arxiv"],
+                  categories=entry.get("categories", []))
+
+
+def _failure(name: str, exc: Exception) -> dict:
+    """What the answer says about a source that failed: which, why, and what the user can set."""
+    from agent_scientist.papers.sources import api_key, openalex, semantic_scholar
+
+    kind = getattr(exc, "kind", "")
+    hint = {"semantic_scholar": semantic_scholar.NO_KEY_HINT, "openalex": openalex.NO_KEY_HINT}.get(name, "")
+    if kind == "rate_limited":
+        fix = (hint if not api_key(name) else "the key's rate limit is reached: wait, or search other sources"
+               ) if hint else "arXiv asks for pauses: raise AGENT_SCIENTIST_ARXIV_DELAY"
+    elif kind == "offline":
+        fix = "no network: papers already in the workspace stay searchable and readable"
+    else:
+        fix = f"retry later, or search another source (source='{','.join(s for s in SOURCES if s != name)}')"
+    return {"source_failed": name, "why": str(exc)[:240], "fix": fix}
+
+
+def _more(offset: int, shown: int, totals: dict[str, int], size: int, names: list[str]) -> str:
+    """How to get the next results, said on the last result (the answer is a list, so it rides along)."""
+    if names == ["arxiv"]:
+        total = totals.get("arxiv", 0)
+        span = f"arXiv results {offset + 1}-{offset + shown}" + (f" of {total}" if total else "")
+        if total and offset + shown >= total:
+            return f"{span}; no more."
+        return f"{span}; next page: search_papers(same query, offset={offset + size})."
+    counts = ", ".join(f"{n} {t}" for n, t in totals.items())
+    span = f"results {offset + 1}-{offset + shown} merged from {len(totals)} source(s) ({counts} in all)"
+    if all(offset + size >= t for t in totals.values()):
+        return f"{span}; no more."
+    return f"{span}; next page: search_papers(same query, offset={offset + size})."
+
+
+def _result(entry: dict, source: str, in_workspace: bool = False, room: int = 0) -> dict:
+    authors = list(entry.get("authors") or [])
+    if len(authors) > AUTHORS_SHOWN + 1:
+        authors = authors[:AUTHORS_SHOWN] + [f"et al. ({len(authors)} authors)"]
+    abstract = entry.get("abstract") or ""
+    room = room or ABSTRACT_CHARS
+    if len(abstract) > room:
+        abstract = abstract[:room].rsplit(" ", 1)[0] + " … (read_paper(id) for the full abstract)"
+    result = {"id": entry["id"], "title": entry.get("title", ""), "authors": authors,
+              "year": entry.get("year"), "venue": entry.get("venue") or "",
+              "citation_count": entry.get("citation_count"), "open_access": bool(entry.get("open_access", True)),
+              "sources": entry.get("sources") or [source], "published": entry.get("published", ""),
+              "categories": entry.get("categories", []), "abstract": abstract, "pdf_url": entry.get("pdf_url", ""),
+              "source": source}
+    if entry.get("doi"):
+        result["doi"] = entry["doi"]
+    if entry.get("retracted"):
+        result["retracted"] = "RETRACTED: do not rely on it"
+    if source == "workspace":
+        result["pages"] = entry.get("pages", 0)
+    else:
+        result["in_workspace"] = in_workspace
+    return result
+
+
+def _workspace_hits(ws: Workspace, query: str, start_date: str, end_date: str) -> list[dict]:
+    """Papers already in the workspace (arXiv or local) ranked lexically against the query."""
+    terms = query_terms(query)
+    papers = [m for m in ws.papers() if _in_dates(m, start_date, end_date)]
+    if not terms or not papers:
+        return []
+    docs = []
+    for meta in papers:
+        first = ""
+        try:
+            first = " ".join(read_json(ws.paper_dir(meta["id"]) / "pages.json")["pages"][:2])[:6000]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        docs.append(" ".join([meta.get("title", "")] * 3 + [" ".join(meta.get("authors", [])),
+                                                             meta.get("abstract", ""), first]))
+    scores = bm25(terms, docs)
+    ranked = sorted((s, i) for i, s in enumerate(scores) if s > 0)[::-1][:WORKSPACE_HITS]
+    return [_result(papers[i], "workspace") for _, i in ranked]
+
+
+def _in_dates(meta: dict, start_date: str, end_date: str) -> bool:
+    published = (meta.get("published") or "").replace("-", "")
+    if not published:
+        return not (start_date or end_date)
+    return (not start_date or published >= _date(start_date, "start_date")) and (
+        not end_date or published <= _date(end_date, "end_date"))
+
+
