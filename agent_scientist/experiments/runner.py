@@ -209,8 +209,7 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
         notes += result.notes[:3]
     elif result.notes and result.notes[0].startswith(("Memory limit not applied", "sandbox_gpus")):
         notes.append(result.notes[0])
-    if result.exit_code != 0:
-        notes.append(report.cuda_note(settings, result.gpus, bytes(result.stderr.tail).decode("utf-8", "replace")))
+    notes.append(report.cuda_note(settings, result.gpus, bytes(result.stderr.tail).decode("utf-8", "replace")))
     shown = changed[:MAX_ARTIFACTS_SHOWN]
     if len(changed) > len(shown):
         shown.append(f"... and {len(changed) - len(shown)} more (see runs.jsonl or view files/)")

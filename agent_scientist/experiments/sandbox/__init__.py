@@ -2,9 +2,9 @@
 
 probe.py detects what the machine allows (namespaces, cgroups, rlimits, GPUs); env.py decides what a run
 is given (variables, visible paths, GPUs); capture.py reads its output; run.py owns its life (cgroups,
-start, write cap, kill tree); boot.py runs inside the namespaces just before the experiment; report.py
-says what is enforced (for the tool's answer and `doctor`). Where the kernel refuses a protection the run
-still happens and the result says what was missing.
+start, kill tree); tree.py walks, hands over and watches the writable folders; boot.py runs inside the
+namespaces just before the experiment; report.py says what is enforced (for the tool's answer and
+`doctor`). Where the kernel refuses a protection the run still happens and the result says what was missing.
 """
 
 from agent_scientist.experiments.sandbox.capture import Capture
@@ -15,9 +15,9 @@ from agent_scientist.experiments.sandbox.run import (
     PROTECTIONS,
     SANDBOX_UID,
     SandboxResult,
-    iter_tree,
     run_sandboxed,
 )
+from agent_scientist.experiments.sandbox.tree import iter_tree
 
 __all__ = ["MB", "PROTECTIONS", "SANDBOX_UID", "Capabilities", "Capture", "Gpu", "SandboxResult", "clean_env",
            "detect", "is_credential_like", "iter_tree", "run_sandboxed", "select_gpus"]
