@@ -69,6 +69,9 @@ class Settings:
     sandbox_max_procs: int = 256
     sandbox_network: bool = False
     sandbox_env_allow: list[str] = field(default_factory=list)
+    sandbox_gpus: str = "auto"  # auto (all GPUs), none, or CUDA indices like "0,1"
+    sandbox_write_mb: int = 4096  # total a run may add to files/ (0: no cap)
+    sandbox_write_files: int = 20000  # files and folders a run may add to files/ (0: no cap)
 
     @property
     def effective_worker_model(self) -> str:

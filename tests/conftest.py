@@ -23,6 +23,19 @@ OFFLINE = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_sandbox(available, what): a sandbox protection the test needs")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """needs_sandbox(False, what) skips, or fails under AGENT_SCIENTIST_REQUIRE_SANDBOX=1 (CI)."""
+    for mark in item.iter_markers("needs_sandbox"):
+        if not mark.args[0]:
+            from support.lab import missing
+
+            missing(mark.args[1])
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh workspace home; also the working directory, so no stray config file is read."""

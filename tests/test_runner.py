@@ -25,9 +25,9 @@ def test_tool_registration(home: Path) -> None:
 
 
 def test_instruction_tells_the_truth_without_namespaces(home: Path, monkeypatch) -> None:
-    from agent_scientist.experiments import sandbox
+    from agent_scientist.experiments.sandbox import probe
 
-    monkeypatch.setattr(sandbox, "_caps", sandbox.Capabilities(rlimits=True))  # a machine refusing them
+    monkeypatch.setattr(probe, "_caps", probe.Capabilities(rlimits=True))  # a machine refusing them
     box = Toolbox()
     runner_module.RunnerCapability().register(lab(home), box)
     assert "network not blocked here" in box.instructions[0]
@@ -55,7 +55,7 @@ def test_run_record_artifacts_and_metrics(home: Path) -> None:
     assert result["output_dir"] == "runs/1" and set(result["protections"]) == set(PROTECTIONS)
     (record,) = ctx.ws.runs()
     assert set(record) == {"v", "run", "script", "args", "command", "started_at", "duration_s", "exit_code",
-                           "timed_out", "artifacts", "metrics", "output_dir", "protections", "step"}
+                           "timed_out", "artifacts", "metrics", "output_dir", "protections", "gpus", "step"}
     assert record["script"] == "exp/train.py" and record["args"] == "--lr 0.1 --name 'two words'"
     assert record["command"] == [ctx.settings.sandbox_python, "exp/train.py", "--lr", "0.1", "--name", "two words"]
     assert record["step"] == 7 and record["artifacts"] == result["artifacts"]

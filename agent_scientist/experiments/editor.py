@@ -8,9 +8,12 @@ replaced if it was viewed (any `view` of it) since it last changed, otherwise th
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
+import re
+import stat
 from pathlib import Path
 
 from agent_scientist.agent.registry import BaseCapability, Toolbox, ToolContext, ToolError
@@ -43,6 +46,24 @@ def resolve_in_files(files_dir: Path, path: str) -> Path:
     if target != root and root not in target.parents:
         raise ToolError(f"Refused {path!r}: it is a symlink leading outside files/.")
     return target
+
+
+def show_name(name: str) -> str:
+    """A file name as one safe line: control characters (a newline could fake a listing row) escaped."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", name)
+
+
+def read_regular(target: Path, limit: int) -> bytes:
+    """The bytes of a regular file, at most `limit` + 1; never blocks on a FIFO or follows a final link."""
+    fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ToolError(f"{target.name!r} is not a regular file; edit_file only handles text files.")
+        return fh.read(limit + 1)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _is_binary(data: bytes) -> bool:
@@ -92,10 +113,13 @@ class Editor:
             raise ToolError(f"No file {path!r} in files/. Use command='view', path='.' to list files.")
         if target.is_dir():
             raise ToolError(f"{path!r} is a directory; give a file path.")
-        if target.stat().st_size > MAX_FILE_BYTES:
+        if not stat.S_ISREG(target.lstat().st_mode):
+            raise ToolError(f"{path!r} is not a regular file (a FIFO, socket or device); edit_file only "
+                            "handles text files.")
+        data = read_regular(target, MAX_FILE_BYTES)
+        if len(data) > MAX_FILE_BYTES:
             raise ToolError(f"{path!r} is larger than {MAX_FILE_BYTES // 2**20} MB; edit_file refuses it; "
                             "inspect it with a script run by run_experiment.")
-        data = target.read_bytes()
         if _is_binary(data):
             raise ToolError(f"{path!r} is a binary file; edit_file only handles UTF-8 text.")
         return data.decode("utf-8")
@@ -113,24 +137,29 @@ class Editor:
             return []
         return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
 
-    def save_undo(self, target: Path, command: str) -> None:
-        """Keep the file's current content (or its absence) before changing it."""
+    def save_undo(self, target: Path, command: str, after: bytes) -> None:
+        """Keep the file's content before the change (or its absence) and after it (to detect later changes)."""
         rel = self.rel(target)
         folder = self._undo_dir(rel)
         seqs = self._entries(rel)
         seq = (seqs[-1] + 1) if seqs else 1
         existed = target.exists()
         if existed:
-            atomic_write_bytes(folder / f"{seq}.bin", target.read_bytes())
-        atomic_write_json(folder / f"{seq}.json",
-                          {"path": rel, "existed": existed, "command": command, "at": now_iso()})
+            atomic_write_bytes(folder / f"{seq}.bin", read_regular(target, MAX_FILE_BYTES))
+        atomic_write_bytes(folder / f"{seq}.after", after)
+        atomic_write_json(folder / f"{seq}.json", {"path": rel, "existed": existed, "command": command,
+                                                   "at": now_iso(), "after_sha256": _sha(after)})
         for old in seqs[: max(0, len(seqs) + 1 - UNDO_DEPTH)]:
-            for suffix in (".json", ".bin"):
+            for suffix in (".json", ".bin", ".after"):
                 (folder / f"{old}{suffix}").unlink(missing_ok=True)
 
     def write(self, target: Path, text: str, command: str) -> None:
-        self.save_undo(target, command)
-        atomic_write_bytes(target, text.encode("utf-8"))
+        data = text.encode("utf-8")
+        if len(data) > MAX_FILE_BYTES:
+            raise ToolError(f"The result would be {len(data):,} bytes, over edit_file's {MAX_FILE_BYTES // 2**20} MB "
+                            "bound; write large data from a script run by run_experiment.")
+        self.save_undo(target, command, data)
+        atomic_write_bytes(target, data)
 
     def snippet(self, text: str, first_line: int, last_line: int) -> str:
         lines = text.splitlines()
@@ -182,7 +211,7 @@ class Editor:
                 if len(rows) >= MAX_DIR_ENTRIES:
                     more += 1
                     continue
-                rel = item.relative_to(target).as_posix()
+                rel = show_name(item.relative_to(target).as_posix())
                 if item.is_dir():
                     rows.append(f"{rel}/")
                 else:
@@ -197,6 +226,9 @@ class Editor:
         target = resolve_in_files(self.files, path)
         if target.is_dir():
             raise ToolError(f"{path!r} is a directory; give a file path.")
+        if target.exists() and not stat.S_ISREG(target.lstat().st_mode):
+            raise ToolError(f"{path!r} exists and is not a regular file (a FIFO, socket or device); choose "
+                            "another name.")
         replaced = target.exists() and target.stat().st_size > 0
         if replaced:
             self.read_text(target, path)  # refuses binary files
@@ -262,16 +294,38 @@ class Editor:
         folder = self._undo_dir(rel)
         seq = seqs[-1]
         meta = read_json(folder / f"{seq}.json")
+        self._refuse_if_changed(target, path, folder, seq, meta)
         if meta.get("existed"):
             atomic_write_bytes(target, (folder / f"{seq}.bin").read_bytes())
             what = f"restored {path} as it was before the {meta.get('command')}"
         else:
             target.unlink(missing_ok=True)
             what = f"removed {path} (it did not exist before the {meta.get('command')})"
-        (folder / f"{seq}.json").unlink()
-        (folder / f"{seq}.bin").unlink(missing_ok=True)
+        for suffix in (".json", ".bin", ".after"):
+            (folder / f"{seq}{suffix}").unlink(missing_ok=True)
         self.viewed.pop(rel, None)
         return f"Undid the last edit: {what}. {len(seqs) - 1} earlier edit(s) of this file can be undone."
+
+
+    def _refuse_if_changed(self, target: Path, path: str, folder: Path, seq: int, meta: dict) -> None:
+        """Undo must not throw away a change made after the edit (by an experiment, say): refuse with a diff."""
+        if "after_sha256" not in meta:  # an edit recorded by an earlier version
+            return
+        try:
+            now = read_regular(target, MAX_FILE_BYTES) if target.exists() else None
+        except ToolError:
+            now = b"\0"
+        if now is not None and _sha(now) == meta["after_sha256"]:
+            return
+        after_path = folder / f"{seq}.after"
+        edited = after_path.read_bytes().decode("utf-8", "replace") if after_path.exists() else ""
+        current = "(the file is gone)\n" if now is None else now.decode("utf-8", "replace")
+        diff = list(difflib.unified_diff(edited.splitlines(), current.splitlines(), "after the edit", "now",
+                                         n=1, lineterm=""))
+        shown = "\n".join(_clip(line) for line in diff[:20]) + ("\n..." if len(diff) > 20 else "")
+        raise ToolError(f"Refused: {path} changed since the last {meta.get('command')} (by a run or another "
+                        f"tool); undo would throw that change away. Changes since the edit:\n{shown}\n"
+                        "Edit the file with str_replace instead.")
 
 
 class EditorCapability(BaseCapability):

@@ -8,19 +8,19 @@ files/metrics.json, the bounded answer the model sees, and the sandbox checks sh
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
 import signal
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
 from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
 from agent_scientist.experiments.editor import resolve_in_files
-from agent_scientist.experiments.sandbox import Capture, detect, run_sandboxed
+from agent_scientist.experiments.sandbox import Capture, detect, iter_tree, report, run_sandboxed
 from agent_scientist.records import RunRecord
 from agent_scientist.workspace import Workspace, now_iso
 
@@ -30,6 +30,7 @@ MAX_ARTIFACTS_SHOWN = 25
 MAX_ARTIFACTS_RECORDED = 1000
 MAX_WALK = 20000
 MAX_METRICS_BYTES = 64 * 1024
+MAX_TIMEOUT = 24 * 3600
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 INSTRUCTION = ("Experiments: write scripts with edit_file, run them with run_experiment (cwd is files/, "
@@ -39,19 +40,26 @@ INSTRUCTION = ("Experiments: write scripts with edit_file, run them with run_exp
 def snapshot(files_dir: Path) -> dict[str, tuple[int, int]]:
     """(size, mtime_ns) of every file under files/ except files/runs/, to find what a run changed."""
     found: dict[str, tuple[int, int]] = {}
-    for dirpath, dirnames, filenames in os.walk(files_dir):
-        if Path(dirpath) == files_dir and "runs" in dirnames:
-            dirnames.remove("runs")
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
+    for path, st in iter_tree(files_dir, skip_top=("runs",), limit=4 * MAX_WALK):
+        if not stat.S_ISDIR(st.st_mode):
             found[os.path.relpath(path, files_dir).replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns)
             if len(found) >= MAX_WALK:
-                return found
+                break
     return found
+
+
+def clamp_timeout(timeout: Any) -> tuple[int, str]:
+    """Seconds to allow, within [1, MAX_TIMEOUT], and a note when the request was changed."""
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError):
+        raise ToolError(f"timeout must be a number of seconds, not {timeout!r}.") from None
+    if math.isnan(value):
+        raise ToolError("timeout must be a number of seconds, not NaN.")
+    seconds = int(min(max(value, 1), MAX_TIMEOUT))
+    changed = f"timeout={timeout!r} was clamped to {seconds} s (allowed: 1 to {MAX_TIMEOUT} s)." \
+        if seconds != value and not (1 <= value <= MAX_TIMEOUT) else ""
+    return seconds, changed
 
 
 def next_run_number(ws: Workspace) -> int:
@@ -148,16 +156,17 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     if not os.path.isfile(python):
         raise ToolError(f"The configured interpreter {python!r} does not exist; the user must fix "
                         "AGENT_SCIENTIST_SANDBOX_PYTHON (sandbox_python). Do not retry.")
-    try:
-        timeout = max(1, int(timeout))
-    except (TypeError, ValueError):
-        raise ToolError(f"timeout must be a number of seconds, not {timeout!r}.") from None
+    timeout, clamped = clamp_timeout(timeout)
     rel_script = target.relative_to(os.path.realpath(files_dir)).as_posix()
-    notes: list[str] = []
+    notes: list[str] = [clamped] if clamped else []
     runs_dir = files_dir / "runs"
     if runs_dir.is_symlink():  # planted by an experiment: run outputs would be written where it points
         runs_dir.unlink()
         notes.append("files/runs was a symlink; it was removed (run outputs stay in files/runs/).")
+    elif runs_dir.exists() and not runs_dir.is_dir():  # keep what the experiment wrote, under another name
+        aside = files_dir / f"runs.not-a-folder.{now_iso().replace(':', '')}"
+        runs_dir.rename(aside)
+        notes.append(f"files/runs was not a folder; it was moved to {aside.name} and runs/ recreated.")
     number = next_run_number(ws)
     out_dir = files_dir / "runs" / str(number)
     command = [python, rel_script, *argv_args]
@@ -173,14 +182,22 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     after = snapshot(files_dir)
     changed = sorted(p for p, stamp in after.items() if before.get(p) != stamp)
     metrics = read_metrics(files_dir, set(changed), notes)
+    if result.stopped:
+        notes.insert(0, f"{result.stopped} (sandbox_write_mb = {settings.sandbox_write_mb}, sandbox_write_files "
+                        f"= {settings.sandbox_write_files}). Delete what it wrote or write less.")
+    if result.oom_killed:
+        notes.insert(0, f"The memory limit ({settings.sandbox_memory_mb} MB for the whole run, /tmp included) was "
+                        "reached: the kernel killed a process. Use less memory (smaller batches, streaming).")
     record: RunRecord = {
         "run": number, "script": rel_script, "args": args or "", "command": command, "started_at": started_at,
         "duration_s": result.duration_s, "exit_code": result.exit_code, "timed_out": result.timed_out,
         "artifacts": changed[:MAX_ARTIFACTS_RECORDED], "metrics": metrics, "output_dir": f"runs/{number}",
-        "protections": result.protections, "step": ctx.step,
+        "protections": result.protections, "gpus": result.gpus, "step": ctx.step,
     }
     if result.interrupted:
         record["interrupted"] = True
+    if result.stopped or result.oom_killed:
+        record["stopped"] = "write limit" if result.stopped else "memory limit"
     ws.append_run(record)
     if result.interrupted:
         raise KeyboardInterrupt
@@ -191,6 +208,9 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
         notes.append(f"Not enforced on this machine: {', '.join(missing)}.")
     if missing or result.exit_code == 126:  # details of a failed protection or setup
         notes += result.notes[:3]
+    elif result.notes and result.notes[0].startswith(("Memory limit not applied", "sandbox_gpus")):
+        notes.append(result.notes[0])
+    notes.append(report.cuda_note(settings, result.gpus, bytes(result.stderr.tail).decode("utf-8", "replace")))
     shown = changed[:MAX_ARTIFACTS_SHOWN]
     if len(changed) > len(shown):
         shown.append(f"... and {len(changed) - len(shown)} more (see runs.jsonl or view files/)")
@@ -199,8 +219,8 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
         "duration_s": result.duration_s,
         "stdout": render_tail(result.stdout, STDOUT_CHARS, "stdout", f"runs/{number}/stdout.txt"),
         "stderr": render_tail(result.stderr, STDERR_CHARS, "stderr", f"runs/{number}/stderr.txt"),
-        "artifacts": shown, "metrics": metrics, "output_dir": f"runs/{number}",
-        "protections": result.protections, "note": " ".join(notes),
+        "artifacts": shown, "metrics": metrics, "output_dir": f"runs/{number}", "gpus": result.gpus,
+        "protections": result.protections, "note": " ".join(n for n in notes if n),
     }
 
 
@@ -213,7 +233,7 @@ class RunnerCapability:
         _register(ctx, box)
 
     def doctor_checks(self, settings: Settings) -> list[Check]:
-        return doctor_checks(settings)
+        return report.doctor_checks(settings)
 
 
 def _register(ctx: ToolContext, box: Toolbox) -> None:
@@ -238,75 +258,4 @@ def _register(ctx: ToolContext, box: Toolbox) -> None:
         "no network" if caps.unshare and caps.network_ns else "network not blocked here: do not download"
     writable = "only files/ is writable" if caps.unshare else "write only inside files/ (not enforced here)"
     box.instructions.append(INSTRUCTION.format(network=network, writable=writable))
-
-
-NOT_ENFORCED = {  # what a user risks when a protection is missing, shown by `doctor`
-    "kill_tree": "a grandchild that leaves the process group can outlive a timeout",
-    "cpu_limit": "a busy loop can use CPU until the timeout", "memory_limit": "a memory hog can exhaust RAM",
-    "file_size_limit": "a disk filler can fill the disk",
-    "process_limit": "a fork bomb is not bounded",
-    "read_only_fs": "experiments can write anywhere your user can",
-    "home_hidden": "experiments can read your home directory, e.g. ~/.netrc, ~/.aws, ~/.ssh",
-    "private_tmp": "experiments share /tmp with the rest of the machine",
-    "no_network": "experiments can reach the network",
-    "no_capabilities": "experiments run with root's capabilities",
-}
-NS_FIX = ("enable unprivileged user namespaces: `sudo sysctl -w kernel.unprivileged_userns_clone=1` (Debian), "
-          "`sudo sysctl -w user.max_user_namespaces=10000`, on Ubuntu 23.10+ also "
-          "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`; in Docker allow unshare "
-          "(--security-opt seccomp=unconfined)")
-
-
-def protection_report(settings: Settings) -> dict[str, tuple[bool, str]]:
-    """Which protections a run would get on this machine; a missing one says what is at risk and the fix."""
-    caps = detect()
-    ns, root = bool(caps.unshare), os.geteuid() == 0
-    nproc = caps.rlimits and not root
-    report = {
-        "process_group": (True, "own session and process group"),
-        "kill_tree": (ns or bool(caps.cgroup_base), "PID namespace" if ns else "pids cgroup"),
-        "cpu_limit": (caps.rlimits and settings.sandbox_cpu_seconds > 0, f"{settings.sandbox_cpu_seconds} s"),
-        "memory_limit": (caps.rlimits and settings.sandbox_memory_mb > 0, f"{settings.sandbox_memory_mb} MB"),
-        "file_size_limit": (caps.rlimits and settings.sandbox_file_size_mb > 0,
-                            f"{settings.sandbox_file_size_mb} MB"),
-        "process_limit": (settings.sandbox_max_procs > 0 and (bool(caps.cgroup_base) or nproc),
-                          f"{settings.sandbox_max_procs} processes (" + (caps.details.get("cgroup", "")
-                          if caps.cgroup_base or not nproc else "RLIMIT_NPROC") + ")"),
-        "clean_env": (True, "credential-like variables are never passed"),
-        "read_only_fs": (ns, "mount namespace"),
-        "home_hidden": (ns, "home directories hidden"),
-        "private_tmp": (ns, "private /tmp"),
-        "no_network": (settings.sandbox_network or (ns and caps.network_ns),  # allowing it is the user's call
-                       "not isolated: sandbox_network=true allows network" if settings.sandbox_network
-                       else "network namespace"),
-        "no_capabilities": (ns or not root or sys.platform.startswith("linux"), "capabilities dropped"),
-    }
-    fixes = {"cpu_limit": "set sandbox_cpu_seconds > 0", "memory_limit": "set sandbox_memory_mb > 0",
-             "file_size_limit": "set sandbox_file_size_mb > 0",
-             "process_limit": "set sandbox_max_procs > 0 and run as a normal user, or give agent-scientist a "
-                              "writable pids cgroup (" + caps.details.get("cgroup", "") + ")",
-             "no_network": caps.details.get("network", "")}
-    if not caps.rlimits:
-        fixes.update(dict.fromkeys(["cpu_limit", "memory_limit", "file_size_limit"], caps.details["rlimits"]))
-    ns_told = False
-    for name, (ok, _) in list(report.items()):
-        if ok:
-            continue
-        fix = fixes.get(name, "")
-        if not ns and name in ("kill_tree", "read_only_fs", "home_hidden", "private_tmp", "no_network"):
-            why = caps.details.get("namespaces", "")
-            fix = "needs user namespaces (see the fix above)" if ns_told else f"needs user namespaces ({why})" + (
-                f"; to fix, {NS_FIX}" if sys.platform.startswith("linux") else "")
-            ns_told = True
-        report[name] = (False, f"NOT enforced ({NOT_ENFORCED.get(name, name)})" + (f": {fix}" if fix else ""))
-    return report
-
-
-def doctor_checks(settings: Settings) -> list[Check]:
-    """One check per sandbox protection, plus the interpreter, for `agent-scientist doctor`."""
-    python = settings.sandbox_python
-    checks = [("sandbox interpreter", os.path.isfile(python),
-               python if os.path.isfile(python) else f"{python} not found: set AGENT_SCIENTIST_SANDBOX_PYTHON")]
-    for name, (ok, detail) in protection_report(settings).items():
-        checks.append((f"sandbox {name.replace('_', ' ')}", ok, detail))
-    return checks
+    box.instructions.append(report.accelerators(ctx.settings))

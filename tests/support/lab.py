@@ -16,6 +16,15 @@ from agent_scientist.agent.registry import ToolContext
 from agent_scientist.config import load_settings
 from agent_scientist.workspace import Workspace
 
+REQUIRE_SANDBOX = os.environ.get("AGENT_SCIENTIST_REQUIRE_SANDBOX") == "1"
+
+
+def missing(protection: str) -> None:
+    """A protection this test needs is missing here: skip, or fail where CI requires the full sandbox."""
+    if REQUIRE_SANDBOX:
+        pytest.fail(f"{protection} is missing but AGENT_SCIENTIST_REQUIRE_SANDBOX=1: detection regressed?")
+    pytest.skip(f"{protection} is not available on this machine")
+
 
 def lab(home: Path, **overrides) -> ToolContext:
     """A ToolContext on workspace 'lab' in `home`, with sandbox settings overridden."""

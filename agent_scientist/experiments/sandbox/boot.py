@@ -1,14 +1,17 @@
 """Sandbox boot: runs as `python -I -S sandbox_boot.py CONFIG` just before the experiment.
 
-Inside the namespaces made by `unshare` it joins the process cgroup, makes the machine read-only,
-hides home directories, mounts a private /tmp, re-exposes the workspace, sets resource limits,
-drops every capability, reports what it achieved on a status pipe, then execs the interpreter.
+Inside the namespaces made by `unshare` it joins the run's cgroups, builds an empty read-only root holding
+only the allow-list (system dirs, the interpreter's prefixes, the workspace's writable folders, a few
+device nodes and the chosen GPUs, a private /tmp, /run and /dev/shm, /proc with /proc/sys read-only),
+pivots into it, sets resource limits, becomes an unprivileged uid when the agent is root, drops every
+capability, reports what it achieved on a status pipe, then execs the interpreter.
 Standard library only, and few imports: its start-up time is the sandbox's overhead. CONFIG is a
 hex-encoded marshal of a dict (same interpreter on both sides); status lines are dict reprs.
 """
 
 import ctypes
 import os
+import stat
 import sys
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -80,13 +83,50 @@ def mount_points():
     return points
 
 
+def plan(path, rw, binds, links, depth=0):
+    """Resolve `path` as the host sees it: symlinks on the way are re-created, the real path is bound."""
+    parts = [p for p in path.split("/") if p]
+    cur = ""
+    for i, part in enumerate(parts):
+        cur += "/" + part
+        try:
+            mode = os.lstat(cur).st_mode
+        except OSError:
+            return
+        if stat.S_ISLNK(mode):
+            if depth > 16:
+                return
+            links[cur] = os.readlink(cur)
+            rest = "/".join(parts[i + 1:])
+            real = os.path.realpath(cur)
+            plan(real + "/" + rest if rest else real, rw, binds, links, depth + 1)
+            return
+    if cur:
+        binds[cur] = rw or binds.get(cur, False)
+
+
+def bound_under(path, done):
+    """The nearest already-bound ancestor of `path` (or itself), else None."""
+    best = None
+    for other in done:
+        if (path == other or path.startswith(other.rstrip("/") + "/")) and (best is None or len(other) > len(best)):
+            best = other
+    return best
+
+
+def pivot_root(new_root, put_old):
+    import platform
+
+    number = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(platform.machine())
+    if number is None or libc().syscall(number, enc(new_root), enc(put_old)) != 0:
+        err = ctypes.get_errno() if number else 38
+        raise OSError(err, f"pivot_root: {os.strerror(err)}")
+
+
 def setup_filesystem(cfg, notes):
-    """Read-only machine, hidden homes, private /tmp, writable workspace; returns protections."""
-    keep = [(p, False) for p in cfg["ro_keep"]] + [(p, True) for p in cfg["rw_keep"]]
-    keep = [(p, rw) for p, rw in keep if os.path.isdir(p)]
-    fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p, _ in keep}
+    """An empty read-only root with only the allow-list bound in: system dirs, interpreter, workspace."""
     ro_ok = True
-    for point in sorted(set(mount_points()), key=len):
+    for point in sorted(set(mount_points()), key=len):  # binds made below inherit read-only
         if point == "/proc" or point.startswith("/proc/"):
             continue
         try:
@@ -95,34 +135,73 @@ def setup_filesystem(cfg, notes):
             if not point.startswith(("/sys/", "/dev/")) and point not in ("/sys", "/dev"):
                 ro_ok = False
             notes.append(str(exc))
-    hidden_ok = True
-    for path in cfg["hide"]:
-        if os.path.isdir(path) and not os.path.islink(path):
-            try:
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-            except OSError as exc:
-                hidden_ok = False
-                notes.append(str(exc))
-    tmp_ok = True
-    for path, size in (("/tmp", cfg["tmp_mb"]), ("/dev/shm", cfg["shm_mb"])):
+    binds, links = {}, {}
+    for path, rw in cfg["expose"]:
+        plan(path, rw, binds, links)
+    fds = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in binds}
+    devices = [(os.path.basename(p), os.open(p, os.O_PATH | os.O_CLOEXEC)) for p in cfg["devices"]
+               if os.path.exists(p)]
+    root = "/tmp"  # private to this mount namespace; what it hides stays reachable through the fds
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for folder in ("tmp", "dev", "proc", "sys", "run", "var", ".old"):
+        os.mkdir(f"{root}/{folder}")
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
+    mount("tmpfs", root + "/run", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID, "size=1m,mode=755")
+    os.mkdir(root + "/dev/shm")
+    mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['shm_mb']}m,mode=1777")
+    for name, fd in devices:
+        target = f"{root}/dev/{name}"
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.mkdir(target)
+        else:
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
+        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+    for name, dest in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                       ("stderr", "/proc/self/fd/2")):
+        os.symlink(dest, f"{root}/dev/{name}")
+    done = []
+    for path in sorted(binds, key=len):
+        rw, above = binds[path], bound_under(path, done)
+        if above is not None and binds[above] == rw:
+            continue
+        target = root + path
         try:
-            if os.path.isdir(path):
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
-        except OSError as exc:
-            tmp_ok = path != "/tmp" and tmp_ok
-            notes.append(str(exc))
-    for path, rw in sorted(keep, key=lambda item: len(item[0])):
-        try:
-            os.makedirs(path, exist_ok=True)
-            mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND)
-            remount(path, not rw)
+            if not os.path.lexists(target):
+                if stat.S_ISDIR(os.fstat(fds[path]).st_mode):
+                    os.makedirs(target)
+                else:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+            mount(f"/proc/self/fd/{fds[path]}", target, None, MS_BIND | MS_REC)
+            remount(target, not rw)
+            done.append(path)
         except OSError as exc:
             notes.append(str(exc))
             if rw:
                 raise
-    for fd in fds.values():
+    for link, dest in links.items():
+        if bound_under(link, done) is None and not os.path.lexists(root + link):
+            os.makedirs(os.path.dirname(root + link), exist_ok=True)
+            os.symlink(dest, root + link)
+    if not os.path.lexists(root + "/var/tmp"):  # made last: host paths under /var/tmp must not go through it
+        os.symlink("/tmp", root + "/var/tmp")
+    for fd in [*fds.values(), *(fd for _, fd in devices)]:
         os.close(fd)
-    return {"read_only_fs": ro_ok, "home_hidden": hidden_ok, "private_tmp": tmp_ok}
+    mount("/proc", root + "/proc", None, MS_BIND | MS_REC)  # this PID namespace's own /proc
+    mount(root + "/proc/sys", root + "/proc/sys", None, MS_BIND | MS_REC)
+    remount(root + "/proc/sys", True)
+    try:
+        mount("/sys", root + "/sys", None, MS_BIND | MS_REC)
+    except OSError as exc:
+        notes.append(str(exc))
+    pivot_root(root, root + "/.old")
+    os.chdir("/")
+    if libc().umount2(b"/.old", 2) != 0:  # MNT_DETACH
+        raise OSError(ctypes.get_errno(), "cannot detach the old root")
+    os.rmdir("/.old")
+    remount("/", True)
+    return {"read_only_fs": ro_ok, "home_hidden": True, "private_tmp": True}
 
 
 def loopback_up():
@@ -138,13 +217,17 @@ def loopback_up():
         sock.close()
 
 
-def drop_capabilities():
-    """Empty every capability set, so even uid 0 cannot regain one at exec or read the agent's /proc."""
+def drop_capabilities(uid=-1):
+    """Become `uid` (when >= 0) and empty every capability set, so nothing is regained at exec."""
     with open("/proc/sys/kernel/cap_last_cap") as fh:
         last = int(fh.read())
     for cap in range(last + 1):
         if libc().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "cannot drop capabilities")
+    if uid >= 0:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
     libc().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # fails harmlessly on old kernels
     header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
     if libc().capset(header, (ctypes.c_uint32 * 6)()) != 0:  # effective, permitted, inheritable: none
@@ -169,8 +252,8 @@ def start(cfg):
     try:
         set_limits(cfg["rlimits"])
         os.chdir(cfg["cwd"])
-        if cfg["namespaces"]:
-            drop_capabilities()
+        if cfg["namespaces"] or cfg["uid"] >= 0 or os.geteuid() == 0:
+            drop_capabilities(cfg["uid"])
     except Exception as exc:  # noqa: BLE001 - never run without the limits we promised
         sys.stderr.write(f"sandbox setup failed: {exc}\n")
         os._exit(126)
@@ -223,13 +306,15 @@ def main():
     os.set_inheritable(life_fd, False)
     got, notes = {}, []
     try:
-        if cfg.get("cgroup"):
+        joined = 0
+        for cgroup in cfg["cgroups"]:
             try:
-                with open(os.path.join(cfg["cgroup"], "cgroup.procs"), "w") as fh:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as fh:
                     fh.write("0")
-                got["process_limit"] = True
+                joined += 1
             except OSError as exc:
                 notes.append(f"cgroup: {exc}")
+        got["cgroups"] = bool(cfg["cgroups"]) and joined == len(cfg["cgroups"])
         if cfg["namespaces"]:
             got.update(setup_filesystem(cfg, notes))
             if not cfg["network"]:
@@ -237,13 +322,8 @@ def main():
                     loopback_up()
                 except OSError as exc:
                     notes.append(f"loopback: {exc}")
-            got["no_capabilities"] = True
-        elif os.geteuid() == 0:  # root without namespaces: at least shed root's powers
-            try:
-                drop_capabilities()
-                got["no_capabilities"] = True
-            except OSError as exc:
-                notes.append(f"capabilities: {exc}")
+        got["no_capabilities"] = cfg["namespaces"] or cfg["uid"] >= 0 or os.geteuid() == 0  # or no run
+        got["no_root"] = cfg["uid"] >= 0
         os.stat(cfg["cwd"])
     except Exception as exc:  # noqa: BLE001 - reported to the parent; never run unprotected
         report(status_fd, {"fatal": str(exc), "got": got, "notes": notes})
