@@ -35,7 +35,9 @@ class Settings:
     worker_model: str = ""  # cheaper model for memory and summaries; defaults to `model`
     api_base: str = ""
     model_retries: int = 3
-    model_timeout: float = 120.0
+    model_timeout: float = 120.0  # seconds per try; a call's total bound is model_timeout x (model_retries + 1)
+    max_output_tokens: int = 4096  # cap on each planner reply
+    worker_max_output_tokens: int = 1024  # cap on each worker reply
     # Planner loop.
     max_steps: int = 30
     budget_usd: float = 0.0  # 0 means no budget
@@ -44,6 +46,8 @@ class Settings:
         default_factory=lambda: ["math", "statistics", "json", "re", "collections", "itertools", "datetime"]
     )
     quiet: bool = False
+    end_of_run_timeout: float = 15.0  # after an interrupt, end-of-run work (lessons) gets this long in total
+    max_parse_errors: int = 5  # this many unparseable replies in a row end the run as failed
     # Papers.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_pdf_url: str = "https://arxiv.org/pdf/{id}"
@@ -100,9 +104,9 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
                 return False
             raise ValueError(value)
         if kind is int or kind == "int":
-            return int(value)
+            return _as_int(value)
         if kind is float or kind == "float":
-            return float(value)
+            return _as_float(value)
         if kind is Path or kind == "Path":
             return Path(str(value)).expanduser()
         if kind in ("list[str]",) or kind == list[str]:
@@ -111,7 +115,48 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
             return [v.strip() for v in str(value).split(",") if v.strip()]
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"Setting {name!r}: cannot read {value!r} as {kind}.") from None
+        expected = {"int": "a whole number", "float": "a finite number"}.get(getattr(kind, "__name__", str(kind)), kind)
+        raise ConfigError(f"Setting {name!r}: cannot read {value!r} as {expected}.") from None
+
+
+def _as_int(value: Any) -> int:
+    """A whole number: `true`, `1.9`, `inf` and `nan` are refused rather than silently changed."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    if isinstance(value, int):
+        return value
+    return int(str(value).strip())
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(value)
+    return number
+
+
+# Smallest accepted value of each number setting; every other number setting must be >= 0.
+_MINIMUM = {"max_steps": 1, "model_timeout": 0.001, "max_output_tokens": 1, "worker_max_output_tokens": 1,
+            "max_parse_errors": 1, "read_chars": 1, "pdf_max_mb": 0.001, "pdf_max_pages": 1,
+            "http_timeout": 0.001}
+
+
+def _check_limits(settings: Settings) -> None:
+    """Refuse negative or zero limits at load, naming the setting."""
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        low = _MINIMUM.get(f.name, 0)
+        if value < low:
+            need = "at least 1" if low == 1 else ("more than 0" if low < 1 and low > 0 else "0 or more")
+            raise ConfigError(f"Setting {f.name!r} must be {need} (got {value}).")
 
 
 def user_config_dir() -> Path:
@@ -158,10 +203,7 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
             raise ConfigError(f"unknown setting {name!r}")
         values[name] = _coerce(name, raw, known[name].type)
     settings = Settings(**values)
-    if settings.max_steps < 1:
-        raise ConfigError("max_steps must be at least 1.")
-    if settings.budget_usd < 0:
-        raise ConfigError("budget_usd cannot be negative.")
+    _check_limits(settings)
     return settings
 
 

@@ -24,11 +24,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent_scientist.fsio import append_jsonl, atomic_write_json, read_json, read_jsonl
+from agent_scientist.fsio import (
+    CorruptLog,
+    append_jsonl,
+    atomic_write_bytes,
+    atomic_write_json,
+    corrupt_path,
+    keep_lines,
+    read_json,
+    read_jsonl,
+    scan_jsonl,
+)
 from agent_scientist.records import SCHEMA_VERSION, PaperMeta, RunRecord, StepRecord, WorkspaceMeta
 
 STATUSES = ("created", "running", "interrupted", "failed", "completed")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 class WorkspaceError(Exception):
@@ -64,7 +74,8 @@ def paper_key(paper_id: str) -> str:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME_RE.match(name or ""):
+    """The one check on every workspace name a user gives: a plain folder name inside the home."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise WorkspaceError(
             f"Invalid workspace name {name!r}: use letters, digits, '.', '_' or '-' (at most 80 characters)."
         )
@@ -143,6 +154,7 @@ class Workspace:
 
     @classmethod
     def open(cls, home: Path, name: str) -> Workspace:
+        validate_name(name)
         root = Path(home) / name
         if not (root / "workspace.json").exists():
             known = ", ".join(list_names(home)[:10]) or "none"
@@ -156,6 +168,7 @@ class Workspace:
     @classmethod
     def open_or_create(cls, home: Path, name: str, question: str = "") -> Workspace:
         """Open NAME, or create it empty (status created), as `init` does."""
+        validate_name(name)
         if (Path(home) / name / "workspace.json").exists():
             return cls.open(home, name)
         return cls.create(home, name, question)
@@ -234,13 +247,36 @@ class Workspace:
         return record
 
     def steps(self) -> list[StepRecord]:
-        return read_jsonl(self.steps_path)
+        """Every step record; an unreadable line other than a half-written last one stops here."""
+        try:
+            return read_jsonl(self.steps_path, strict=True)
+        except CorruptLog as exc:
+            lines = ", ".join(str(n) for n in exc.lines[:10]) + (" ..." if len(exc.lines) > 10 else "")
+            raise WorkspaceError(
+                f"{self.steps_path}: line(s) {lines} are unreadable, so steps would be lost. Nothing was "
+                f"changed. Move them aside (kept in {corrupt_path(self.steps_path).name}) with: "
+                f"agent-scientist repair {self.name}"
+            ) from None
 
     def reconcile(self) -> WorkspaceMeta:
-        """Recount workspace.json's counters from steps.jsonl (the record of truth)."""
-        usage = _usage(self.steps())
-        usage["cost_usd"] = round(usage["cost_usd"], 6)
-        return self.update(**usage)
+        """Bring workspace.json's counters up to what steps.jsonl records; never lower them."""
+        return self.update(**_at_least(self.meta, _usage(self.steps())))
+
+    def repair(self) -> dict[str, Any]:
+        """Move unreadable lines of steps.jsonl to steps.corrupt.jsonl; renumber nothing, lower no total.
+
+        Returns what was done: the moved line numbers, the records kept, and the counters.
+        """
+        with self.lock():
+            good, bad, _ = scan_jsonl(self.steps_path)
+            if bad:
+                keep_lines(self.steps_path, bad)  # kept first, then the log is replaced
+                atomic_write_bytes(self.steps_path, b"".join(raw + b"\n" for _, raw, _ in good))
+            recounted = _usage([record for _, _, record in good])
+            meta = self.update(**_at_least(self.meta, recounted))
+        return {"moved": [number for number, _ in bad], "kept": len(good),
+                "corrupt_file": str(corrupt_path(self.steps_path)),
+                "counters": {k: meta.get(k) for k in ("steps", "tokens_in", "tokens_out", "cost_usd")}}
 
     def final_answer(self) -> str | None:
         """The latest final answer the planner gave, if any."""
@@ -310,6 +346,13 @@ def _usage(records: list[StepRecord]) -> dict[str, Any]:
         total["tokens_out"] += int(r.get("tokens_out") or 0) + int(r.get("worker_tokens_out") or 0)
         total["cost_usd"] += float(r.get("cost_usd") or 0.0) + float(r.get("worker_cost_usd") or 0.0)
     return total
+
+
+def _at_least(meta: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+    """The larger of the recorded and the recounted counters: a budget must never loosen."""
+    out = {key: max(meta.get(key) or 0, value) for key, value in usage.items()}
+    out["cost_usd"] = round(out["cost_usd"], 6)
+    return out
 
 
 def list_names(home: Path) -> list[str]:

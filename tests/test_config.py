@@ -39,3 +39,29 @@ def test_bad_values_name_the_setting(home, tmp_path, monkeypatch):
 def test_missing_model_message_names_the_variable(home):
     with pytest.raises(ConfigError, match="AGENT_SCIENTIST_MODEL"):
         load_settings().require_model()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("max_steps = inf", "'max_steps': cannot read inf as a whole number"),
+    ("max_steps = true", "'max_steps': cannot read True as a whole number"),
+    ("max_steps = 1.9", "'max_steps': cannot read 1.9 as a whole number"),
+    ("model_timeout = nan", "'model_timeout': cannot read nan as a finite number"),
+    ("budget_usd = -1", "'budget_usd' must be 0 or more"),
+    ("max_output_tokens = 0", "'max_output_tokens' must be at least 1"),
+    ("sandbox_cpu_seconds = -5", "'sandbox_cpu_seconds' must be 0 or more"),
+    ("model_timeout = 0", "'model_timeout' must be more than 0"),
+])
+def test_malformed_numbers_are_refused_at_load(home, tmp_path, line, message):
+    (tmp_path / "agent-scientist.toml").write_text(line + "\n")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_settings()
+
+
+def test_whole_floats_and_env_numbers_still_load(home, tmp_path, monkeypatch):
+    (tmp_path / "agent-scientist.toml").write_text("max_steps = 12.0\nbudget_usd = 2\n")
+    monkeypatch.setenv("AGENT_SCIENTIST_MAX_OUTPUT_TOKENS", "2048")
+    s = load_settings()
+    assert (s.max_steps, s.budget_usd, s.max_output_tokens) == (12, 2.0, 2048)
+    monkeypatch.setenv("AGENT_SCIENTIST_MAX_STEPS", "3.5")
+    with pytest.raises(ConfigError, match="AGENT_SCIENTIST_MAX_STEPS"):
+        load_settings()

@@ -17,7 +17,7 @@ import yaml
 
 from agent_scientist.agent.adapter import set_history
 from agent_scientist.agent.history import rebuild_history
-from agent_scientist.agent.models import UsageMeter, build_model, cost_usd
+from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, output_was_cut
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, build_toolbox
 from agent_scientist.config import Settings
@@ -39,6 +39,19 @@ class RunOutcome:
 
 class _StopRun(Exception):
     """Raised by the step recorder to end the run cleanly at a limit."""
+
+
+CUT_NOTE = (
+    "Note: your last reply was cut off at the output limit ({cap} tokens), so its code may be incomplete. "
+    "Keep replies short: one brief thought and one small code block per step."
+)
+
+
+def _unparseable(error: Any) -> bool:
+    """A reply with no code block that parses (as opposed to code that ran and failed)."""
+    from smolagents.utils import AgentParsingError
+
+    return isinstance(error, AgentParsingError) or "Code parsing failed" in str(error or "")
 
 
 def load_prompts() -> dict[str, Any]:
@@ -70,6 +83,8 @@ class StepRecorder:
         self.first_step = ws.meta.get("steps", 0)
         self.next_step = self.first_step + 1
         self.stop_reason: str | None = None
+        self.failure: str | None = None  # set when the run must end as failed (unparseable replies)
+        self.parse_errors = 0  # unparseable replies in a row
         ctx.step = self.next_step
 
     @property
@@ -95,6 +110,12 @@ class StepRecorder:
             "tokens_out": tokens_out,
             "cost_usd": round(cost_usd(self.model_id, tokens_in, tokens_out), 8),
         }
+        cap = self.settings.max_output_tokens
+        if output_was_cut(getattr(memory_step, "model_output_message", None), cap):
+            record["cut"] = True
+            if isinstance(memory_step, ActionStep):  # the next step's prompt carries the note
+                note = CUT_NOTE.format(cap=cap)
+                memory_step.observations = f"{note}\n{memory_step.observations}" if memory_step.observations else note
         if isinstance(memory_step, ActionStep):
             memory_step.step_number = self.next_step  # global numbering across runs
             record.update(
@@ -119,7 +140,13 @@ class StepRecorder:
         self.progress.step(record, self.ws.meta)
         if record.get("final_answer") is not None:
             return
-        if self.steps_this_run >= self.settings.max_steps:
+        if record.get("type") == "action":
+            self.parse_errors = self.parse_errors + 1 if _unparseable(memory_step.error) else 0
+        if self.parse_errors >= self.settings.max_parse_errors:
+            self.failure = (f"the model gave {self.parse_errors} replies in a row without runnable code "
+                            f"(last: {_short_error(memory_step.error)[:200]})")
+            self._stop(agent, "unparseable")
+        elif self.steps_this_run >= self.settings.max_steps:
             self._stop(agent, "max_steps")
         elif self.settings.budget_usd and self.ws.meta.get("cost_usd", 0.0) >= self.settings.budget_usd:
             self._stop(agent, "budget")
@@ -205,18 +232,48 @@ def run(
 
         outcome = _drive(agent, task, resuming, recorder)
         ws.update(status=outcome.status, stop_reason=outcome.reason)
-        for hook in box.run_end_hooks:
-            try:
-                hook(agent, outcome.status)
-            except KeyboardInterrupt:
-                progress.warn("end-of-run work (lessons) skipped: interrupted")
-                break
-            except Exception as exc:  # a hook must never lose the run's state
-                progress.warn(f"end-of-run hook failed: {exc}")
+        bound = settings.end_of_run_timeout if outcome.reason == "interrupted" else None
+        skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound)
         end = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
+        if skipped:
+            end["end_of_run_skipped"] = skipped
         ws.append_step({**end, **(meter.take() if meter else {})})
         progress.end(ws, outcome)
         return outcome
+
+
+def run_end_hooks(hooks: list[Any], agent: Any, status: str, progress: Progress,
+                  bound: float | None) -> str | None:
+    """Run the end-of-run hooks; with a `bound` (after an interrupt) they get that many seconds in total.
+
+    Returns why the work was skipped, or None. Work past the bound is abandoned in a daemon thread,
+    so the process can exit at once.
+    """
+    import threading
+
+    def work() -> None:
+        for hook in hooks:
+            try:
+                hook(agent, status)
+            except Exception as exc:  # a hook must never lose the run's state
+                progress.warn(f"end-of-run hook failed: {exc}")
+
+    if not hooks:
+        return None
+    try:
+        if bound is None:
+            work()
+            return None
+        thread = threading.Thread(target=work, name="end-of-run", daemon=True)
+        thread.start()
+        thread.join(bound)
+        if not thread.is_alive():
+            return None
+        why = f"not done within end_of_run_timeout ({bound:g} s)"
+    except KeyboardInterrupt:
+        why = "interrupted"
+    progress.warn(f"end-of-run work (lessons) skipped: {why}")
+    return why
 
 
 def _drive(agent: Any, task: str, resuming: bool, recorder: StepRecorder) -> RunOutcome:
@@ -227,11 +284,15 @@ def _drive(agent: Any, task: str, resuming: bool, recorder: StepRecorder) -> Run
     except KeyboardInterrupt:
         return RunOutcome("interrupted", "interrupted")
     except AgentError as exc:
+        if recorder.failure:
+            return RunOutcome("failed", recorder.failure)
         if recorder.stop_reason:
             return RunOutcome("interrupted", recorder.stop_reason)
         return RunOutcome("failed", _short_error(exc))
     except Exception as exc:
         return RunOutcome("failed", _short_error(exc))
+    if recorder.failure:
+        return RunOutcome("failed", recorder.failure)
     if recorder.stop_reason:
         return RunOutcome("interrupted", recorder.stop_reason)
     return RunOutcome("completed", "final_answer", _text(answer))

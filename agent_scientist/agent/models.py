@@ -7,6 +7,9 @@ so an offline machine makes no network call at start-up.
 from __future__ import annotations
 
 import os
+import threading
+import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -31,16 +34,20 @@ def build_model(settings: Settings, role: str = "planner") -> Any:
     from agent_scientist.agent.adapter import LiteLLMModel
 
     model_id = settings.model if role == "planner" else settings.effective_worker_model
+    cap = settings.max_output_tokens if role == "planner" else settings.worker_max_output_tokens
     kwargs: dict[str, Any] = {
-        "num_retries": settings.model_retries,
+        "num_retries": 0,  # bound_calls retries, so the total time of a call stays bounded
         "timeout": settings.model_timeout,
+        "max_tokens": cap,
     }
     kwargs.update(endpoint_kwargs(model_id, settings.api_base))
     if settings.api_base:
         # Local servers (llama.cpp, vLLM, Ollama) reject list-of-parts content: send plain strings.
         kwargs["flatten_messages_as_text"] = True
-    # smolagents' own retry waits a minute per rate limit; litellm's backoff is enough.
-    return LiteLLMModel(model_id=model_id, retry=False, **kwargs)
+    # smolagents' own retry waits a minute per rate limit; bound_calls retries within the call's bound.
+    model = LiteLLMModel(model_id=model_id, retry=False, **kwargs)
+    return bound_calls(model, role=role, max_output_tokens=cap, timeout=settings.model_timeout,
+                       retries=settings.model_retries)
 
 
 def endpoint_kwargs(model_id: str, api_base: str) -> dict[str, Any]:
@@ -136,3 +143,145 @@ class UsageMeter:
             "worker_tokens_out": tokens_out,
             "worker_cost_usd": round(cost_usd(self.model_id, tokens_in, tokens_out), 8),
         }
+
+
+# -- bounded calls -------------------------------------------------------------------------------
+
+class ModelCallTimeout(TimeoutError):
+    """A model call got no answer within its bound; the abandoned request is left to its own timeout."""
+
+
+@dataclass
+class CallState:
+    """The latest call of one role, for the live view (read it with `current_call`)."""
+
+    role: str
+    model_id: str
+    max_output_tokens: int
+    timeout_s: float  # per try
+    total_s: float  # for the whole call, retries and waits included
+    started: float  # time.monotonic() at the start of the call
+    attempt: int = 1  # the try in progress (1 = first)
+    tries: int = 1  # the most tries this call may make
+    in_flight: bool = True
+    ended: float | None = None
+    cut: bool = False  # the reply stopped at max_output_tokens
+    timed_out: bool = False  # a try ran out of time (the call may still be retrying)
+    last_error: str = ""
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def hit_bound(self) -> bool:
+        return self.cut or self.timed_out
+
+
+_calls: dict[str, CallState] = {}
+_calls_lock = threading.Lock()
+
+
+def current_call(role: str | None = None) -> CallState | None:
+    """The in-flight (else the latest) call of `role`, or of any role if None: the progress view's hook."""
+    with _calls_lock:
+        if role is not None:
+            return _calls.get(role)
+        states = list(_calls.values())
+    live = [c for c in states if c.in_flight]
+    pool = live or states
+    return max(pool, key=lambda c: c.started) if pool else None
+
+
+def output_was_cut(message: Any, max_output_tokens: int = 0) -> bool:
+    """Whether a reply stopped at the output-token cap (finish_reason 'length', or usage at the cap)."""
+    raw = getattr(message, "raw", None)
+    choices = getattr(raw, "choices", None) or []
+    if choices and getattr(choices[0], "finish_reason", None) == "length":
+        return True
+    usage = getattr(message, "token_usage", None)
+    return bool(max_output_tokens and usage is not None and usage.output_tokens >= max_output_tokens)
+
+
+def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, retries: int) -> Any:
+    """Bound every `model.generate`: `timeout` per try, by a clock; retries on transient errors
+    (Retry-After honoured) within timeout x (retries + 1) in total. Ctrl-C interrupts at once."""
+    original = model.generate
+    model_id = getattr(model, "model_id", "") or ""
+    tries = max(0, int(retries)) + 1
+
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        state = CallState(role, model_id, max_output_tokens, timeout, timeout * tries, time.monotonic(), tries=tries)
+        with _calls_lock:
+            _calls[role] = state
+        deadline = state.started + state.total_s
+        try:
+            while True:
+                try:
+                    message = _with_deadline(original, args, kwargs, min(timeout, deadline - time.monotonic()),
+                                             f"{model_id} (try {state.attempt} of {tries})")
+                except Exception as exc:
+                    state.last_error = str(exc)[:200]
+                    state.timed_out = isinstance(exc, ModelCallTimeout)
+                    wait = _retry_wait(exc, state.attempt)
+                    if wait is None or state.attempt >= tries or time.monotonic() + wait >= deadline:
+                        raise
+                    time.sleep(wait)
+                    state.attempt += 1
+                    continue
+                state.timed_out = False
+                state.cut = output_was_cut(message, max_output_tokens)
+                return message
+        finally:
+            state.in_flight = False
+            state.ended = time.monotonic()
+
+    model.generate = generate
+    return model
+
+
+def _with_deadline(fn: Any, args: tuple, kwargs: dict, seconds: float, what: str) -> Any:
+    """fn(*args, **kwargs) in a daemon thread, waited for at most `seconds` (signals still interrupt)."""
+    if seconds <= 0:
+        raise ModelCallTimeout(f"{what}: no time left in this call's bound")
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"model-call {what}", daemon=True).start()
+    if not done.wait(seconds):
+        raise ModelCallTimeout(f"{what} gave no answer within {seconds:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+_TRANSIENT = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+def _retry_wait(exc: BaseException, attempt: int) -> float | None:
+    """Seconds to wait before retrying after `exc`, or None if retrying cannot help."""
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    transient = (
+        isinstance(exc, ModelCallTimeout | TimeoutError | ConnectionError)
+        or status in _TRANSIENT
+        or name in {"APIConnectionError", "Timeout", "APITimeoutError", "InternalServerError",
+                    "ServiceUnavailableError", "RateLimitError", "BadGatewayError"}
+    )
+    if not transient:
+        return None
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        after = float(headers.get("retry-after") or headers.get("Retry-After") or "")
+        return max(0.0, min(after, 60.0))
+    except (TypeError, ValueError):
+        return min(2.0 ** (attempt - 1), 8.0)

@@ -36,9 +36,13 @@ def settings(**flags: Any) -> Settings:
         fail(str(exc))
 
 
-def open_workspace(s: Settings, name: str) -> Workspace:
+def open_workspace(s: Settings, name: str, check_steps: bool = False) -> Workspace:
+    """Open NAME; with `check_steps`, refuse (naming the repair command) if steps.jsonl is damaged."""
     try:
-        return _adopt_recorded(s, Workspace.open(s.home, name))
+        ws = _adopt_recorded(s, Workspace.open(s.home, name))
+        if check_steps:
+            ws.steps()
+        return ws
     except WorkspaceError as exc:
         fail(str(exc))
 

@@ -25,7 +25,7 @@ def export(
     if fmt not in FORMATS:
         fail(f"Unknown format {fmt!r}: choose one of {', '.join(FORMATS)}.", EXIT_USAGE)
     s = settings()
-    ws = open_workspace(s, name)
+    ws = open_workspace(s, name, check_steps=True)
     from agent_scientist.report import write_report
 
     to_stdout = output is None or str(output) == "-"

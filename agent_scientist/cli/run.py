@@ -74,7 +74,7 @@ def resume(
     """Continue an interrupted, failed or finished workspace in this process."""
     s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
                  budget_usd=budget_usd)
-    ws = open_workspace(s, name)  # adopts the models and endpoint the workspace ran with
+    ws = open_workspace(s, name, check_steps=True)  # adopts the models and endpoint the workspace ran with
     _require_model(s)
     if ws.status == "created":
         fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research \"QUESTION\" --name {name}")
@@ -134,7 +134,7 @@ def show(
     from agent_scientist.agent.progress import observation_text, short
 
     s = settings()
-    ws = open_workspace(s, name)
+    ws = open_workspace(s, name, check_steps=True)
     meta = {**ws.meta, "status": ws.live_status}
     steps = ws.steps()
     if json_out:
@@ -166,6 +166,24 @@ def show(
             else:
                 out = short(observation_text(r.get("observation")), 90)
             console.print(f"  {r.get('step'):>3} {r.get('duration_s', 0):6.1f}s  {code}\n        → {out}", highlight=False)
+
+
+def repair(name: str = typer.Argument(..., help="Workspace whose steps.jsonl has unreadable lines.")) -> None:
+    """Move unreadable lines of steps.jsonl to steps.corrupt.jsonl (kept); renumber nothing, lower no total."""
+    s = settings()
+    ws = open_workspace(s, name)
+    try:
+        done = ws.repair()
+    except WorkspaceError as exc:
+        fail(str(exc))
+    c = done["counters"]
+    if done["moved"]:
+        console.print(f"Moved {len(done['moved'])} unreadable line(s) ({', '.join(map(str, done['moved']))}) "
+                      f"to {done['corrupt_file']}; {done['kept']} records kept.", highlight=False)
+    else:
+        console.print(f"steps.jsonl is readable ({done['kept']} records); nothing moved.")
+    console.print(f"Counters: {c['steps']} steps, {c['tokens_in']}/{c['tokens_out']} tokens, "
+                  f"${c['cost_usd']:.4f} (never lowered).", highlight=False)
 
 
 def doctor() -> None:
@@ -213,6 +231,8 @@ def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> in
         return EXIT_INTERRUPTED
     except WorkspaceLocked as exc:
         fail(str(exc))
+    except WorkspaceError as exc:  # steps.jsonl damaged
+        fail(str(exc))
     except ConfigError as exc:
         fail(str(exc))
     finally:
@@ -259,6 +279,7 @@ def register(app: typer.Typer) -> None:
     app.command()(init)
     app.command("list")(list_)
     app.command()(show)
+    app.command()(repair)
     app.command()(doctor)
 
 

@@ -7,8 +7,10 @@ A store that cannot be opened raises MemoryUnavailable with a message saying wha
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -178,6 +180,13 @@ class MemoryStore:
             self.batch = max(1, min(WRITE_BATCH, int(client.get_max_batch_size())))
         except Exception:
             self.batch = WRITE_BATCH
+        self.exit_wait_s = 15.0  # how long the process may wait at exit for passages still being indexed
+        self._indexing: threading.Thread | None = None
+        self._queue: list[tuple[str, list[dict[str, Any]]]] = []
+        self._pending: set[str] = set()  # papers queued or being indexed
+        self._queue_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
 
     # -- embeddings -------------------------------------------------------
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -286,17 +295,67 @@ class MemoryStore:
     # -- passages ---------------------------------------------------------
     def add_passages(self, paper_id: str, chunks: list[dict[str, Any]]) -> int:
         """Store a paper's text chunks, replacing any stored before (idempotent per paper)."""
+        self.wait_indexed()
+        return self._add_passages(paper_id, chunks)
+
+    def _add_passages(self, paper_id: str, chunks: list[dict[str, Any]]) -> int:
         self.passages.delete(where={"paper_id": paper_id})
         chunks = [c for c in chunks if str(c.get("text") or "").strip()]
         ids = [f"{paper_id}#{i}" for i in range(len(chunks))]
+        # `chunks` on every row: an index cut short by a kill is seen as incomplete and redone.
         metas = [{"paper_id": paper_id, "paper_base": _norm_source(paper_source(paper_id)),
-                  "page_start": int(c.get("page_start") or 0),
+                  "page_start": int(c.get("page_start") or 0), "chunks": len(chunks),
                   "page_end": int(c.get("page_end") or c.get("page_start") or 0)} for c in chunks]
         self._write(self.passages, ids, [str(c["text"]) for c in chunks], metas)
         return len(ids)
 
+    def add_passages_later(self, paper_id: str, chunks: list[dict[str, Any]]) -> None:
+        """Index a paper's chunks in a background thread, so a first read answers without waiting.
+
+        Every reader of passages (has_passages, search, recall) waits for it first, and so does the
+        process at exit, for up to `exit_wait_s`.
+        """
+        with self._queue_lock:
+            self._queue.append((paper_id, chunks))
+            self._pending.add(paper_id)
+            self._idle.clear()
+            if self._indexing is None or not self._indexing.is_alive():
+                if self._indexing is None:
+                    atexit.register(self.wait_indexed, lambda: self.exit_wait_s)
+                self._indexing = threading.Thread(target=self._index_queue, name="passage-index", daemon=True)
+                self._indexing.start()
+
+    def _index_queue(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._idle.set()
+                    return
+                paper_id, chunks = self._queue.pop(0)
+            try:
+                self._add_passages(paper_id, chunks)
+            except Exception as exc:  # the next read of this paper indexes it again
+                log.warning("memory: indexing the passages of %s failed: %s", paper_id, exc)
+            finally:
+                with self._queue_lock:
+                    if all(queued != paper_id for queued, _ in self._queue):
+                        self._pending.discard(paper_id)
+
+    def wait_indexed(self, timeout: Any = None) -> bool:
+        """Wait for background indexing (at most `timeout` seconds, or a callable giving them)."""
+        seconds = timeout() if callable(timeout) else timeout
+        return self._idle.wait(seconds)
+
     def has_passages(self, paper_id: str) -> bool:
-        return bool(self.passages.get(where={"paper_id": paper_id}, limit=1, include=[])["ids"])
+        """Whether the paper's passages are indexed or being indexed (an index cut short counts as absent)."""
+        with self._queue_lock:
+            if paper_id in self._pending:
+                return True
+        got = self.passages.get(where={"paper_id": paper_id}, include=["metadatas"])
+        if not got["ids"]:
+            return False
+        expected = (got["metadatas"][0] or {}).get("chunks")
+        return expected is None or int(expected) == len(got["ids"])  # None: indexed by an earlier version
 
     def search_passages(self, query: str, k: int = 5, paper_id: str = "") -> list[dict[str, Any]]:
         """Passages ranked by relevance to `query`: text, paper_id, page_start, page_end, score."""
@@ -305,6 +364,7 @@ class MemoryStore:
     def nearest_passages(self, vector: np.ndarray, k: int = 5, paper_id: str = "",
                          source: str = "") -> list[dict[str, Any]]:
         """Passages nearest to a vector, optionally of one paper (exact id, or a source with any version)."""
+        self.wait_indexed()
         total = int(self.passages.count())
         if total == 0 or k <= 0:
             return []
@@ -362,4 +422,6 @@ class MemoryStore:
 def open_store(ws: Workspace, settings: Settings) -> MemoryStore:
     """The workspace's store (embedded or on the configured server), or MemoryUnavailable."""
     client, prefix, where = _connect(ws, settings)
-    return MemoryStore(client, prefix, where, settings.embedding_model, settings.api_base)
+    store = MemoryStore(client, prefix, where, settings.embedding_model, settings.api_base)
+    store.exit_wait_s = settings.end_of_run_timeout
+    return store

@@ -292,13 +292,16 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
 
 
 def add_passages(memory: Any, paper_id: str, pages: list[str]) -> str:
-    """Chunk a paper into the workspace memory once; returns a warning, or "" when fine or no memory."""
+    """Chunk a paper into the workspace memory once (in the background where the memory can);
+    returns a warning, or "" when fine or no memory."""
     if memory is None:
         return ""
     try:
         if not memory.has_passages(paper_id):
             chunks = chunk_pages(pages)
-            if chunks:
+            if chunks and hasattr(memory, "add_passages_later"):
+                memory.add_passages_later(paper_id, chunks)
+            elif chunks:
                 memory.add_passages(paper_id, chunks)
     except Exception as exc:  # memory is optional: reading must work without it
         return f"memory unavailable for passages ({str(exc)[:100]})"

@@ -22,7 +22,7 @@ from typing import Any
 
 class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
-                 worker_script: list[str] | None = None, worker_default: str = "nothing to add"):
+                 worker_script: list[Any] | None = None, worker_default: str = "nothing to add"):
         self.script: list[Any] = list(script or [])
         self.default = default
         self.worker_script = list(worker_script or [])
@@ -107,6 +107,11 @@ class ChatServer:
                 if payload.get("model") == "worker":
                     with server.lock:
                         entry = server.worker_script.pop(0) if server.worker_script else server.worker_default
+                    if isinstance(entry, threading.Event):
+                        with server.lock:
+                            server.held += 1
+                        entry.wait(timeout=120)
+                        entry = server.worker_default
                 else:
                     entry = server._next()
                 if isinstance(entry, int):
@@ -119,12 +124,16 @@ class ChatServer:
                         text = text[: text.index(stop)]
                 prompt_tokens = sum(len(m["content"]) for m in payload["messages"]) // 4
                 completion_tokens = max(1, len(text) // 4)
+                finish = "stop"
+                cap = payload.get("max_tokens")
+                if cap and completion_tokens > cap:
+                    text, completion_tokens, finish = text[: cap * 4], cap, "length"
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}",
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": payload.get("model", "test"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
+                    "choices": [{"index": 0, "finish_reason": finish,
                                  "message": {"role": "assistant", "content": text}}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                               "total_tokens": prompt_tokens + completion_tokens},
