@@ -21,6 +21,7 @@ app = typer.Typer(
 # Modules exposing `register(app)`.
 COMMAND_MODULES = (
     "agent_scientist.cli.run",
+    "agent_scientist.cli.workspaces",
     "agent_scientist.cli.papers",
     "agent_scientist.cli.memory",
     "agent_scientist.cli.export",

@@ -15,7 +15,7 @@ from agent_scientist.workspace import Workspace, WorkspaceError
 # Exit codes: 0 done, 1 run failed, 2 usage or configuration error, 130 interrupted.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-console = Console()
+console = Console(soft_wrap=True)  # commands in messages stay on one line, copyable
 err_console = Console(stderr=True, soft_wrap=True)
 
 

@@ -83,6 +83,12 @@ class ChatServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client was killed mid-request, as some tests intend
 
+            def do_GET(self) -> None:  # noqa: N802 - the model list every OpenAI-compatible server answers
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "test", "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", 0))
                 payload = json.loads(self.rfile.read(length) or b"{}")

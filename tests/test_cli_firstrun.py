@@ -1,0 +1,207 @@
+"""The first-run experience, through the CLI as a user types it (issue 17): preflight, home, list, delete."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from conftest import cli_env
+
+from agent_scientist.workspace import Workspace
+
+MODEL = "openai/gpt-4o-mini"
+WORKER = "openai/worker"
+
+
+def _no_keys(home, **extra):
+    env = {k: v for k, v in cli_env(home, **extra).items() if not k.endswith(("_API_KEY", "_TOKEN"))}
+    return env
+
+
+# -- 1. preflight -------------------------------------------------------------
+def test_no_key_exits_2_with_the_fix_and_creates_nothing(home, cli):
+    result = cli("research", "Does X improve Y?", "--model", MODEL, env=_no_keys(home))
+    assert result.returncode == 2, result.stderr
+    assert "OPENAI_API_KEY" in result.stderr and "Nothing was created" in result.stderr
+    assert list(home.iterdir()) == []
+
+
+def test_model_without_provider_exits_2_naming_the_forms(home, cli):
+    result = cli("research", "Q?", "--model", "gemma", env=_no_keys(home))
+    assert result.returncode == 2
+    assert "openai/gemma" in result.stderr and "ollama/gemma" in result.stderr
+    assert "OPENAI_API_KEY" not in result.stderr  # no provider, so no key to ask for
+    assert list(home.iterdir()) == []
+
+
+def test_unreachable_api_base_exits_2_naming_the_url(home, cli, tmp_path):
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    result = cli("research", "Q?", "--model", "openai/m", "--api-base", "http://127.0.0.1:9/v1",
+                 "--papers", str(pdfs))
+    assert result.returncode == 2
+    assert "http://127.0.0.1:9/v1/models" in result.stderr
+    assert list(home.iterdir()) == []
+
+
+def _silent_server() -> tuple[socket.socket, threading.Event]:
+    """Accepts connections and never answers: a port that is open but is no model server."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    stop = threading.Event()
+    held = []
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    return sock, stop
+
+
+def test_api_base_that_accepts_but_does_not_answer_fails_preflight_and_doctor(home, cli):
+    sock, stop = _silent_server()
+    try:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        result = cli("research", "Q?", "--model", "openai/m", "--api-base", url)
+        assert result.returncode == 2 and "did not answer within" in result.stderr
+        doctor = cli("doctor", env=cli_env(home, AGENT_SCIENTIST_MODEL="openai/m", AGENT_SCIENTIST_API_BASE=url))
+        assert doctor.returncode == 1 and "FIX  api base" in doctor.stdout
+    finally:
+        stop.set()
+        sock.close()
+
+
+class _HangUp(BaseHTTPRequestHandler):
+    """Lists its models, then hangs up on every chat request: litellm says only "Connection error."."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        body = b'{"object": "list", "data": []}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802
+        self.close_connection = True
+
+
+def test_connection_error_in_a_run_names_the_url(home, cli):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HangUp)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    try:
+        result = cli("research", "Q?", "--name", "w", "--model", MODEL, "--api-base", url, "--quiet",
+                     env=cli_env(home, AGENT_SCIENTIST_MODEL_RETRIES="0"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"endpoint: {url}" in result.stderr and "agent-scientist resume w" in result.stderr
+
+
+def _steps(home):
+    try:
+        return Workspace.open(home, "w").steps()
+    except Exception:
+        return []
+
+
+def test_delete_asks_then_deletes_and_yes_skips_the_question(home, cli):
+    assert cli("init", "a").returncode == 0 and cli("init", "b").returncode == 0
+    kept = cli("delete", "a", input="n\n")
+    assert kept.returncode == 1 and (home / "a" / "workspace.json").exists()
+    gone = cli("delete", "a", input="y\n")
+    assert gone.returncode == 0 and not (home / "a").exists() and "Deleted" in gone.stdout
+    assert cli("delete", "b", "--yes").returncode == 0 and not (home / "b").exists()
+    assert cli("delete", "b", "--yes").returncode == 2
+
+
+# -- 2. the home ----------------------------------------------------------------
+def _no_home(home, data):
+    env = {k: v for k, v in cli_env(home).items() if k != "AGENT_SCIENTIST_HOME"}
+    env["XDG_DATA_HOME"] = str(data)
+    return env
+
+
+def test_default_home_does_not_move_with_the_shell(home, tmp_path):
+    data = tmp_path / "data"
+    expected = data / "agent-scientist" / "workspaces"
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    env = _no_home(home, data)
+
+    def run(cwd, *args):
+        return subprocess.run([sys.executable, "-m", "agent_scientist", *args], env=env, cwd=cwd,
+                              capture_output=True, text=True, timeout=120)
+
+    made = run(here, "init", "ws1")
+    assert made.returncode == 0 and str(expected / "ws1") in made.stdout
+    listed = run(there, "list")
+    assert f"Workspaces in {expected}" in listed.stdout and "ws1" in listed.stdout
+    # The old default keeps working: a ./workspaces folder in the current directory is used as it is.
+    (there / "workspaces").mkdir()
+    legacy = run(there, "list")
+    assert f"No workspaces in {there / 'workspaces'}" in legacy.stdout
+    assert not any(p.name == "workspaces" for p in here.iterdir())  # nothing was created or moved
+
+
+def test_doctor_creates_no_workspaces_folder(home, tmp_path):
+    env = _no_home(home, tmp_path / "data")
+    env["AGENT_SCIENTIST_MODEL"] = "foo/bar"
+    cwd = tmp_path / "fresh"
+    cwd.mkdir()
+    result = subprocess.run([sys.executable, "-m", "agent_scientist", "doctor"], env=env, cwd=cwd,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "FIX  model: 'foo/bar' names no provider" in result.stdout
+    assert "FIX  arXiv" in result.stdout  # the test's arXiv is a closed port
+    assert "will be created on first use" in result.stdout
+    assert list(cwd.iterdir()) == [] and not (tmp_path / "data").exists()
+
+
+# -- 7. list ----------------------------------------------------------------------
+LONG = "how-does-dropout-affect-calibration-in-small-networks"
+QUESTION = ("How does dropout affect the calibration of small networks trained on tabular data "
+            "with label noise and class imbalance?")
+
+
+def test_list_never_cuts_names_keeps_questions_on_one_line_and_says_why_runs_stopped(home, cli):
+    for name in (LONG, LONG + "-2"):
+        assert cli("init", name, "--question", QUESTION).returncode == 0
+    ws = Workspace.open(home, LONG + "-2")
+    ws.update(status="interrupted", stop_reason="max_steps")
+    Workspace.open(home, LONG).update(status="failed", stop_reason="APIConnectionError: Connection error.")
+    for columns in ("80", "160"):
+        out = cli("list", env=cli_env(home, COLUMNS=columns)).stdout
+        lines = out.splitlines()
+        assert lines[0] == f"Workspaces in {home}"
+        assert any(line.split()[0] == LONG for line in lines[1:])
+        assert any(line.split()[0] == LONG + "-2" for line in lines[1:])
+        assert all(len(line) <= int(columns) for line in lines[1:])
+        assert sum("How does dropout" in line for line in lines) == 2  # one line each
+        assert "stopped: max steps" in out and "failed: APIConnectionError" in out
+    data = json.loads(cli("list", "--json").stdout)
+    assert {d["stopped"] for d in data} == {"stopped: max steps", "failed: APIConnectionError: Connection error."}
+
+
+def test_list_says_ctrl_c_and_killed(home, cli):
+    cli("init", "a")
+    cli("init", "b")
+    Workspace.open(home, "a").update(status="interrupted", stop_reason="interrupted")
+    Workspace.open(home, "b").update(status="running")  # no process holds it
+    out = cli("list").stdout
+    assert "interrupted: Ctrl-C" in out and "killed" in out
