@@ -10,6 +10,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import cli_env
+from support.openai_server import ChatServer
+from support.scripted import code
 
 from agent_scientist.workspace import Workspace
 
@@ -205,3 +207,71 @@ def test_list_says_ctrl_c_and_killed(home, cli):
     Workspace.open(home, "b").update(status="running")  # no process holds it
     out = cli("list").stdout
     assert "interrupted: Ctrl-C" in out and "killed" in out
+
+
+# -- 5 and 6. the live view, show, export, the partial report ---------------------------
+PROSE = "I think the answer is that X improves Y, but I will not write any code for it."
+
+
+def test_parse_errors_are_shown_with_the_models_text_a_hint_and_a_partial_report(home, cli):
+    with ChatServer([PROSE, PROSE, PROSE], prompt_tokens=22) as server:
+        result = cli("research", "Does X improve Y?", "--name", "w", "--model", MODEL, "--worker-model", WORKER,
+                     "--api-base", server.url, "--quiet", "--max-steps", "3")
+        shown = cli("show", "w")
+        exported = cli("export", "w", "--format", "json", "--output", "-")
+    assert result.returncode == 0, result.stderr
+    out, err = result.stdout, result.stderr
+    assert "step 1 | error | " in out and "step tok in 22 / out " in out and "run tok in " in out
+    assert "model wrote: I think the answer is that X improves Y" in out
+    assert err.count("steps in a row without a code block") == 1 and "stronger model" in err
+    assert err.count("the server reported 22 prompt tokens") == 1
+    assert "3 planner steps this run" in out
+    report = (home / "w" / "report.md").read_text()
+    assert "Partial report" in report and "all 3 steps failed: the model wrote no code block" in report
+    assert "Report (partial):" in out
+    assert f"Models: planner {MODEL}, worker {WORKER} · endpoint {server.url}" in shown.stdout
+    assert "{" not in shown.stdout.split("Models:")[1].splitlines()[0]  # text, not a Python dict
+    assert json.loads(exported.stdout)["steps"]["count"] == 3
+
+
+def test_thinking_line_counts_seconds_and_tries_in_a_terminal(home):
+    """In a real terminal (a pty) the spinner line says how long the call has run and which try it is."""
+    import os
+    import pty
+    import select
+    import time
+
+    hold = threading.Event()
+    with ChatServer([500, hold, code('final_answer("done")')]) as server:
+        master, slave = pty.openpty()
+        env = cli_env(home, COLUMNS="200", TERM="xterm")
+        env.pop("NO_COLOR", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent_scientist", "research", "Q?", "--name", "w", "--model", MODEL,
+             "--worker-model", WORKER, "--api-base", server.url], stdin=subprocess.DEVNULL, stdout=slave,
+            stderr=slave, env=env, cwd=home.parent)
+        os.close(slave)
+        seen = b""
+        deadline = time.monotonic() + 150
+        try:
+            while time.monotonic() < deadline and b"try 2" not in seen:
+                if select.select([master], [], [], 0.5)[0]:
+                    try:
+                        seen += os.read(master, 65536)
+                    except OSError:
+                        break
+            hold.set()
+            while proc.poll() is None and time.monotonic() < deadline:
+                if select.select([master], [], [], 0.5)[0]:
+                    try:
+                        seen += os.read(master, 65536)
+                    except OSError:
+                        break
+        finally:
+            hold.set()
+            proc.wait(60)
+            os.close(master)
+    text = seen.decode(errors="replace")
+    assert "Step 1: thinking…" in text and "s in this model call" in text
+    assert "try 2" in text
+    assert proc.returncode == 0

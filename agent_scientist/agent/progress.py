@@ -58,6 +58,9 @@ def failures_summary(steps: list[dict[str, Any]]) -> str:
     return f"{len(failed)} of {len(actions)} steps failed (most often: {common})"
 
 
+SDK_LOGGERS = ("openai._base_client", "anthropic._base_client")
+
+
 class _CallWatch:
     """Counts the tries of the model call in flight (litellm calls us before every attempt)."""
 
@@ -67,8 +70,10 @@ class _CallWatch:
         self.tries = 0
         self.cap: int | None = None
         self.logger: Any = None
+        self.handler: Any = None
 
     def install(self) -> None:
+        self._install_sdk_watch()
         litellm = sys.modules.get("litellm")
         if litellm is None:
             return
@@ -85,7 +90,29 @@ class _CallWatch:
         self.logger = _Logger()
         litellm.input_callback.append(self.logger)
 
+    def _install_sdk_watch(self) -> None:
+        """The provider SDKs (openai, anthropic) retry inside one litellm attempt and log each retry."""
+        import logging
+
+        watch = self
+
+        class _Retries(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if str(record.msg).startswith("Retrying request to"):
+                    watch.tries = max(watch.tries, 1) + 1
+
+        self.handler = _Retries(level=logging.INFO)
+        for name in SDK_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addHandler(self.handler)
+            if logger.getEffectiveLevel() > logging.INFO:
+                logger.setLevel(logging.INFO)
+
     def uninstall(self) -> None:
+        import logging
+
+        for name in SDK_LOGGERS:
+            logging.getLogger(name).removeHandler(self.handler)
         litellm = sys.modules.get("litellm")
         if litellm is not None and self.logger in getattr(litellm, "input_callback", []):
             litellm.input_callback.remove(self.logger)

@@ -22,7 +22,9 @@ from typing import Any
 
 class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
-                 worker_script: list[str] | None = None, worker_default: str = "nothing to add"):
+                 worker_script: list[str] | None = None, worker_default: str = "nothing to add",
+                 prompt_tokens: int | None = None):
+        self.prompt_tokens = prompt_tokens  # report this instead of the prompt's size (a server that drops text)
         self.script: list[Any] = list(script or [])
         self.default = default
         self.worker_script = list(worker_script or [])
@@ -124,6 +126,8 @@ class ChatServer:
                     if stop and stop in text:
                         text = text[: text.index(stop)]
                 prompt_tokens = sum(len(m["content"]) for m in payload["messages"]) // 4
+                if server.prompt_tokens is not None:
+                    prompt_tokens = server.prompt_tokens
                 completion_tokens = max(1, len(text) // 4)
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}",
