@@ -275,3 +275,108 @@ def test_thinking_line_counts_seconds_and_tries_in_a_terminal(home):
     assert "Step 1: thinking…" in text and "s in this model call" in text
     assert "try 2" in text
     assert proc.returncode == 0
+
+
+# -- 3. PDF titles, authors, printed ids --------------------------------------------
+def test_papers_add_skips_the_arxiv_stamp_and_links_the_paper_offline(home, cli, tmp_path):
+    from support.pdfs import ARXIV_STAMP, AUTHORS, TITLE, make_stamped_paper
+
+    pdf = tmp_path / "1111.2011.pdf"
+    pdf.write_bytes(make_stamped_paper(doi="10.1103/PhysRevB.85.123456"))
+    added = cli("papers", "add", str(pdf), "--name", "lib")  # offline: the test's arXiv is a closed port
+    assert added.returncode == 0, added.stderr
+    assert TITLE in added.stdout and f"by {AUTHORS}" in added.stdout and ARXIV_STAMP not in added.stdout
+    assert "linked to arXiv:1111.2011v2 (arXiv unreachable" in added.stdout
+    listed = json.loads(cli("papers", "list", "--name", "lib", "--json").stdout)
+    local = next(p for p in listed if p["source"] == "local")
+    assert local["title"] == TITLE and local["authors"] == ["Ada Lovelace", "Alan Turing"]
+    assert local["arxiv_id"] == "1111.2011v2" and local["doi"] == "10.1103/PhysRevB.85.123456"
+    assert local["abstract"].startswith("We show that sparse widgets")
+    read = cli("papers", "read", "1111.2011", "--name", "lib")  # no download: the library holds it
+    assert read.returncode == 0, read.stderr
+    assert TITLE in read.stdout and "agent-scientist papers read 1111.2011v2 --page N --name lib" in read.stdout
+    assert "read_paper(" not in read.stdout
+    again = cli("papers", "add", str(pdf), "--name", "lib")
+    assert "0 added, 1 already present" in again.stdout
+
+
+def test_papers_add_takes_metadata_from_arxiv_when_it_answers(home, cli, tmp_path):
+    from support.arxiv_server import ArxivServer, entry
+    from support.pdfs import make_stamped_paper
+
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(make_stamped_paper(title_in_outline=True))
+    server = ArxivServer([entry("1111.2011v2", "Spin Liquids on the Kagome Lattice",
+                                authors=("R. Feynman", "M. Curie"))]).start()
+    try:
+        added = cli("papers", "add", str(pdf), "--name", "lib", env=cli_env(home, **server.env()))
+        read = cli("papers", "read", "1111.2011", "--name", "lib", env=cli_env(home, **server.env()))
+        assert server.count("pdf") == 0  # the cached PDF is used instead of a download
+    finally:
+        server.stop()
+    assert added.returncode == 0, added.stderr
+    assert "Spin Liquids on the Kagome Lattice" in added.stdout and "by R. Feynman, M. Curie" in added.stdout
+    assert "(metadata from arXiv)" in added.stdout
+    assert read.returncode == 0 and "Spin Liquids" in read.stdout
+
+
+def test_pdf_title_trust_order_metadata_outline_then_largest_text():
+    import pymupdf
+    from support.pdfs import TITLE, make_stamped_paper
+
+    from agent_scientist.papers.pdf import extract
+
+    assert extract(make_stamped_paper()).title == TITLE  # largest text, the bigger stamp skipped
+    doc = pymupdf.open(stream=make_stamped_paper(title_in_outline=True), filetype="pdf")
+    doc.set_toc([[1, "The Title From The Outline", 1], [1, "1 Introduction", 1]])
+    assert extract(doc.tobytes()).title == "The Title From The Outline"
+    doc.set_metadata({"title": "The Title From The Metadata"})
+    assert extract(doc.tobytes()).title == "The Title From The Metadata"
+    doc.set_metadata({"title": "arXiv:1111.2011v2 [cond-mat.str-el] 2 Apr 2012"})
+    assert extract(doc.tobytes()).title == "The Title From The Outline"
+
+
+# -- 4. one convention for the workspace, CLI phrasing, unknown ids --------------------------
+def test_papers_and_memory_take_name_and_keep_the_old_form_with_a_note(home, cli, tmp_path):
+    from support.pdfs import make_plain
+
+    pdf = tmp_path / "notes.pdf"
+    pdf.write_bytes(make_plain("Dropout lowers calibration error on small tabular sets.", title="Dropout notes"))
+    new = cli("papers", "add", str(pdf), "--name", "lib")
+    assert new.returncode == 0 and "old form" not in new.stderr
+    old = cli("papers", "list", "lib")
+    assert old.returncode == 0 and "Dropout notes" in old.stdout
+    assert "write: agent-scientist papers list --name lib" in old.stderr
+    bare = cli("papers", "add", str(pdf))
+    assert bare.returncode == 2 and "--name NAME" in bare.stderr
+    local_id = json.loads(cli("papers", "list", "--name", "lib", "--json").stdout)[0]["id"]
+    read = cli("papers", "read", local_id, "--page", "1")  # no --name: found in workspace lib
+    assert read.returncode == 1
+    assert f"Workspace lib holds it: agent-scientist papers read {local_id} --page 1 --name lib" in read.stderr
+    assert "read_paper(" not in read.stderr
+
+    assert cli("memory", "add", "Dropout 0.1 lowers ECE", "--name", "lib").returncode == 0
+    old_add = cli("memory", "add", "lib", "A second note about widgets")
+    assert old_add.returncode == 0 and "write: agent-scientist memory add TEXT --name lib" in old_add.stderr
+    found = cli("memory", "search", "dropout calibration", "--name", "lib", "--results", "1", "--json")
+    assert found.returncode == 0 and len(json.loads(found.stdout)) == 1
+    notes = tmp_path / "n.jsonl"
+    notes.write_text('{"text": "one"}\n{"text": "two"}\n')
+    first = cli("memory", "import", str(notes), "--name", "lib")
+    assert "Imported 2 note(s) into lib." in first.stdout
+    second = cli("memory", "import", "lib", str(notes))  # the old form too
+    assert "Imported 0 note(s) into lib (2 already there)." in second.stdout
+
+
+def test_offline_search_lists_the_local_matches(home, cli, tmp_path):
+    from support.pdfs import make_plain
+
+    pdf = tmp_path / "d.pdf"
+    pdf.write_bytes(make_plain("Text.", title="Dropout and calibration of small networks"))
+    cli("papers", "add", str(pdf), "--name", "lib")
+    result = cli("papers", "search", "dropout calibration", "--name", "lib", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [r["title"] for r in json.loads(result.stdout)] == ["Dropout and calibration of small networks"]
+    assert "online sources could not be reached" in result.stderr
+    nothing = cli("papers", "search", "quasars", "--name", "lib")
+    assert nothing.returncode == 1

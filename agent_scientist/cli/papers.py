@@ -87,7 +87,9 @@ def ingest_and_report(ws: Workspace, s: Settings, files: list[Path]) -> int:
             console.print(f"skipped {item['original_path']}: {item['skipped']}", highlight=False)
         else:
             scanned = " (scanned, no text layer)" if item.get("scanned") else ""
-            console.print(f"added {item['id']}  {item['pages']} pages  {item['title'][:70]}{scanned}",
+            authors = ", ".join(item.get("authors") or []) or "authors unknown"
+            console.print(f"added {item['id']}  {item['pages']} pages  {item['title'][:90]}{scanned}\n"
+                          f"  by {authors[:120]}" + (f"\n  {item['note']}" if item.get("note") else ""),
                           highlight=False, markup=False)
             if item.get("warning"):
                 warn(item["warning"])
