@@ -57,6 +57,7 @@ class Settings:
         default_factory=lambda: ["math", "statistics", "json", "re", "collections", "itertools", "datetime"]
     )
     quiet: bool = False
+    price_per_mtok: float = 0.0  # USD per million tokens (in and out) for a model litellm cannot price
     # Papers.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_pdf_url: str = "https://arxiv.org/pdf/{id}"

@@ -380,3 +380,50 @@ def test_offline_search_lists_the_local_matches(home, cli, tmp_path):
     assert "online sources could not be reached" in result.stderr
     nothing = cli("papers", "search", "quasars", "--name", "lib")
     assert nothing.returncode == 1
+
+
+# -- 8. the smaller things ------------------------------------------------------------------
+def test_help_version_and_examples(home, cli):
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("agent-scientist ")
+    for args in (["research"], ["resume"], ["papers", "add"], ["memory", "search"], ["export"], ["delete"]):
+        text = cli(*args, "--help").stdout
+        assert "<bool>" not in text and "Example" in text, args
+    assert "--results" in cli("memory", "search", "--help").stdout
+    usage = [cli(*a, "--help").stdout for a in (["research"], ["show"], ["papers", "read"], ["init"])]
+    assert "{QUESTION}" in usage[0] and "{NAME}" in usage[1] and "{ID}" in usage[2] and "{NAME}" in usage[3]
+    budget = cli("research", "--help").stdout + cli("resume", "--help").stdout
+    assert budget.count("the workspace has cost") == 2
+
+
+def test_init_twice_and_research_with_another_question(home, cli):
+    assert cli("init", "ws", "--question", "Q1?").returncode == 0
+    again = cli("init", "ws")
+    assert again.returncode == 2 and "Choose another NAME" in again.stderr and "--name" not in again.stderr
+    other = cli("research", "Q2?", "--name", "ws", "--model", "openai/m", "--api-base", "http://127.0.0.1:9/v1")
+    assert other.returncode == 2 and "another question: 'Q1?'" in other.stderr
+    assert Workspace.open(home, "ws").question == "Q1?"
+
+
+def test_files_follow_the_umask_and_unpriced_budget_warns(home, cli):
+    with ChatServer([code('final_answer("done")')]) as server:
+        args = ["research", "Q?", "--name", "w", "--model", "openai/my-local-model", "--worker-model", WORKER,
+                "--api-base", server.url, "--quiet", "--budget-usd", "1"]
+        result = subprocess.run([sys.executable, "-c", "import os, runpy, sys; os.umask(0o022); "
+                                 "sys.argv = ['agent-scientist', *sys.argv[1:]]; "
+                                 "runpy.run_module('agent_scientist', run_name='__main__')", *args],
+                                env=cli_env(home), cwd=home.parent, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "openai/my-local-model has no known price" in result.stderr and "PRICE_PER_MTOK" in result.stderr
+    for name in ("workspace.json", "report.md", "steps.jsonl"):
+        assert (home / "w" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_price_per_mtok_prices_an_unknown_model(home, cli):
+    with ChatServer([code('final_answer("done")')]) as server:
+        result = cli("research", "Q?", "--name", "w", "--model", "openai/my-local-model", "--worker-model",
+                     WORKER, "--api-base", server.url, "--quiet", "--budget-usd", "1",
+                     env=cli_env(home, AGENT_SCIENTIST_PRICE_PER_MTOK="2"))
+    assert result.returncode == 0, result.stderr
+    assert "no known price" not in result.stderr
+    assert Workspace.open(home, "w").meta["cost_usd"] > 0
