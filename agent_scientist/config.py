@@ -26,10 +26,23 @@ def _default_python() -> str:
     return sys.executable
 
 
+LEGACY_HOME = "workspaces"
+
+
+def default_home() -> Path:
+    """Where workspaces live when `home` is not set: `./workspaces` if that folder exists here (the
+    old default, so nothing has to move), else the user data directory, the same from every shell."""
+    legacy = Path.cwd() / LEGACY_HOME
+    if legacy.is_dir():
+        return legacy
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "agent-scientist" / "workspaces"
+
+
 @dataclass
 class Settings:
-    # Where workspaces live.
-    home: Path = Path("workspaces")
+    # Where workspaces live (absolute; see default_home).
+    home: Path = field(default_factory=default_home)
     # Models (litellm names, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, ollama/qwen3).
     model: str = ""
     worker_model: str = ""  # cheaper model for memory and summaries; defaults to `model`
@@ -48,6 +61,7 @@ class Settings:
     quiet: bool = False
     end_of_run_timeout: float = 15.0  # after an interrupt, end-of-run work (lessons) gets this long in total
     max_parse_errors: int = 5  # this many unparseable replies in a row end the run as failed
+    price_per_mtok: float = 0.0  # USD per million tokens (in and out) for a model litellm cannot price
     # Papers.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_pdf_url: str = "https://arxiv.org/pdf/{id}"
@@ -203,6 +217,7 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
             raise ConfigError(f"unknown setting {name!r}")
         values[name] = _coerce(name, raw, known[name].type)
     settings = Settings(**values)
+    settings.home = Path(settings.home).expanduser().absolute()  # every message names the same place
     _check_limits(settings)
     return settings
 

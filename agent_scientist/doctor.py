@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from importlib import metadata
 from urllib.parse import urlparse
@@ -20,7 +19,7 @@ def run_checks(settings: Settings, capabilities: list[Capability] | None = None)
         from agent_scientist.capabilities import default_capabilities
 
         capabilities = default_capabilities()
-    checks = [*_model_checks(settings), _home_check(settings), *_package_checks()]
+    checks = [*_model_checks(settings), _home_check(settings), arxiv_check(settings), *_package_checks()]
     for capability in capabilities:
         try:
             checks.extend(capability.doctor_checks(settings))
@@ -30,45 +29,147 @@ def run_checks(settings: Settings, capabilities: list[Capability] | None = None)
     return [c for c in checks if not (c in seen or seen.add(c))]  # capabilities may repeat a generic check
 
 
+def preflight(settings: Settings) -> list[Check]:
+    """The cheap checks a run needs before anything is created (model name, key, endpoint); the failures."""
+    return [check for check in _model_checks(settings) if not check[1] and check[0] != "model price"]
+
+
 def _model_checks(settings: Settings) -> list[Check]:
     from agent_scientist.agent.models import provider_key_names
 
     if not settings.model:
         return [("model", False, "no model set: export AGENT_SCIENTIST_MODEL=openai/gpt-4o-mini (or pass --model)")]
-    checks: list[Check] = [("model", True, f"planner {settings.model}, worker {settings.effective_worker_model}")]
+    named = {settings.model: model_name_check(settings.model, settings.api_base, "model")}
+    if settings.effective_worker_model != settings.model:
+        named[settings.worker_model] = model_name_check(settings.worker_model, settings.api_base, "worker model")
+    checks: list[Check] = list(named.values())
     if settings.api_base:
-        checks.append(_reachable(settings.api_base))
+        checks.append(api_base_check(settings.api_base))
         return checks
-    provider = settings.model.split("/", 1)[0] if "/" in settings.model else "openai"
-    names = provider_key_names(provider)
-    if names and not any(os.environ.get(n) for n in names):
-        checks.append(("credentials", False, f"set {' or '.join(names)} for provider {provider!r}"))
-    else:
-        checks.append(("credentials", True, f"{provider}: " + (", ".join(n for n in names if os.environ.get(n)) or "none needed")))
+    for model, check in named.items():
+        if check[0] != "model price" and not check[1]:
+            continue  # no provider: no key to name
+        provider = model.split("/", 1)[0] if "/" in model else "openai"
+        names = provider_key_names(provider)
+        if names and not any(os.environ.get(n) for n in names):
+            checks.append(("credentials", False, f"no key for provider {provider!r} ({model}): "
+                                                 f"export {names[0]}=... (or run a local server and pass --api-base URL)"))
+        else:
+            found = ", ".join(n for n in names if os.environ.get(n)) or "none needed"
+            checks.append(("credentials", True, f"{provider}: {found}"))
     return checks
 
 
-def _reachable(url: str) -> Check:
-    parsed = urlparse(url)
-    host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
-    if not host:
-        return ("api base", False, f"{url!r} is not a URL like http://localhost:11434/v1")
+def model_name_check(model: str, api_base: str, what: str = "model") -> Check:
+    """Whether litellm knows the model's provider (`gemma` and `foo/bar` do not say which API to call)."""
+    from agent_scientist.agent.models import _import_litellm
+
+    litellm = _import_litellm()
     try:
-        with socket.create_connection((host, port), timeout=3):
-            return ("api base", True, f"{url} accepts connections")
+        provider = litellm.get_llm_provider(model=model, api_base=api_base or None)[1]
+    except Exception:
+        local = model.split("/", 1)[-1]
+        return (what, False, f"{model!r} names no provider litellm knows. Write provider/model, e.g. "
+                             f"openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, or for a local server "
+                             f"openai/{local} (llama.cpp, vLLM) or ollama/{local} (Ollama)")
+    if api_base:
+        return (what, True, f"{model} (provider {provider}, server {api_base})")
+    try:
+        litellm.get_model_info(model)
+    except Exception:
+        return ("model price", False, f"{model}: provider {provider} is known but the model is not in litellm's table; "
+                             "check the spelling (a new model: its cost is unknown and --budget-usd is not "
+                             "enforced unless you set price_per_mtok)")
+    return (what, True, f"{model} (provider {provider})")
+
+
+def probe(url: str, deadline: float = 4.0, max_bytes: int = 65536) -> tuple[int, bytes]:
+    """GET `url` within a total `deadline` (connect, headers and body): (HTTP status, body start).
+
+    The request runs in a daemon thread so that a server dripping bytes cannot hold us past the deadline.
+    Raises OSError with the reason when there is no answer in time.
+    """
+    import threading
+    import urllib.error
+    import urllib.request
+
+    result: dict = {}
+
+    def get() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=deadline) as resp:  # noqa: S310 - http(s) checked below
+                result["answer"] = (resp.status, resp.read(max_bytes))
+        except urllib.error.HTTPError as exc:
+            result["answer"] = (exc.code, b"")
+        except Exception as exc:  # URLError, socket errors, bad responses
+            result["error"] = getattr(exc, "reason", None) or exc
+
+    if urlparse(url).scheme not in ("http", "https"):
+        raise OSError(f"{url} is not an http(s) URL")
+    worker = threading.Thread(target=get, daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if "answer" in result:
+        return result["answer"]
+    if "error" in result:
+        raise OSError(f"cannot connect to {url} ({result['error']})")
+    raise OSError(f"{url} did not answer within {deadline:g} s")
+
+
+def models_urls(api_base: str) -> list[str]:
+    """Where an OpenAI-compatible server lists its models, for a base given with or without /v1."""
+    base = api_base.rstrip("/")
+    return [base + "/models"] if base.endswith("/v1") else [base + "/v1/models", base + "/models"]
+
+
+def api_base_check(api_base: str, deadline: float = 4.0) -> Check:
+    """The server at `api_base` must answer GET /v1/models (accepting connections is not enough)."""
+    parsed = urlparse(api_base)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return ("api base", False, f"{api_base!r} is not a URL like http://localhost:8080/v1")
+    last = ""
+    for url in models_urls(api_base):
+        try:
+            status, body = probe(url, deadline)
+        except OSError as exc:
+            last = str(exc)
+            if "did not answer" in last or "refused" in last.lower() or "cannot connect" in last:
+                break
+            continue
+        if status in (401, 403):
+            return ("api base", True, f"{url} answers (HTTP {status}: it wants a key)")
+        if status == 200:
+            return ("api base", True, f"{url} answers")
+        last = f"{url} answered HTTP {status}"
+    return ("api base", False, f"{last}; is the server running, and is --api-base its OpenAI-compatible "
+                               "base (e.g. http://localhost:8080/v1)?")
+
+
+def arxiv_check(settings: Settings, deadline: float = 5.0) -> Check:
+    """arXiv's API answers (offline work still goes on for cached papers)."""
+    url = settings.arxiv_api_url + "?search_query=all:test&max_results=1"
+    try:
+        status, _ = probe(url, deadline)
     except OSError as exc:
-        return ("api base", False, f"cannot connect to {host}:{port} ({exc}); is the server running?")
+        return ("arXiv", False, f"{exc}; offline, only cached and local papers can be read")
+    if status != 200:
+        return ("arXiv", False, f"{settings.arxiv_api_url} answered HTTP {status}")
+    return ("arXiv", True, f"{settings.arxiv_api_url} answers")
 
 
 def _home_check(settings: Settings) -> Check:
+    """The home is writable, or can be created; nothing is created by the check."""
     home = settings.home
+    probe_dir = home
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
     try:
-        home.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=home):
+        with tempfile.NamedTemporaryFile(dir=probe_dir):
             pass
-        return ("workspace home", True, f"{home.resolve()} is writable")
     except OSError as exc:
         return ("workspace home", False, f"{home} is not writable ({exc}); set AGENT_SCIENTIST_HOME")
+    state = "is writable" if home.exists() else "will be created on first use"
+    return ("workspace home", True, f"{home} {state}")
 
 
 def _package_checks() -> list[Check]:

@@ -137,6 +137,8 @@ class StepRecorder:
         if self.worker_meter is not None:
             record.update(self.worker_meter.take())
         self.ws.append_step(record)
+        if hasattr(self.progress, "observe_prompt"):
+            self.progress.observe_prompt(memory_step)  # to check the prompt tokens the server reports
         self.progress.step(record, self.ws.meta)
         if record.get("final_answer") is not None:
             return

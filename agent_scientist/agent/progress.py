@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -30,6 +31,106 @@ def short(text: str | None, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+FORMAT_HINT_AFTER = 3
+FORMAT_HINT = ("{n} steps in a row without a code block: the model is not writing its code between <code> and "
+               "</code> as the prompt asks. Try a stronger model, or check the server's chat template.")
+
+
+def failure_kind(error: str | None) -> str:
+    """What went wrong in a step, in a few words (a parse error is the model's, not the tools')."""
+    text = str(error or "")
+    if "Error in code parsing" in text or "regex pattern" in text:
+        return "the model wrote no code block"
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return short(first, 120)
+
+
+def failures_summary(steps: list[dict[str, Any]]) -> str:
+    """One line on the failed steps of the latest run ("all 5 steps failed: the model wrote no code block")."""
+    start = max((i for i, r in enumerate(steps) if r.get("type") == "run_start"), default=-1)
+    actions = [r for r in steps[start + 1:] if r.get("type") == "action"]
+    failed = [failure_kind(r["error"]) for r in actions if r.get("error")]
+    if not failed:
+        return ""
+    common = max(set(failed), key=failed.count)
+    if len(failed) == len(actions):
+        return f"all {len(actions)} steps failed: {common}" if len(actions) > 1 else f"the step failed: {common}"
+    return f"{len(failed)} of {len(actions)} steps failed (most often: {common})"
+
+
+SDK_LOGGERS = ("openai._base_client", "anthropic._base_client")
+
+
+class _CallWatch:
+    """Counts the tries of the model call in flight (litellm calls us before every attempt)."""
+
+    def __init__(self) -> None:
+        self.call_id: str | None = None
+        self.started = time.monotonic()
+        self.tries = 0
+        self.cap: int | None = None
+        self.logger: Any = None
+        self.handler: Any = None
+
+    def install(self) -> None:
+        self._install_sdk_watch()
+        litellm = sys.modules.get("litellm")
+        if litellm is None:
+            return
+        try:
+            from litellm.integrations.custom_logger import CustomLogger
+        except Exception:  # pragma: no cover - another litellm layout: no try numbers, nothing else lost
+            return
+        watch = self
+
+        class _Logger(CustomLogger):  # type: ignore[misc]
+            def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+                watch.attempt(kwargs or {})
+
+        self.logger = _Logger()
+        litellm.input_callback.append(self.logger)
+
+    def _install_sdk_watch(self) -> None:
+        """The provider SDKs (openai, anthropic) retry inside one litellm attempt and log each retry."""
+        import logging
+
+        watch = self
+
+        class _Retries(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if str(record.msg).startswith("Retrying request to"):
+                    watch.tries = max(watch.tries, 1) + 1
+
+        self.handler = _Retries(level=logging.INFO)
+        for name in SDK_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addHandler(self.handler)
+            if logger.getEffectiveLevel() > logging.INFO:
+                logger.setLevel(logging.INFO)
+
+    def uninstall(self) -> None:
+        import logging
+
+        for name in SDK_LOGGERS:
+            logging.getLogger(name).removeHandler(self.handler)
+        litellm = sys.modules.get("litellm")
+        if litellm is not None and self.logger in getattr(litellm, "input_callback", []):
+            litellm.input_callback.remove(self.logger)
+
+    def attempt(self, details: dict[str, Any]) -> None:
+        call_id = details.get("litellm_call_id") or (details.get("litellm_params") or {}).get("litellm_call_id")
+        if call_id and call_id == self.call_id:
+            self.tries += 1
+        else:
+            self.call_id, self.tries, self.started = call_id, 1, time.monotonic()
+        params = details.get("optional_params") or {}
+        cap = params.get("max_tokens") or params.get("max_completion_tokens")
+        self.cap = int(cap) if cap else self.cap
+
+    def reset(self) -> None:
+        self.call_id, self.tries, self.started = None, 0, time.monotonic()
+
+
 class Progress:
     """Prints one block per finished step; `quiet` or a non-terminal stdout gives plain lines."""
 
@@ -38,6 +139,16 @@ class Progress:
         self.plain = quiet or not self.console.is_terminal
         self.started = time.monotonic()
         self.status: Any = None  # the spinner shown while the model works (terminal only)
+        self.watch = _CallWatch()
+        self.next_step = 1
+        self.base = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}  # workspace totals when this run began
+        self.format_errors = 0
+        self.hinted = False
+        self.prompt_chars = 0
+        self.prompt_warned = False
+        self.step_started = time.monotonic()
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self.started:.1f}s"
@@ -45,50 +156,130 @@ class Progress:
     def start(self, ws: Any, resuming: bool) -> None:
         verb = "Resuming" if resuming else "Researching"
         self._line(f"{verb} in workspace {ws.name} ({ws.root})")
+        meta = ws.meta
+        self.base = {key: meta.get(key, 0) or 0 for key in self.base}
+        self.next_step = meta.get("steps", 0) + 1
+        self.step_started = time.monotonic()
+        self.watch.install()
         if not self.plain:
-            self.status = self.console.status(f"Step {ws.meta.get('steps', 0) + 1}: thinking…")
+            self.status = self.console.status(self.thinking_line())
             self.status.start()
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+
+    def thinking_line(self) -> str:
+        """`Step 3: thinking… 12s in this model call · try 2 · output cap 4096 tok`."""
+        watch = self.watch
+        seconds = time.monotonic() - (watch.started if watch.tries else self.step_started)
+        parts = [f"Step {self.next_step}: thinking… {seconds:.0f}s in this model call"]
+        if watch.tries > 1:
+            parts.append(f"try {watch.tries}")
+        if watch.cap:
+            parts.append(f"output cap {watch.cap} tok")
+        parts.append(f"run {self._elapsed()}")
+        return " · ".join(parts)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            status = self.status
+            if status is not None:
+                status.update(self.thinking_line())
+
+    def observe_prompt(self, memory_step: Any) -> None:
+        """Remember the size of the prompt the model was sent, to check the tokens the server reports."""
+        messages = getattr(memory_step, "model_input_messages", None) or []
+        total = 0
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else getattr(message, "content", "")
+            if isinstance(content, list):
+                total += sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+            else:
+                total += len(str(content or ""))
+        self.prompt_chars = total
+
+    def _figures(self, record: dict[str, Any], meta: dict[str, Any]) -> str:
+        run_in = meta.get("tokens_in", 0) - self.base["tokens_in"]
+        run_out = meta.get("tokens_out", 0) - self.base["tokens_out"]
+        cost = meta.get("cost_usd", 0.0) - self.base["cost_usd"]
+        return (f"{record.get('duration_s', 0):.1f}s · step tok in {record.get('tokens_in', 0)} / out "
+                f"{record.get('tokens_out', 0)} · run tok in {run_in} / out {run_out} · run ${cost:.4f}")
 
     def step(self, record: dict[str, Any], meta: dict[str, Any]) -> None:
-        tokens = f"{meta.get('tokens_in', 0)}/{meta.get('tokens_out', 0)} tok"
-        cost = f"${meta.get('cost_usd', 0.0):.4f}"
         if record.get("type") == "planning":
-            self._line(f"plan  | {tokens} | {cost} | {self._elapsed()} | {short(record.get('plan'), 100)}")
+            self._line(f"plan  | {self._figures(record, meta)} | {short(record.get('plan'), 100)}")
             return
+        self.next_step = record.get("step", self.next_step) + 1
+        self.step_started = time.monotonic()
+        cap = self.watch.cap
+        self.watch.reset()
         status = "error" if record.get("error") else ("final" if record.get("final_answer") is not None else "ok")
         observation = record.get("error") or observation_text(record.get("observation")) or record.get("final_answer") or ""
+        notes = self._notes(record, cap)
+        wrote = ""
+        if record.get("error") and failure_kind(record["error"]) == "the model wrote no code block":
+            wrote = f"model wrote: {short(record.get('model_output') or '(nothing)', 200)}"
         if self.plain:
-            self._line(
-                f"step {record['step']} | {status} | {record.get('duration_s', 0):.1f}s | {tokens} | {cost} | "
-                f"{self._elapsed()} | {short(observation, 120)}"
-            )
-            return
-        title = f"Step {record['step']}  ·  {status}  ·  {tokens}  ·  {cost}  ·  {self._elapsed()}"
-        body: list[Any] = []
-        if record.get("code"):
-            code = record["code"]
-            lines = code.splitlines()
-            if len(lines) > 15:
-                code = "\n".join(lines[:15]) + f"\n# … {len(lines) - 15} more lines"
-            body.append(Syntax(code, "python", theme="ansi_dark", word_wrap=True))
-        body.append(Text(short(observation, 400), style="red" if record.get("error") else "dim"))
-        from rich.console import Group
+            self._line(f"step {record['step']} | {status} | {self._figures(record, meta)} | {short(observation, 120)}")
+            if wrote:
+                self._line(f"  {wrote}")
+        else:
+            title = f"Step {record['step']}  ·  {status}  ·  {self._figures(record, meta)}"
+            body: list[Any] = []
+            if record.get("code"):
+                code = record["code"]
+                lines = code.splitlines()
+                if len(lines) > 15:
+                    code = "\n".join(lines[:15]) + f"\n# … {len(lines) - 15} more lines"
+                body.append(Syntax(code, "python", theme="ansi_dark", word_wrap=True))
+            body.append(Text(short(observation, 400), style="red" if record.get("error") else "dim"))
+            if wrote:
+                body.append(Text(wrote, style="italic"))
+            from rich.console import Group
 
-        self.console.print(Panel(Group(*body), title=title, title_align="left", border_style="cyan"))
-        if self.status is not None:
-            self.status.update(f"Step {record['step'] + 1}: thinking…  ({self._elapsed()} elapsed)")
+            self.console.print(Panel(Group(*body), title=title, title_align="left", border_style="cyan"))
+            if self.status is not None:
+                self.status.update(self.thinking_line())
+        for note in notes:
+            self.warn(note)
+
+    def _notes(self, record: dict[str, Any], cap: int | None) -> list[str]:
+        """Warnings a step earns: output cut at the cap, repeated format errors, a prompt the server shrank."""
+        notes = []
+        out = int(record.get("tokens_out") or 0)
+        if record.get("cut") or (cap and out >= cap):
+            notes.append(f"step {record.get('step')}: the model's output hit the cap of {cap or out} tokens and "
+                         "was cut (max_output_tokens)")
+        if record.get("error") and failure_kind(record["error"]) == "the model wrote no code block":
+            self.format_errors += 1
+        else:
+            self.format_errors = 0
+        if self.format_errors >= FORMAT_HINT_AFTER and not self.hinted:
+            self.hinted = True
+            notes.append(FORMAT_HINT.format(n=self.format_errors))
+        reported = int(record.get("tokens_in") or 0)
+        expected = self.prompt_chars // 4  # about four characters a token
+        if reported and expected >= 500 and reported * 4 < expected and not self.prompt_warned:
+            self.prompt_warned = True
+            notes.append(f"the server reported {reported} prompt tokens for a prompt of about {expected} "
+                         f"({self.prompt_chars} characters): it may be dropping messages (e.g. a chat template "
+                         "without a system role); the model may not see its instructions")
+        return notes
 
     def warn(self, message: str) -> None:
         self._line(f"warning: {message}", err=True)
 
     def end(self, ws: Any, outcome: Any) -> None:
+        self._stop.set()
         if self.status is not None:
             self.status.stop()
             self.status = None
+        self.watch.uninstall()
         meta = ws.meta
         self._line(
-            f"{outcome.status} ({outcome.reason}) after {meta.get('steps', 0)} steps, "
-            f"{meta.get('tokens_in', 0)}/{meta.get('tokens_out', 0)} tokens, ${meta.get('cost_usd', 0.0):.4f}"
+            f"{outcome.status} ({outcome.reason}) · {meta.get('steps', 0) - self.base['steps']} planner steps this run "
+            f"({meta.get('steps', 0)} in the workspace) · run tok in {meta.get('tokens_in', 0) - self.base['tokens_in']} / out "
+            f"{meta.get('tokens_out', 0) - self.base['tokens_out']} · run ${meta.get('cost_usd', 0.0) - self.base['cost_usd']:.4f}"
+            f" · {self._elapsed()}"
         )
 
     def _line(self, text: str, err: bool = False) -> None:

@@ -15,7 +15,7 @@ from agent_scientist.workspace import Workspace, WorkspaceError
 # Exit codes: 0 done, 1 run failed, 2 usage or configuration error, 130 interrupted.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-console = Console()
+console = Console(soft_wrap=True)  # commands in messages stay on one line, copyable
 err_console = Console(stderr=True, soft_wrap=True)
 
 
@@ -72,3 +72,40 @@ def _adopt_recorded(s: Settings, ws: Workspace) -> Workspace:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def workspace_and_args(name: str | None, args: list[str], wanted: int, command: str, usage: str) -> tuple[str, list[str]]:
+    """`--name NAME` (the convention for commands on what a workspace holds) or the old leading NAME, with a note.
+
+    `wanted` is how many arguments the command takes besides the workspace (0 for any number).
+    """
+    if name:
+        if wanted and len(args) != wanted:
+            fail(f"Usage: agent-scientist {command} {usage} --name NAME")
+        return name, args
+    if (wanted and len(args) == wanted + 1) or (not wanted and len(args) >= 2):
+        warn(f"`{command} NAME ...` is the old form; write: agent-scientist {command} {usage} --name {args[0]}")
+        return args[0], args[1:]
+    fail(f"Say which workspace: agent-scientist {command} {usage} --name NAME (see agent-scientist list).")
+
+
+def cli_phrasing(text: str, name: str | None = None) -> str:
+    """The papers tools speak to the model (`read_paper('x', page=3)`); a person gets the CLI command."""
+    import re
+    import shlex
+
+    where = f" --name {name}" if name else ""
+
+    def command(match: re.Match) -> str:
+        pid, page, query = match.group(1), match.group(2), match.group(3)
+        parts = [f"agent-scientist papers read {pid}"]
+        if page:
+            parts.append(f"--page {page}")
+        if query is not None:
+            parts.append(f"--query {shlex.quote(query) if query != '...' else 'WORDS'}")
+        return " ".join(parts) + where
+
+    text = re.sub(r"read_paper\('([^']+)'(?:, page=(\w+))?(?:, query='([^']*)')?\)", command, text)
+    text = text.replace("read_paper(id)", f"agent-scientist papers read ID{where}")
+    text = re.sub(r"search_papers\(same query, offset=(\d+)\)", r"the same search with --offset \1", text)
+    return text.replace("search_papers", "agent-scientist papers search")

@@ -14,13 +14,16 @@ FORMATS = ("markdown", "json", "bibtex")
 
 
 def export(
-    name: str = typer.Argument(..., help="Workspace name (see `agent-scientist list`)."),
+    name: str = typer.Argument(..., metavar="NAME", help="Workspace name (see `agent-scientist list`)."),
     fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, json or bibtex."),
     output: Path = typer.Option(None, "--output", "-o",
                                 help="Write here ('-' for stdout only). Default: markdown to "
                                      "<workspace>/report.md and stdout; json and bibtex to stdout."),
 ) -> None:
-    """Export a workspace's report; works on unfinished runs too (marked partial)."""
+    """Export a workspace's report; works on unfinished runs too (marked partial).
+
+    Example: agent-scientist export does-x-improve-y --format bibtex --output refs.bib
+    """
     fmt = fmt.strip().lower()
     if fmt not in FORMATS:
         fail(f"Unknown format {fmt!r}: choose one of {', '.join(FORMATS)}.", EXIT_USAGE)

@@ -18,6 +18,7 @@ from agent_scientist.cli.common import (
     print_json,
     settings,
     warn,
+    workspace_and_args,
 )
 
 memory_app = typer.Typer(help="Search, list, add and import notes in a workspace's memory.", no_args_is_help=True)
@@ -36,15 +37,19 @@ def _open(ws: Any, s: Any) -> Any:
 
 @memory_app.command("search")
 def search(
-    name: str = typer.Argument(..., help="Workspace name."),
-    query: str = typer.Argument(..., help="What to look for, in words."),
-    k: int = typer.Option(5, "-k", help="Number of results."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    args: list[str] = typer.Argument(..., metavar="QUERY", help="What to look for, in words."),
+    name: str = typer.Option(None, "--name", help="Workspace name."),
+    k: int = typer.Option(5, "--results", "-k", help="Number of results."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print JSON."),
     memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
 ) -> None:
-    """Notes and paper passages of workspace NAME ranked by relevance to QUERY."""
+    """Notes and paper passages of workspace --name ranked by relevance to QUERY.
+
+    Example: agent-scientist memory search "dropout and calibration" --name mylib -k 10
+    """
     from agent_scientist.memory import MemoryUnavailable
 
+    name, (query,) = workspace_and_args(name, args, 1, "memory search", "QUERY")
     s = settings(memory_url=memory_url)
     ws = open_workspace(s, name)
     if not query.strip():
@@ -67,14 +72,21 @@ def search(
 
 @memory_app.command("list")
 def list_(
-    name: str = typer.Argument(..., help="Workspace name."),
+    old_name: str = typer.Argument(None, metavar="[NAME]", help="The old form of --name.", show_default=False),
+    name: str = typer.Option(None, "--name", help="Workspace name."),
     kind: str = typer.Option(None, "--kind", help="Only notes of this kind."),
-    all_: bool = typer.Option(False, "--all", help="Include superseded notes."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    all_: bool = typer.Option(False, "--all", metavar="", help="Include superseded notes."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print JSON."),
     memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
 ) -> None:
-    """The notes of workspace NAME, oldest first."""
+    """The notes of workspace --name, oldest first."""
     from agent_scientist.memory import KINDS
+
+    if not name and not old_name:
+        fail("Say which workspace: agent-scientist memory list --name NAME (see agent-scientist list).")
+    if not name:
+        warn(f"`memory list NAME` is the old form; write: agent-scientist memory list --name {old_name}")
+    name = name or old_name
 
     s = settings(memory_url=memory_url)
     ws = open_workspace(s, name)
@@ -97,18 +109,22 @@ def list_(
 
 @memory_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="Workspace name (created if missing)."),
-    text: str = typer.Argument(..., help="The note."),
+    args: list[str] = typer.Argument(..., metavar="TEXT", help="The note."),
+    name: str = typer.Option(None, "--name", help="Workspace name (created if missing)."),
     kind: str = typer.Option("finding", "--kind", help="finding, hypothesis, method, result, question, todo, lesson."),
     source: str = typer.Option("", "--source", help="e.g. arXiv:2401.01234v2, local:ab12cd34, run:3."),
     page: int = typer.Option(0, "--page", help="Page of the source."),
     tags: str = typer.Option("", "--tags", help="Comma-separated tags."),
     memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
 ) -> None:
-    """Save one note in workspace NAME (a duplicate is merged into the stored note, keeping both sources)."""
+    """Save one note in workspace --name (a duplicate is merged into the stored note, keeping both sources).
+
+    Example: agent-scientist memory add "Dropout 0.1 lowers ECE by 2 points" --source local:ab12cd34 --page 3 --name mylib
+    """
     from agent_scientist.memory import MemoryUnavailable
     from agent_scientist.memory.consolidate import describe, prepare_note, save_note
 
+    name, (text,) = workspace_and_args(name, args, 1, "memory add", "TEXT")
     s = settings(memory_url=memory_url)
     try:
         note, warnings = prepare_note(text, kind, source, page, tags)
@@ -132,11 +148,17 @@ def import_id(note: dict[str, Any]) -> str:
 
 @memory_app.command("import")
 def import_(
-    name: str = typer.Argument(..., help="Workspace name (created if missing)."),
-    file: Path = typer.Argument(..., help="JSON lines: one note a line, {\"text\", \"kind\", \"source\", ...}."),
+    args: list[str] = typer.Argument(..., metavar="FILE",
+                                     help="JSON lines: one note a line, {\"text\", \"kind\", \"source\", ...}."),
+    name: str = typer.Option(None, "--name", help="Workspace name (created if missing)."),
     memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
 ) -> None:
-    """Import notes from FILE.jsonl into workspace NAME, in batches (re-importing adds no copies)."""
+    """Import notes from FILE.jsonl into workspace --name, in batches (re-importing adds no copies).
+
+    Example: agent-scientist memory import notes.jsonl --name mylib
+    """
+    name, (file_arg,) = workspace_and_args(name, args, 1, "memory import", "FILE")
+    file = Path(file_arg)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from agent_scientist.memory import MemoryUnavailable
@@ -153,13 +175,19 @@ def import_(
     notices: list[str] = []  # notes stored but cut to the maximum length
     done = 0
 
+    present = 0  # notes of the file already in the memory (the same text, kind and source)
+
     def flush(batch: list[dict[str, Any]]) -> None:
-        nonlocal done
+        nonlocal done, present
         if batch:
-            store.add_notes(batch)
-            done += len(batch)
+            known = {n["id"] for n in store.get_notes([n["id"] for n in batch if n.get("id")])}
+            fresh = [n for n in batch if n.get("id") not in known]
+            if fresh:
+                store.add_notes(fresh)
+            present += len(batch) - len(fresh)
+            done += len(fresh)
             if not console.is_terminal:  # no live bar in a pipe or a log: one line per batch
-                console.print(f"imported {done}/{total}", highlight=False)
+                console.print(f"imported {done + present}/{total}", highlight=False)
 
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
@@ -191,8 +219,9 @@ def import_(
             warn(message)
         if len(messages) > 10:
             warn(f"... and {len(messages) - 10} more {label}.")
-    console.print(f"Imported {done} note(s) into {ws.name}" + (f"; skipped {len(bad)} bad line(s)." if bad else "."),
-                  highlight=False)
+    already = f" ({present} already there)" if present else ""
+    console.print(f"Imported {done} note(s) into {ws.name}{already}"
+                  + (f"; skipped {len(bad)} bad line(s)." if bad else "."), highlight=False)
 
 
 def _parse_line(line: str, prepare_note: Any) -> tuple[dict[str, Any], list[str]]:

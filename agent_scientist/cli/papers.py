@@ -13,6 +13,7 @@ import typer
 
 from agent_scientist.cli.common import (
     EXIT_FAILED,
+    cli_phrasing,
     console,
     fail,
     open_or_create_workspace,
@@ -20,6 +21,7 @@ from agent_scientist.cli.common import (
     print_json,
     settings,
     warn,
+    workspace_and_args,
 )
 from agent_scientist.config import Settings
 from agent_scientist.workspace import Workspace
@@ -52,13 +54,19 @@ def _memory(ws, s):
 
 @papers_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="Workspace to add to (created if it does not exist, as `init` does)."),
-    files: list[Path] = typer.Argument(..., help="PDF files, or folders of PDFs."),
+    files: list[str] = typer.Argument(..., metavar="FILE...", help="PDF files, or folders of PDFs."),
+    name: str = typer.Option(None, "--name", help="Workspace to add to (created if missing, as `init` does)."),
 ) -> None:
-    """Add your own PDFs to workspace NAME as local papers (ids local:<hash>)."""
+    """Add your own PDFs to workspace --name as local papers (ids local:<hash>).
+
+    Example: agent-scientist papers add ~/papers/*.pdf --name mylib
+    """
+    if not name and files and Path(files[0]).exists():
+        fail("Say which workspace: agent-scientist papers add FILE... --name NAME (see agent-scientist list).")
+    name, rest = workspace_and_args(name, files, 0, "papers add", "FILE...")
     s = settings()
     ws = open_or_create_workspace(s, name)
-    if ingest_and_report(ws, s, list(files)):
+    if ingest_and_report(ws, s, [Path(f) for f in rest]):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -78,7 +86,9 @@ def ingest_and_report(ws: Workspace, s: Settings, files: list[Path]) -> int:
             console.print(f"skipped {item['original_path']}: {item['skipped']}", highlight=False)
         else:
             scanned = " (scanned, no text layer)" if item.get("scanned") else ""
-            console.print(f"added {item['id']}  {item['pages']} pages  {item['title'][:70]}{scanned}",
+            authors = ", ".join(item.get("authors") or []) or "authors unknown"
+            console.print(f"added {item['id']}  {item['pages']} pages  {item['title'][:90]}{scanned}\n"
+                          f"  by {authors[:120]}" + (f"\n  {item['note']}" if item.get("note") else ""),
                           highlight=False, markup=False)
             if item.get("warning"):
                 warn(item["warning"])
@@ -96,12 +106,15 @@ def search_cmd(
     start_date: str = typer.Option("", "--from", help="Earliest submission date, YYYY-MM-DD."),
     end_date: str = typer.Option("", "--to", help="Latest submission date, YYYY-MM-DD."),
     offset: int = typer.Option(0, "--offset", help="Skip this many results (next page)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the results as JSON."),
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
     source: str = typer.Option("", "--source", help="arxiv, semantic_scholar, openalex or a comma-separated "
                                                    "list; default: the paper_sources setting."),
 ) -> None:
-    """Search arXiv, Semantic Scholar and OpenAlex (and the workspace's papers) like search_papers."""
+    """Search arXiv, Semantic Scholar and OpenAlex (and the workspace's papers) like search_papers.
+
+    Example: agent-scientist papers search "ti:dropout AND abs:calibration" --max-results 5 --name mylib
+    """
     from agent_scientist.agent.registry import ToolError
     from agent_scientist.papers.tool import search
 
@@ -110,7 +123,12 @@ def search_cmd(
     try:
         results = search(ws, s, query, max_results, sort, start_date, end_date, offset, source)
     except ToolError as exc:
-        fail(str(exc), EXIT_FAILED)
+        local = _local_matches(ws, query) if name else []
+        if not local:
+            fail(cli_phrasing(str(exc), name), EXIT_FAILED)
+        warn(f"The online sources could not be reached ({str(exc).split('.')[0]}); "
+             f"showing the matching papers of workspace {name} only.")
+        results = local
     if as_json:
         print_json(results)
         return
@@ -133,7 +151,8 @@ def search_cmd(
     more = next((str(r["more"]) for r in results if r.get("more")), "")
     span = more.split(";")[0] + ". " if more else ""
     after = "No more results." if more.endswith("no more.") else f"Next page: --offset {offset + max_results}."
-    console.print(f"{span}{after} Read one: agent-scientist papers read ID", highlight=False)
+    where = f" --name {name}" if name else ""
+    console.print(f"{span}{after} Read one: agent-scientist papers read ID{where}", highlight=False)
 
 
 @papers_app.command("graph")
@@ -176,7 +195,10 @@ def read_cmd(
     query: str = typer.Option("", "--query", "-q", help="Show the passages that best match these words."),
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
 ) -> None:
-    """Read a paper like the planner's read_paper tool: overview, one page, or matching passages."""
+    """Read a paper like the planner's read_paper tool: overview, one page, or matching passages.
+
+    Example: agent-scientist papers read 2401.01234 --page 3 --name mylib
+    """
     from agent_scientist.agent.registry import ToolError
     from agent_scientist.papers.tool import read
 
@@ -187,16 +209,27 @@ def read_cmd(
     try:
         text = read(ws, s, paper_id, page, query, memory)
     except ToolError as exc:
-        fail(str(exc), EXIT_FAILED)
-    typer.echo(text)
+        holders = [w for w in _workspaces_holding(s, paper_id) if w != name]
+        hint = ""
+        if holders:
+            hint = (f"\nWorkspace {holders[0]} holds it: agent-scientist papers read {paper_id}"
+                    f"{' --page ' + str(page) if page else ''} --name {holders[0]}")
+        fail(cli_phrasing(str(exc), name) + hint, EXIT_FAILED)
+    typer.echo(cli_phrasing(text, name))
 
 
 @papers_app.command("list")
 def list_cmd(
-    name: str = typer.Argument(..., help="Workspace."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metadata as JSON."),
+    old_name: str = typer.Argument(None, metavar="[NAME]", help="The old form of --name.", show_default=False),
+    name: str = typer.Option(None, "--name", help="Workspace."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the metadata as JSON."),
 ) -> None:
-    """List the papers cached or added in workspace NAME."""
+    """List the papers cached or added in workspace --name."""
+    if not name and not old_name:
+        fail("Say which workspace: agent-scientist papers list --name NAME (see agent-scientist list).")
+    if not name:
+        warn(f"`papers list NAME` is the old form; write: agent-scientist papers list --name {old_name}")
+    name = name or old_name
     s = settings()
     ws = open_workspace(s, name)
     papers = ws.papers()
@@ -207,6 +240,37 @@ def list_cmd(
         console.print(f"{meta['id']:<22} {meta.get('pages', 0):>4} p.  {meta.get('title', '')[:80]}",
                       highlight=False, markup=False)
     console.print(f"{len(papers)} papers.", highlight=False)
+
+
+def _local_matches(ws: Workspace, query: str) -> list[dict]:
+    """Papers of the workspace whose title, authors or abstract share words with the query (offline search)."""
+    import re
+
+    words = {w for w in re.findall(r"[a-z0-9]{3,}", query.lower()) if w not in {"and", "the", "for", "with"}}
+    found = []
+    for meta in ws.papers():
+        text = " ".join([meta.get("title", ""), " ".join(meta.get("authors") or []), meta.get("abstract", "")]).lower()
+        score = sum(1 for w in words if w in text)
+        if score:
+            found.append((score, meta))
+    found.sort(key=lambda item: -item[0])
+    return [{"id": m["id"], "published": m.get("published", ""), "title": m.get("title", ""),
+             "authors": m.get("authors") or [], "source": m.get("source", "local"), "in_workspace": True}
+            for _, m in found[:10]]
+
+
+def _workspaces_holding(s: Settings, paper_id: str) -> list[str]:
+    """Workspaces of the home whose papers/ hold this id (exact, or any version of an arXiv id)."""
+    from agent_scientist.workspace import list_names, paper_key
+
+    key = paper_key(paper_id.strip().lower() if paper_id.strip().lower().startswith("local:") else paper_id.strip())
+    key = key.removeprefix("arXiv_").removeprefix("arxiv_")
+    holders = []
+    for ws_name in list_names(s.home):
+        folder = Path(s.home) / ws_name / "papers"
+        if (folder / key / "meta.json").is_file() or any(folder.glob(f"{key}v*/meta.json")):
+            holders.append(ws_name)
+    return holders
 
 
 def register(app: typer.Typer) -> None:

@@ -16,40 +16,57 @@ from agent_scientist.cli.common import (
     console,
     fail,
     open_workspace,
-    print_json,
     settings,
     warn,
 )
 from agent_scientist.config import ConfigError, Settings
-from agent_scientist.workspace import Workspace, WorkspaceError, list_names, unique_name
+from agent_scientist.workspace import Workspace, WorkspaceError, unique_name
 
 MODEL_HELP = "Planner model, a litellm name (e.g. openai/gpt-4o-mini). Env: AGENT_SCIENTIST_MODEL."
 API_BASE_HELP = "Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp). Env: AGENT_SCIENTIST_API_BASE."
+BUDGET_HELP = ("Stop cleanly once the workspace has cost this much in all (USD, all its runs together). "
+               "Env: AGENT_SCIENTIST_BUDGET_USD.")
 
 
 def research(
-    question: str = typer.Argument(..., help="The research question."),
+    question: str = typer.Argument(..., metavar="QUESTION", help="The research question."),
     name: str = typer.Option(None, "--name", help="Workspace name (default: a slug of the question)."),
     model: str = typer.Option(None, "--model", help=MODEL_HELP),
     worker_model: str = typer.Option(None, "--worker-model", help="Cheaper model for memory and summaries."),
     api_base: str = typer.Option(None, "--api-base", help=API_BASE_HELP),
     max_steps: int = typer.Option(None, "--max-steps", help="Stop cleanly after this many steps (default 30)."),
-    budget_usd: float = typer.Option(None, "--budget-usd", help="Stop cleanly once the run has cost this much."),
+    budget_usd: float = typer.Option(None, "--budget-usd", help=BUDGET_HELP),
     papers: Path = typer.Option(None, "--papers", help="A folder of your own PDFs to add to the workspace first."),
     memory_url: str = typer.Option(None, "--memory-url", help="Use a Chroma server instead of the embedded store."),
     quiet: bool = typer.Option(False, "--quiet", help="Plain line output."),
 ) -> None:
-    """Create a workspace for QUESTION and run the planner until it answers, hits a limit or is stopped."""
+    """Create a workspace for QUESTION and run the planner until it answers, hits a limit or is stopped.
+
+    Examples:
+
+      agent-scientist research "Does label smoothing improve calibration?" --model openai/gpt-4o-mini
+
+      agent-scientist research "Does X improve Y?" --model openai/qwen3 --api-base http://localhost:8080/v1
+    """
     s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
                  budget_usd=budget_usd, memory_url=memory_url)
     _require_model(s)
     if not question.strip():
         fail("The question is empty.")
+    existing = None
     if name and (s.home / name / "workspace.json").exists():
-        ws = open_workspace(s, name)
-        if ws.status != "created":
-            fail(f"Workspace {name!r} has already run (status {ws.status}). "
+        existing = open_workspace(s, name)
+        if existing.status != "created":
+            fail(f"Workspace {name!r} has already run (status {existing.status}). "
                  f"Continue it with: agent-scientist resume {name}")
+        asked = existing.question.strip()
+        if asked and " ".join(asked.split()) != " ".join(question.split()):
+            fail(f"Workspace {name!r} was made for another question: {asked!r}. Run that one with: "
+                 f"agent-scientist research {_quote(asked)} --name {name}, or give this question "
+                 f"another --name.")
+    _preflight(s)  # before anything is created or read
+    if existing is not None:
+        ws = existing
         ws.update(question=question)
     else:
         try:
@@ -62,110 +79,52 @@ def research(
 
 
 def resume(
-    name: str = typer.Argument(..., help="Workspace to continue."),
+    name: str = typer.Argument(..., metavar="NAME", help="Workspace to continue."),
     instruction: str = typer.Option(None, "--instruction", help="A follow-up request for a finished workspace."),
     max_steps: int = typer.Option(None, "--max-steps", help="Stop cleanly after this many more steps."),
-    budget_usd: float = typer.Option(None, "--budget-usd", help="Stop once the workspace has cost this much."),
+    budget_usd: float = typer.Option(None, "--budget-usd", help=BUDGET_HELP),
     model: str = typer.Option(None, "--model", help=MODEL_HELP),
     worker_model: str = typer.Option(None, "--worker-model", help="Cheaper model for memory and summaries."),
     api_base: str = typer.Option(None, "--api-base", help=API_BASE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="Plain line output."),
 ) -> None:
-    """Continue an interrupted, failed or finished workspace in this process."""
+    """Continue an interrupted, failed or finished workspace in this process.
+
+    Example: agent-scientist resume does-x-improve-y --max-steps 10
+    """
     s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
                  budget_usd=budget_usd)
     ws = open_workspace(s, name, check_steps=True)  # adopts the models and endpoint the workspace ran with
     _require_model(s)
     if ws.status == "created":
-        fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research \"QUESTION\" --name {name}")
+        fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research "
+             f"{_quote(ws.question or 'QUESTION')} --name {name}")
+    _preflight(s)
     if ws.status == "completed" and not instruction:
         warn("This workspace is completed; resuming without --instruction asks the planner to keep working.")
     raise typer.Exit(_run(ws, s, instruction=instruction, quiet=quiet))
 
 
 def init(
-    name: str = typer.Argument(..., help="Workspace name."),
+    name: str = typer.Argument(..., metavar="NAME", help="Workspace name."),
     question: str = typer.Option("", "--question", help="The research question, if known."),
 ) -> None:
-    """Create an empty workspace to fill first (your PDFs, notes); then `research --name NAME`."""
+    """Create an empty workspace to fill first (your PDFs, notes); then `research --name NAME`.
+
+    Example: agent-scientist init mylib --question "Does X improve Y?"
+    """
     s = settings()
+    if (s.home / name / "workspace.json").exists():
+        fail(f"Workspace {name!r} already exists in {s.home}. Choose another NAME, or use it: "
+             f"agent-scientist show {name}")
     try:
         ws = Workspace.create(s.home, name, question)
     except WorkspaceError as exc:
         fail(str(exc))
-    console.print(f"Created workspace {ws.name} at {ws.root}")
-
-
-def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List workspaces with their status, steps, tokens and cost."""
-    s = settings()
-    rows = []
-    for name in list_names(s.home):
-        try:
-            ws = Workspace.open(s.home, name)
-            rows.append({**ws.meta, "status": ws.live_status})
-        except WorkspaceError as exc:
-            rows.append({"name": name, "status": "unreadable", "question": str(exc)})
-    if json_out:
-        print_json(rows)
-        return
-    if not rows:
-        console.print(f"No workspaces in {s.home}. Start one with: agent-scientist research \"QUESTION\"")
-        return
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for col in ("name", "status", "steps", "tokens", "cost", "updated", "question"):
-        table.add_column(col, overflow="fold" if col == "question" else "ellipsis")
-    for m in rows:
-        table.add_row(
-            m.get("name", ""), m.get("status", ""), str(m.get("steps", "")),
-            f"{m.get('tokens_in', 0)}/{m.get('tokens_out', 0)}", f"${m.get('cost_usd', 0.0):.4f}",
-            str(m.get("updated_at", ""))[:19], m.get("question", ""),
-        )
-    console.print(table)
-
-
-def show(
-    name: str = typer.Argument(..., help="Workspace name."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Show a workspace: status, question, counters and the step timeline."""
-    from agent_scientist.agent.progress import observation_text, short
-
-    s = settings()
-    ws = open_workspace(s, name, check_steps=True)
-    meta = {**ws.meta, "status": ws.live_status}
-    steps = ws.steps()
-    if json_out:
-        print_json({"workspace": meta, "steps": steps})
-        return
-    console.print(f"[bold]{meta['name']}[/]  {meta['status']}" + (f" ({meta['stop_reason']})" if meta.get("stop_reason") else ""))
-    console.print(f"Question: {meta.get('question', '')}")
-    console.print(
-        f"Steps {meta.get('steps', 0)} · tokens {meta.get('tokens_in', 0)}/{meta.get('tokens_out', 0)} · "
-        f"cost ${meta.get('cost_usd', 0.0):.4f} · models {meta.get('models', {})}"
-    )
-    console.print(f"Created {meta.get('created_at')} · updated {meta.get('updated_at')}")
-    for r in steps:
-        kind = r.get("type")
-        if kind == "run_start":
-            console.print(f"[cyan]── run started ({'resume' if r.get('resumed') else 'new'}):[/] {short(r.get('task'), 100)}")
-        elif kind == "run_end":
-            console.print(f"[cyan]── run ended: {r.get('status')} ({r.get('reason')})[/]")
-        elif kind == "summary":
-            console.print(f"[magenta]   summary of steps {r.get('covers')}:[/] {short(r.get('text'), 100)}")
-        elif kind == "planning":
-            console.print(f"   plan: {short(r.get('plan'), 110)}")
-        elif kind == "action":
-            code = short((r.get("code") or "").strip().splitlines()[0] if r.get("code") else "(no code)", 70)
-            if r.get("error"):
-                out = f"[red]error: {short(r['error'], 90)}[/]"
-            elif r.get("final_answer") is not None:
-                out = f"[green]final answer: {short(r['final_answer'], 90)}[/]"
-            else:
-                out = short(observation_text(r.get("observation")), 90)
-            console.print(f"  {r.get('step'):>3} {r.get('duration_s', 0):6.1f}s  {code}\n        → {out}", highlight=False)
+    console.print(f"Created workspace {ws.name} at {ws.root}", highlight=False)
+    run_it = f"agent-scientist research {_quote(question or 'QUESTION')} --name {ws.name}"
+    console.print(f"Add PDFs: agent-scientist papers add FILE... --name {ws.name}\nThen run: {run_it}",
+                  highlight=False)
 
 
 def repair(name: str = typer.Argument(..., help="Workspace whose steps.jsonl has unreadable lines.")) -> None:
@@ -208,6 +167,41 @@ def _require_model(s: Settings) -> None:
         fail(str(exc), EXIT_USAGE)
 
 
+def _preflight(s: Settings) -> None:
+    """Refuse, with the fix, a run that cannot work (unknown provider, no key, no server); warn on cost."""
+    from agent_scientist.doctor import preflight
+
+    problems = preflight(s)
+    if problems:
+        fail("This run cannot start:\n" + "\n".join(f"  - {what}: {detail}" for what, _, detail in problems)
+             + "\nNothing was created. Check everything with: agent-scientist doctor", EXIT_USAGE)
+    _price_models(s)
+
+
+def _price_models(s: Settings) -> None:
+    """Give litellm a price for models it cannot price (`price_per_mtok`), or say the budget is blind."""
+    from agent_scientist.agent.models import _import_litellm, model_known
+
+    price = float(getattr(s, "price_per_mtok", 0.0) or 0.0)
+    for model in dict.fromkeys((s.model, s.effective_worker_model)):
+        if model_known(model):
+            continue
+        if price > 0:
+            litellm = _import_litellm()
+            provider = model.split("/", 1)[0] if "/" in model else "openai"
+            litellm.register_model({model: {"input_cost_per_token": price / 1e6, "output_cost_per_token": price / 1e6,
+                                            "litellm_provider": provider, "mode": "chat"}})
+        elif s.budget_usd:
+            warn(f"{model} has no known price: its cost counts as $0, so --budget-usd {s.budget_usd:g} is "
+                 "not enforced. Set a price: AGENT_SCIENTIST_PRICE_PER_MTOK=<USD per million tokens>.")
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
 def _ingest(ws: Workspace, s: Settings, folder: Path) -> None:
     if not folder.is_dir():
         fail(f"--papers {folder}: not a folder.")
@@ -237,23 +231,32 @@ def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> in
         fail(str(exc))
     finally:
         signal.signal(signal.SIGTERM, previous)
+    _write_report(ws, s)  # at every stop: a partial report says why it is partial
     if outcome.status == "completed":
-        _write_report(ws, s)
         return EXIT_OK
     if outcome.status == "interrupted":
         if outcome.reason in ("max_steps", "budget"):
             console.print(f"Stopped at the {outcome.reason.replace('_', ' ')} limit. "
-                          f"Continue with: agent-scientist resume {ws.name}{_partial_hint(ws)}")
+                          f"Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")
             return EXIT_OK
-        console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}{_partial_hint(ws)}")
+        console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")
         return EXIT_INTERRUPTED
-    warn(f"The run failed: {outcome.reason}\nThe workspace is saved; fix the cause and run: "
-         f"agent-scientist resume {ws.name}{_partial_hint(ws)}")
+    warn(f"The run failed: {_name_endpoint(outcome.reason, s)}\nThe workspace is saved; fix the cause and run: "
+         f"agent-scientist resume {ws.name}{_export_hint(ws)}")
     return EXIT_FAILED
 
 
-def _partial_hint(ws: Workspace) -> str:
-    return f"\nA partial report so far: agent-scientist export {ws.name}"
+def _export_hint(ws: Workspace) -> str:
+    return f"\nThe partial report in other formats: agent-scientist export {ws.name} --format json|bibtex"
+
+
+def _name_endpoint(reason: str, s: Settings) -> str:
+    """A connection error names the URL it could not reach (litellm's says only "Connection error.")."""
+    lowered = reason.lower()
+    if not any(word in lowered for word in ("connection", "connect", "timed out", "timeout")):
+        return reason
+    where = s.api_base or f"the {s.model.split('/', 1)[0]} API"
+    return f"{reason} (endpoint: {where}; check it with: agent-scientist doctor)"
 
 
 def _write_report(ws: Workspace, s: Settings) -> None:
@@ -264,7 +267,7 @@ def _write_report(ws: Workspace, s: Settings) -> None:
     except Exception as exc:  # the run is done and saved; a report failure must not hide that
         warn(f"Could not write the report: {exc}. Try: agent-scientist export {ws.name}")
         return
-    console.print(f"Report: {result.path}")
+    console.print(f"Report{' (partial)' if result.partial else ''}: {result.path}", highlight=False)
     if result.unverified:
         warn(f"{len(result.unverified)} citation(s) could not be verified; see the report's appendix.")
 
@@ -277,9 +280,6 @@ def register(app: typer.Typer) -> None:
     app.command()(research)
     app.command()(resume)
     app.command()(init)
-    app.command("list")(list_)
-    app.command()(show)
-    app.command()(repair)
     app.command()(doctor)
 
 

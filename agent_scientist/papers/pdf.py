@@ -45,6 +45,8 @@ class Extracted:
     title: str = ""
     authors: list[str] = field(default_factory=list)
     year: int | None = None
+    arxiv_id: str = ""  # printed in the PDF (the arXiv margin stamp, a footnote): the paper it is
+    doi: str = ""
 
     @property
     def scanned(self) -> bool:
@@ -101,7 +103,8 @@ def _extract(doc: Any, max_pages: int) -> Extracted:
     scanned: list[int] = []
     for number in range(min(total, max_pages)):
         page = doc[number]
-        blocks = _drop_folios([b for b in page.get_text("blocks", flags=flags) if b[6] == 0], page.rect)
+        blocks = _drop_folios([b for b in page.get_text("blocks", flags=flags)
+                               if b[6] == 0 and not _margin_stamp(b, page.rect)], page.rect)
         paragraphs = [_clean_block(b[4]) for b in order_blocks(blocks, page.rect)]
         paragraphs = _join_split_words([p for p in paragraphs if p])
         text = "\n\n".join(paragraphs)
@@ -115,10 +118,19 @@ def _extract(doc: Any, max_pages: int) -> Extracted:
                 if level:
                     headings.append({"title": para, "page": number + 1, "level": level})
         pages.append(text)
-    outline = _toc(doc) or headings
-    title, authors, year = _declared(doc)
+    toc = _toc(doc)
+    outline = toc or headings
+    title, authors, year = _declared(doc, toc)
+    arxiv_id, doi = printed_ids(doc[0].get_text("text") if total else "")
     return Extracted(pages=pages, outline=outline, captions=captions, scanned_pages=scanned,
-                     total_pages=total, title=title, authors=authors, year=year)
+                     total_pages=total, title=title, authors=authors, year=year, arxiv_id=arxiv_id, doi=doi)
+
+
+def _margin_stamp(block: tuple, rect: Any) -> bool:
+    """arXiv's vertical stamp (`arXiv:1111.2011v2 [cond-mat] 2 Apr 2012`): a tall, narrow block in a side margin."""
+    x0, y0, x1, y1 = block[:4]
+    narrow = (x1 - x0) < rect.width * 0.06 and (y1 - y0) > rect.height * 0.15
+    return narrow and (x1 < rect.x0 + rect.width * 0.12 or x0 > rect.x1 - rect.width * 0.12)
 
 
 def _drop_folios(blocks: list, rect: Any) -> list:
@@ -222,17 +234,33 @@ def _toc(doc: Any) -> list[dict]:
             for lvl, t, p in toc if str(t).strip()]
 
 
-_JUNK_TITLES = re.compile(r"^(untitled|microsoft word|document\d*|\s*$)|\.(docx?|tex|dvi|pdf)$", re.I)
+_JUNK_TITLES = re.compile(r"^(untitled|microsoft word|document\d*|\s*$)|\.(docx?|tex|dvi|pdf)$|^arxiv:", re.I)
+_ARXIV_PRINTED = re.compile(r"arXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
+_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)")
+_AUTHOR_NOISE = re.compile(r"[\d*†‡§¶∗,]+$|^[\d*†‡§¶∗]+")
+_NOT_A_NAME = re.compile(r"(?i)universit|institut|department|school|college|laborator|@|\bcorp|\binc\b|abstract")
 
 
-def _declared(doc: Any) -> tuple[str, list[str], int | None]:
-    """Title, authors and year from the PDF metadata, the title falling back to page 1's largest text."""
+def printed_ids(text: str) -> tuple[str, str]:
+    """The arXiv id and the DOI printed on a page (the arXiv stamp, a journal footer), "" where none."""
+    found = _ARXIV_PRINTED.search(text or "")
+    doi = _DOI.search(text or "")
+    return (found.group(1) if found else ""), (doi.group(1).rstrip(".,;)]") if doi else "")
+
+
+def _declared(doc: Any, toc: list[dict] | None = None) -> tuple[str, list[str], int | None]:
+    """Title, authors and year: the title from the metadata, the outline, or page 1's largest text, in that
+    order of trust (margin stamps and running heads are never a title); authors from the metadata or page 1."""
     meta = doc.metadata or {}
     title = " ".join((meta.get("title") or "").split())
-    if _JUNK_TITLES.search(title):
-        title = _largest_text(doc[0]) if doc.page_count else ""
+    first = doc[0] if doc.page_count else None
+    lines = _page_lines(first) if first is not None else []
+    if _JUNK_TITLES.search(title) or len(title) < 4:
+        title = _outline_title(toc or []) or _largest_text(lines)
     author = meta.get("author") or ""
     authors = [a.strip() for a in re.split(r";|,|\band\b|&", author) if a.strip()]
+    if not authors:
+        authors = _authors_below(lines, title)
     year = None
     for key in ("creationDate", "modDate"):
         found = re.search(r"(19[5-9]\d|20\d\d)", meta.get(key) or "")
@@ -242,15 +270,75 @@ def _declared(doc: Any) -> tuple[str, list[str], int | None]:
     return title[:300], authors[:50], year
 
 
-def _largest_text(page: Any) -> str:
+def _outline_title(toc: list[dict]) -> str:
+    """The outline's first entry when it is a title, not a section (`1 Introduction`, `Abstract`)."""
+    if not toc:
+        return ""
+    entry = toc[0]
+    text = entry["title"]
+    if entry.get("page", 1) > 2 or len(text) < 8 or heading_level(text) or _JUNK_TITLES.search(text):
+        return ""
+    if text.lower().strip(": ") in {"contents", "table of contents", "title page", "cover"}:
+        return ""
+    return text
+
+
+def _page_lines(page: Any) -> list[tuple[float, str, float, float]]:
+    """(font size, text, top, bottom) of each horizontal line in the page's body: no margin stamps, no
+    running heads or footers (the top and bottom 6% of the page)."""
     try:
-        spans = [(round(s["size"], 1), s["text"].strip(), s["bbox"][1])
-                 for block in page.get_text("dict")["blocks"] for line in block.get("lines", [])
-                 for s in line["spans"] if s["text"].strip()]
+        blocks = page.get_text("dict")["blocks"]
     except Exception:
+        return []
+    rect = page.rect
+    lines = []
+    for block in blocks:
+        for line in block.get("lines", []):
+            if abs(line.get("dir", (1, 0))[1]) > 0.1:
+                continue  # rotated: a margin stamp
+            x0, y0, x1, y1 = line["bbox"]
+            if y1 < rect.y0 + rect.height * 0.06 or y0 > rect.y1 - rect.height * 0.06:
+                continue  # a running head or footer
+            spans = [sp for sp in line["spans"] if sp["text"].strip()]
+            if not spans:
+                continue
+            text = " ".join(" ".join(sp["text"] for sp in spans).translate(LIGATURES).split())
+            if _ARXIV_PRINTED.match(text):
+                continue
+            lines.append((round(max(sp["size"] for sp in spans), 1), text, y0, y1))
+    return lines
+
+
+def _largest_text(lines: list[tuple[float, str, float, float]]) -> str:
+    """The lines in the largest font of page 1's upper half, top to bottom."""
+    if not lines:
         return ""
-    if not spans:
-        return ""
-    biggest = max(size for size, _, _ in spans)
-    words = [text for size, text, _ in sorted(spans, key=lambda s: s[2]) if size == biggest]
-    return " ".join(" ".join(words).translate(LIGATURES).split())[:300]
+    upper = [ln for ln in lines if ln[2] <= max(ln[3] for ln in lines) * 0.6] or lines
+    biggest = max(size for size, *_ in upper)
+    words = [text for size, text, *_ in sorted(upper, key=lambda ln: ln[2]) if size == biggest]
+    return " ".join(" ".join(words).split())[:300]
+
+
+def _authors_below(lines: list[tuple[float, str, float, float]], title: str) -> list[str]:
+    """Names in the lines just below the title on page 1, before the abstract (a heuristic; [] if unsure)."""
+    ordered = sorted(lines, key=lambda ln: ln[2])
+    start = next((i for i, ln in enumerate(ordered) if ln[1] and ln[1] in title), None)
+    if start is None:
+        return []
+    title_size = ordered[start][0]
+    names: list[str] = []
+    for size, text, *_ in ordered[start + 1:start + 8]:
+        if size >= title_size or text in title:
+            continue
+        if text.lower().startswith("abstract") or len(text) > 200:
+            break
+        if _NOT_A_NAME.search(text):
+            continue
+        for part in re.split(r",|\band\b|&|;|\s{2,}", text):
+            name = _AUTHOR_NOISE.sub("", part.strip()).strip()
+            words = name.split()
+            if 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words if len(w) > 3):
+                names.append(name)
+        if names:
+            break
+    return names[:50]

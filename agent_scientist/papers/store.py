@@ -258,7 +258,7 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
     """
     from agent_scientist.papers.pdf import PdfError, extract
 
-    known = {m.get("sha256"): m["id"] for m in ws.papers() if m.get("sha256")}
+    known = {m.get("sha256"): m["id"] for m in ws.papers() if m.get("sha256") and m.get("source") == "local"}
     results: list[dict] = []
     cap = int(settings.pdf_max_mb * 1_000_000)
     for path in _expand(paths):
@@ -280,15 +280,51 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
                        if not ws.paper_dir(f"local:{digest[:n]}").exists())
             meta = paper_meta(pid, "local", {"title": extracted.title or path.stem.replace("_", " "),
                                              "authors": extracted.authors, "year": extracted.year,
-                                             "abstract": _abstract_from(extracted.pages)},
+                                             "abstract": _abstract_from(extracted.pages),
+                                             "doi": extracted.doi},
                               original_path=str(path.resolve()), scanned=extracted.scanned)
+            note = ""
+            if extracted.arxiv_id:
+                meta, note = _link_arxiv(ws, settings, meta, data, extracted)
             meta = store_paper(ws, meta, data, extracted)
             known[digest] = pid
+            if note:
+                meta = {**meta, "note": note}
             warning = add_passages(memory, pid, extracted.pages)
             results.append({**meta, "warning": warning} if warning else meta)
         except (OSError, PdfError, ToolError) as exc:
             results.append({"original_path": where, "error": f"{where}: {exc}"})
     return results
+
+
+def _link_arxiv(ws: Workspace, settings: Settings, meta: dict, data: bytes, extracted: Any) -> tuple[dict, str]:
+    """A local PDF that prints its arXiv id is that paper: take arXiv's metadata when it answers, and cache the
+    PDF under the arXiv id too, so reading the id needs no download. Returns the local meta and a note."""
+    from agent_scientist.papers.arxiv import FetchError, query_api
+
+    try:
+        aid = parse_paper_id(extracted.arxiv_id)
+    except ToolError:
+        return meta, ""
+    meta = {**meta, "arxiv_id": aid}
+    note = f"linked to arXiv:{aid}"
+    entry: dict = {}
+    try:
+        entries, _ = query_api(settings, id_list=(aid,), max_results=1)
+        entry = entries[0] if entries and entries[0].get("title") else {}
+    except FetchError as exc:
+        note += f" (arXiv unreachable, metadata from the PDF: {str(exc)[:80]})"
+    if entry:
+        for key in ("title", "authors", "published", "year", "categories", "primary_category", "abstract",
+                    "pdf_url", "abs_url"):
+            if entry.get(key):
+                meta[key] = entry[key]
+        note += " (metadata from arXiv)"
+    vid = entry.get("id") if entry and version_of(entry.get("id", "")) and not version_of(aid) else aid
+    if not find_paper(ws, vid):
+        store_paper(ws, {**meta, "id": vid, "source": "arxiv", "local_id": meta["id"],
+                         "comment": entry.get("comment", "")}, data, extracted)
+    return meta, note
 
 
 def add_passages(memory: Any, paper_id: str, pages: list[str]) -> str:

@@ -130,7 +130,8 @@ def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | N
         "workspace": ws.meta,
         "partial": partial,
         "answer": answer,
-        "steps": {"count": len(steps), "records": [_step_summary(s) for s in steps]},
+        "steps": {"count": sum(1 for s in steps if s.get("type") == "action"),  # planner steps, as everywhere
+                  "records": [_step_summary(s) for s in steps]},
         "notes": None if notes is None else sorted(notes, key=lambda n: (str(n.get("created_at") or ""),
                                                                           str(n.get("id") or ""))),
         "notes_error": notes_error or None,

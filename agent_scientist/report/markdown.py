@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent_scientist.agent.progress import failures_summary
 from agent_scientist.report.answer import IMAGE_SUFFIXES, AnswerRenderer, code_span, relative_file_link
 from agent_scientist.report.citations import (
     UNVERIFIED_ANCHOR,
@@ -127,6 +128,9 @@ class _Builder:
             reason = STOP_REASONS.get(reason, reason)
             why = f"status: {escape_inline(status)}" + (f"; reason: {escape_inline(reason)}" if reason else "")
             lines += ["", f"> **Partial report.** The run has not completed ({why})."]
+            failures = failures_summary(self.steps)
+            if failures:
+                lines.append(f"> What went wrong: {escape_inline(failures)}.")
             if self.answer is None:
                 lines.append("> No final answer was given: the sections below show what the workspace holds so far.")
             if status in ("interrupted", "failed"):

@@ -22,7 +22,9 @@ from typing import Any
 
 class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
-                 worker_script: list[Any] | None = None, worker_default: str = "nothing to add"):
+                 worker_script: list[Any] | None = None, worker_default: str = "nothing to add",
+                 prompt_tokens: int | None = None):
+        self.prompt_tokens = prompt_tokens  # report this instead of the prompt's size (a server that drops text)
         self.script: list[Any] = list(script or [])
         self.default = default
         self.worker_script = list(worker_script or [])
@@ -83,6 +85,12 @@ class ChatServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client was killed mid-request, as some tests intend
 
+            def do_GET(self) -> None:  # noqa: N802 - the model list every OpenAI-compatible server answers
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "test", "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", 0))
                 payload = json.loads(self.rfile.read(length) or b"{}")
@@ -123,6 +131,8 @@ class ChatServer:
                     if stop and stop in text:
                         text = text[: text.index(stop)]
                 prompt_tokens = sum(len(m["content"]) for m in payload["messages"]) // 4
+                if server.prompt_tokens is not None:
+                    prompt_tokens = server.prompt_tokens
                 completion_tokens = max(1, len(text) // 4)
                 finish = "stop"
                 cap = payload.get("max_tokens")

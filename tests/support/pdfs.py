@@ -180,3 +180,24 @@ def make_typeset(paragraphs: int = 14) -> bytes:
     data = doc.tobytes(garbage=3, deflate=True)
     doc.close()
     return data
+
+
+ARXIV_STAMP = "arXiv:1111.2011v2 [cond-mat.str-el] 2 Apr 2012"
+RUNNING_HEAD = "Preprint. Under review."
+
+
+def make_stamped_paper(*, title_in_outline: bool = False, doi: str = "", salt: str = "") -> bytes:
+    """A paper as arXiv serves it: no title or author in the metadata, the vertical arXiv stamp in the left
+    margin (in a larger font than the title), a running head; optionally the title as the outline's first entry."""
+    doc = pymupdf.open(stream=make_paper(2, toc=False, salt=salt), filetype="pdf")
+    for page in doc:
+        page.insert_text((36, 560), ARXIV_STAMP, fontsize=20, fontname="tiro", rotate=90, color=(0.5, 0.5, 0.5))
+        page.insert_text((72, 30), RUNNING_HEAD, fontsize=9, fontname="helv")
+    doc[0].insert_text((72, 700), f"Affiliations: University of Examples. {('DOI: ' + doi) if doi else ''}",
+                       fontsize=8, fontname="helv")
+    toc = [[1, TITLE, 1], [1, "1 Introduction", 1], [1, "2 Method", 2]] if title_in_outline else []
+    doc.set_toc(toc)
+    doc.set_metadata({"title": "", "author": "", "creationDate": "D:20120402000000"})
+    data = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return data
