@@ -44,6 +44,7 @@ class Settings:
         default_factory=lambda: ["math", "statistics", "json", "re", "collections", "itertools", "datetime"]
     )
     quiet: bool = False
+    review_rounds: int = 1  # answer reviews that may send the planner back to revise; 0: no review
     # Papers.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_pdf_url: str = "https://arxiv.org/pdf/{id}"
@@ -154,6 +155,8 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
         raise ConfigError("max_steps must be at least 1.")
     if settings.budget_usd < 0:
         raise ConfigError("budget_usd cannot be negative.")
+    if settings.review_rounds < 0:
+        raise ConfigError("review_rounds cannot be negative (0 turns the answer review off).")
     return settings
 
 

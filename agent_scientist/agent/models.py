@@ -136,3 +136,24 @@ class UsageMeter:
             "worker_tokens_out": tokens_out,
             "worker_cost_usd": round(cost_usd(self.model_id, tokens_in, tokens_out), 8),
         }
+
+
+def ask_model(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[str, int, int]:
+    """One call to a (worker) model outside the planner: (reply text, tokens in, tokens out); raises on errors.
+
+    Kept here so smolagents' message types never leave agent/.
+    """
+    from smolagents.models import ChatMessage, MessageRole
+
+    messages = [
+        ChatMessage(role=MessageRole.SYSTEM, content=[{"type": "text", "text": system}]),
+        ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": user}]),
+    ]
+    kwargs: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
+    reply = model.generate(messages, **kwargs)
+    content = reply.content
+    if isinstance(content, list):
+        content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    usage = getattr(reply, "token_usage", None)
+    return (str(content or "").strip(), int(getattr(usage, "input_tokens", 0) or 0),
+            int(getattr(usage, "output_tokens", 0) or 0))
