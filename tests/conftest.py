@@ -16,6 +16,9 @@ OFFLINE = {
     "AGENT_SCIENTIST_ARXIV_API_URL": "http://127.0.0.1:9/api/query",
     "AGENT_SCIENTIST_ARXIV_PDF_URL": "http://127.0.0.1:9/pdf/{id}",
     "AGENT_SCIENTIST_ARXIV_DELAY": "0",
+    # The answer review sends the planner back to revise; tests of other features script one answer.
+    # The review's own tests turn it on (tests/test_review*.py).
+    "AGENT_SCIENTIST_REVIEW_ROUNDS": "0",
 }
 
 

@@ -12,7 +12,8 @@ from agent_scientist.agent import loop
 from agent_scientist.config import load_settings
 from agent_scientist.report import render
 from agent_scientist.report.citations import CitationIndex, workspace_page_count
-from agent_scientist.review import find_quote, split_claims
+from agent_scientist.review.check import find_quote
+from agent_scientist.review.claims import split_claims
 from agent_scientist.review.records import latest_review
 from agent_scientist.review.revise import AnswerReview, ReviewCapability, check_answer
 from agent_scientist.workspace import Workspace
@@ -23,7 +24,7 @@ ANSWER = ("Dropout lowers calibration error from 4.5% to 2.1% on CIFAR-10 [arXiv
 
 
 def _settings(home, **kw):
-    return load_settings({"home": str(home), "model": "scripted/test", **kw})
+    return load_settings({"home": str(home), "model": "scripted/test", "review_rounds": 1, **kw})
 
 
 def _answer(ws, text, step=1):

@@ -4,12 +4,7 @@ This package owns: splitting a final answer into claims (claims.py); checking ea
 the text of the pages it cites, with the worker model's verdict and a quote the code itself must find
 on those pages (check.py, prompts/reviewer.yaml); the review records in steps.jsonl and the
 review-and-revise rounds the planner loop runs through `ReviewCapability` (revise.py); and what the
-report shows of it (evidence.py).
+report shows of it (evidence.py). Import the modules themselves: the report imports evidence.py and
+records.py, which must not pull in the rest.
 """
 
-from __future__ import annotations
-
-from agent_scientist.review.check import VERDICTS, find_quote, normalise_tokens
-from agent_scientist.review.claims import Claim, split_claims
-
-__all__ = ["VERDICTS", "Claim", "find_quote", "normalise_tokens", "split_claims"]

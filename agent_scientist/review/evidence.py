@@ -8,10 +8,10 @@ alone, and become markdown links after it (the renderer escapes any link a model
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent_scientist.report.citations import CitationIndex, escape_inline
-from agent_scientist.review.claims import prepare
+if TYPE_CHECKING:  # the report imports this module: report.citations is imported where used
+    from agent_scientist.report.citations import CitationIndex
 
 MARKS = {"supported": "✓", "partial": "~", "unsupported": "✗", "contradicted": "✗", "unverified": "?",
          "uncited": "?"}
@@ -23,7 +23,7 @@ _PLACEHOLDER_RE = re.compile(f"([{_OPEN}{_CUT}])(\\d+){_CLOSE}")
 
 def annotate(answer: str, review: dict[str, Any] | None, strict: bool = False) -> str:
     """The answer with a placeholder after each claim (or, with `strict`, instead of claims not kept)."""
-    text = prepare(answer)
+    text = answer.replace("\r\n", "\n").replace("\r", "\n")  # as claims.prepare: the offsets' text
     text = re.sub(f"[{_OPEN}{_CLOSE}{_CUT}]", "\ufffd", text)  # same length: recorded offsets stay right
     if not review:
         return text
@@ -66,12 +66,16 @@ def summary_line(counts: dict[str, int]) -> str:
 
 
 def header_line(review: dict[str, Any]) -> str:
+    from agent_scientist.report.citations import escape_inline
+
     reviewer = escape_inline(review.get("reviewer") or "unknown")
     return (f"- **Claims:** {summary_line(review.get('counts') or {})} "
             f"(reviewer {reviewer}; see [Evidence](#{EVIDENCE_ANCHOR}))")
 
 
 def _where(claim: dict[str, Any], numbers: dict[str, int]) -> str:
+    from agent_scientist.report.citations import escape_inline
+
     pid = claim.get("paper_id")
     if not pid:
         return ""
@@ -87,6 +91,8 @@ def _where(claim: dict[str, Any], numbers: dict[str, int]) -> str:
 
 def evidence_section(review: dict[str, Any], index: CitationIndex, strict: bool = False) -> str:
     """Claim → verdict → quote → [n, p.x], one line per claim, each the target of its marker."""
+    from agent_scientist.report.citations import escape_inline
+
     numbers = {str(p["id"]): n for n, p in index.references()}
     lines = [f'<a id="{EVIDENCE_ANCHOR}"></a>', "", "## Evidence", "",
              f"Each claim of the answer, checked against the text it cites by {escape_inline(review.get('reviewer') or 'the worker model')}; "
