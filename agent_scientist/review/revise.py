@@ -107,9 +107,7 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
     for start in range(0, len(items), BATCH):
         batch = items[start:start + BATCH]
         if say:
-            finished = {k[0] for k in done}
-            pending = {i.claim for i in items[start:]}
-            say(f"checking claims {len(finished - pending)}/{total}")
+            say(f"checking claims {total - len({i.claim for i in items[start:]})}/{total}")
         verdicts, tokens_in, tokens_out = review_batch(model, batch, by_number, ask)
         usage = take_usage() if take_usage else _self_usage(reviewer, tokens_in, tokens_out)
         ws.append_step({"type": "claim_check", "answer_step": step, "answer_sha": sha, "reviewer": reviewer,
@@ -162,7 +160,9 @@ def review_task(record: dict[str, Any]) -> str | None:
              "another paper), correct it, weaken it, or remove it. Then give your whole revised answer with "
              "final_answer; it will be checked again."]
     for c in bad[:MAX_TASK_CLAIMS]:
-        where = f", {c['paper_id']}" + (f" p.{c['pages'][0]}" if c.get("pages") else "") if c.get("paper_id") else ""
+        pages = c.get("pages") or []
+        span = f" p.{pages[0]}" + (f"-{pages[-1]}" if pages and pages[-1] != pages[0] else "") if pages else ""
+        where = f", {c['paper_id']}{span}" if c.get("paper_id") else ""
         detail = c.get("why") or ""
         if c.get("quote") and c["verdict"] == "contradicted":
             detail = f"the source says: \"{c['quote'][:300]}\""
