@@ -104,8 +104,9 @@ def evidence_section(review: dict[str, Any], index: CitationIndex, strict: bool 
                 f"{escape_inline(claim.get('text') or '')}")
         if claim.get("quote") and verdict in ("supported", "partial", "contradicted"):
             line += f" — “{escape_inline(claim['quote'])}”{_where(claim, numbers)}"
-        elif claim.get("why"):
-            line += f" — *{escape_inline(claim['why'])}*{_where(claim, numbers)}"
+        elif claim.get("why") or verdict == "unsupported":
+            why = claim.get("why") or "the reviewer found that the cited text does not say it"
+            line += f" — *{escape_inline(why)}*{_where(claim, numbers)}"
         lines.append(line)
     return "\n".join(lines)
 
