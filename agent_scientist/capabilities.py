@@ -6,11 +6,13 @@ from agent_scientist.agent.registry import Capability
 
 
 def default_capabilities() -> list[Capability]:
-    """Memory first (papers index their passages in it), then papers, the editor and the runner."""
+    """Memory first (papers index their passages in it), then papers, the editor, the runner and the review."""
     from agent_scientist.experiments.editor import EditorCapability
     from agent_scientist.experiments.runner import RunnerCapability
     from agent_scientist.memory.capability import MemoryCapability
     from agent_scientist.papers.tool import PapersCapability
+    from agent_scientist.review.revise import ReviewCapability
 
     memory = MemoryCapability()
-    return [memory, PapersCapability(passages=memory.passage_index), EditorCapability(), RunnerCapability()]
+    return [memory, PapersCapability(passages=memory.passage_index), EditorCapability(), RunnerCapability(),
+            ReviewCapability()]

@@ -62,6 +62,7 @@ class Settings:
     end_of_run_timeout: float = 15.0  # after an interrupt, end-of-run work (lessons) gets this long in total
     max_parse_errors: int = 5  # this many unparseable replies in a row end the run as failed
     price_per_mtok: float = 0.0  # USD per million tokens (in and out) for a model litellm cannot price
+    review_rounds: int = 1  # answer reviews that may send the planner back to revise; 0: no review
     # Papers.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_pdf_url: str = "https://arxiv.org/pdf/{id}"

@@ -68,8 +68,8 @@ def record_to_step(record: dict[str, Any]) -> MemoryStep | None:
             timing=timing,
             token_usage=usage,
         )
-    if kind == "run_start" and record.get("task"):
-        return TaskStep(task=record["task"])
+    if kind in ("run_start", "review") and record.get("task"):
+        return TaskStep(task=record["task"])  # a review's task is the revision the planner was asked for
     return None
 
 

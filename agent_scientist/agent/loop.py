@@ -153,6 +153,12 @@ class StepRecorder:
         elif self.settings.budget_usd and self.ws.meta.get("cost_usd", 0.0) >= self.settings.budget_usd:
             self._stop(agent, "budget")
 
+    def has_room(self) -> bool:
+        """Whether this run may take another step (its step limit and the budget)."""
+        budget = self.settings.budget_usd
+        return self.steps_this_run < self.settings.max_steps and not (
+            budget and self.ws.meta.get("cost_usd", 0.0) >= budget)
+
     def _stop(self, agent: Any, reason: str) -> None:
         self.stop_reason = reason
         if agent is not None:
@@ -216,8 +222,11 @@ def run(
         recorder = StepRecorder(ws, ctx, settings, model_id, progress, meter)
         agent = build_agent(ctx, box, model, recorder)
 
+        review = box.answer_review
+        review_pending = bool(resuming and not instruction and review is not None and review.pending())
         if resuming:
             task = f"Follow-up request: {instruction}" if instruction else RESUME_TASK
+            task = review.resume_task if review_pending else task
         else:
             task = ws.question + (f"\n\nAdditional instruction: {instruction}" if instruction else "")
         ws.update(
@@ -232,7 +241,7 @@ def run(
             set_history(agent, rebuild_history(records))
         progress.start(ws, resuming)
 
-        outcome = _drive(agent, task, resuming, recorder)
+        outcome = _review(review, agent, task, review_pending, resuming, recorder, progress, meter)
         ws.update(status=outcome.status, stop_reason=outcome.reason)
         bound = settings.end_of_run_timeout if outcome.reason == "interrupted" else None
         skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound)
@@ -298,6 +307,29 @@ def _drive(agent: Any, task: str, resuming: bool, recorder: StepRecorder) -> Run
     if recorder.stop_reason:
         return RunOutcome("interrupted", recorder.stop_reason)
     return RunOutcome("completed", "final_answer", _text(answer))
+
+
+def _review(review: Any, agent: Any, task: str, review_pending: bool, resuming: bool, recorder: StepRecorder,
+            progress: Progress, meter: UsageMeter | None) -> RunOutcome:
+    """Drive the planner with the answer review (agent_scientist.review) when a capability gives one: each
+    final answer is checked; while the review asks for a revision and steps and budget allow, the planner
+    continues with the review as its task. `review_pending` first finishes a review that a kill cut short."""
+    take = meter.take if meter else None
+    try:
+        if review_pending:
+            follow_up = review.resume(take, progress.activity)
+            if follow_up is None:
+                return RunOutcome("completed", "final_answer", recorder.ws.final_answer())
+            task = follow_up
+        outcome = _drive(agent, task, resuming, recorder)
+        while outcome.status == "completed" and review is not None:
+            follow_up = review.after_answer(take, progress.activity)
+            if not follow_up or not recorder.has_room():
+                break
+            outcome = _drive(agent, follow_up, True, recorder)
+    except KeyboardInterrupt:
+        return RunOutcome("interrupted", "interrupted")
+    return outcome
 
 
 def _short_error(exc: BaseException) -> str:

@@ -265,6 +265,13 @@ class Progress:
                          "without a system role); the model may not see its instructions")
         return notes
 
+    def activity(self, text: str) -> None:
+        """Work between steps (e.g. "checking claims 3/12"): the spinner's text, or a plain line."""
+        if self.status is not None:
+            self.status.update(f"{text}  ({self._elapsed()} elapsed)")
+        else:
+            self._line(text)
+
     def warn(self, message: str) -> None:
         self._line(f"warning: {message}", err=True)
 

@@ -41,6 +41,8 @@ class Toolbox:
     run_end_hooks: list[Callable[..., None]] = field(default_factory=list)
     # Guidance appended to the planner's instructions: how to use this capability's tools.
     instructions: list[str] = field(default_factory=list)
+    # Reviews each final answer (agent_scientist.review.revise.AnswerReview): may send the planner back to revise.
+    answer_review: Any = None
 
     def add_functions(self, *functions: Callable) -> list[Any]:
         """Turn plain typed, documented functions into planner tools; returns the tools made."""

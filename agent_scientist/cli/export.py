@@ -19,6 +19,8 @@ def export(
     output: Path = typer.Option(None, "--output", "-o",
                                 help="Write here ('-' for stdout only). Default: markdown to "
                                      "<workspace>/report.md and stdout; json and bibtex to stdout."),
+    strict: bool = typer.Option(False, "--strict", help="Leave out every claim the review did not find "
+                                                        "supported or partial (see `agent-scientist verify`)."),
 ) -> None:
     """Export a workspace's report; works on unfinished runs too (marked partial).
 
@@ -37,9 +39,9 @@ def export(
         fail(f"--output {target} is a folder: give a file path, e.g. {target / ('report.' + _ext(fmt))}.")
     try:
         if target is not None or (output is None and fmt == "markdown"):
-            result = write_report(ws, s, fmt=fmt, output=target)
+            result = write_report(ws, s, fmt=fmt, output=target, strict=strict)
         else:
-            result = _render_only(ws, s, fmt)
+            result = _render_only(ws, s, fmt, strict)
     except OSError as exc:
         fail(f"Could not write the report: {exc}. Nothing in the workspace was changed.")
     if to_stdout:
@@ -60,11 +62,11 @@ def export(
              "they are listed in the report's appendix.")
 
 
-def _render_only(ws: Any, s: Any, fmt: str) -> Any:
+def _render_only(ws: Any, s: Any, fmt: str, strict: bool = False) -> Any:
     from agent_scientist.report import load_notes, render
 
     notes, notes_error = load_notes(ws, s)
-    return render(ws, notes, fmt, report_dir=ws.root, notes_error=notes_error)
+    return render(ws, notes, fmt, report_dir=ws.root, notes_error=notes_error, strict=strict)
 
 
 def _ext(fmt: str) -> str:

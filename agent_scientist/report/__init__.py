@@ -51,28 +51,29 @@ def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] 
 
 
 def render(ws: Workspace, notes: list[dict[str, Any]] | None, fmt: str = "markdown",
-           report_dir: Path | None = None, notes_error: str = "") -> ReportResult:
-    """Render a workspace in one format without writing anything."""
+           report_dir: Path | None = None, notes_error: str = "", strict: bool = False) -> ReportResult:
+    """Render a workspace in one format without writing anything (`strict`: only supported claims)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    report = build_markdown(ws, notes, report_dir, notes_error)
+    report = build_markdown(ws, notes, report_dir, notes_error, strict)
     if fmt == "markdown":
         text = report.text
     elif fmt == "bibtex":
         text = to_bibtex(ws, report.index)
     else:
-        text = to_json(ws, report.index, notes, notes_error, report.partial, report.answer)
+        text = to_json(ws, report.index, notes, notes_error, report.partial, report.answer, report.review)
     return ReportResult(text, None, report.index.unverified(), report.partial, report.index, notes_error)
 
 
 def write_report(ws: Workspace, settings: Settings, fmt: str = "markdown",
-                 output: Path | None = None) -> ReportResult:
+                 output: Path | None = None, strict: bool = False) -> ReportResult:
     """Export ws; markdown goes to <workspace>/report.md unless `output` says where (others: only if given)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     path = Path(output) if output is not None else (ws.report_path if fmt == "markdown" else None)
     notes, notes_error = load_notes(ws, settings)
-    result = render(ws, notes, fmt, report_dir=(path.parent if path else ws.root), notes_error=notes_error)
+    result = render(ws, notes, fmt, report_dir=(path.parent if path else ws.root), notes_error=notes_error,
+                    strict=strict)
     if path is not None:
         atomic_write_text(path, result.text)
         result.path = path

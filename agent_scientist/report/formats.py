@@ -8,6 +8,7 @@ import unicodedata
 from typing import Any
 
 from agent_scientist.report.citations import CitationIndex, paper_ref_key
+from agent_scientist.review.evidence import claims_json
 from agent_scientist.workspace import Workspace
 
 JSON_FORMAT = "agent-scientist-export"
@@ -108,7 +109,7 @@ def to_bibtex(ws: Workspace, index: CitationIndex) -> str:
 
 def _step_summary(record: dict[str, Any]) -> dict[str, Any]:
     out = {k: record.get(k) for k in _STEP_FIELDS if k in record}
-    for key in ("task", "instruction", "status", "reason", "covers", "text"):
+    for key in ("task", "instruction", "status", "reason", "covers", "text", "counts"):
         if key in record:
             out[key] = record[key]
     if record.get("error"):
@@ -119,7 +120,7 @@ def _step_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | None, notes_error: str,
-            partial: bool, answer: str | None) -> str:
+            partial: bool, answer: str | None, review: dict[str, Any] | None = None) -> str:
     """The whole workspace in one document for other tools; stable key order and content."""
     numbers = {str(p["id"]): n for n, p in index.references()}
     papers = [{**p, "cited_number": numbers.get(str(p["id"]))} for p in ws.papers()]
@@ -140,4 +141,6 @@ def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | N
         "citations": [o.as_dict() for o in index.occurrences],
         "unverified": index.unverified(),
     }
+    if review:  # present once the answer has been checked (agent_scientist.review)
+        doc["claims"] = claims_json(review)
     return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"

@@ -26,6 +26,9 @@ from agent_scientist.report.citations import (
     workspace_page_count,
 )
 from agent_scientist.report.missed import may_have_missed, reference_links
+from agent_scientist.review.evidence import annotate, evidence_section, finish
+from agent_scientist.review.evidence import header_line as evidence_header
+from agent_scientist.review.records import latest_review
 from agent_scientist.workspace import Workspace
 
 FINDING_KINDS = ("finding", "result")
@@ -48,6 +51,7 @@ class MarkdownReport:
     index: CitationIndex
     partial: bool
     answer: str | None
+    review: dict[str, Any] | None = None  # the last answer's claim check (agent_scientist.review)
 
 
 def report_date(ws: Workspace, steps: list[dict[str, Any]]) -> str:
@@ -78,7 +82,8 @@ def sort_notes(notes: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[dict
 
 
 class _Builder:
-    def __init__(self, ws: Workspace, notes: list[dict[str, Any]] | None, report_dir: Path, notes_error: str):
+    def __init__(self, ws: Workspace, notes: list[dict[str, Any]] | None, report_dir: Path, notes_error: str,
+                 strict: bool = False):
         self.ws = ws
         self.notes = notes
         self.notes_error = notes_error
@@ -88,13 +93,17 @@ class _Builder:
         self.index = CitationIndex(self.papers, workspace_page_count(ws.paper_dir))
         self.answer = ws.final_answer()
         self.partial = ws.meta.get("status") != "completed" or self.answer is None
+        self.strict = strict
+        self.review = latest_review(self.steps, self.answer) if self.answer is not None else None
 
     def renderer(self, location: str) -> AnswerRenderer:
         return AnswerRenderer(self.index, self.ws.files_dir, self.report_dir, location)
 
     def build(self) -> str:
-        blocks = [self.header(), self.answer_section(), self.findings(), self.experiments(),
-                  self.open_questions(), self.references()]
+        blocks = [self.header(), self.answer_section()]
+        if self.review:
+            blocks.append(evidence_section(self.review, self.index, self.strict))
+        blocks += [self.findings(), self.experiments(), self.open_questions(), self.references()]
         missed = self.missed()
         if missed:
             blocks.append(missed)
@@ -123,6 +132,8 @@ class _Builder:
             f"- **Tokens:** {int(meta.get('tokens_in') or 0):,} in, {int(meta.get('tokens_out') or 0):,} out",
             f"- **Cost:** ${float(meta.get('cost_usd') or 0.0):.4f}",
         ]
+        if self.review:
+            lines.append(evidence_header(self.review))
         if self.partial:
             reason = stop_reason(self.ws, self.steps)
             reason = STOP_REASONS.get(reason, reason)
@@ -141,7 +152,7 @@ class _Builder:
     def answer_section(self) -> str:
         if self.answer is None:
             return "## Answer\n\n*No final answer was given.*"
-        body = self.renderer("answer").render(self.answer)
+        body = finish(self.renderer("answer").render(annotate(self.answer, self.review, self.strict)), self.review)
         return "## Answer\n\n" + (body or "*The final answer was empty.*")
 
     def _note_line(self, note: dict[str, Any]) -> str:
@@ -370,8 +381,10 @@ def _cell(text: Any) -> str:
 
 
 def build_markdown(ws: Workspace, notes: list[dict[str, Any]] | None, report_dir: Path | None = None,
-                   notes_error: str = "") -> MarkdownReport:
-    """Assemble the report; `notes` None means memory was unavailable; links are relative to report_dir."""
-    builder = _Builder(ws, notes, Path(report_dir or ws.root), notes_error)
+                   notes_error: str = "", strict: bool = False) -> MarkdownReport:
+    """Assemble the report; `notes` None means memory was unavailable; links are relative to report_dir.
+
+    `strict` leaves out the answer's claims that the review did not find supported or partial."""
+    builder = _Builder(ws, notes, Path(report_dir or ws.root), notes_error, strict)
     text = builder.build()
-    return MarkdownReport(text, builder.index, builder.partial, builder.answer)
+    return MarkdownReport(text, builder.index, builder.partial, builder.answer, builder.review)

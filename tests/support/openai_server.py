@@ -6,7 +6,7 @@ text, an int HTTP status to answer once with an error (e.g. 429, 500), or a
 threading.Event: the server holds that request until the event is set, then answers it
 with the next entry (so a test can kill the client while a step is in flight).
 Requests for the model named `worker` (e.g. `--worker-model openai/worker`) are answered
-from `worker_script`, then `worker_default`, so the memory agent's calls never consume
+from `worker_script` (which may hold on an Event too), then `worker_default`, so the memory agent's calls never consume
 the planner's script. POST /embeddings answers with bag-of-words vectors (hashed words), so
 texts that share words are near each other, as with a real embedding model.
 """
@@ -65,6 +65,15 @@ class ChatServer:
             return self.default
         return 'Thought: nothing left.\n<code>\nfinal_answer("script exhausted")\n</code>'
 
+    def _next_worker(self) -> str | int:
+        with self.lock:
+            entry = self.worker_script.pop(0) if self.worker_script else self.worker_default
+        if isinstance(entry, threading.Event):
+            self.held += 1
+            entry.wait(timeout=120)
+            return self._next_worker()
+        return entry
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -113,13 +122,7 @@ class ChatServer:
                         self._send(400, {"error": {"message": "content must be a string", "type": "invalid_request_error"}})
                         return
                 if payload.get("model") == "worker":
-                    with server.lock:
-                        entry = server.worker_script.pop(0) if server.worker_script else server.worker_default
-                    if isinstance(entry, threading.Event):
-                        with server.lock:
-                            server.held += 1
-                        entry.wait(timeout=120)
-                        entry = server.worker_default
+                    entry = server._next_worker()
                 else:
                     entry = server._next()
                 if isinstance(entry, int):

@@ -1,0 +1,263 @@
+"""The check: each cited claim against the text it cites, with the worker model's verdict and a quote
+that the code itself must find in that text.
+
+The quote check. The quote and the cited text are both reduced to their words and numbers: Unicode NFKC
+(ligatures such as "ﬁ" become "fi"), soft hyphens dropped, a word hyphenated at a line end joined,
+lower case, then every run of letters or of digits (a decimal point or comma between digits kept) is a
+token; punctuation, quote marks and white space are ignored. The quote matches when its tokens, joined,
+occur in the text's tokens, joined, starting and ending on token boundaries (so "86" never matches inside
+"0.86"). A quote may skip text with "..." or "…": each fragment must then be found, in order. A quote needs
+at least 4 tokens and at most 500 characters. A page-cited claim's quote must be on the cited pages; a
+whole-paper citation's quote anywhere in the paper (the reviewer sees the paper's best passages for it).
+
+A verdict that asserts something about the text (supported, partial, contradicted) stands only with a
+found quote; otherwise, and for any reply that is missing, unreadable, an error or a timeout, the
+verdict is `unverified`. `unsupported` needs no quote.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+from agent_scientist.config import Settings
+from agent_scientist.fsio import read_json
+from agent_scientist.review.claims import Claim
+from agent_scientist.workspace import Workspace
+
+VERDICTS = ("supported", "partial", "unsupported", "contradicted", "unverified", "uncited")
+MODEL_VERDICTS = ("supported", "partial", "unsupported", "contradicted")
+NEEDS_QUOTE = ("supported", "partial", "contradicted")
+# Best first: a claim with several citations takes the best verdict among them.
+RANK = {"supported": 0, "partial": 1, "contradicted": 2, "unsupported": 3, "unverified": 4, "uncited": 5}
+BATCH = 4  # claim-source pairs per worker call
+SOURCE_CHARS = 6000  # cited text shown to the reviewer per pair
+PASSAGES = 3  # best passages shown for a whole-paper citation
+MIN_QUOTE_TOKENS = 4
+MAX_QUOTE_CHARS = 500
+TOKENS_PER_ITEM = 200  # the reviewer's output cap per pair (a quote of 300 characters is ~75 tokens)
+
+_HYPHEN_RE = re.compile(r"(\w)[-\u2010\u2011]\s*\n\s*(\w)")
+_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
+_ELLIPSIS_RE = re.compile(r"\[?(?:\.\s*){3,}\]?|\[?…\]?")
+
+
+def normalise_tokens(text: str) -> list[str]:
+    """The words and numbers of a text, as the quote check compares them."""
+    text = unicodedata.normalize("NFKC", str(text)).replace("\u00ad", "")
+    text = _HYPHEN_RE.sub(r"\1\2", text).lower()
+    return _TOKEN_RE.findall(text)
+
+
+class _Haystack:
+    """A text's tokens joined, with the offsets where tokens start and end."""
+
+    def __init__(self, text: str):
+        tokens = normalise_tokens(text)
+        self.joined = "".join(tokens)
+        self.starts, self.ends, pos = set(), set(), 0
+        for token in tokens:
+            self.starts.add(pos)
+            pos += len(token)
+            self.ends.add(pos)
+
+    def find(self, tokens: list[str], after: int = 0) -> int:
+        """End offset of the first aligned occurrence at or after `after`, or -1."""
+        needle = "".join(tokens)
+        pos = self.joined.find(needle, after)
+        while pos != -1:
+            if pos in self.starts and pos + len(needle) in self.ends:
+                return pos + len(needle)
+            pos = self.joined.find(needle, pos + 1)
+        return -1
+
+
+def quote_problem(quote: str) -> str:
+    """Why a quote cannot be checked at all ('' if it can)."""
+    if len(quote) > MAX_QUOTE_CHARS:
+        return f"the quote is longer than {MAX_QUOTE_CHARS} characters"
+    if len(normalise_tokens(quote)) < MIN_QUOTE_TOKENS:
+        return f"the quote has fewer than {MIN_QUOTE_TOKENS} words"
+    return ""
+
+
+def find_quote(quote: str, pages: list[tuple[int, str]]) -> int | None:
+    """The page (number) where the quote occurs, also across one page break; None if it is not there."""
+    fragments = [normalise_tokens(f) for f in _ELLIPSIS_RE.split(quote)]
+    fragments = [f for f in fragments if f]
+    if not fragments or quote_problem(quote):
+        return None
+    candidates = [(n, text) for n, text in pages]
+    candidates += [(n, a + "\n" + b) for (n, a), (_m, b) in zip(pages, pages[1:], strict=False)]
+    for number, text in candidates:
+        hay, pos = _Haystack(text), 0
+        for fragment in fragments:
+            pos = hay.find(fragment, pos)
+            if pos == -1:
+                break
+        else:
+            return number
+    return None
+
+
+@lru_cache(maxsize=1)
+def prompts() -> dict[str, Any]:
+    """The reviewer's prompt (prompts/reviewer.yaml)."""
+    text = importlib.resources.files("agent_scientist.prompts").joinpath("reviewer.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+# -- the cited text ------------------------------------------------------------
+def paper_pages(ws: Workspace, paper_id: str) -> list[str]:
+    """The per-page text of a workspace paper ([] when it has none)."""
+    try:
+        data = read_json(ws.paper_dir(paper_id) / "pages.json")
+    except (OSError, ValueError):
+        return []
+    pages = data.get("pages") if isinstance(data, dict) else None
+    return [str(p) for p in pages] if isinstance(pages, list) else []
+
+
+@dataclass
+class Item:
+    """One claim against one cited paper: what the reviewer sees and where its quote must be."""
+
+    claim: int
+    paper_id: str
+    pages: tuple[int, int] | None
+    label: str  # "arXiv:2401.01234v2 p.3-4"
+    shown: str  # the source text given to the reviewer
+    searchable: list[tuple[int, str]] = field(default_factory=list)  # (page, text) the quote is checked in
+
+
+def build_item(ws: Workspace, settings: Settings, claim: Claim, paper_id: str, pages: tuple[int, int] | None,
+               passages: Callable[[str, str], list[dict[str, Any]]] | None = None) -> Item | str:
+    """The cited text for one claim and paper, or why there is none."""
+    all_pages = paper_pages(ws, paper_id)
+    if not all_pages:
+        return f"the workspace holds no text for {paper_id}"
+    if pages:
+        first, last = pages
+        chosen = [(n, all_pages[n - 1]) for n in range(first, min(last, len(all_pages)) + 1)]
+        if not chosen:
+            return f"{paper_id} has no page {first}"
+        label = f"{paper_id} p.{first}" + (f"-{last}" if last != first else "")
+        shown = "\n\n".join(f"[page {n}]\n{text}" for n, text in chosen)
+        return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS], chosen)
+    hits = passages(claim.plain, paper_id) if passages else []
+    if not hits:
+        hits = _lexical_passages(all_pages, claim.plain)
+    shown = "\n\n".join(f"[p.{h.get('page_start')}] {' '.join(str(h.get('text', '')).split())}" for h in hits)
+    return Item(claim.number, paper_id, None, paper_id, shown[:SOURCE_CHARS] or all_pages[0][:SOURCE_CHARS],
+                list(enumerate(all_pages, start=1)))
+
+
+def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
+    from agent_scientist.papers.store import bm25, chunk_pages, tokens
+
+    chunks = chunk_pages(pages)
+    scores = bm25(tokens(query), [c["text"] for c in chunks])
+    ranked = sorted(((s, i) for i, s in enumerate(scores) if s > 0), reverse=True)[:PASSAGES]
+    return [chunks[i] for _s, i in ranked] or chunks[:1]
+
+
+def memory_passages(ws: Workspace, settings: Settings) -> Callable[[str, str], list[dict[str, Any]]] | None:
+    """The memory's paper passages as a search function, or None when the workspace has no memory."""
+    if not settings.memory_url and not (ws.memory_dir / "chroma.sqlite3").exists():
+        return None
+    state: dict[str, Any] = {}
+
+    def search(query: str, paper_id: str) -> list[dict[str, Any]]:
+        try:
+            if "store" not in state:
+                from agent_scientist.memory import open_memory
+
+                state["store"] = open_memory(ws, settings)
+            return [h for h in state["store"].search_passages(query, PASSAGES, paper_id) if h.get("text")]
+        except Exception:  # memory is an aid here: the lexical ranking stands in
+            return []
+
+    return search
+
+
+# -- the reviewer --------------------------------------------------------------
+def render_items(items: list[Item], claims: dict[int, Claim]) -> str:
+    blocks = []
+    for n, item in enumerate(items, start=1):
+        blocks.append(f"ITEM {n}\nCLAIM: {claims[item.claim].plain}\nSOURCE ({item.label}):\n<<<\n{item.shown}\n>>>")
+    return "\n\n".join(blocks)
+
+
+def parse_verdicts(reply: str, count: int) -> dict[int, dict[str, Any]] | None:
+    """Item number -> {verdict, quote} from the reviewer's reply; None when the reply cannot be read."""
+    from agent_scientist.memory.worker import parse_json
+
+    data = parse_json(reply or "")
+    if isinstance(data, dict):
+        data = data.get("verdicts", data.get("items"))
+    if not isinstance(data, list):
+        return None
+    out: dict[int, dict[str, Any]] = {}
+    for position, entry in enumerate(data, start=1):
+        if not isinstance(entry, dict):
+            continue
+        try:
+            number = int(entry.get("item", position))
+        except (TypeError, ValueError):
+            continue
+        if 1 <= number <= count and number not in out:
+            out[number] = {"verdict": str(entry.get("verdict") or "").strip().lower(),
+                           "quote": str(entry.get("quote") or "").strip()}
+    return out
+
+
+def judge(item: Item, answer: dict[str, Any] | None, failure: str = "") -> dict[str, Any]:
+    """The recorded verdict for one item: the model's verdict only where its quote is found."""
+    base = {"claim": item.claim, "paper_id": item.paper_id, "pages": list(item.pages) if item.pages else None,
+            "model_verdict": None, "quote": "", "found_page": None}
+    if answer is None:
+        return {**base, "verdict": "unverified", "why": failure or "the reviewer gave no verdict for this claim"}
+    verdict, quote = answer["verdict"], answer["quote"][:MAX_QUOTE_CHARS + 1]
+    base.update(model_verdict=verdict or None, quote=quote)
+    if verdict not in MODEL_VERDICTS:
+        return {**base, "verdict": "unverified", "why": f"the reviewer's verdict {verdict[:40]!r} is not one we know"}
+    if verdict not in NEEDS_QUOTE:
+        return {**base, "verdict": verdict, "why": ""}
+    if not quote:
+        return {**base, "verdict": "unverified", "why": f"the reviewer said {verdict} without a quote"}
+    problem = quote_problem(quote)
+    if problem:
+        return {**base, "verdict": "unverified", "why": problem}
+    page = find_quote(quote, item.searchable)
+    if page is None:
+        where = f"on {item.label}" if item.pages else f"in {item.paper_id}"
+        return {**base, "verdict": "unverified", "why": f"the quote is not {where}"}
+    return {**base, "verdict": verdict, "found_page": page, "why": ""}
+
+
+def review_batch(model: Any, items: list[Item], claims: dict[int, Claim],
+                 ask: Callable[[Any, str, str, int], tuple[str, int, int]]) -> tuple[list[dict[str, Any]], int, int]:
+    """One worker call for a batch: (verdicts, tokens in, tokens out). Never raises but for Ctrl-C."""
+    spec = prompts()
+    from agent_scientist.memory.worker import render
+
+    user = render(spec["user"], items=render_items(items, claims))
+    try:
+        reply, tokens_in, tokens_out = ask(model, spec["system"].strip(), user, TOKENS_PER_ITEM * len(items) + 100)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a timeout, a 5xx after retries, a refused request: unverified, never fatal
+        why = f"the reviewer call failed: {' '.join(str(exc).split())[:200] or type(exc).__name__}"
+        return [judge(item, None, why) for item in items], 0, 0
+    parsed = parse_verdicts(reply, len(items))
+    if parsed is None:
+        why = "the reviewer's answer could not be read" if reply.strip() else "the reviewer's answer was empty"
+        return [judge(item, None, why) for item in items], tokens_in, tokens_out
+    return [judge(item, parsed.get(n)) for n, item in enumerate(items, start=1)], tokens_in, tokens_out
