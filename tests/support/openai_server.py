@@ -7,8 +7,9 @@ threading.Event: the server holds that request until the event is set, then answ
 with the next entry (so a test can kill the client while a step is in flight).
 Requests for the model named `worker` (e.g. `--worker-model openai/worker`) are answered
 from `worker_script`, then `worker_default`, so the memory agent's calls never consume
-the planner's script. POST /embeddings answers with bag-of-words vectors (hashed words), so
-texts that share words are near each other, as with a real embedding model.
+the planner's script. `responder(payload)`, if given, answers any chat request first (a reply
+text or an int status; None falls through to the scripts), so concurrent runs can be answered by
+their content. POST /embeddings answers with bag-of-words vectors (hashed words), so texts that share words are near each other, as with a real embedding model.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any
 
 class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
-                 worker_script: list[str] | None = None, worker_default: str = "nothing to add"):
+                 worker_script: list[str] | None = None, worker_default: str = "nothing to add",
+                 responder: Any = None):
+        self.responder = responder
         self.script: list[Any] = list(script or [])
         self.default = default
         self.worker_script = list(worker_script or [])
@@ -104,7 +107,10 @@ class ChatServer:
                         server.rejected.append(repr(message.get("content"))[:200])
                         self._send(400, {"error": {"message": "content must be a string", "type": "invalid_request_error"}})
                         return
-                if payload.get("model") == "worker":
+                entry = server.responder(payload) if server.responder else None
+                if entry is not None:
+                    pass
+                elif payload.get("model") == "worker":
                     with server.lock:
                         entry = server.worker_script.pop(0) if server.worker_script else server.worker_default
                 else:
