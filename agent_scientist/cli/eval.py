@@ -8,7 +8,15 @@ from typing import Any
 
 import typer
 
-from agent_scientist.cli.common import EXIT_INTERRUPTED, EXIT_OK, console, fail, print_json, settings
+from agent_scientist.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    console,
+    err_console,
+    fail,
+    print_json,
+    settings,
+)
 from agent_scientist.config import ConfigError
 
 MODEL_HELP = "Planner model, a litellm name (e.g. openai/gpt-4o-mini). Env: AGENT_SCIENTIST_MODEL."
@@ -71,7 +79,7 @@ def eval_cmd(
         fail(f"--papers {papers}: not a folder.")
     cfg = EvalConfig(name, questions.resolve(), file_sha256(questions), seed, concurrency,
                      papers.resolve() if papers else None, judge_model or "", total_budget_usd, retry_failed)
-    view = EvalView(console, plain=quiet or json_out or s.quiet)
+    view = EvalView(err_console if json_out else console, plain=quiet or json_out or s.quiet)
     runner = EvalRunner(s, cfg, selected, on_change=view)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:

@@ -55,7 +55,7 @@ class EvalView:
 
     def _line(self, runner: Any, item: Any) -> None:
         r = item.result
-        done = sum(1 for i in runner.items if i.result is not None)
+        done = len(self.printed)
         self.console.print(
             f"[{done}/{len(runner.items)}] {item.q.id}: {outcome_text(r)} · {r.get('steps', 0)} steps · "
             f"${float(r.get('cost_usd') or 0):.4f} · {float(r.get('wall_s') or 0):.1f} s", highlight=False,

@@ -2,17 +2,18 @@
 
 A process per question (not a thread) because the planner runs model-written Python in-process:
 each question gets its own interpreter state, memory and smolagents agent, and Ctrl-C must reach
-every run as a KeyboardInterrupt, which Python only delivers to a main thread. Workers run in their
-own sessions, so one Ctrl-C reaches the parent, which forwards exactly one SIGINT to each, waits for
-them to save their state, and writes the summary of what finished.
+every run as a KeyboardInterrupt, which Python only delivers to a main thread. The processes are
+forked from a multiprocessing fork server that has imported litellm, smolagents and chromadb once
+(several seconds of CPU each time otherwise). Workers run in their own sessions, so one Ctrl-C
+reaches the parent, which forwards exactly one SIGINT to each, waits for them to save their state,
+and writes the summary of what finished.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.evals import summary as summaries
+from agent_scientist.evals import worker
 from agent_scientist.evals.formats import Question, options, task_text, workspace_id
 from agent_scientist.evals.worker import LOG_FILE, RESULT_FILE, SPEC_FILE
 from agent_scientist.fsio import atomic_write_json, read_json
@@ -58,7 +60,7 @@ class Item:
     root: Path
     state: str = "pending"  # pending, running, done, interrupted
     result: dict[str, Any] | None = None
-    proc: subprocess.Popen | None = None
+    proc: Any = None  # a multiprocessing Process
     started: float = 0.0
     live: dict[str, Any] = field(default_factory=dict)  # steps and cost read from workspace.json while running
 
@@ -181,18 +183,16 @@ class EvalRunner:
                 "settings": _settings_overrides(self.settings),
                 "papers": str(self.cfg.papers) if self.cfg.papers else None, "judge_model": self.cfg.judge_model}
         atomic_write_json(item.root / SPEC_FILE, spec)
-        with open(item.root / LOG_FILE, "ab") as log:
-            item.proc = subprocess.Popen(
-                [sys.executable, "-m", "agent_scientist.evals.worker", str(item.root), str(os.getpid())],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            )
+        item.proc = _context().Process(target=worker.entry, args=(str(item.root), os.getpid()),
+                                       name=f"eval {item.q.id}")
+        item.proc.start()
         item.state, item.started = "running", time.monotonic()
 
     def _poll(self) -> bool:
         changed = False
         for item in self.running:
             assert item.proc is not None
-            code = item.proc.poll()
+            code = item.proc.exitcode
             if code is None:
                 try:
                     meta = read_json(item.root / "workspace.json")
@@ -250,18 +250,20 @@ class EvalRunner:
         for item in self.running:
             if item.proc is not None:
                 try:
-                    item.proc.send_signal(signal.SIGINT)
+                    os.kill(item.proc.pid, signal.SIGINT)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + STOP_WAIT_S
         for item in self.running:
             assert item.proc is not None
-            try:
-                code = item.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(item.proc.pid, signal.SIGKILL)
-                code = item.proc.wait()
-            self._collect(item, code)
+            item.proc.join(max(0.1, deadline - time.monotonic()))
+            if item.proc.exitcode is None:
+                try:
+                    os.killpg(item.proc.pid, signal.SIGKILL)  # the worker and any experiment it started
+                except ProcessLookupError:
+                    item.proc.kill()
+                item.proc.join()
+            self._collect(item, item.proc.exitcode)
 
     # -- output -------------------------------------------------------------
     def results(self) -> list[dict[str, Any]]:
@@ -279,6 +281,21 @@ class EvalRunner:
         data = summaries.summarize(self.results(), len(self.items), meta)
         summaries.write_summary(self.dir, data)
         return data
+
+
+_CONTEXT: Any = None
+
+
+def _context() -> Any:
+    """The fork server (imports done once) where the platform has one, else fresh interpreters."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            _CONTEXT = multiprocessing.get_context("forkserver")
+            _CONTEXT.set_forkserver_preload(["agent_scientist.evals.preload"])
+        else:
+            _CONTEXT = multiprocessing.get_context("spawn")
+    return _CONTEXT
 
 
 def _settings_overrides(settings: Settings) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """One eval question in its own process: run (or resume) its workspace, write the report, score it.
 
-`python -m agent_scientist.evals.worker <workspace dir>` reads `eval-spec.json` there (the question,
+`entry(<workspace dir>, <eval pid>)` (forked by the runner; also `python -m agent_scientist.evals.worker
+DIR PID`) reads `eval-spec.json` there (the question,
 its options, the settings) and writes `eval-result.json` atomically when the run ended with an answer,
 a limit or a failure. An interrupted run (SIGINT) writes no result, so the next `eval` resumes it.
 Exit codes: 0 scored, 130 interrupted, 1 crashed before scoring.
@@ -163,7 +164,7 @@ def _judge(settings: Any, judge_model: str, q: Question, answer: str | None, usa
 
 
 def _die_with_parent(parent: int) -> None:
-    """Linux: a SIGINT when the eval process dies (even by SIGKILL), so this run saves and stops."""
+    """Linux: a SIGINT when our parent (the eval, or its fork server) dies, so this run saves and stops."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -174,8 +175,34 @@ def _die_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGINT))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:  # the parent died before the request took effect
-        raise KeyboardInterrupt
+    try:
+        os.kill(parent, 0)  # the eval died before the request took effect
+    except ProcessLookupError:
+        raise KeyboardInterrupt from None
+
+
+def preload() -> None:
+    """The heavy imports every question needs, done once in the fork server instead of per question."""
+    from agent_scientist.agent import loop  # noqa: F401 - smolagents, the registry
+    from agent_scientist.agent.models import _import_litellm
+    from agent_scientist.capabilities import default_capabilities
+
+    _import_litellm()
+    default_capabilities()
+    import agent_scientist.memory.store  # noqa: F401 - chromadb
+    import agent_scientist.report  # noqa: F401
+
+
+def entry(root: str, parent: int) -> None:
+    """Process entry: own session (one Ctrl-C reaches only the eval, which forwards one), log to eval.log."""
+    import os
+
+    os.setsid()
+    fd = os.open(Path(root) / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.exit(main([root, str(parent)]))
 
 
 def main(argv: list[str] | None = None) -> int:
