@@ -163,22 +163,24 @@ def _judge(settings: Any, judge_model: str, q: Question, answer: str | None, usa
         return None
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: a SIGINT when our parent (the eval, or its fork server) dies, so this run saves and stops."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
+def _die_with_parent(parent: int, interval: float = 0.5) -> None:
+    """A SIGINT to ourselves when the eval process is gone (even SIGKILLed), so this run saves and stops."""
     import os
     import signal
+    import threading
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGINT))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    try:
-        os.kill(parent, 0)  # the eval died before the request took effect
-    except ProcessLookupError:
-        raise KeyboardInterrupt from None
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            except PermissionError:
+                pass
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="eval-parent-watch", daemon=True).start()
 
 
 def preload() -> None:
