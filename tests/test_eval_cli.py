@@ -308,3 +308,19 @@ def test_closed_corpus_sources_and_citation_validity(home, cli, tmp_path):
     assert compared.returncode == 0 and all(r["difference"] == "" for r in json.loads(compared.stdout))
     assert re.search(r"citation validity", cli("eval-compare", "closed", "closed").stdout)
     assert cli("eval-compare", "closed", "nope").returncode == 2
+
+
+def test_bad_input_exits_2_and_runs_nothing(home, cli, tmp_path):
+    path = _write(tmp_path, [_mc("a"), _mc("b")])
+    assert "AGENT_SCIENTIST_MODEL" in cli("eval", str(path)).stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(_mc("a")) + "\n{oops\n")
+    for args, message in ((["eval", str(bad)], "bad.jsonl:2: not valid JSON"),
+                          (["eval", str(path), "--ids", "a,zzz"], "no question with id zzz"),
+                          (["eval", str(path), "--name", "x/y"], "Invalid eval name"),
+                          (["eval", str(path), "--concurrency", "0"], "at least 1"),
+                          (["eval", str(path), "--papers", str(tmp_path / "none")], "not a folder"),
+                          (["eval", str(tmp_path / "missing.jsonl")], "cannot read")):
+        result = cli(*args, "--model", MODEL)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+    assert not (home / "evals").exists()
