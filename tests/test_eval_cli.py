@@ -257,7 +257,7 @@ def test_ctrl_c_stops_every_run_and_writes_a_partial_summary(home, tmp_path):
     assert proc.returncode == 130, err
     summary = read_json(home / "evals" / "set" / "summary.json")
     assert (summary["partial"], summary["stop_reason"], summary["questions_scored"]) == (True, "interrupted", 1)
-    assert sorted(summary["interrupted"]) == ["slow1", "slow2"]
+    assert sorted(summary["unfinished"]) == ["slow1", "slow2"]
     assert summary["multiple_choice"]["accuracy"] == 1.0
     for qid in ("slow1", "slow2"):
         ws = Workspace.open(home, f"evals/set/{qid}")
@@ -324,3 +324,24 @@ def test_bad_input_exits_2_and_runs_nothing(home, cli, tmp_path):
         result = cli(*args, "--model", MODEL)
         assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
     assert not (home / "evals").exists()
+
+
+def test_total_budget_stops_the_eval_resumably(home, cli, tmp_path):
+    qs = [_mc("t1"), _mc("t2"), _mc("t3")]
+    asked: list[str] = []
+
+    def responder(payload):
+        q = _which(payload, qs)
+        if payload["model"] == "worker" or q is None:
+            return None
+        asked.append(q["id"])
+        return code(f"final_answer('Answer: ({_letter(q, 'right')})')")
+
+    path = _write(tmp_path, qs)
+    with ChatServer(responder=responder) as server:
+        result = cli(*_eval_args(path, server, "--concurrency", "1", "--total-budget-usd", "0.0004", "--json"),
+                     timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["stop_reason"], summary["partial"]) == ("total_budget", True)
+    assert 1 <= summary["questions_scored"] < 3 and "t3" not in asked and "t3" in summary["unfinished"]

@@ -181,3 +181,35 @@ def test_nested_eval_workspace_names(tmp_path):
     assert workspace_id("3a5a2b8c-0000") == "3a5a2b8c-0000"
     assert workspace_id("a b/c") != workspace_id("a b c") and "/" not in workspace_id("a b/c")
     assert workspace_id("summary.json").startswith("summary.json-")
+
+
+def test_live_table_shows_done_running_correct_and_cost():
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from agent_scientist.evals.live import EvalView
+
+    def item(qid, result=None, live=None):
+        return SimpleNamespace(q=SimpleNamespace(id=qid), result=result, live=live or {})
+
+    done = [item("q1", {"kind": "mc", "status": "completed", "correct": True, "chosen": "B", "answered": True,
+                        "steps": 3, "cost_usd": 0.25}),
+            item("q2", {"kind": "mc", "status": "completed", "correct": False, "chosen": "A", "answered": True,
+                        "steps": 2, "cost_usd": 0.5})]
+    running = [item("q3", live={"steps": 4, "cost_usd": 0.125})]
+    runner = SimpleNamespace(items=[*done, *running, item("q4")], running=running,
+                             cfg=SimpleNamespace(name="set"), cost_so_far=lambda: 0.875)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    view = EvalView(console, plain=False)
+    view(runner)
+    view.close()
+    text = out.getvalue()
+    assert "Eval set: 2/4 done · 1 running · correct 1/2 · cost $0.8750" in text
+    assert "correct (B)" in text and "wrong (A)" in text and "running" in text
+    plain = io.StringIO()
+    EvalView(Console(file=plain, width=200), plain=True)(runner)
+    assert plain.getvalue().splitlines() == ["[1/4] q1: correct (B) · 3 steps · $0.2500 · 0.0 s",
+                                             "[2/4] q2: wrong (A) · 2 steps · $0.5000 · 0.0 s"]

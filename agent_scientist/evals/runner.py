@@ -146,14 +146,17 @@ class EvalRunner:
         """Run every unfinished selected question; return the summary (also written to disk)."""
         with _eval_lock(self.dir, self.cfg.name):
             self.check_and_record()
-            for item in self.items:
-                self._prepare(item)
-            self.on_change(self)
             try:
+                for item in self.items:
+                    self._prepare(item)
+                self.on_change(self)
                 self._loop()
             except KeyboardInterrupt:
                 self.stop_reason = self.stop_reason or "interrupted"
-                self._stop_all()
+                try:
+                    self._stop_all()
+                except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+                    self._stop_all(wait=0.0)
             return self.write_summary()
 
     def _loop(self) -> None:
@@ -245,15 +248,15 @@ class EvalRunner:
         done = sum(float(i.result.get("cost_usd") or 0.0) for i in self.items if i.result)
         return done + sum(float(i.live.get("cost_usd") or 0.0) for i in self.running)
 
-    def _stop_all(self) -> None:
+    def _stop_all(self, wait: float = STOP_WAIT_S) -> None:
         """One SIGINT to every worker (each saves a resumable state), then wait; kill only the stuck."""
         for item in self.running:
-            if item.proc is not None:
+            if item.proc is not None and wait:
                 try:
                     os.kill(item.proc.pid, signal.SIGINT)
                 except ProcessLookupError:
                     pass
-        deadline = time.monotonic() + STOP_WAIT_S
+        deadline = time.monotonic() + wait
         for item in self.running:
             assert item.proc is not None
             item.proc.join(max(0.1, deadline - time.monotonic()))
@@ -277,7 +280,7 @@ class EvalRunner:
         meta = {**self.record(), "settings": _recorded_settings(self.settings, self.cfg),
                 "started_at": self.started_at, "finished_at": now_iso(),
                 "wall_s": round(time.monotonic() - self.started, 3), "stop_reason": self.stop_reason,
-                "interrupted": [i.q.id for i in self.items if i.state in ("interrupted", "running", "pending")]}
+                "unfinished": [i.q.id for i in self.items if i.result is None]}
         data = summaries.summarize(self.results(), len(self.items), meta)
         summaries.write_summary(self.dir, data)
         return data
