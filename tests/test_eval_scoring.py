@@ -19,7 +19,13 @@ from agent_scientist.evals.formats import (
     task_text,
     workspace_id,
 )
-from agent_scientist.evals.scoring import choice_measures, claim_measures, source_key, source_measures
+from agent_scientist.evals.scoring import (
+    choice_measures,
+    claim_figures,
+    claim_measures,
+    source_key,
+    source_measures,
+)
 from agent_scientist.evals.summary import compare, p90, summarize, to_markdown
 from agent_scientist.workspace import Workspace, WorkspaceError, list_names, validate_name
 
@@ -127,11 +133,14 @@ def test_source_keys_and_recall():
     assert source_measures(Question("q", "?", "open"), papers, set())["source_read"] is None
 
 
-def test_claims_are_read_only_when_a_claims_file_exists(tmp_path):
-    ws = Workspace.create(tmp_path, "w")
-    assert claim_measures(ws) == {"claims": None, "claims_supported": None, "claim_support": None}
-    (ws.root / "claims.jsonl").write_text('{"supported": true}\n{"supported": false}\n{"supported": true}\n')
-    assert claim_measures(ws) == {"claims": 3, "claims_supported": 2, "claim_support": 0.6667}
+def test_claim_support_from_a_review_record(tmp_path):
+    review = {"type": "review", "claims": [{"verdict": "supported"}, {"verdict": "partial"},
+                                           {"verdict": "supported"}]}
+    assert claim_figures(review) == {"claims": 3, "claims_supported": 2, "claim_support": 0.6667}
+    assert claim_figures(None) == claim_figures({"claims": []}) == {"claims": None, "claims_supported": None,
+                                                                      "claim_support": None}
+    ws = Workspace.create(tmp_path, "w")  # no answer, no review: no figure
+    assert claim_measures(ws)["claim_support"] is None
 
 
 def test_summary_figures_by_hand():

@@ -16,11 +16,9 @@ from typing import Any
 import yaml
 
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
-from agent_scientist.fsio import read_jsonl
 from agent_scientist.report.citations import split_arxiv_id
 from agent_scientist.workspace import Workspace
 
-CLAIMS_FILE = "claims.jsonl"
 _DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)", re.I)
 _ARXIV_DOI_RE = re.compile(r"^10\.48550/arxiv\.(.+)$", re.I)
 _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
@@ -82,19 +80,26 @@ def citation_measures(index: Any) -> tuple[dict[str, Any], set[str]]:
             {o.paper_id for o in verified})
 
 
-def claim_measures(ws: Workspace) -> dict[str, Any]:
-    """Integration point for claim checking: reads `<workspace>/claims.jsonl` when a claims module wrote it.
-
-    Each record is expected to carry a boolean `supported`; without the file the measure is absent
-    (None), never guessed.
-    """
-    path = ws.root / CLAIMS_FILE
-    if not path.exists():
+def claim_figures(review: dict[str, Any] | None) -> dict[str, Any]:
+    """Claim support from a claim-check `review` record (agent_scientist.review): supported / all claims."""
+    claims = (review or {}).get("claims")
+    if not isinstance(claims, list) or not claims:
         return {"claims": None, "claims_supported": None, "claim_support": None}
-    records = [r for r in read_jsonl(path) if isinstance(r.get("supported"), bool)]
-    supported = sum(1 for r in records if r["supported"])
-    return {"claims": len(records), "claims_supported": supported,
-            "claim_support": round(supported / len(records), 4) if records else None}
+    supported = sum(1 for c in claims if isinstance(c, dict) and c.get("verdict") == "supported")
+    return {"claims": len(claims), "claims_supported": supported, "claim_support": round(supported / len(claims), 4)}
+
+
+def claim_measures(ws: Workspace) -> dict[str, Any]:
+    """Integration point with claim checking: the latest review of the final answer, when the review
+    package (agent_scientist.review) is installed and reviewed it; absent (None) otherwise, never guessed."""
+    try:
+        from agent_scientist.review.records import latest_review  # type: ignore[import-not-found]
+    except ImportError:
+        return claim_figures(None)
+    try:
+        return claim_figures(latest_review(ws.steps()))
+    except Exception:  # a review format we do not know: no figure rather than a wrong one
+        return claim_figures(None)
 
 
 def choice_measures(q: Question, opts: list[str], answer: str | None,
