@@ -39,6 +39,8 @@ from agent_scientist.records import SCHEMA_VERSION, PaperMeta, RunRecord, StepRe
 
 STATUSES = ("created", "running", "interrupted", "failed", "completed")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+# Eval questions run in nested workspaces named `evals/<eval name>/<question id>` (agent-scientist eval).
+EVALS_DIR = "evals"
 
 
 class WorkspaceError(Exception):
@@ -74,8 +76,16 @@ def paper_key(paper_id: str) -> str:
 
 
 def validate_name(name: str) -> str:
-    """The one check on every workspace name a user gives: a plain folder name inside the home."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+    """The one check on every workspace name a user gives: a plain folder name inside the home, or the
+    nested `evals/<eval>/<id>` of an eval question."""
+    if not isinstance(name, str):
+        raise WorkspaceError(f"Invalid workspace name {name!r}.")
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] == EVALS_DIR and all(_NAME_RE.fullmatch(p) for p in parts[1:]):
+        return name
+    if name == EVALS_DIR:
+        raise WorkspaceError(f"The name {EVALS_DIR!r} is reserved for `agent-scientist eval`; choose another.")
+    if not _NAME_RE.fullmatch(name):
         raise WorkspaceError(
             f"Invalid workspace name {name!r}: use letters, digits, '.', '_' or '-' (at most 80 characters)."
         )
@@ -83,10 +93,10 @@ def validate_name(name: str) -> str:
 
 
 class Workspace:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, name: str | None = None):
         # Absolute, so tools and the sandbox (which changes directory) see the same place.
         self.root = Path(root).resolve()
-        self.name = self.root.name
+        self.name = name or self.root.name  # `evals/<eval>/<id>` for an eval question's workspace
         self._meta: WorkspaceMeta | None = None
 
     # -- paths ------------------------------------------------------------
@@ -130,8 +140,8 @@ class Workspace:
         if root.exists():
             raise WorkspaceError(f"Workspace {name!r} already exists in {home}. Choose another --name.")
         Path(home).mkdir(parents=True, exist_ok=True)
-        root.mkdir()
-        ws = cls(root)
+        root.mkdir(parents="/" in name)
+        ws = cls(root, name)
         for sub in (ws.files_dir, ws.papers_dir, ws.memory_dir):
             sub.mkdir()
         stamp = now_iso()
@@ -161,7 +171,7 @@ class Workspace:
             raise WorkspaceError(
                 f"No workspace named {name!r} in {home} (known: {known}). See `agent-scientist list`."
             )
-        ws = cls(root)
+        ws = cls(root, name)
         ws.meta  # noqa: B018 - load now so corruption is reported up front
         return ws
 
@@ -359,7 +369,9 @@ def list_names(home: Path) -> list[str]:
     home = Path(home)
     if not home.is_dir():
         return []
-    return sorted(p.name for p in home.iterdir() if (p / "workspace.json").is_file())
+    names = sorted(p.name for p in home.iterdir() if (p / "workspace.json").is_file())
+    nested = sorted(home.glob(f"{EVALS_DIR}/*/*/workspace.json"))
+    return names + [f"{EVALS_DIR}/{p.parent.parent.name}/{p.parent.name}" for p in nested]
 
 
 def unique_name(home: Path, question: str) -> str:

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "agent_scientist.cli.memory",
     "agent_scientist.cli.export",
     "agent_scientist.cli.verify",
+    "agent_scientist.cli.eval",
 )
 
 

@@ -6,9 +6,11 @@ text, an int HTTP status to answer once with an error (e.g. 429, 500), or a
 threading.Event: the server holds that request until the event is set, then answers it
 with the next entry (so a test can kill the client while a step is in flight).
 Requests for the model named `worker` (e.g. `--worker-model openai/worker`) are answered
-from `worker_script` (which may hold on an Event too), then `worker_default`, so the memory agent's calls never consume
-the planner's script. POST /embeddings answers with bag-of-words vectors (hashed words), so
-texts that share words are near each other, as with a real embedding model.
+from `worker_script` (which may hold on an Event too), then `worker_default`, so the memory agent's calls
+never consume the planner's script. `responder(payload)`, if given, answers any chat request first (a reply
+text or an int status; None falls through to the scripts), so concurrent runs can be answered by their
+content. POST /embeddings answers with bag-of-words vectors (hashed words), so texts that share words are
+near each other, as with a real embedding model.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any
 class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
                  worker_script: list[Any] | None = None, worker_default: str = "nothing to add",
-                 prompt_tokens: int | None = None):
+                 prompt_tokens: int | None = None, responder: Any = None):
         self.prompt_tokens = prompt_tokens  # report this instead of the prompt's size (a server that drops text)
+        self.responder = responder
         self.script: list[Any] = list(script or [])
         self.default = default
         self.worker_script = list(worker_script or [])
@@ -121,7 +124,10 @@ class ChatServer:
                         server.rejected.append(repr(message.get("content"))[:200])
                         self._send(400, {"error": {"message": "content must be a string", "type": "invalid_request_error"}})
                         return
-                if payload.get("model") == "worker":
+                entry = server.responder(payload) if server.responder else None
+                if entry is not None:
+                    pass
+                elif payload.get("model") == "worker":
                     entry = server._next_worker()
                 else:
                     entry = server._next()

@@ -1,0 +1,165 @@
+"""Scoring one finished question: the chosen option, gold sources read and cited, citation validity.
+
+Everything is read from the workspace and its report (report.write_report's CitationIndex), so a
+score can be recomputed from disk. The only model call is the fallback that maps an answer with no
+readable `Answer: (X)` to an option, and the optional judge of open answers; both are recorded.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
+from agent_scientist.report.citations import split_arxiv_id
+from agent_scientist.workspace import Workspace
+
+_DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)", re.I)
+_ARXIV_DOI_RE = re.compile(r"^10\.48550/arxiv\.(.+)$", re.I)
+_LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
+
+
+def source_key(text: str) -> str:
+    """One normal form for a gold source or a paper id: `arxiv:<base>`, `doi:<doi>`, `local:<id>`, `file:<name>`."""
+    text = str(text or "").strip()
+    low = text.lower()
+    if low.startswith("local:"):
+        return low
+    doi = _DOI_RE.search(text)
+    if doi:
+        value = doi.group(1).rstrip(".,;)").lower()
+        arxiv_doi = _ARXIV_DOI_RE.match(value)
+        if arxiv_doi and split_arxiv_id(arxiv_doi.group(1)):
+            return "arxiv:" + split_arxiv_id(arxiv_doi.group(1))[0]  # type: ignore[index]
+        return "doi:" + value
+    arx = split_arxiv_id(text)
+    if arx:
+        return "arxiv:" + arx[0]
+    if low.endswith(".pdf"):
+        return "file:" + Path(low).name
+    return low
+
+
+def paper_keys(paper: dict[str, Any]) -> set[str]:
+    """Every gold-source form a workspace paper answers to: its id, its DOI, its original file name."""
+    keys = {source_key(str(paper.get("id") or ""))}
+    if paper.get("doi"):
+        keys.add(source_key("doi:" + str(paper["doi"])))
+    if paper.get("original_path"):
+        keys.add("file:" + Path(str(paper["original_path"])).name.lower())
+    return keys - {""}
+
+
+def source_measures(q: Question, papers: list[dict[str, Any]], cited_ids: set[str]) -> dict[str, Any]:
+    """Which gold sources were read in the workspace, and which of those the answer cited."""
+    gold = [s for s in q.sources if s.strip()]
+    if not gold:
+        return {"sources_read": [], "sources_cited": [], "source_read": None, "source_cited": None}
+    read, cited = [], []
+    for source in gold:
+        key = source_key(source)
+        holders = [p for p in papers if key in paper_keys(p)]
+        if holders:
+            read.append(source)
+            if any(str(p.get("id")) in cited_ids for p in holders):
+                cited.append(source)
+    return {"sources_read": read, "sources_cited": cited, "source_read": bool(read), "source_cited": bool(cited)}
+
+
+def citation_measures(index: Any) -> tuple[dict[str, Any], set[str]]:
+    """Citations in the answer (not in notes) and how many the report verified; the cited paper ids."""
+    answer = [o for o in getattr(index, "occurrences", []) if o.location == "answer"]
+    verified = [o for o in answer if o.verified]
+    validity = round(len(verified) / len(answer), 4) if answer else None
+    return ({"citations": len(answer), "citations_verified": len(verified), "citation_validity": validity},
+            {o.paper_id for o in verified})
+
+
+def claim_figures(review: dict[str, Any] | None) -> dict[str, Any]:
+    """Claim support from a claim-check `review` record (agent_scientist.review): supported / all claims."""
+    claims = (review or {}).get("claims")
+    if not isinstance(claims, list) or not claims:
+        return {"claims": None, "claims_supported": None, "claim_support": None}
+    supported = sum(1 for c in claims if isinstance(c, dict) and c.get("verdict") == "supported")
+    return {"claims": len(claims), "claims_supported": supported, "claim_support": round(supported / len(claims), 4)}
+
+
+def claim_measures(ws: Workspace) -> dict[str, Any]:
+    """Integration point with claim checking: the latest review of the final answer, when the review
+    package (agent_scientist.review) is installed and reviewed it; absent (None) otherwise, never guessed."""
+    try:
+        from agent_scientist.review.records import latest_review  # type: ignore[import-not-found]
+    except ImportError:
+        return claim_figures(None)
+    try:
+        return claim_figures(latest_review(ws.steps()))
+    except Exception:  # a review format we do not know: no figure rather than a wrong one
+        return claim_figures(None)
+
+
+def choice_measures(q: Question, opts: list[str], answer: str | None,
+                    mapper: Any = None) -> dict[str, Any]:
+    """The chosen option read from the answer; `mapper(answer, opts) -> index|None` when none is readable."""
+    ideal = opts.index(q.ideal)
+    index = read_choice(answer, len(opts))
+    how = "read" if index is not None else "none"
+    if index is None and answer and mapper is not None:
+        index = mapper(answer, opts)
+        how = "model"
+    chosen = LETTERS[index] if index is not None else None
+    answered = index is not None and opts[index] != INSUFFICIENT
+    return {"ideal": LETTERS[ideal], "chosen": chosen, "chosen_text": opts[index] if index is not None else None,
+            "choice_by": how, "mapped_by_model": how == "model", "answered": answered,
+            "correct": index == ideal}
+
+
+@lru_cache(maxsize=1)
+def prompts() -> dict[str, Any]:
+    text = importlib.resources.files("agent_scientist.prompts").joinpath("eval.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def ask(model: Any, key: str, max_tokens: int, **fields: str) -> str:
+    """One bounded call with prompt `key` from prompts/eval.yaml; returns the reply text."""
+    from smolagents.models import ChatMessage, MessageRole
+
+    spec = prompts()[key]
+    user = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(fields.get(m.group(1), m.group(0))), spec["user"])
+    messages = [ChatMessage(role=MessageRole.SYSTEM, content=[{"type": "text", "text": spec["system"].strip()}]),
+                ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": user}])]
+    content = model.generate(messages, max_tokens=max_tokens).content
+    if isinstance(content, list):
+        content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "").strip()
+
+
+def model_mapper(model: Any) -> Any:
+    """A mapper that asks `model` which option an answer chose (reply: a letter or NONE)."""
+
+    def mapper(answer: str, opts: list[str]) -> int | None:
+        listing = "\n".join(f"({LETTERS[i]}) {text}" for i, text in enumerate(opts))
+        reply = ask(model, "map_choice", 16, answer=answer[-4000:], options=listing)
+        found = _LETTER_RE.search(reply.strip())
+        if not found or reply.strip().upper().startswith("NONE"):
+            return None
+        index = LETTERS.index(found.group(1))
+        return index if index < len(opts) else None
+
+    return mapper
+
+
+def judge(model: Any, q: Question, answer: str | None) -> bool | None:
+    """Whether `model` grades the answer as agreeing with the reference (None: no answer or no verdict)."""
+    if not answer or not q.answer:
+        return None
+    reply = ask(model, "judge", 8, question=q.question, reference=q.answer, answer=answer[-6000:]).upper()
+    if reply.startswith("CORRECT"):
+        return True
+    if reply.startswith("INCORRECT"):
+        return False
+    return None
