@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "agent_scientist.cli.papers",
     "agent_scientist.cli.memory",
     "agent_scientist.cli.export",
+    "agent_scientist.cli.mcp",
 )
 
 
