@@ -9,8 +9,10 @@ def default_capabilities() -> list[Capability]:
     """Memory first (papers index their passages in it), then papers, the editor and the runner."""
     from agent_scientist.experiments.editor import EditorCapability
     from agent_scientist.experiments.runner import RunnerCapability
+    from agent_scientist.mcp.client import McpServersCapability
     from agent_scientist.memory.capability import MemoryCapability
     from agent_scientist.papers.tool import PapersCapability
 
     memory = MemoryCapability()
-    return [memory, PapersCapability(passages=memory.passage_index), EditorCapability(), RunnerCapability()]
+    return [memory, PapersCapability(passages=memory.passage_index), EditorCapability(), RunnerCapability(),
+            McpServersCapability()]  # last: its tools are renamed when they clash with ours
