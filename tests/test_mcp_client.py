@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli_env
+from support.mcp_http import http_server
 from support.openai_server import ChatServer
 from support.scripted import ScriptedModel, code
 
@@ -61,8 +62,8 @@ def _run(home: Path, servers: list[dict], replies: list[str], **settings_kw):
     settings = load_settings({"home": str(home), "model": "scripted/test", **settings_kw},
                              env={"AGENT_SCIENTIST_MCP_SERVERS": json.dumps(servers)})
     model = ScriptedModel(replies)
-    outcome = loop.run(ws, settings, model=model, worker_model=model,
-                       capabilities=[PapersCapability(), McpServersCapability()])
+    ours = [] if any("url" in s for s in servers) else [PapersCapability()]
+    outcome = loop.run(ws, settings, model=model, worker_model=model, capabilities=[*ours, McpServersCapability()])
     return ws, model, outcome
 
 
@@ -183,3 +184,14 @@ def test_doctor_starts_each_server_and_lists_its_tools(home: Path) -> None:
                             env=cli_env(home), cwd=home.parent, timeout=180)
     assert "mcp server labdb: started in" in result.stdout and "lookup, search_papers" in result.stdout
     assert "FIX  mcp server broken: did not start" in result.stdout
+
+
+def test_a_streamable_http_server_ours_serves_the_planner(home: Path, arxiv) -> None:
+    """Both directions at once: the planner reaches our own `agent-scientist mcp --transport http` by url."""
+    with http_server(home, cli_env(home, **arxiv.env()), "--workspace", "library") as url:
+        ws, model, outcome = _run(home, [{"name": "library", "url": url}], [
+            code("print(search_papers(query='au:Smith'))"),
+            code('final_answer("found")'),
+        ])
+    assert outcome.status == "completed"
+    assert "2402.00002v1" in _actions(ws)[0]["observation"]

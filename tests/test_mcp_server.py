@@ -4,20 +4,19 @@ loopback arXiv: the same tools as the planner's, tool errors that keep the serve
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from conftest import cli_env
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from support.arxiv_server import ArxivServer
+from support.mcp_http import http_server
 
 PLANNER_TOOLS = {"search_papers", "read_paper", "remember", "recall"}
 
@@ -122,40 +121,22 @@ def test_resources_list_reports_and_paper_lists(home: Path, arxiv: ArxivServer) 
     anyio.run(main)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_http_server_on_loopback(home: Path, arxiv: ArxivServer) -> None:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "agent_scientist", "mcp", "--workspace", "lab",
-                             "--transport", "http", "--port", str(port)],
-                            env=cli_env(home, **arxiv.env()), cwd=home.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "the HTTP server did not start"
-                time.sleep(0.1)
+    with http_server(home, cli_env(home, **arxiv.env()), "--workspace", "lab") as url:
 
         async def main() -> None:
-            async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write, _), \
-                    ClientSession(read, write) as session:
+            async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as session:
                 await session.initialize()
                 await _exercise(session, home)
 
         anyio.run(main)
-        import httpx
-
-        foreign = httpx.post(f"http://127.0.0.1:{port}/mcp", headers={"Host": "evil.example"}, json={})
+        foreign = httpx.post(url, headers={"Host": "evil.example"}, json={})
         assert foreign.status_code in (400, 421)  # DNS rebinding protection on loopback
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+
+
+def test_experiments_are_served_only_when_allowed(home: Path) -> None:
+    async def names(*args: str) -> set[str]:
+        async with _stdio(home, cli_env(home), *args) as session:
+            return {t.name for t in (await session.list_tools()).tools}
+
+    assert {"run_experiment", "edit_file"} <= anyio.run(names, "--workspace", "lab", "--allow-experiments")

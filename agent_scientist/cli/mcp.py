@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from agent_scientist.cli.common import EXIT_INTERRUPTED, fail, settings
+from agent_scientist.cli.common import EXIT_INTERRUPTED, fail, open_or_create_workspace, settings
 
 
 def mcp(
@@ -22,12 +22,9 @@ def mcp(
         fail(f"--transport {transport!r}: use stdio or http.")
     s = settings()
     from agent_scientist.mcp import server
-    from agent_scientist.workspace import WorkspaceError
 
-    try:
-        served = server.build(s, workspace, allow_experiments)
-    except WorkspaceError as exc:
-        fail(str(exc))
+    ws = open_or_create_workspace(s, workspace) if workspace else None  # its recorded memory server too
+    served = server.build(s, ws, allow_experiments)
     for warning in served.warnings:  # stdout carries the protocol: say it on stderr
         print(f"Warning: {warning}", file=sys.stderr)
     where = f"workspace {workspace}" if workspace else "the shared papers cache"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ class Served:
     settings: Settings
     tools: dict[str, Any] = field(default_factory=dict)  # smolagents Tool objects
     warnings: list[str] = field(default_factory=list)
+    # One call at a time, as in the planner: the tools share a cache, a memory store and an HTTP clock.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def select_capabilities(capabilities: list[Capability], allow_experiments: bool, workspace: bool) -> list[Capability]:
@@ -47,14 +50,11 @@ def select_capabilities(capabilities: list[Capability], allow_experiments: bool,
     return [c for c in capabilities if c.name in names]
 
 
-def build(settings: Settings, workspace: str | None = None, allow_experiments: bool = False,
+def build(settings: Settings, workspace: Workspace | None = None, allow_experiments: bool = False,
           capabilities: list[Capability] | None = None) -> Served:
-    """Register the served capabilities into a Toolbox for the named workspace (or the papers cache)."""
-    if workspace:
-        ws = Workspace.open_or_create(settings.home, validate_name(workspace))
-    else:
-        ws = Workspace(Path(settings.home) / CACHE_DIR)
-        ws.papers_dir.mkdir(parents=True, exist_ok=True)
+    """Register the served capabilities into a Toolbox for the workspace (or the shared papers cache)."""
+    ws = workspace or Workspace(Path(settings.home) / CACHE_DIR)
+    ws.papers_dir.mkdir(parents=True, exist_ok=True)
     if capabilities is None:
         from agent_scientist.capabilities import default_capabilities
 
@@ -64,7 +64,7 @@ def build(settings: Settings, workspace: str | None = None, allow_experiments: b
     box = Toolbox()
     for capability in chosen:
         capability.register(ctx, box)
-    served = Served(ws=ws if workspace else None, settings=settings, warnings=list(ctx.warnings))
+    served = Served(ws=workspace, settings=settings, warnings=list(ctx.warnings))
     served.tools = {t.name: t for t in box.tools}
     return served
 
@@ -101,7 +101,8 @@ def call(served: Served, name: str, arguments: dict) -> str:
         raise ToolError(f"Unknown tool {name!r}; the tools are: {', '.join(sorted(served.tools))}.")
     check_arguments(tool, arguments)
     try:
-        result = tool(**arguments)
+        with served.lock:
+            result = tool(**arguments)
     except ToolError:
         raise
     except TypeError as exc:  # a bad argument the schema let through
