@@ -110,9 +110,12 @@ class McpConnection:
 
     def start(self) -> list[Any]:
         """Start the server and adapt its tools; McpStartError when it exits, refuses or is silent."""
-        from mcpadapt.smolagents_adapter import SmolAgentsAdapter
+        self.begin()
+        return self.finish()
 
-        began = time.monotonic()
+    def begin(self) -> None:
+        """Launch the server and its session without waiting (so several servers start together)."""
+        self.began = time.monotonic()
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.errlog = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -120,7 +123,12 @@ class McpConnection:
             self.errlog = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         self.adapt = _Session(self._server_parameters(), self.timeout, self.errlog)
         self.adapt.thread.start()
-        deadline = began + self.connect_timeout
+
+    def finish(self) -> list[Any]:
+        """Wait for `initialize` and `tools/list`, then adapt the tools; McpStartError when that fails."""
+        from mcpadapt.smolagents_adapter import SmolAgentsAdapter
+
+        deadline = self.began + self.connect_timeout
         while not self.adapt.ready.wait(0.02):
             if not self.adapt.thread.is_alive():
                 reason = f"{_reason(self.adapt.error)}{self._stderr_tail()}"
@@ -137,7 +145,7 @@ class McpConnection:
             tool.forward = partial(self._bounded, tool.forward)  # answers cut past `limit`, with a note
             tool.mcp_server = self.name
             tools.append(tool)
-        self.started_s = time.monotonic() - began
+        self.started_s = time.monotonic() - self.began
         return tools
 
     def _stderr_tail(self) -> str:

@@ -49,17 +49,21 @@ class McpServersCapability:
         taken = {t.name for t in box.tools} | {a.name for a in box.managed_agents} | set(RESERVED)
         listing = []
         try:
-            for entry in ctx.settings.mcp_servers:
+            starting = []
+            for entry in ctx.settings.mcp_servers:  # all launched first: they start side by side
                 conn = McpConnection(entry["name"], entry, limit=ctx.settings.read_chars,
                                      connect_timeout=self.connect_timeout,
                                      log_path=ctx.ws.root / "mcp" / f"{entry['name']}.log")
+                with self._lock:
+                    self.connections.append(conn)
+                conn.begin()
+                starting.append((entry, conn))
+            for entry, conn in starting:
                 try:
-                    tools = conn.start()
+                    tools = conn.finish()
                 except McpStartError as exc:
                     ctx.warnings.append(f"MCP server {entry['name']!r} did not start ({exc}); the run goes on without it.")
                     continue
-                with self._lock:
-                    self.connections.append(conn)
                 names = []
                 for tool in tools:
                     name = tool_name(entry["name"], tool.name, taken)
