@@ -12,7 +12,7 @@ from agent_scientist.agent.registry import Capability, Check
 from agent_scientist.config import Settings
 
 LITELLM_PIN = "1.106.2"
-KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime")
+KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime", "mcp")
 
 
 def run_checks(settings: Settings, capabilities: list[Capability] | None = None) -> list[Check]:

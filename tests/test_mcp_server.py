@@ -140,3 +140,11 @@ def test_experiments_are_served_only_when_allowed(home: Path) -> None:
             return {t.name for t in (await session.list_tools()).tools}
 
     assert {"run_experiment", "edit_file"} <= anyio.run(names, "--workspace", "lab", "--allow-experiments")
+
+
+def test_the_sdk_is_not_shadowed_by_our_package() -> None:
+    import mcp
+
+    import agent_scientist.mcp.server  # noqa: F401
+
+    assert hasattr(mcp, "ClientSession") and "agent_scientist" not in mcp.__file__

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,14 +213,25 @@ def make_server(served: Served) -> Any:
 
 
 def serve_stdio(served: Served) -> None:
-    """Serve over stdin/stdout until the client closes them."""
+    """Serve over stdin/stdout until the client closes them.
+
+    The protocol keeps the real stdout to itself: anything else printed (by a library, or C code) goes
+    to stderr instead of corrupting the messages.
+    """
+    import io
+    import os
+
     import anyio
     from mcp.server.stdio import stdio_server
 
+    sys.stdout.flush()
+    protocol = io.TextIOWrapper(os.fdopen(os.dup(1), "wb"), encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     server = make_server(served)
 
     async def main() -> None:
-        async with stdio_server() as (read, write):
+        async with stdio_server(stdout=anyio.wrap_file(protocol)) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
     anyio.run(main)
