@@ -9,10 +9,11 @@ def default_capabilities() -> list[Capability]:
     """Memory first (papers index their passages in it), then papers, the editor, the runner and the review."""
     from agent_scientist.experiments.editor import EditorCapability
     from agent_scientist.experiments.runner import RunnerCapability
+    from agent_scientist.mcp.client import McpServersCapability
     from agent_scientist.memory.capability import MemoryCapability
     from agent_scientist.papers.tool import PapersCapability
     from agent_scientist.review.revise import ReviewCapability
 
     memory = MemoryCapability()
     return [memory, PapersCapability(passages=memory.passage_index), EditorCapability(), RunnerCapability(),
-            ReviewCapability()]
+            ReviewCapability(), McpServersCapability()]  # MCP last: its tools are renamed when they clash

@@ -91,6 +91,8 @@ class Settings:
     sandbox_gpus: str = "auto"  # auto (all GPUs), none, or CUDA indices like "0,1"
     sandbox_write_mb: int = 4096  # total a run may add to files/ (0: no cap)
     sandbox_write_files: int = 20000  # files and folders a run may add to files/ (0: no cap)
+    # MCP servers whose tools join the planner: [[mcp_servers]] tables (see mcp_server_entries).
+    mcp_servers: list[dict] = field(default_factory=list)
 
     @property
     def effective_worker_model(self) -> str:
@@ -124,6 +126,8 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
             return _as_float(value)
         if kind is Path or kind == "Path":
             return Path(str(value)).expanduser()
+        if kind == "list[dict]":
+            return mcp_server_entries(name, value)
         if kind in ("list[str]",) or kind == list[str]:
             if isinstance(value, list):
                 return [str(v) for v in value]
@@ -172,6 +176,59 @@ def _check_limits(settings: Settings) -> None:
         if value < low:
             need = "at least 1" if low == 1 else ("more than 0" if low < 1 and low > 0 else "0 or more")
             raise ConfigError(f"Setting {f.name!r} must be {need} (got {value}).")
+
+
+MCP_KEYS = {"name", "command", "args", "env", "url", "timeout"}
+
+
+def mcp_server_entries(name: str, value: Any) -> list[dict]:
+    """Check `mcp_servers`: tables with a name and either command (+ args, env) or url; JSON from the env."""
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError:
+            raise ConfigError(f"Setting {name!r}: give a JSON list of tables, e.g. "
+                              '[{"name": "labdb", "command": "labdb-mcp"}].') from None
+    if not isinstance(value, list):
+        raise ConfigError(f"Setting {name!r}: a list of tables, each written [[mcp_servers]] in the TOML file.")
+    entries, seen = [], set()
+    for i, raw in enumerate(value, 1):
+        where = f"mcp_servers entry {i}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: a table with name and command (or url), not {raw!r}.")
+        unknown = set(raw) - MCP_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(MCP_KEYS))}.")
+        server = str(raw.get("name", ""))
+        if not server.replace("-", "_").isidentifier():
+            raise ConfigError(f"{where}: name {server!r} must be letters, digits, - or _ (it prefixes tool names).")
+        if server in seen:
+            raise ConfigError(f"{where}: the name {server!r} is used twice.")
+        seen.add(server)
+        if ("command" in raw) == ("url" in raw):
+            raise ConfigError(f"mcp_servers {server!r}: give either command (a stdio server) or url (streamable HTTP).")
+        entry: dict[str, Any] = {"name": server}
+        if "url" in raw:
+            if not str(raw["url"]).startswith(("http://", "https://")) or set(raw) & {"args", "env"}:
+                raise ConfigError(f"mcp_servers {server!r}: url must be http(s)://host:port/path, without args or env.")
+            entry["url"] = str(raw["url"])
+        else:
+            args, env = raw.get("args", []), raw.get("env", {})
+            if not str(raw["command"]).strip() or not isinstance(args, list) or not isinstance(env, dict):
+                raise ConfigError(f"mcp_servers {server!r}: command is a program, args a list of strings, "
+                                  'env a table of variables, e.g. env = { LABDB_TOKEN = "..." }.')
+            entry.update(command=str(raw["command"]), args=[str(a) for a in args],
+                         env={str(k): str(v) for k, v in env.items()})
+        try:
+            entry["timeout"] = float(raw.get("timeout", 60))
+        except (TypeError, ValueError):
+            raise ConfigError(f"mcp_servers {server!r}: timeout is seconds, e.g. timeout = 60.") from None
+        if entry["timeout"] <= 0:
+            raise ConfigError(f"mcp_servers {server!r}: timeout must be positive.")
+        entries.append(entry)
+    return entries
 
 
 def user_config_dir() -> Path:

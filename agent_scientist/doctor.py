@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from agent_scientist.agent.registry import Capability, Check
 from agent_scientist.config import Settings
 
-KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime")
+KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime", "mcp")
 
 
 def run_checks(settings: Settings, capabilities: list[Capability] | None = None) -> list[Check]:

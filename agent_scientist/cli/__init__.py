@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "agent_scientist.cli.export",
     "agent_scientist.cli.verify",
     "agent_scientist.cli.eval",
+    "agent_scientist.cli.mcp",
 )
 
 

@@ -1,0 +1,273 @@
+"""`agent-scientist mcp`: the planner's own paper and memory tools, served over MCP.
+
+The tools are built by the same capabilities the planner gets, so names, parameters, descriptions and
+bounded answers are identical. Each call runs in a worker thread; anything it raises becomes an MCP tool
+error with the message the planner would have seen, so no call can take the server down.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, ToolError
+from agent_scientist.config import Settings
+from agent_scientist.workspace import Workspace, list_names, validate_name
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR = ".papers-cache"  # the shared papers cache of `papers search/read` without --name
+SERVED = ("memory", "papers")  # capabilities whose tools are safe to hand to another assistant
+EXPERIMENTS = ("editor", "experiments")  # served only with --allow-experiments
+WORKSPACE_TOOLS = ("remember", "recall")  # the memory's tools: they need a workspace
+JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
+              "array": "array", "object": "object", "null": "null"}
+PAPERS_RESOURCE_CHARS = 200_000
+
+
+@dataclass
+class Served:
+    """What one server process serves: the tools by name, and where papers and notes go."""
+
+    ws: Workspace | None
+    settings: Settings
+    tools: dict[str, Any] = field(default_factory=dict)  # smolagents Tool objects
+    warnings: list[str] = field(default_factory=list)
+    # One call at a time, as in the planner: the tools share a cache, a memory store and an HTTP clock.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def select_capabilities(capabilities: list[Capability], allow_experiments: bool, workspace: bool) -> list[Capability]:
+    """The capabilities whose tools are served: papers and memory, experiments only when allowed."""
+    names = set(SERVED) | (set(EXPERIMENTS) if allow_experiments else set())
+    if not workspace:
+        names.discard("memory")
+    return [c for c in capabilities if c.name in names]
+
+
+def build(settings: Settings, workspace: Workspace | None = None, allow_experiments: bool = False,
+          capabilities: list[Capability] | None = None) -> Served:
+    """Register the served capabilities into a Toolbox for the workspace (or the shared papers cache)."""
+    ws = workspace or Workspace(Path(settings.home) / CACHE_DIR)
+    ws.papers_dir.mkdir(parents=True, exist_ok=True)
+    if capabilities is None:
+        from agent_scientist.capabilities import default_capabilities
+
+        capabilities = default_capabilities()
+    chosen = select_capabilities(capabilities, allow_experiments, workspace=bool(workspace))
+    ctx = ToolContext(ws=ws, settings=settings)
+    box = Toolbox()
+    for capability in chosen:
+        capability.register(ctx, box)
+    served = Served(ws=workspace, settings=settings, warnings=list(ctx.warnings))
+    served.tools = {t.name: t for t in box.tools}
+    return served
+
+
+def input_schema(tool: Any) -> dict:
+    """JSON Schema of a smolagents tool's inputs, with the defaults of its function."""
+    try:
+        params = inspect.signature(tool.forward).parameters
+    except (TypeError, ValueError):
+        params = {}
+    properties: dict[str, dict] = {}
+    required = []
+    for name, spec in tool.inputs.items():
+        prop: dict[str, Any] = {"description": spec.get("description", "")}
+        kind = JSON_TYPES.get(spec.get("type", "any"))
+        if kind:
+            prop["type"] = kind
+        param = params.get(name)
+        if param is not None and param.default is not inspect.Parameter.empty:
+            prop["default"] = param.default
+        elif not spec.get("nullable"):
+            required.append(name)
+        properties[name] = prop
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def call(served: Served, name: str, arguments: dict) -> str:
+    """Run one tool; the answer as text (JSON for structured answers). Raises ToolError for the client."""
+    tool = served.tools.get(name)
+    if tool is None:
+        if name in WORKSPACE_TOOLS:
+            raise ToolError(f"{name} keeps notes in a workspace, and this server has none: start it with "
+                            f"`agent-scientist mcp --workspace NAME`.")
+        raise ToolError(f"Unknown tool {name!r}; the tools are: {', '.join(sorted(served.tools))}.")
+    check_arguments(tool, arguments)
+    try:
+        with served.lock:
+            result = tool(**arguments)
+    except ToolError:
+        raise
+    except TypeError as exc:  # a bad argument the schema let through
+        raise ToolError(f"{name}: bad arguments ({exc}).") from None
+    except Exception as exc:  # a tool bug must not kill the server: the client gets a short reason
+        log.exception("tool %s failed", name)
+        raise ToolError(f"{name} failed: {type(exc).__name__}: {str(exc)[:300]}") from None
+    if isinstance(result, str):
+        return result
+    return json.dumps(result, ensure_ascii=False, indent=1, default=str)
+
+
+def check_arguments(tool: Any, arguments: dict) -> None:
+    """Refuse arguments that do not fit the schema, naming the parameter and what it expects."""
+    import jsonschema
+
+    schema = input_schema(tool)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(arguments))
+    if error is None:
+        return
+    param = str(error.path[0]) if error.path else ""
+    expected = schema["properties"].get(param, {}).get("description", "")
+    where = f"argument {param!r}: " if param else ""
+    raise ToolError(f"{tool.name}: bad {where}{error.message}." + (f" Expected: {expected}" if expected else "")
+                    + f" Parameters: {', '.join(schema['properties'])}.")
+
+
+# -- resources ------------------------------------------------------------------------------------------
+
+def resources(settings: Settings) -> list[tuple[str, str, str, str]]:
+    """(uri, name, description, mime type) for each workspace's report and paper list."""
+    found = []
+    for name in list_names(settings.home):
+        ws = Workspace(Path(settings.home) / name)
+        if ws.report_path.is_file():
+            found.append((f"workspace://{name}/report.md", f"{name} report",
+                          f"The research report of workspace {name}.", "text/markdown"))
+        found.append((f"workspace://{name}/papers", f"{name} papers",
+                      f"The papers cached or added in workspace {name}: id, title, authors, pages.",
+                      "application/json"))
+    return found
+
+
+def read_resource(settings: Settings, uri: str) -> tuple[str, str]:
+    """(text, mime type) of a workspace resource; ValueError says what is wrong with the URI."""
+    prefix = "workspace://"
+    if not uri.startswith(prefix) or uri.count("/") != 3:
+        raise ValueError(f"Unknown resource {uri!r}: use workspace://NAME/report.md or workspace://NAME/papers.")
+    name, what = uri[len(prefix):].split("/", 1)
+    try:
+        ws = Workspace.open(settings.home, validate_name(name))
+    except Exception as exc:
+        raise ValueError(f"No workspace {name!r}: {exc}") from None
+    if what == "report.md":
+        if not ws.report_path.is_file():
+            raise ValueError(f"Workspace {name!r} has no report yet: agent-scientist export {name}")
+        return ws.report_path.read_text(encoding="utf-8", errors="replace"), "text/markdown"
+    if what == "papers":
+        keep = ("id", "title", "authors", "published", "pages", "source")
+        rows = [{k: meta[k] for k in keep if k in meta} for meta in ws.papers()]
+        text = json.dumps(rows, ensure_ascii=False, indent=1)
+        if len(text) > PAPERS_RESOURCE_CHARS:
+            text = text[:PAPERS_RESOURCE_CHARS] + f"\n... cut; `agent-scientist papers list {name}` lists all"
+        return text, "application/json"
+    raise ValueError(f"Unknown resource {uri!r}: use workspace://NAME/report.md or workspace://NAME/papers.")
+
+
+# -- the MCP server -------------------------------------------------------------------------------------
+
+def make_server(served: Served) -> Any:
+    """The low-level SDK server: tools and resources, each call in a thread, every failure a tool error."""
+    import anyio
+    import mcp.types as types
+    from mcp.server.lowlevel import Server
+    from mcp.server.lowlevel.helper_types import ReadResourceContents
+
+    instructions = ("Research tools of agent-scientist: search and read arXiv papers (cached, page-aware; "
+                    "cite as [arXiv:ID p.N])" + (", and the workspace memory (remember, recall)."
+                                                  if served.ws else "; start with --workspace NAME for memory."))
+    server = Server("agent-scientist", instructions=instructions)
+    listed = [types.Tool(name=name, description=tool.description, inputSchema=input_schema(tool))
+              for name, tool in served.tools.items()]
+
+    @server.list_tools()
+    async def _list_tools() -> list[types.Tool]:
+        return listed
+
+    @server.call_tool(validate_input=False)  # check_arguments says which parameter is wrong
+    async def _call_tool(name: str, arguments: dict) -> list[types.TextContent]:
+        try:
+            text = await anyio.to_thread.run_sync(call, served, name, arguments)
+        except ToolError as exc:
+            return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], isError=True)
+        return [types.TextContent(type="text", text=text)]
+
+    @server.list_resources()
+    async def _list_resources() -> list[types.Resource]:
+        return [types.Resource(uri=uri, name=name, description=desc, mimeType=mime)
+                for uri, name, desc, mime in resources(served.settings)]
+
+    @server.read_resource()
+    async def _read_resource(uri: Any) -> list[ReadResourceContents]:
+        text, mime = await anyio.to_thread.run_sync(read_resource, served.settings, str(uri))
+        return [ReadResourceContents(content=text, mime_type=mime)]
+
+    return server
+
+
+def serve_stdio(served: Served) -> None:
+    """Serve over stdin/stdout until the client closes them.
+
+    The protocol keeps the real stdout to itself: anything else printed (by a library, or C code) goes
+    to stderr instead of corrupting the messages.
+    """
+    import io
+    import os
+
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    sys.stdout.flush()
+    protocol = io.TextIOWrapper(os.fdopen(os.dup(1), "wb"), encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    server = make_server(served)
+
+    async def main() -> None:
+        async with stdio_server(stdout=anyio.wrap_file(protocol)) as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+
+    anyio.run(main)
+
+
+def http_app(served: Served, host: str, port: int) -> Any:
+    """A Starlette app serving streamable HTTP at /mcp, refusing foreign Host headers on loopback."""
+    import contextlib
+
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=loopback,
+        allowed_hosts=[f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"] if loopback else [],
+        allowed_origins=[f"http://127.0.0.1:{port}", f"http://localhost:{port}"] if loopback else [],
+    )
+    manager = StreamableHTTPSessionManager(app=make_server(served), security_settings=security)
+
+    class Endpoint:  # an ASGI app, not a request handler: the manager writes the response itself
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await manager.handle_request(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any):
+        async with manager.run():
+            yield
+
+    return Starlette(routes=[Route("/mcp", endpoint=Endpoint())], lifespan=lifespan)
+
+
+def serve_http(served: Served, host: str, port: int) -> None:
+    """Serve streamable HTTP at http://HOST:PORT/mcp until interrupted."""
+    import uvicorn
+
+    uvicorn.run(http_app(served, host, port), host=host, port=port, log_level="warning")
