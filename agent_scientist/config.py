@@ -7,6 +7,7 @@ set as `AGENT_SCIENTIST_<NAME>` in the environment and as `name = ...` in the TO
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tomllib
@@ -64,6 +65,15 @@ class Settings:
     sandbox_max_procs: int = 256
     sandbox_network: bool = False
     sandbox_env_allow: list[str] = field(default_factory=list)
+    # Where experiments run: "local" (this machine's sandbox) or "ray" (a Ray cluster; pip install '.[ray]').
+    executor: str = "local"
+    ray_address: str = "auto"  # "auto" (a cluster on this machine), "host:6379" or "ray://head:10001"
+    ray_num_cpus: float = 1.0  # per run
+    ray_num_gpus: float = 0.0  # per run
+    ray_memory_mb: float = 0.0  # per run; 0: no reservation
+    ray_runtime_env: dict[str, Any] = field(default_factory=dict)  # a TOML table passed to Ray (pip, image_uri)
+    ray_max_upload_mb: float = 100.0  # the snapshot of files/ sent with each run
+    ray_max_download_mb: float = 512.0  # output and changed files brought back from each run
 
     @property
     def effective_worker_model(self) -> str:
@@ -97,6 +107,11 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
             return float(value)
         if kind is Path or kind == "Path":
             return Path(str(value)).expanduser()
+        if kind in ("dict[str, Any]",) or kind == dict[str, Any]:
+            value = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return value
         if kind in ("list[str]",) or kind == list[str]:
             if isinstance(value, list):
                 return [str(v) for v in value]
@@ -125,7 +140,9 @@ def _read_toml(path: Path) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
     # Accept both top-level keys and an [agent-scientist] table.
-    return {**{k: v for k, v in data.items() if not isinstance(v, dict)}, **data.get("agent-scientist", {})}
+    tables = {"ray_runtime_env", "ray-runtime-env"}  # settings whose value is a table
+    return {**{k: v for k, v in data.items() if not isinstance(v, dict) or k in tables},
+            **data.get("agent-scientist", {})}
 
 
 def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -154,6 +171,8 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
         raise ConfigError("max_steps must be at least 1.")
     if settings.budget_usd < 0:
         raise ConfigError("budget_usd cannot be negative.")
+    if settings.executor not in ("local", "ray"):
+        raise ConfigError(f"executor must be 'local' or 'ray', not {settings.executor!r}.")
     return settings
 
 
