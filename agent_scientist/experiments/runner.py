@@ -171,6 +171,10 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     started_at = now_iso()
     try:
         result = executor.run(spec, cancel)
+    except ToolError:  # refused before it ran (e.g. files/ too big to upload): free the number
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()
+        raise
     except OSError as exc:
         raise ToolError(f"Could not start the sandbox ({exc}); the user should run `agent-scientist doctor`. "
                         "Do not retry.") from None
@@ -197,7 +201,8 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     exit_note = explain_exit(result.exit_code, result.timed_out, result.interrupted, timeout, settings)
     notes = [n for n in [exit_note, *notes, *result.extra] if n]
     if missing:
-        notes.append(f"Not enforced on this machine: {', '.join(missing)}.")
+        where = "the Ray worker" if result.placement.get("executor") == "ray" else "this machine"
+        notes.append(f"Not enforced on {where}: {', '.join(missing)}.")
     if missing or result.exit_code == 126:  # details of a failed protection or setup
         notes += result.notes[:3]
     shown = changed[:MAX_ARTIFACTS_SHOWN]
@@ -384,4 +389,8 @@ def doctor_checks(settings: Settings) -> list[Check]:
                python if os.path.isfile(python) else f"{python} not found: set AGENT_SCIENTIST_SANDBOX_PYTHON")]
     for name, (ok, detail) in protection_report(settings).items():
         checks.append((f"sandbox {name.replace('_', ' ')}", ok, detail))
+    if settings.executor == "ray":  # experiments run on the cluster: check it too
+        from agent_scientist.experiments.executors.ray import doctor_checks as ray_checks
+
+        checks += ray_checks(settings)
     return checks

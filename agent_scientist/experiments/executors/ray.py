@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,18 +39,60 @@ def _ray():
     return ray
 
 
+CONNECT_TIMEOUT_S = 60  # ray.init waits for ever on a dead address: it runs in a thread with this bound
+
+
+def _resolve(address: str) -> str:
+    """`auto` as Ray reads it (RAY_ADDRESS, then the cluster started last on this machine), else as given."""
+    if address not in ("", "auto"):
+        return address
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    try:
+        return Path(tempfile.gettempdir(), "ray", "ray_current_cluster").read_text().strip() or "auto"
+    except OSError:
+        return "auto"
+
+
+def _probe(address: str) -> None:
+    """Refuse at once an address where nothing listens (Ray itself would retry without end)."""
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as exc:
+        raise ToolError(f"Cannot reach the Ray cluster at {address!r} ({exc}); the user must start it or fix "
+                        "ray_address (`agent-scientist doctor`). Do not retry.") from None
+
+
 def connect(settings: Settings):
     """Connect this process to the cluster once; a cluster that cannot be reached is a ToolError."""
     ray = _ray()
     with _lock:
-        if not ray.is_initialized():
-            address = settings.ray_address or "auto"
+        if ray.is_initialized():
+            return ray
+        address = _resolve(settings.ray_address)
+        _probe(address)
+        outcome: list[BaseException | None] = []
+
+        def init() -> None:
             try:
-                ray.init(address=address, namespace="agent-scientist", logging_level="ERROR",
-                         log_to_driver=False)
-            except Exception as exc:  # noqa: BLE001 - Ray raises several kinds; all mean the same here
-                raise ToolError(f"Cannot reach the Ray cluster at {address!r} ({_short(exc)}); the user must "
-                                "start it or fix ray_address (`agent-scientist doctor`). Do not retry.") from None
+                ray.init(address=address, namespace="agent-scientist", logging_level="ERROR", log_to_driver=False,
+                         runtime_env=runtime_env(settings))  # local folders travel only at the job level
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                outcome.append(exc)
+
+        thread = threading.Thread(target=init, daemon=True, name="ray-connect")
+        thread.start()
+        thread.join(CONNECT_TIMEOUT_S)
+        error = outcome[0] if outcome else TimeoutError(f"no answer within {CONNECT_TIMEOUT_S} s")
+        if error is not None:
+            raise ToolError(f"Cannot reach the Ray cluster at {address!r} ({_short(error)}); the user must "
+                            "start it or fix ray_address (`agent-scientist doctor`). Do not retry.")
     return ray
 
 
@@ -79,8 +123,7 @@ def _task(settings: Settings, number: int):
 
         _remote_fn = ray.remote(execute)
     options: dict[str, Any] = {"num_cpus": settings.ray_num_cpus, "num_gpus": settings.ray_num_gpus,
-                               "max_retries": 0, "name": f"agent-scientist-run-{number}",
-                               "runtime_env": runtime_env(settings)}
+                               "max_retries": 0, "name": f"agent-scientist-run-{number}"}
     if settings.ray_memory_mb > 0:
         options["memory"] = int(settings.ray_memory_mb * MB)
     return _remote_fn.options(**options)
