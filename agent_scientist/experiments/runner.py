@@ -303,8 +303,8 @@ def _register(ctx: ToolContext, box: Toolbox) -> None:
         """Run several experiments at once, e.g. the seeds of a sweep; on a Ray cluster they run in parallel.
 
         Returns one answer per run, in order, shaped like run_experiment's (or {'script', 'error'}).
-        Runs share files/: give each its own output names (e.g. metrics.json is read per run, but the
-        last run's copy is the one left in files/).
+        Runs share files/: give each its own output names (metrics.json is read per run, but only the
+        copy of the run that finished last stays in files/).
 
         Args:
             runs: up to 32 dicts with 'script' and optional 'args' and 'timeout', e.g.
