@@ -7,6 +7,7 @@ set as `AGENT_SCIENTIST_<NAME>` in the environment and as `name = ...` in the TO
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tomllib
@@ -93,6 +94,15 @@ class Settings:
     sandbox_write_files: int = 20000  # files and folders a run may add to files/ (0: no cap)
     # MCP servers whose tools join the planner: [[mcp_servers]] tables (see mcp_server_entries).
     mcp_servers: list[dict] = field(default_factory=list)
+    # Where experiments run: "local" (this machine's sandbox) or "ray" (a Ray cluster; pip install '.[ray]').
+    executor: str = "local"
+    ray_address: str = "auto"  # "auto" (a cluster on this machine), "host:6379" or "ray://head:10001"
+    ray_num_cpus: float = 1.0  # per run
+    ray_num_gpus: float = 0.0  # per run
+    ray_memory_mb: float = 0.0  # per run; 0: no reservation
+    ray_runtime_env: dict[str, Any] = field(default_factory=dict)  # a TOML table passed to Ray (pip, image_uri)
+    ray_max_upload_mb: float = 100.0  # the snapshot of files/ sent with each run
+    ray_max_download_mb: float = 512.0  # output and changed files brought back from each run
 
     @property
     def effective_worker_model(self) -> str:
@@ -128,6 +138,11 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
             return Path(str(value)).expanduser()
         if kind == "list[dict]":
             return mcp_server_entries(name, value)
+        if kind in ("dict[str, Any]",) or kind == dict[str, Any]:
+            value = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return value
         if kind in ("list[str]",) or kind == list[str]:
             if isinstance(value, list):
                 return [str(v) for v in value]
@@ -250,7 +265,9 @@ def _read_toml(path: Path) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
     # Accept both top-level keys and an [agent-scientist] table.
-    return {**{k: v for k, v in data.items() if not isinstance(v, dict)}, **data.get("agent-scientist", {})}
+    tables = {"ray_runtime_env", "ray-runtime-env"}  # settings whose value is a table
+    return {**{k: v for k, v in data.items() if not isinstance(v, dict) or k in tables},
+            **data.get("agent-scientist", {})}
 
 
 def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -277,6 +294,8 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
     settings = Settings(**values)
     settings.home = Path(settings.home).expanduser().absolute()  # every message names the same place
     _check_limits(settings)
+    if settings.executor not in ("local", "ray"):
+        raise ConfigError(f"executor must be 'local' or 'ray', not {settings.executor!r}.")
     return settings
 
 

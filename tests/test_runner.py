@@ -19,8 +19,9 @@ from agent_scientist.experiments.sandbox import PROTECTIONS
 def test_tool_registration(home: Path) -> None:
     box = Toolbox()
     runner_module.RunnerCapability().register(lab(home), box)
-    (tool,) = box.tools
+    tool, batch = box.tools
     assert tool.name == "run_experiment" and list(tool.inputs) == ["script", "args", "timeout"]
+    assert batch.name == "run_experiments" and list(batch.inputs) == ["runs"]
     assert box.instructions and "metrics.json" in box.instructions[0]
 
 
@@ -55,7 +56,9 @@ def test_run_record_artifacts_and_metrics(home: Path) -> None:
     assert result["output_dir"] == "runs/1" and set(result["protections"]) == set(PROTECTIONS)
     (record,) = ctx.ws.runs()
     assert set(record) == {"v", "run", "script", "args", "command", "started_at", "duration_s", "exit_code",
-                           "timed_out", "artifacts", "metrics", "output_dir", "protections", "gpus", "step"}
+                           "timed_out", "artifacts", "metrics", "output_dir", "protections", "gpus", "step",
+                           "executor", "node"}
+    assert record["executor"] == "local" and record["node"]
     assert record["script"] == "exp/train.py" and record["args"] == "--lr 0.1 --name 'two words'"
     assert record["command"] == [ctx.settings.sandbox_python, "exp/train.py", "--lr", "0.1", "--name", "two words"]
     assert record["step"] == 7 and record["artifacts"] == result["artifacts"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import signal
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from agent_scientist.config import ConfigError, Settings
 from agent_scientist.workspace import Workspace, WorkspaceError, unique_name
 
 MODEL_HELP = "Planner model, a litellm name (e.g. openai/gpt-4o-mini). Env: AGENT_SCIENTIST_MODEL."
+EXECUTOR_HELP = "Where experiments run: local (default) or ray (the cluster at ray_address). Env: AGENT_SCIENTIST_EXECUTOR."
 API_BASE_HELP = "Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp). Env: AGENT_SCIENTIST_API_BASE."
 BUDGET_HELP = ("Stop cleanly once the workspace has cost this much in all (USD, all its runs together). "
                "Env: AGENT_SCIENTIST_BUDGET_USD.")
@@ -39,6 +42,7 @@ def research(
     papers: Path = typer.Option(None, "--papers", help="A folder of your own PDFs to add to the workspace first."),
     memory_url: str = typer.Option(None, "--memory-url", help="Use a Chroma server instead of the embedded store."),
     quiet: bool = typer.Option(False, "--quiet", help="Plain line output."),
+    executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Create a workspace for QUESTION and run the planner until it answers, hits a limit or is stopped.
 
@@ -49,8 +53,9 @@ def research(
       agent-scientist research "Does X improve Y?" --model openai/qwen3 --api-base http://localhost:8080/v1
     """
     s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
-                 budget_usd=budget_usd, memory_url=memory_url)
+                 budget_usd=budget_usd, memory_url=memory_url, executor=executor)
     _require_model(s)
+    _require_executor(s)
     if not question.strip():
         fail("The question is empty.")
     existing = None
@@ -87,15 +92,17 @@ def resume(
     worker_model: str = typer.Option(None, "--worker-model", help="Cheaper model for memory and summaries."),
     api_base: str = typer.Option(None, "--api-base", help=API_BASE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="Plain line output."),
+    executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Continue an interrupted, failed or finished workspace in this process.
 
     Example: agent-scientist resume does-x-improve-y --max-steps 10
     """
     s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
-                 budget_usd=budget_usd)
+                 budget_usd=budget_usd, executor=executor)
     ws = open_workspace(s, name, check_steps=True)  # adopts the models and endpoint the workspace ran with
     _require_model(s)
+    _require_executor(s)
     if ws.status == "created":
         fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research "
              f"{_quote(ws.question or 'QUESTION')} --name {name}")
@@ -208,6 +215,16 @@ def _ingest(ws: Workspace, s: Settings, folder: Path) -> None:
     from agent_scientist.cli.papers import ingest_and_report
 
     ingest_and_report(ws, s, [folder])
+
+
+def _require_executor(s: Settings) -> None:
+    """executor = ray without Ray installed: say how to install it before anything runs."""
+    if s.executor == "ray" and importlib.util.find_spec("ray") is None:
+        from rich.markup import escape
+
+        from agent_scientist.experiments.executors import RAY_MISSING
+
+        fail(escape(RAY_MISSING))
 
 
 def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> int:

@@ -7,6 +7,7 @@ files/metrics.json, the bounded answer the model sees, and the sandbox checks sh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -14,13 +15,15 @@ import re
 import shlex
 import signal
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
 from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
 from agent_scientist.experiments.editor import resolve_in_files
-from agent_scientist.experiments.sandbox import Capture, detect, iter_tree, report, run_sandboxed
+from agent_scientist.experiments.executors import RunSpec, get_executor
+from agent_scientist.experiments.sandbox import Capture, detect, iter_tree, report
 from agent_scientist.records import RunRecord
 from agent_scientist.workspace import Workspace, now_iso
 
@@ -31,6 +34,7 @@ MAX_ARTIFACTS_RECORDED = 1000
 MAX_WALK = 20000
 MAX_METRICS_BYTES = 64 * 1024
 MAX_TIMEOUT = 24 * 3600
+_RUN_LOCK = threading.RLock()
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 INSTRUCTION = ("Experiments: write scripts with edit_file, run them with run_experiment (cwd is files/, "
@@ -137,7 +141,8 @@ def explain_exit(code: int | None, timed_out: bool, interrupted: bool, timeout: 
 
 
 def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600,
-               namespaces: bool = True) -> dict[str, Any]:
+               namespaces: bool = True, *, cancel: threading.Event | None = None, wait_s: float | None = None,
+               tail_scale: float = 1.0) -> dict[str, Any]:
     """Run `python script args` in the sandbox, record it in runs.jsonl, return the bounded answer."""
     ws, settings = ctx.ws, ctx.settings
     files_dir = ws.files_dir
@@ -153,59 +158,69 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     except ValueError as exc:
         raise ToolError(f"Cannot split args {args!r}: {exc}. Quote arguments as in a shell.") from None
     python = settings.sandbox_python
-    if not os.path.isfile(python):
+    if settings.executor == "local" and not os.path.isfile(python):
         raise ToolError(f"The configured interpreter {python!r} does not exist; the user must fix "
                         "AGENT_SCIENTIST_SANDBOX_PYTHON (sandbox_python). Do not retry.")
     timeout, clamped = clamp_timeout(timeout)
     rel_script = target.relative_to(os.path.realpath(files_dir)).as_posix()
     notes: list[str] = [clamped] if clamped else []
-    runs_dir = files_dir / "runs"
-    if runs_dir.is_symlink():  # planted by an experiment: run outputs would be written where it points
-        runs_dir.unlink()
-        notes.append("files/runs was a symlink; it was removed (run outputs stay in files/runs/).")
-    elif runs_dir.exists() and not runs_dir.is_dir():  # keep what the experiment wrote, under another name
-        aside = files_dir / f"runs.not-a-folder.{now_iso().replace(':', '')}"
-        runs_dir.rename(aside)
-        notes.append(f"files/runs was not a folder; it was moved to {aside.name} and runs/ recreated.")
-    number = next_run_number(ws)
-    out_dir = files_dir / "runs" / str(number)
-    command = [python, rel_script, *argv_args]
-    before = snapshot(files_dir)
+    executor = get_executor(settings)
+    with _RUN_LOCK:  # parallel runs (run_experiments on Ray) take distinct numbers
+        runs_dir = files_dir / "runs"
+        if runs_dir.is_symlink():  # planted by an experiment: run outputs would be written where it points
+            runs_dir.unlink()
+            notes.append("files/runs was a symlink; it was removed (run outputs stay in files/runs/).")
+        elif runs_dir.exists() and not runs_dir.is_dir():  # keep what the experiment wrote, under another name
+            aside = files_dir / f"runs.not-a-folder.{now_iso().replace(':', '')}"
+            runs_dir.rename(aside)
+            notes.append(f"files/runs was not a folder; it was moved to {aside.name} and runs/ recreated.")
+        number = next_run_number(ws)
+        out_dir = files_dir / "runs" / str(number)
+        out_dir.mkdir(parents=True, exist_ok=True)
+    spec = RunSpec(files_dir, ws.root, rel_script, argv_args, timeout, out_dir, number, settings, namespaces, wait_s)
     started_at = now_iso()
     try:
-        result = run_sandboxed(command, cwd=files_dir, workspace=ws.root,
-                               writable=[files_dir, ws.root / "sandbox"], home=ws.root / "sandbox" / "home",
-                               settings=settings, timeout=timeout, out_dir=out_dir, namespaces=namespaces)
+        result = executor.run(spec, cancel)
+    except ToolError:  # refused before it ran (e.g. files/ too big to upload): free the number
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()
+        raise
     except OSError as exc:
         raise ToolError(f"Could not start the sandbox ({exc}); the user should run `agent-scientist doctor`. "
                         "Do not retry.") from None
-    after = snapshot(files_dir)
-    changed = sorted(p for p, stamp in after.items() if before.get(p) != stamp)
-    metrics = read_metrics(files_dir, set(changed), notes)
-    if result.stopped:
-        notes.insert(0, f"{result.stopped} (sandbox_write_mb = {settings.sandbox_write_mb}, sandbox_write_files "
-                        f"= {settings.sandbox_write_files}). Delete what it wrote or write less.")
-    if result.oom_killed:
-        notes.insert(0, f"The memory limit ({settings.sandbox_memory_mb} MB for the whole run, /tmp included) was "
-                        "reached: the kernel killed a process. Use less memory (smaller batches, streaming).")
-    record: RunRecord = {
-        "run": number, "script": rel_script, "args": args or "", "command": command, "started_at": started_at,
-        "duration_s": result.duration_s, "exit_code": result.exit_code, "timed_out": result.timed_out,
-        "artifacts": changed[:MAX_ARTIFACTS_RECORDED], "metrics": metrics, "output_dir": f"runs/{number}",
-        "protections": result.protections, "gpus": result.gpus, "step": ctx.step,
-    }
-    if result.interrupted:
-        record["interrupted"] = True
-    if result.stopped or result.oom_killed:
-        record["stopped"] = "write limit" if result.stopped else "memory limit"
-    ws.append_run(record)
+    with _RUN_LOCK:  # land this run's files and read its metrics.json before another run lands its own
+        changed = result.apply()
+        metrics = read_metrics(files_dir, set(changed), notes)
+        if result.stopped:
+            notes.insert(0, f"{result.stopped} (sandbox_write_mb = {settings.sandbox_write_mb}, "
+                            f"sandbox_write_files = {settings.sandbox_write_files}). Delete what it wrote or write less.")
+        if result.oom_killed:
+            notes.insert(0, f"The memory limit ({settings.sandbox_memory_mb} MB for the whole run, /tmp included) "
+                            "was reached: the kernel killed a process. Use less memory (smaller batches, streaming).")
+        record: RunRecord = {
+            "run": number, "script": rel_script, "args": args or "", "command": result.command,
+            "started_at": started_at, "duration_s": result.duration_s, "exit_code": result.exit_code,
+            "timed_out": result.timed_out, "artifacts": changed[:MAX_ARTIFACTS_RECORDED], "metrics": metrics,
+            "output_dir": f"runs/{number}", "protections": result.protections, "gpus": result.gpus,
+            "step": ctx.step, **result.placement,
+        }
+        if result.interrupted:
+            record["interrupted"] = True
+        if result.stopped or result.oom_killed:
+            record["stopped"] = "write limit" if result.stopped else "memory limit"
+        if result.error:
+            record["error"] = result.error
+        ws.append_run(record)
     if result.interrupted:
         raise KeyboardInterrupt
+    if result.error:
+        raise ToolError(result.error)
     missing = [name for name, ok in result.protections.items() if not ok]
     exit_note = explain_exit(result.exit_code, result.timed_out, result.interrupted, timeout, settings)
-    notes = [n for n in [exit_note, *notes] if n]
+    notes = [n for n in [exit_note, *notes, *result.extra] if n]
     if missing:
-        notes.append(f"Not enforced on this machine: {', '.join(missing)}.")
+        where = "the Ray worker" if result.placement.get("executor") == "ray" else "this machine"
+        notes.append(f"Not enforced on {where}: {', '.join(missing)}.")
     if missing or result.exit_code == 126:  # details of a failed protection or setup
         notes += result.notes[:3]
     elif result.notes and result.notes[0].startswith(("Memory limit not applied", "sandbox_gpus")):
@@ -217,15 +232,68 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     return {
         "run": number, "exit_code": result.exit_code, "timed_out": result.timed_out,
         "duration_s": result.duration_s,
-        "stdout": render_tail(result.stdout, STDOUT_CHARS, "stdout", f"runs/{number}/stdout.txt"),
-        "stderr": render_tail(result.stderr, STDERR_CHARS, "stderr", f"runs/{number}/stderr.txt"),
+        "stdout": render_tail(result.stdout, int(STDOUT_CHARS * tail_scale), "stdout", f"runs/{number}/stdout.txt"),
+        "stderr": render_tail(result.stderr, int(STDERR_CHARS * tail_scale), "stderr", f"runs/{number}/stderr.txt"),
         "artifacts": shown, "metrics": metrics, "output_dir": f"runs/{number}", "gpus": result.gpus,
         "protections": result.protections, "note": " ".join(n for n in notes if n),
     }
 
 
+MAX_BATCH = 32
+
+
+def run_many(ctx: ToolContext, runs: list[dict], namespaces: bool = True) -> list[dict[str, Any]]:
+    """Several runs: together on Ray (answers in order), one after another locally; a bad entry is its error."""
+    if not isinstance(runs, list) or not runs:
+        raise ToolError("runs must be a non-empty list of dicts like {'script': 'train.py', 'args': '--seed 1'}.")
+    if len(runs) > MAX_BATCH:
+        raise ToolError(f"{len(runs)} runs in one call; at most {MAX_BATCH}. Split them into several calls.")
+    bad = [i for i, r in enumerate(runs) if not isinstance(r, dict) or not isinstance(r.get("script"), str)
+           or set(r) - {"script", "args", "timeout"}]
+    if bad:
+        raise ToolError(f"runs[{bad[0]}] must be a dict with 'script' and optional 'args' and 'timeout' "
+                        f"(got {str(runs[bad[0]])[:200]}).")
+    scale = min(1.0, 4 / len(runs))  # the whole answer stays about as long as four single runs
+
+    def one(spec: dict, cancel: threading.Event | None = None, wait_s: float | None = None) -> dict[str, Any]:
+        try:
+            return run_script(ctx, spec["script"], str(spec.get("args") or ""), spec.get("timeout", 600),
+                              namespaces, cancel=cancel, wait_s=wait_s, tail_scale=scale)
+        except ToolError as exc:
+            return {"script": spec["script"], "error": str(exc)}
+
+    if ctx.settings.executor != "ray":
+        return [one(spec) for spec in runs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent_scientist.experiments.executors.ray import GRACE_S, slots
+
+    waves = -(-len(runs) // slots(ctx.settings))  # a run may wait for earlier ones to free the cluster
+    longest = max(int(r.get("timeout", 600)) if str(r.get("timeout", 600)).isdigit() else 600 for r in runs)
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="run_experiments")
+    futures = [pool.submit(one, spec, cancel, longest * waves + GRACE_S) for spec in runs]
+    try:
+        for future in futures:
+            while not future.done():  # short waits: Ctrl-C reaches this thread between them
+                with contextlib.suppress(TimeoutError):
+                    future.result(timeout=0.5)
+    except KeyboardInterrupt:
+        cancel.set()
+    pool.shutdown(wait=True)
+    answers = []
+    for future in futures:
+        try:
+            answers.append(future.result())
+        except KeyboardInterrupt:
+            cancel.set()
+    if cancel.is_set():
+        raise KeyboardInterrupt
+    return answers
+
+
 class RunnerCapability:
-    """`run_experiment`: scripts from files/ run in the sandbox, each run recorded in runs.jsonl."""
+    """`run_experiment`, `run_experiments`: scripts from files/ run in the sandbox (here or on Ray), recorded in runs.jsonl."""
 
     name = "experiments"
 
@@ -233,7 +301,12 @@ class RunnerCapability:
         _register(ctx, box)
 
     def doctor_checks(self, settings: Settings) -> list[Check]:
-        return report.doctor_checks(settings)
+        checks = report.doctor_checks(settings)
+        if settings.executor == "ray":  # experiments run on the cluster: check it too
+            from agent_scientist.experiments.executors.ray import doctor_checks as ray_checks
+
+            checks += ray_checks(settings)
+        return checks
 
 
 def _register(ctx: ToolContext, box: Toolbox) -> None:
@@ -252,7 +325,20 @@ def _register(ctx: ToolContext, box: Toolbox) -> None:
         """
         return run_script(ctx, script, args, timeout)
 
-    box.add_functions(run_experiment)
+    def run_experiments(runs: list[dict]) -> list[dict]:
+        """Run several experiments at once, e.g. the seeds of a sweep; on a Ray cluster they run in parallel.
+
+        Returns one answer per run, in order, shaped like run_experiment's (or {'script', 'error'}).
+        Runs share files/: give each its own output names (metrics.json is read per run, but only the
+        copy of the run that finished last stays in files/).
+
+        Args:
+            runs: up to 32 dicts with 'script' and optional 'args' and 'timeout', e.g.
+                [{'script': 'train.py', 'args': '--seed 1'}, {'script': 'train.py', 'args': '--seed 2'}].
+        """
+        return run_many(ctx, runs)
+
+    box.add_functions(run_experiment, run_experiments)
     caps = detect()  # tell the model what this machine really enforces
     network = "network allowed" if ctx.settings.sandbox_network else \
         "no network" if caps.unshare and caps.network_ns else "network not blocked here: do not download"

@@ -198,8 +198,14 @@ class _Builder:
         if not runs:
             return "## Experiments\n\n*No experiments were run.*"
         rows = ["| Run | Script | Arguments | Exit | Duration | Metrics |", "|---:|---|---|---|---:|---|"]
+        where = any(run.get("executor") not in (None, "local") for run in runs)  # only when not all ran here
+        if where:
+            rows = ["| Run | Script | Arguments | Exit | Duration | Where | Metrics |", "|---:|---|---|---|---:|---|---|"]
         for run in runs:
-            rows.append("| " + " | ".join(_run_cells(run)) + " |")
+            cells = _run_cells(run)
+            if where:
+                cells.insert(5, _where_text(run))
+            rows.append("| " + " | ".join(cells) + " |")
         # Artifacts are paths under files/: a later run writing the same path replaced the earlier file.
         latest: dict[str, int] = {}
         for run in runs:
@@ -355,6 +361,14 @@ def _run_cells(run: dict[str, Any]) -> list[str]:
     duration_text = f"{float(duration):.1f} s" if isinstance(duration, int | float) else ""
     return [str(int(run.get("run") or 0)), _cell(run.get("script") or ""), _cell(args_text),
             exit_text, duration_text, _cell(_metrics_text(run.get("metrics")))]
+
+
+def _where_text(run: dict[str, Any]) -> str:
+    """The machine a run ran on: `local`, or `Ray: <node>` for a run on a Ray worker."""
+    if run.get("executor") in (None, "local"):
+        return "local"
+    node = str(run.get("node") or run.get("node_ip") or "?")
+    return _cell(f"{str(run['executor']).capitalize()}: {node}")
 
 
 def _metrics_text(metrics: Any) -> str:
