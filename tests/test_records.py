@@ -65,3 +65,13 @@ def test_resume_continues_the_first_landings_run(old: Workspace, home: Path) -> 
     assert new["step"] == 9 and new["v"] == SCHEMA_VERSION
     assert "Sparse widgets" in model.calls[0] or "2401.00001" in model.calls[0]  # the replayed history
     assert Workspace.open(home, "landing1").meta["steps"] == 9
+
+
+def test_every_package_is_installed_by_a_plain_pip_install() -> None:
+    """pyproject.toml lists packages by hand (prompts/ is mapped in); a package missing there breaks `pip install .`."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "agent_scientist").rglob("__init__.py")}
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

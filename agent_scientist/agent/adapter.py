@@ -15,11 +15,11 @@ from smolagents import CodeAgent, LiteLLMModel, tool
 from smolagents.memory import ActionStep, MemoryStep, PlanningStep, TaskStep
 from smolagents.models import ChatMessage, MessageRole
 from smolagents.monitoring import LogLevel, Timing, TokenUsage
-from smolagents.utils import AgentError
+from smolagents.utils import AgentError, AgentParsingError
 
 __all__ = [
     "ActionStep", "AgentError", "ChatMessage", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
-    "TaskStep", "Timing", "TokenUsage", "ask_text", "history_steps", "make_error", "make_tool", "managed_agent",
+    "TaskStep", "Timing", "TokenUsage", "ask_reply", "ask_text", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
     "planner_agent", "set_history", "stop_before_next_step", "text_message",
 ]
 
@@ -92,10 +92,23 @@ def text_message(role: str, text: str) -> ChatMessage:
     return ChatMessage(role=MessageRole(role), content=[{"type": "text", "text": text}])
 
 
-def ask_text(model: Any, system: str, user: str) -> str:
-    """One call to a model with a system and a user message; returns its text."""
-    reply = model.generate([text_message("system", system), text_message("user", user)])
+def ask_reply(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[str, int, int]:
+    """One call to a model with a system and a user message: (its text, tokens in, tokens out)."""
+    kwargs: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
+    reply = model.generate([text_message("system", system), text_message("user", user)], **kwargs)
     content = reply.content
     if isinstance(content, list):
         content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content or "").strip()
+    usage = getattr(reply, "token_usage", None)
+    return (str(content or "").strip(), int(getattr(usage, "input_tokens", 0) or 0),
+            int(getattr(usage, "output_tokens", 0) or 0))
+
+
+def ask_text(model: Any, system: str, user: str, max_tokens: int = 0) -> str:
+    """One call to a model with a system and a user message; returns its text."""
+    return ask_reply(model, system, user, max_tokens)[0]
+
+
+def is_parse_error(error: Any) -> bool:
+    """A reply with no code block that parses (as opposed to code that ran and failed)."""
+    return isinstance(error, AgentParsingError) or "Code parsing failed" in str(error or "")

@@ -49,9 +49,9 @@ CUT_NOTE = (
 
 def _unparseable(error: Any) -> bool:
     """A reply with no code block that parses (as opposed to code that ran and failed)."""
-    from smolagents.utils import AgentParsingError
+    from agent_scientist.agent.adapter import is_parse_error
 
-    return isinstance(error, AgentParsingError) or "Code parsing failed" in str(error or "")
+    return is_parse_error(error)
 
 
 def load_prompts() -> dict[str, Any]:

@@ -289,13 +289,6 @@ def _retry_wait(exc: BaseException, attempt: int) -> float | None:
 
 def ask_model(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[str, int, int]:
     """One call to a (worker) model outside the planner: (reply text, tokens in, tokens out); raises on errors."""
-    from agent_scientist.agent.adapter import text_message
+    from agent_scientist.agent.adapter import ask_reply
 
-    kwargs: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
-    reply = model.generate([text_message("system", system), text_message("user", user)], **kwargs)
-    content = reply.content
-    if isinstance(content, list):
-        content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
-    usage = getattr(reply, "token_usage", None)
-    return (str(content or "").strip(), int(getattr(usage, "input_tokens", 0) or 0),
-            int(getattr(usage, "output_tokens", 0) or 0))
+    return ask_reply(model, system, user, max_tokens)

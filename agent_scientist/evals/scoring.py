@@ -126,16 +126,11 @@ def prompts() -> dict[str, Any]:
 
 def ask(model: Any, key: str, max_tokens: int, **fields: str) -> str:
     """One bounded call with prompt `key` from prompts/eval.yaml; returns the reply text."""
-    from smolagents.models import ChatMessage, MessageRole
+    from agent_scientist.agent.adapter import ask_text
 
     spec = prompts()[key]
     user = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(fields.get(m.group(1), m.group(0))), spec["user"])
-    messages = [ChatMessage(role=MessageRole.SYSTEM, content=[{"type": "text", "text": spec["system"].strip()}]),
-                ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": user}])]
-    content = model.generate(messages, max_tokens=max_tokens).content
-    if isinstance(content, list):
-        content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content or "").strip()
+    return ask_text(model, spec["system"].strip(), user, max_tokens)
 
 
 def model_mapper(model: Any) -> Any:
