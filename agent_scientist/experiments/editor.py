@@ -1,7 +1,7 @@
 """The `edit_file` tool: view and edit text files in the workspace's files/ without re-reading them.
 
 Owns path safety for everything under files/ (`resolve_in_files`, also used by the runner) and
-the undo history, kept on disk in <workspace>/edits/ so it survives a resume.
+the undo log, kept on disk in <workspace>/edits/ so it survives a resume.
 Overwrite rule for `create`: a new or empty file is written at once; a non-empty file is only
 replaced if it was viewed (any `view` of it) since it last changed, otherwise the call is refused.
 """
@@ -100,7 +100,7 @@ class Editor:
     def __init__(self, ws: Workspace):
         self.ws = ws
         self.files = ws.files_dir
-        self.history = ws.root / "edits"
+        self.undo_dir = ws.root / "edits"
         self.viewed: dict[str, tuple[int, int]] = {}  # rel path -> (mtime_ns, size) when last viewed
 
     # -- helpers ------------------------------------------------------------
@@ -129,7 +129,7 @@ class Editor:
         return st.st_mtime_ns, st.st_size
 
     def _undo_dir(self, rel: str) -> Path:
-        return self.history / hashlib.sha1(rel.encode()).hexdigest()[:16]
+        return self.undo_dir / hashlib.sha1(rel.encode()).hexdigest()[:16]
 
     def _entries(self, rel: str) -> list[int]:
         folder = self._undo_dir(rel)
