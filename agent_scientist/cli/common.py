@@ -28,7 +28,7 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]Warning:[/] {message}", highlight=False)
 
 
-def settings(**flags: Any) -> Settings:
+def cli_settings(**flags: Any) -> Settings:
     """Settings with these flags on top (None means the flag was not given)."""
     try:
         return load_settings(flags)
@@ -36,10 +36,10 @@ def settings(**flags: Any) -> Settings:
         fail(str(exc))
 
 
-def open_workspace(s: Settings, name: str, check_steps: bool = False) -> Workspace:
+def open_workspace(settings: Settings, name: str, check_steps: bool = False) -> Workspace:
     """Open NAME; with `check_steps`, refuse (naming the repair command) if steps.jsonl is damaged."""
     try:
-        ws = _adopt_recorded(s, Workspace.open(s.home, name))
+        ws = _adopt_recorded(settings, Workspace.open(settings.home, name))
         if check_steps:
             ws.steps()
         return ws
@@ -47,26 +47,26 @@ def open_workspace(s: Settings, name: str, check_steps: bool = False) -> Workspa
         fail(str(exc))
 
 
-def open_or_create_workspace(s: Settings, name: str) -> Workspace:
+def open_or_create_workspace(settings: Settings, name: str) -> Workspace:
     """For commands that fill a workspace before any run (`papers add`, `memory add`, ...)."""
     try:
-        return _adopt_recorded(s, Workspace.open_or_create(s.home, name))
+        return _adopt_recorded(settings, Workspace.open_or_create(settings.home, name))
     except WorkspaceError as exc:
         fail(str(exc))
 
 
-def _adopt_recorded(s: Settings, ws: Workspace) -> Workspace:
+def _adopt_recorded(settings: Settings, ws: Workspace) -> Workspace:
     """Keep using what the workspace ran with (memory server, models, endpoint) unless told otherwise."""
     meta = ws.meta
-    if not s.memory_url and meta.get("memory_url"):
-        s.memory_url = meta["memory_url"]
+    if not settings.memory_url and meta.get("memory_url"):
+        settings.memory_url = meta["memory_url"]
     recorded = meta.get("models") or {}
-    if not s.model and recorded.get("planner"):
-        s.model = recorded["planner"]
-        if not s.worker_model and recorded.get("worker") != recorded["planner"]:
-            s.worker_model = recorded.get("worker") or ""
-        if not s.api_base:
-            s.api_base = meta.get("api_base") or ""
+    if not settings.model and recorded.get("planner"):
+        settings.model = recorded["planner"]
+        if not settings.worker_model and recorded.get("worker") != recorded["planner"]:
+            settings.worker_model = recorded.get("worker") or ""
+        if not settings.api_base:
+            settings.api_base = meta.get("api_base") or ""
     return ws
 
 

@@ -11,11 +11,11 @@ import typer
 from agent_scientist.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    cli_settings,
     console,
     err_console,
     fail,
     print_json,
-    settings,
 )
 from agent_scientist.config import ConfigError
 
@@ -47,10 +47,10 @@ def eval_cmd(
     from agent_scientist.evals.runner import EvalConfig, EvalError, EvalRunner
     from agent_scientist.workspace import WorkspaceError, slugify, validate_name
 
-    s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
+    settings = cli_settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
                  budget_usd=budget_usd)
     try:
-        s.require_model()
+        settings.require_model()
     except ConfigError as exc:
         fail(str(exc))
     if concurrency < 1:
@@ -79,8 +79,8 @@ def eval_cmd(
         fail(f"--papers {papers}: not a folder.")
     cfg = EvalConfig(name, questions.resolve(), file_sha256(questions), seed, concurrency,
                      papers.resolve() if papers else None, judge_model or "", total_budget_usd, retry_failed)
-    view = EvalView(err_console if json_out else console, plain=quiet or json_out or s.quiet)
-    runner = EvalRunner(s, cfg, selected, on_change=view)
+    view = EvalView(err_console if json_out else console, plain=quiet or json_out or settings.quiet)
+    runner = EvalRunner(settings, cfg, selected, on_change=view)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         data = runner.run()
@@ -123,9 +123,9 @@ def eval_compare(
 
     from agent_scientist.evals.summary import compare, load
 
-    s = settings()
+    settings = cli_settings()
     try:
-        first, second = load(a, s.home), load(b, s.home)
+        first, second = load(a, settings.home), load(b, settings.home)
     except ValueError as exc:
         fail(str(exc))
     lines = compare(first, second)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from agent_scientist.cli.common import EXIT_USAGE, err_console, fail, open_workspace, settings, warn
+from agent_scientist.cli.common import EXIT_USAGE, cli_settings, err_console, fail, open_workspace, warn
 
 FORMATS = ("markdown", "json", "bibtex")
 
@@ -29,8 +29,8 @@ def export(
     fmt = fmt.strip().lower()
     if fmt not in FORMATS:
         fail(f"Unknown format {fmt!r}: choose one of {', '.join(FORMATS)}.", EXIT_USAGE)
-    s = settings()
-    ws = open_workspace(s, name, check_steps=True)
+    settings = cli_settings()
+    ws = open_workspace(settings, name, check_steps=True)
     from agent_scientist.report import write_report
 
     to_stdout = output is None or str(output) == "-"
@@ -39,9 +39,9 @@ def export(
         fail(f"--output {target} is a folder: give a file path, e.g. {target / ('report.' + _ext(fmt))}.")
     try:
         if target is not None or (output is None and fmt == "markdown"):
-            result = write_report(ws, s, fmt=fmt, output=target, strict=strict)
+            result = write_report(ws, settings, fmt=fmt, output=target, strict=strict)
         else:
-            result = _render_only(ws, s, fmt, strict)
+            result = _render_only(ws, settings, fmt, strict)
     except OSError as exc:
         fail(f"Could not write the report: {exc}. Nothing in the workspace was changed.")
     if to_stdout:
@@ -62,10 +62,10 @@ def export(
              "they are listed in the report's appendix.")
 
 
-def _render_only(ws: Any, s: Any, fmt: str, strict: bool = False) -> Any:
+def _render_only(ws: Any, settings: Any, fmt: str, strict: bool = False) -> Any:
     from agent_scientist.report import load_notes, render
 
-    notes, notes_error = load_notes(ws, s)
+    notes, notes_error = load_notes(ws, settings)
     return render(ws, notes, fmt, report_dir=ws.root, notes_error=notes_error, strict=strict)
 
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from agent_scientist.cli.common import EXIT_INTERRUPTED, fail, open_or_create_workspace, settings
+from agent_scientist.cli.common import EXIT_INTERRUPTED, cli_settings, fail, open_or_create_workspace
 
 
 def mcp(
@@ -20,11 +20,11 @@ def mcp(
     """Serve search_papers, read_paper, remember and recall as an MCP server (stdio or streamable HTTP)."""
     if transport not in ("stdio", "http"):
         fail(f"--transport {transport!r}: use stdio or http.")
-    s = settings()
+    settings = cli_settings()
     from agent_scientist.mcp import server
 
-    ws = open_or_create_workspace(s, workspace) if workspace else None  # its recorded memory server too
-    served = server.build(s, ws, allow_experiments)
+    ws = open_or_create_workspace(settings, workspace) if workspace else None  # its recorded memory server too
+    served = server.build(settings, ws, allow_experiments)
     for warning in served.warnings:  # stdout carries the protocol: say it on stderr
         print(f"Warning: {warning}", file=sys.stderr)
     where = f"workspace {workspace}" if workspace else "the shared papers cache"

@@ -11,12 +11,12 @@ import typer
 
 from agent_scientist.agent.progress import short
 from agent_scientist.cli.common import (
+    cli_settings,
     console,
     fail,
     open_or_create_workspace,
     open_workspace,
     print_json,
-    settings,
     warn,
     workspace_and_args,
 )
@@ -26,11 +26,11 @@ URL_HELP = "Use a Chroma server (http://host:port) instead of the embedded store
 IMPORT_BATCH = 256
 
 
-def _open(ws: Any, s: Any) -> Any:
+def _open(ws: Any, settings: Any) -> Any:
     from agent_scientist.memory import MemoryUnavailable, open_memory
 
     try:
-        return open_memory(ws, s)
+        return open_memory(ws, settings)
     except MemoryUnavailable as exc:
         fail(str(exc))
 
@@ -50,12 +50,12 @@ def search(
     from agent_scientist.memory import MemoryUnavailable
 
     name, (query,) = workspace_and_args(name, args, 1, "memory search", "QUERY")
-    s = settings(memory_url=memory_url)
-    ws = open_workspace(s, name)
+    settings = cli_settings(memory_url=memory_url)
+    ws = open_workspace(settings, name)
     if not query.strip():
         fail("The query is empty.")
     try:
-        results = _open(ws, s).recall(query, max(1, k))
+        results = _open(ws, settings).recall(query, max(1, k))
     except MemoryUnavailable as exc:
         fail(str(exc))
     if as_json:
@@ -88,11 +88,11 @@ def list_(
         warn(f"`memory list NAME` is the old form; write: agent-scientist memory list --name {old_name}")
     name = name or old_name
 
-    s = settings(memory_url=memory_url)
-    ws = open_workspace(s, name)
+    settings = cli_settings(memory_url=memory_url)
+    ws = open_workspace(settings, name)
     if kind and kind not in KINDS:
         fail(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}.")
-    notes = _open(ws, s).list_notes(kinds=[kind] if kind else None, status=None if all_ else "active")
+    notes = _open(ws, settings).list_notes(kinds=[kind] if kind else None, status=None if all_ else "active")
     if as_json:
         print_json(notes)
         return
@@ -125,16 +125,16 @@ def add(
     from agent_scientist.memory.consolidate import describe, prepare_note, save_note
 
     name, (text,) = workspace_and_args(name, args, 1, "memory add", "TEXT")
-    s = settings(memory_url=memory_url)
+    settings = cli_settings(memory_url=memory_url)
     try:
         note, warnings = prepare_note(text, kind, source, page, tags)
     except ValueError as exc:
         fail(str(exc))
-    ws = open_or_create_workspace(s, name)
+    ws = open_or_create_workspace(settings, name)
     for message in warnings:
         warn(message)
     try:
-        saved = save_note(_open(ws, s), note)
+        saved = save_note(_open(ws, settings), note)
     except MemoryUnavailable as exc:
         fail(str(exc))
     console.print(describe(saved), highlight=False, markup=False)
@@ -164,13 +164,13 @@ def import_(
     from agent_scientist.memory import MemoryUnavailable
     from agent_scientist.memory.consolidate import prepare_note
 
-    s = settings(memory_url=memory_url)
+    settings = cli_settings(memory_url=memory_url)
     if not file.is_file():
         fail(f"{file} is not a file.")
     with open(file, encoding="utf-8", errors="replace") as fh:
         total = sum(1 for line in fh if line.strip())
-    ws = open_or_create_workspace(s, name)
-    store = _open(ws, s)
+    ws = open_or_create_workspace(settings, name)
+    store = _open(ws, settings)
     bad: list[str] = []
     notices: list[str] = []  # notes stored but cut to the maximum length
     done = 0

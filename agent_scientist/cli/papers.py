@@ -14,12 +14,12 @@ import typer
 from agent_scientist.cli.common import (
     EXIT_FAILED,
     cli_phrasing,
+    cli_settings,
     console,
     fail,
     open_or_create_workspace,
     open_workspace,
     print_json,
-    settings,
     warn,
     workspace_and_args,
 )
@@ -33,20 +33,20 @@ papers_app = typer.Typer(help="Search arXiv, Semantic Scholar and OpenAlex, foll
                          no_args_is_help=True)
 
 
-def _workspace(s, name: str | None):
+def _workspace(settings, name: str | None):
     """The named workspace, or the shared cache when no name is given."""
 
     if name:
-        return open_workspace(s, name)
-    return Workspace(Path(s.home) / CACHE_DIR)
+        return open_workspace(settings, name)
+    return Workspace(Path(settings.home) / CACHE_DIR)
 
 
-def _memory(ws, s):
+def _memory(ws, settings):
     """The workspace memory, so added papers can be recalled before they are read; None without it."""
     from agent_scientist.memory import open_memory
 
     try:
-        return open_memory(ws, s)
+        return open_memory(ws, settings)
     except Exception as exc:  # memory is optional; papers are indexed when read
         warn(f"memory unavailable ({exc}); passages will be indexed when the papers are read.")
         return None
@@ -64,17 +64,17 @@ def add(
     if not name and files and Path(files[0]).exists():
         fail("Say which workspace: agent-scientist papers add FILE... --name NAME (see agent-scientist list).")
     name, rest = workspace_and_args(name, files, 0, "papers add", "FILE...")
-    s = settings()
-    ws = open_or_create_workspace(s, name)
-    if ingest_and_report(ws, s, [Path(f) for f in rest]):
+    settings = cli_settings()
+    ws = open_or_create_workspace(settings, name)
+    if ingest_and_report(ws, settings, [Path(f) for f in rest]):
         raise typer.Exit(EXIT_FAILED)
 
 
-def ingest_and_report(ws: Workspace, s: Settings, files: list[Path]) -> int:
+def ingest_and_report(ws: Workspace, settings: Settings, files: list[Path]) -> int:
     """Add PDFs to `ws`, say what happened to each, and return how many failed."""
     from agent_scientist.papers.tool import ingest_pdfs
 
-    results = ingest_pdfs(ws, s, files, memory=_memory(ws, s))
+    results = ingest_pdfs(ws, settings, files, memory=_memory(ws, settings))
     if not results:
         fail("No PDF files found in the paths given.")
     failed = 0
@@ -118,10 +118,10 @@ def search_cmd(
     from agent_scientist.agent.registry import ToolError
     from agent_scientist.papers.tool import search
 
-    s = settings()
-    ws = _workspace(s, name)
+    settings = cli_settings()
+    ws = _workspace(settings, name)
     try:
-        results = search(ws, s, query, max_results, sort, start_date, end_date, offset, source)
+        results = search(ws, settings, query, max_results, sort, start_date, end_date, offset, source)
     except ToolError as exc:
         local = _local_matches(ws, query) if name else []
         if not local:
@@ -168,10 +168,10 @@ def graph_cmd(
     from agent_scientist.agent.registry import ToolError
     from agent_scientist.papers.tool import graph
 
-    s = settings()
-    ws = _workspace(s, name)
+    settings = cli_settings()
+    ws = _workspace(settings, name)
     try:
-        items = graph(ws, s, paper_id, direction, limit, offset)
+        items = graph(ws, settings, paper_id, direction, limit, offset)
     except ToolError as exc:
         fail(str(exc), EXIT_FAILED)
     if as_json:
@@ -202,14 +202,14 @@ def read_cmd(
     from agent_scientist.agent.registry import ToolError
     from agent_scientist.papers.tool import read
 
-    s = settings()
-    ws = _workspace(s, name)
-    has_memory = bool(s.memory_url) or (ws.memory_dir / "chroma.sqlite3").exists()
-    memory = _memory(ws, s) if name and query and has_memory else None  # same passages as read_paper
+    settings = cli_settings()
+    ws = _workspace(settings, name)
+    has_memory = bool(settings.memory_url) or (ws.memory_dir / "chroma.sqlite3").exists()
+    memory = _memory(ws, settings) if name and query and has_memory else None  # same passages as read_paper
     try:
-        text = read(ws, s, paper_id, page, query, memory)
+        text = read(ws, settings, paper_id, page, query, memory)
     except ToolError as exc:
-        holders = [w for w in _workspaces_holding(s, paper_id) if w != name]
+        holders = [w for w in _workspaces_holding(settings, paper_id) if w != name]
         hint = ""
         if holders:
             hint = (f"\nWorkspace {holders[0]} holds it: agent-scientist papers read {paper_id}"
@@ -230,8 +230,8 @@ def list_cmd(
     if not name:
         warn(f"`papers list NAME` is the old form; write: agent-scientist papers list --name {old_name}")
     name = name or old_name
-    s = settings()
-    ws = open_workspace(s, name)
+    settings = cli_settings()
+    ws = open_workspace(settings, name)
     papers = ws.papers()
     if as_json:
         print_json(papers)
@@ -259,15 +259,15 @@ def _local_matches(ws: Workspace, query: str) -> list[dict]:
             for _, m in found[:10]]
 
 
-def _workspaces_holding(s: Settings, paper_id: str) -> list[str]:
+def _workspaces_holding(settings: Settings, paper_id: str) -> list[str]:
     """Workspaces of the home whose papers/ hold this id (exact, or any version of an arXiv id)."""
     from agent_scientist.workspace import list_names, paper_key
 
     key = paper_key(paper_id.strip().lower() if paper_id.strip().lower().startswith("local:") else paper_id.strip())
     key = key.removeprefix("arXiv_").removeprefix("arxiv_")
     holders = []
-    for ws_name in list_names(s.home):
-        folder = Path(s.home) / ws_name / "papers"
+    for ws_name in list_names(settings.home):
+        folder = Path(settings.home) / ws_name / "papers"
         if (folder / key / "meta.json").is_file() or any(folder.glob(f"{key}v*/meta.json")):
             holders.append(ws_name)
     return holders

@@ -15,10 +15,10 @@ from agent_scientist.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    cli_settings,
     console,
     fail,
     open_workspace,
-    settings,
     warn,
 )
 from agent_scientist.config import ConfigError, Settings
@@ -52,15 +52,15 @@ def research(
 
       agent-scientist research "Does X improve Y?" --model openai/qwen3 --api-base http://localhost:8080/v1
     """
-    s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
+    settings = cli_settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
                  budget_usd=budget_usd, memory_url=memory_url, executor=executor)
-    _require_model(s)
-    _require_executor(s)
+    _require_model(settings)
+    _require_executor(settings)
     if not question.strip():
         fail("The question is empty.")
     existing = None
-    if name and (s.home / name / "workspace.json").exists():
-        existing = open_workspace(s, name)
+    if name and (settings.home / name / "workspace.json").exists():
+        existing = open_workspace(settings, name)
         if existing.status != "created":
             fail(f"Workspace {name!r} has already run (status {existing.status}). "
                  f"Continue it with: agent-scientist resume {name}")
@@ -69,18 +69,18 @@ def research(
             fail(f"Workspace {name!r} was made for another question: {asked!r}. Run that one with: "
                  f"agent-scientist research {_quote(asked)} --name {name}, or give this question "
                  f"another --name.")
-    _preflight(s)  # before anything is created or read
+    _preflight(settings)  # before anything is created or read
     if existing is not None:
         ws = existing
         ws.update(question=question)
     else:
         try:
-            ws = Workspace.create(s.home, name or unique_name(s.home, question), question)
+            ws = Workspace.create(settings.home, name or unique_name(settings.home, question), question)
         except WorkspaceError as exc:
             fail(str(exc))
     if papers is not None:
-        _ingest(ws, s, papers)
-    raise typer.Exit(_run(ws, s, instruction=None, quiet=quiet))
+        _ingest(ws, settings, papers)
+    raise typer.Exit(_run(ws, settings, instruction=None, quiet=quiet))
 
 
 def resume(
@@ -98,18 +98,18 @@ def resume(
 
     Example: agent-scientist resume does-x-improve-y --max-steps 10
     """
-    s = settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
+    settings = cli_settings(model=model, worker_model=worker_model, api_base=api_base, max_steps=max_steps,
                  budget_usd=budget_usd, executor=executor)
-    ws = open_workspace(s, name, check_steps=True)  # adopts the models and endpoint the workspace ran with
-    _require_model(s)
-    _require_executor(s)
+    ws = open_workspace(settings, name, check_steps=True)  # adopts the models and endpoint the workspace ran with
+    _require_model(settings)
+    _require_executor(settings)
     if ws.status == "created":
         fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research "
              f"{_quote(ws.question or 'QUESTION')} --name {name}")
-    _preflight(s)
+    _preflight(settings)
     if ws.status == "completed" and not instruction:
         warn("This workspace is completed; resuming without --instruction asks the planner to keep working.")
-    raise typer.Exit(_run(ws, s, instruction=instruction, quiet=quiet))
+    raise typer.Exit(_run(ws, settings, instruction=instruction, quiet=quiet))
 
 
 def init(
@@ -120,12 +120,12 @@ def init(
 
     Example: agent-scientist init mylib --question "Does X improve Y?"
     """
-    s = settings()
-    if (s.home / name / "workspace.json").exists():
-        fail(f"Workspace {name!r} already exists in {s.home}. Choose another NAME, or use it: "
+    settings = cli_settings()
+    if (settings.home / name / "workspace.json").exists():
+        fail(f"Workspace {name!r} already exists in {settings.home}. Choose another NAME, or use it: "
              f"agent-scientist show {name}")
     try:
-        ws = Workspace.create(s.home, name, question)
+        ws = Workspace.create(settings.home, name, question)
     except WorkspaceError as exc:
         fail(str(exc))
     console.print(f"Created workspace {ws.name} at {ws.root}", highlight=False)
@@ -134,30 +134,12 @@ def init(
                   highlight=False)
 
 
-def repair(name: str = typer.Argument(..., help="Workspace whose steps.jsonl has unreadable lines.")) -> None:
-    """Move unreadable lines of steps.jsonl to steps.corrupt.jsonl (kept); renumber nothing, lower no total."""
-    s = settings()
-    ws = open_workspace(s, name)
-    try:
-        done = ws.repair()
-    except WorkspaceError as exc:
-        fail(str(exc))
-    c = done["counters"]
-    if done["moved"]:
-        console.print(f"Moved {len(done['moved'])} unreadable line(s) ({', '.join(map(str, done['moved']))}) "
-                      f"to {done['corrupt_file']}; {done['kept']} records kept.", highlight=False)
-    else:
-        console.print(f"steps.jsonl is readable ({done['kept']} records); nothing moved.")
-    console.print(f"Counters: {c['steps']} steps, {c['tokens_in']}/{c['tokens_out']} tokens, "
-                  f"${c['cost_usd']:.4f} (never lowered).", highlight=False)
-
-
 def doctor() -> None:
     """Check model settings, credentials, the workspace home, key packages and the sandbox."""
     from agent_scientist.doctor import run_checks
 
-    s = settings()
-    checks = run_checks(s)
+    settings = cli_settings()
+    checks = run_checks(settings)
     bad = 0
     for name, ok, detail in checks:
         mark = "[green]ok[/]  " if ok else "[red]FIX[/] "
@@ -167,30 +149,30 @@ def doctor() -> None:
     raise typer.Exit(EXIT_OK if not bad else EXIT_FAILED)
 
 
-def _require_model(s: Settings) -> None:
+def _require_model(settings: Settings) -> None:
     try:
-        s.require_model()
+        settings.require_model()
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
 
 
-def _preflight(s: Settings) -> None:
+def _preflight(settings: Settings) -> None:
     """Refuse, with the fix, a run that cannot work (unknown provider, no key, no server); warn on cost."""
     from agent_scientist.doctor import preflight
 
-    problems = preflight(s)
+    problems = preflight(settings)
     if problems:
         fail("This run cannot start:\n" + "\n".join(f"  - {what}: {detail}" for what, _, detail in problems)
              + "\nNothing was created. Check everything with: agent-scientist doctor", EXIT_USAGE)
-    _price_models(s)
+    _price_models(settings)
 
 
-def _price_models(s: Settings) -> None:
+def _price_models(settings: Settings) -> None:
     """Give litellm a price for models it cannot price (`price_per_mtok`), or say the budget is blind."""
     from agent_scientist.agent.models import _import_litellm, model_known
 
-    price = float(getattr(s, "price_per_mtok", 0.0) or 0.0)
-    for model in dict.fromkeys((s.model, s.effective_worker_model)):
+    price = float(getattr(settings, "price_per_mtok", 0.0) or 0.0)
+    for model in dict.fromkeys((settings.model, settings.effective_worker_model)):
         if model_known(model):
             continue
         if price > 0:
@@ -198,8 +180,8 @@ def _price_models(s: Settings) -> None:
             provider = model.split("/", 1)[0] if "/" in model else "openai"
             litellm.register_model({model: {"input_cost_per_token": price / 1e6, "output_cost_per_token": price / 1e6,
                                             "litellm_provider": provider, "mode": "chat"}})
-        elif s.budget_usd:
-            warn(f"{model} has no known price: its cost counts as $0, so --budget-usd {s.budget_usd:g} is "
+        elif settings.budget_usd:
+            warn(f"{model} has no known price: its cost counts as $0, so --budget-usd {settings.budget_usd:g} is "
                  "not enforced. Set a price: AGENT_SCIENTIST_PRICE_PER_MTOK=<USD per million tokens>.")
 
 
@@ -209,17 +191,17 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def _ingest(ws: Workspace, s: Settings, folder: Path) -> None:
+def _ingest(ws: Workspace, settings: Settings, folder: Path) -> None:
     if not folder.is_dir():
         fail(f"--papers {folder}: not a folder.")
     from agent_scientist.cli.papers import ingest_and_report
 
-    ingest_and_report(ws, s, [folder])
+    ingest_and_report(ws, settings, [folder])
 
 
-def _require_executor(s: Settings) -> None:
+def _require_executor(settings: Settings) -> None:
     """executor = ray without Ray installed: say how to install it before anything runs."""
-    if s.executor == "ray" and importlib.util.find_spec("ray") is None:
+    if settings.executor == "ray" and importlib.util.find_spec("ray") is None:
         from rich.markup import escape
 
         from agent_scientist.experiments.executors import RAY_MISSING
@@ -227,14 +209,14 @@ def _require_executor(s: Settings) -> None:
         fail(escape(RAY_MISSING))
 
 
-def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> int:
+def _run(ws: Workspace, settings: Settings, instruction: str | None, quiet: bool) -> int:
     """Run the planner; map the outcome to an exit code; write the report when done."""
     from agent_scientist.agent import loop
     from agent_scientist.workspace import WorkspaceLocked
 
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        outcome = loop.run(ws, s, instruction=instruction, quiet=quiet or s.quiet)
+        outcome = loop.run(ws, settings, instruction=instruction, quiet=quiet or settings.quiet)
     except KeyboardInterrupt:  # during set-up, before the loop could record it
         if ws.meta.get("status") == "running":
             ws.update(status="interrupted", stop_reason="interrupted")
@@ -248,7 +230,7 @@ def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> in
         fail(str(exc))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _write_report(ws, s)  # at every stop: a partial report says why it is partial
+    _write_report(ws, settings)  # at every stop: a partial report says why it is partial
     if outcome.status == "completed":
         return EXIT_OK
     if outcome.status == "interrupted":
@@ -258,7 +240,7 @@ def _run(ws: Workspace, s: Settings, instruction: str | None, quiet: bool) -> in
             return EXIT_OK
         console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")
         return EXIT_INTERRUPTED
-    warn(f"The run failed: {_name_endpoint(outcome.reason, s)}\nThe workspace is saved; fix the cause and run: "
+    warn(f"The run failed: {_name_endpoint(outcome.reason, settings)}\nThe workspace is saved; fix the cause and run: "
          f"agent-scientist resume {ws.name}{_export_hint(ws)}")
     return EXIT_FAILED
 
@@ -267,20 +249,20 @@ def _export_hint(ws: Workspace) -> str:
     return f"\nThe partial report in other formats: agent-scientist export {ws.name} --format json|bibtex"
 
 
-def _name_endpoint(reason: str, s: Settings) -> str:
+def _name_endpoint(reason: str, settings: Settings) -> str:
     """A connection error names the URL it could not reach (litellm's says only "Connection error.")."""
     lowered = reason.lower()
     if not any(word in lowered for word in ("connection", "connect", "timed out", "timeout")):
         return reason
-    where = s.api_base or f"the {s.model.split('/', 1)[0]} API"
+    where = settings.api_base or f"the {settings.model.split('/', 1)[0]} API"
     return f"{reason} (endpoint: {where}; check it with: agent-scientist doctor)"
 
 
-def _write_report(ws: Workspace, s: Settings) -> None:
+def _write_report(ws: Workspace, settings: Settings) -> None:
     from agent_scientist.report import write_report
 
     try:
-        result = write_report(ws, s)
+        result = write_report(ws, settings)
     except Exception as exc:  # the run is done and saved; a report failure must not hide that
         warn(f"Could not write the report: {exc}. Try: agent-scientist export {ws.name}")
         return

@@ -7,12 +7,12 @@ import typer
 from agent_scientist.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    cli_settings,
     console,
     err_console,
     fail,
     open_workspace,
     print_json,
-    settings,
     warn,
 )
 
@@ -27,13 +27,13 @@ def verify(
     """Check each claim of a workspace's answer against the pages it cites; update the verdicts and the report."""
     from agent_scientist.workspace import WorkspaceLocked
 
-    s = settings(worker_model=worker_model, api_base=api_base)
-    ws = open_workspace(s, name)  # adopts the models and endpoint the workspace ran with
+    settings = cli_settings(worker_model=worker_model, api_base=api_base)
+    ws = open_workspace(settings, name)  # adopts the models and endpoint the workspace ran with
     if ws.final_answer() is None:
         fail(f"Workspace {name!r} has no final answer to verify yet. Continue it with: agent-scientist resume {name}")
-    if not s.model:
-        s.model = s.worker_model
-    if not s.effective_worker_model:
+    if not settings.model:
+        settings.model = settings.worker_model
+    if not settings.effective_worker_model:
         fail("No reviewer model: pass --worker-model (a litellm name) or set AGENT_SCIENTIST_WORKER_MODEL.",
              EXIT_USAGE)
     from agent_scientist.agent.models import build_model
@@ -41,15 +41,15 @@ def verify(
     from agent_scientist.review.evidence import claims_json, summary_line
     from agent_scientist.review.revise import check_answer
 
-    model = build_model(s, "worker")
+    model = build_model(settings, "worker")
     try:
         with ws.lock():
-            record = check_answer(ws, s, model, say=lambda text: err_console.print(text, highlight=False),
+            record = check_answer(ws, settings, model, say=lambda text: err_console.print(text, highlight=False),
                                   by="verify", continue_check=False)
             assert record is not None  # an answer exists (checked above)
             ws.append_step(record)
             try:
-                result = write_report(ws, s)
+                result = write_report(ws, settings)
                 err_console.print(f"Report written to {result.path}", highlight=False)
             except Exception as exc:  # the verdicts are recorded; the report can be exported again
                 warn(f"Could not write the report: {exc}. Try: agent-scientist export {ws.name}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from agent_scientist.cli.common import console, fail, open_workspace, print_json, settings
+from agent_scientist.cli.common import cli_settings, console, fail, open_workspace, print_json
 from agent_scientist.workspace import Workspace, WorkspaceError, list_names
 
 HEADERS = ("name", "status", "steps", "tokens", "cost", "updated")
@@ -30,11 +30,11 @@ def stop_label(meta: dict[str, Any], live_status: str) -> str:
 
 def list_(json_out: bool = typer.Option(False, "--json", metavar="", help="Print JSON.")) -> None:
     """List workspaces with their status (and why a run stopped), steps, tokens, cost and question."""
-    s = settings()
+    settings = cli_settings()
     rows = []
-    for name in list_names(s.home):
+    for name in list_names(settings.home):
         try:
-            ws = Workspace.open(s.home, name)
+            ws = Workspace.open(settings.home, name)
             rows.append({**ws.meta, "status": ws.live_status, "stopped": stop_label(ws.meta, ws.live_status)})
         except WorkspaceError as exc:
             rows.append({"name": name, "status": "unreadable", "stopped": "unreadable", "question": str(exc)})
@@ -42,14 +42,14 @@ def list_(json_out: bool = typer.Option(False, "--json", metavar="", help="Print
         print_json(rows)
         return
     if not rows:
-        console.print(f"No workspaces in {s.home}. Start one with: agent-scientist research \"QUESTION\"",
+        console.print(f"No workspaces in {settings.home}. Start one with: agent-scientist research \"QUESTION\"",
                       highlight=False)
         return
     cells = [(m.get("name", ""), m.get("stopped", ""), str(m.get("steps", "")),
               f"{m.get('tokens_in', 0)}/{m.get('tokens_out', 0)}", f"${m.get('cost_usd', 0.0):.4f}",
               str(m.get("updated_at", ""))[:16].replace("T", " "), " ".join(str(m.get("question", "")).split()))
              for m in rows]
-    console.print(f"Workspaces in {s.home}", style="bold", highlight=False)
+    console.print(f"Workspaces in {settings.home}", style="bold", highlight=False)
     width = console.width
     fixed = [max(len(row[i]) for row in cells) for i in range(6)]
     fixed = [max(w, len(h)) for w, h in zip(fixed, HEADERS[:6], strict=True)]
@@ -79,8 +79,8 @@ def show(
     """Show a workspace: status, question, counters and the step timeline."""
     from agent_scientist.agent.progress import observation_text, short
 
-    s = settings()
-    ws = open_workspace(s, name, check_steps=True)
+    settings = cli_settings()
+    ws = open_workspace(settings, name, check_steps=True)
     meta = {**ws.meta, "status": ws.live_status}
     steps = ws.steps()
     if json_out:
@@ -140,8 +140,8 @@ def delete(
 
     Example: agent-scientist delete does-x-improve-y --yes
     """
-    s = settings()
-    ws = open_workspace(s, name)
+    settings = cli_settings()
+    ws = open_workspace(settings, name)
     if ws.is_locked():
         fail(f"Workspace {name!r} is in use by a running process; stop it (Ctrl-C) first.")
     summary = f"{ws.root} ({ws.meta.get('steps', 0)} planner steps, {len(ws.papers())} papers, status {ws.status})"
@@ -168,8 +168,8 @@ def repair(name: str = typer.Argument(..., help="Workspace whose steps.jsonl has
 
     Example: agent-scientist repair my-study
     """
-    s = settings()
-    ws = open_workspace(s, name)
+    settings = cli_settings()
+    ws = open_workspace(settings, name)
     try:
         done = ws.repair()
     except WorkspaceError as exc:
