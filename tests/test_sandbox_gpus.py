@@ -82,10 +82,11 @@ def test_a_run_sees_only_its_gpus_and_records_them(two_gpus, home: Path, setting
 
 
 def test_without_namespaces_cuda_visible_devices_still_applies(two_gpus, home: Path) -> None:
-    ctx = lab(home, sandbox_gpus="1")
+    ctx = lab(home, sandbox_gpus="1,7")
     script(ctx, "look.py", LOOK)
     result = run_script(ctx, "look.py", timeout=60, namespaces=False)
     assert json.loads(result["stdout"])[:2] == ["1", "PCI_BUS_ID"] and result["gpus"] == ["1: NVIDIA H200, 140 GiB"]
+    assert "sandbox_gpus lists 7, which this machine does not have (GPUs here: 0, 1)." in result["note"]
 
 
 def test_address_space_limit_is_not_applied_to_a_gpu_run(two_gpus, home: Path) -> None:

@@ -223,8 +223,7 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
         notes.append(f"Not enforced on {where}: {', '.join(missing)}.")
     if missing or result.exit_code == 126:  # details of a failed protection or setup
         notes += result.notes[:3]
-    elif result.notes and result.notes[0].startswith(("Memory limit not applied", "sandbox_gpus")):
-        notes.append(result.notes[0])
+    notes += result.warnings
     notes.append(report.cuda_note(settings, result.gpus, bytes(result.stderr.tail).decode("utf-8", "replace")))
     shown = changed[:MAX_ARTIFACTS_SHOWN]
     if len(changed) > len(shown):

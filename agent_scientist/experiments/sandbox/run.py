@@ -48,6 +48,7 @@ class SandboxResult:
     gpus: list[str] = field(default_factory=list)  # the GPUs the run could see, e.g. "0: NVIDIA H200, 141 GB"
     stopped: str = ""  # why the sandbox stopped the run early ("" or a sentence for the model)
     oom_killed: bool = False
+    warnings: list[str] = field(default_factory=list)  # what the model must know about this run's sandbox
 
 
 def _make_cgroups(settings: Settings, memory_bytes: int) -> list[str]:
@@ -175,8 +176,8 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     home.mkdir(parents=True, exist_ok=True)
     tmpdir = "/tmp" if use_ns else str(home.parent / "tmp")
     os.makedirs(tmpdir, exist_ok=True)
-    gpus, notes = select_gpus(settings.sandbox_gpus, caps.gpus)
-    notes = [notes] if notes else []
+    gpus, bad_gpus = select_gpus(settings.sandbox_gpus, caps.gpus)
+    warnings = [bad_gpus] if bad_gpus else []
     env = clean_env(settings, str(home), tmpdir, gpus if caps.gpus else None)  # also the boot's
     memory = settings.sandbox_memory_mb * MB if settings.sandbox_memory_mb > 0 else 0
     cgroups = _make_cgroups(settings, memory)
@@ -187,7 +188,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
               "file_size_limit": ("RLIMIT_FSIZE", settings.sandbox_file_size_mb * MB)}
     if wanted["memory_limit"][1] and gpus:
         wanted["memory_limit"] = ("RLIMIT_AS", 0)
-        notes.append("Memory limit not applied: this run sees GPUs and only an address-space limit is "
+        warnings.append("Memory limit not applied: this run sees GPUs and only an address-space limit is "
                      "possible here, which breaks CUDA (the user can give agent-scientist a memory cgroup, "
                      "or set sandbox_gpus = none).")
     for name, value in wanted.values():
@@ -202,7 +203,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     uid = SANDBOX_UID if root else -1
     if root and not use_ns and not all(reachable_by_others(p) for p in (argv[0], str(cwd))):
         uid = -1  # no namespace to re-root into, and uid SANDBOX_UID could not even start the interpreter
-        notes.append(f"Runs as root with no capabilities: {argv[0]} or {cwd} is in a folder other users "
+        warnings.append(f"Runs as root with no capabilities: {argv[0]} or {cwd} is in a folder other users "
                      "cannot enter.")
     if root:  # the writable folders belong to whoever the experiment runs as
         hand_over(writable, max(uid, 0))
@@ -263,7 +264,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     duration = time.monotonic() - started
     status = _read_status(status_r)
     got = status.get("got", {})
-    notes += list(status.get("notes", []))
+    notes = list(status.get("notes", []))
     if status.get("fatal"):
         notes.insert(0, f"sandbox setup failed: {status['fatal']}")
     protections = {
@@ -290,7 +291,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     stopped = f"Stopped by the sandbox: {watch.hit} into its folders" if watch and watch.hit else ""
     return SandboxResult(exit_code, timed_out, interrupted, round(duration, 3), out, err,
                          {k: protections[k] for k in PROTECTIONS}, notes, [g.describe() for g in gpus],
-                         stopped, oom)
+                         stopped, oom, warnings)
 
 
 def _read_status(fd: int) -> dict:
