@@ -233,3 +233,20 @@ def test_doctor_runs_a_trivial_task_in_the_sandbox_on_a_worker(home: Path, ray_h
            "max_download": 1 << 20}
     reply = ray.get(_task(ctx.settings, 0).remote([("p.py", b"print(1)\n")], job), timeout=120)
     assert "runtime_resources" in reply["sandbox_module"]  # the sandbox code travelled with the task
+
+
+def test_ctrl_c_cancels_a_whole_batch(home: Path, ray_head) -> None:
+    ctx = on_ray(home, ray_head)
+    marks = [token(), token()]
+    script(ctx, "slow.py", "import sys, time\ntime.sleep(300)\n")
+
+    def press_ctrl_c() -> None:
+        wait_for(lambda: all(procs_with(m) for m in marks), limit=120)
+        _thread.interrupt_main()
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_many(ctx, [{"script": "slow.py", "args": m, "timeout": 300} for m in marks])
+    wait_for(lambda: not any(procs_with(m) for m in marks), limit=15)
+    records = ctx.ws.runs()
+    assert len(records) == 2 and all(r["interrupted"] for r in records)
