@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 
-from agent_scientist.agent.progress import short
 from agent_scientist.cli.common import (
     console,
     fail,
@@ -43,12 +42,15 @@ def search(
     memory_url: str = typer.Option(None, "--memory-url", help=URL_HELP),
 ) -> None:
     """Notes and paper passages of workspace NAME ranked by relevance to QUERY."""
+    from agent_scientist.agent.progress import short
     from agent_scientist.memory import MemoryUnavailable
+    from agent_scientist.memory.embedding import preload
 
     s = settings(memory_url=memory_url)
     ws = open_workspace(s, name)
     if not query.strip():
         fail("The query is empty.")
+    preload(s.embedding_model, s.api_base)  # loads while chromadb opens
     try:
         results = _open(ws, s).recall(query, max(1, k))
     except MemoryUnavailable as exc:
@@ -86,6 +88,8 @@ def list_(
         return
     if not notes:
         console.print("No notes.")
+    from agent_scientist.agent.progress import short
+
     for n in notes:
         page = f" p.{n['page']}" if n["page"] else ""
         status = "" if n["status"] == "active" else f" [{n['status']}]"

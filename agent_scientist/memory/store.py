@@ -373,6 +373,11 @@ class MemoryStore:
                     if all(queued != paper_id for queued, _ in self._queue):
                         self._pending.discard(paper_id)
 
+    def indexing_left(self) -> int:
+        """Papers whose passages are queued or being indexed."""
+        with self._queue_lock:
+            return len(self._pending)
+
     def wait_indexed(self, timeout: Any = None) -> bool:
         """Wait for background indexing (at most `timeout` seconds, or a callable giving them)."""
         seconds = timeout() if callable(timeout) else timeout
