@@ -37,6 +37,22 @@ print(f"{(t1 - t0) * 1e3:.0f} {(t2 - t1) * 1e3:.0f} {(t3 - t2) * 1e3:.0f} {(t4 -
 """
 
 
+OPEN = r"""
+import sys, time
+t0 = time.perf_counter()
+from agent_scientist.config import load_settings
+from agent_scientist.workspace import Workspace
+from agent_scientist.memory import open_memory
+from agent_scientist.memory.embedding import preload
+s = load_settings({"home": sys.argv[1]})
+if sys.argv[2] == "preload":
+    preload()
+store = open_memory(Workspace.open(s.home, "w"), s)
+store.embed(["warm-up"])
+print(f"{(time.perf_counter() - t0) * 1e3:.0f}")
+"""
+
+
 def timed(argv: list[str], env: dict[str, str]) -> float:
     times = []
     for _ in range(RUNS):
@@ -68,12 +84,18 @@ def main() -> None:
         warm.append(time.perf_counter() - start)
     phases = subprocess.run(py + ["-c", PHASES, str(home)], env=env, capture_output=True, text=True, check=True)
     imports, chroma, model, query = phases.stdout.split()
+    opened = {}
+    for mode in ("sequential", "preload", "sequential", "preload"):
+        run = subprocess.run(py + ["-c", OPEN, str(home), mode], env=env, capture_output=True, text=True, check=True)
+        opened.setdefault(mode, []).append(float(run.stdout))
     print(f"bare python start:                 {bare * 1e3:7.0f} ms")
     print(f"agent-scientist --help:            {helped * 1e3:7.0f} ms ({helped / bare:.1f}x bare)")
     print(f"memory search, CLI (cold process): {cold * 1e3:7.0f} ms ({cold / bare:.1f}x bare)")
     print(f"memory search, in a warm process:  {statistics.median(warm) * 1e3:7.1f} ms")
     print(f"one cold search: CLI imports {imports} ms, open chromadb {chroma} ms, "
           f"load embedding model {model} ms, embed + query {query} ms")
+    print(f"open memory + load model, one after the other: {min(opened['sequential']):7.0f} ms (best of 2); "
+          f"model preloaded in a thread: {min(opened['preload']):7.0f} ms")
 
 
 if __name__ == "__main__":

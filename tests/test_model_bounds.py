@@ -55,7 +55,7 @@ def test_a_call_is_bounded_in_total_retries_included(home):
         hold.set()
     state = models.current_call("planner")
     assert state.timed_out and state.hit_bound and state.attempt == 2 and state.total_s == 3
-    assert 2.9 <= elapsed < 4.5  # model_timeout x (model_retries + 1), waits included
+    assert 2.9 <= elapsed < 6  # model_timeout x (model_retries + 1), waits included
     assert requests == 2
 
 
