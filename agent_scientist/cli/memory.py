@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 
-from agent_scientist.agent.progress import short
 from agent_scientist.cli.common import (
     cli_settings,
     console,
@@ -47,13 +46,16 @@ def search(
 
     Example: agent-scientist memory search "dropout and calibration" --name mylib -k 10
     """
+    from agent_scientist.agent.progress import short
     from agent_scientist.memory import MemoryUnavailable
+    from agent_scientist.memory.embedding import preload
 
     name, (query,) = workspace_and_args(name, args, 1, "memory search", "QUERY")
     settings = cli_settings(memory_url=memory_url)
     ws = open_workspace(settings, name)
     if not query.strip():
         fail("The query is empty.")
+    preload(settings.embedding_model, settings.api_base)  # loads while chromadb opens
     try:
         results = _open(ws, settings).recall(query, max(1, k))
     except MemoryUnavailable as exc:
@@ -98,6 +100,8 @@ def list_(
         return
     if not notes:
         console.print("No notes.")
+    from agent_scientist.agent.progress import short
+
     for n in notes:
         page = f" p.{n['page']}" if n["page"] else ""
         status = "" if n["status"] == "active" else f" [{n['status']}]"

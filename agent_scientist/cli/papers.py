@@ -72,9 +72,21 @@ def add(
 
 def ingest_and_report(ws: Workspace, settings: Settings, files: list[Path]) -> int:
     """Add PDFs to `ws`, say what happened to each, and return how many failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from agent_scientist.papers.tool import ingest_pdfs
 
-    results = ingest_pdfs(ws, settings, files, memory=_memory(ws, settings))
+    memory = _memory(ws, settings)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("adding PDFs", total=None)
+        results = ingest_pdfs(ws, settings, files, memory=memory,
+                              on_file=lambda done, total: bar.update(task, completed=done, total=total))
+        left = memory.indexing_left() if hasattr(memory, "indexing_left") else 0
+        if left:  # passages index in the background; a later run reads them, so finish here
+            index = bar.add_task("indexing passages", total=left)
+            while not memory.wait_indexed(0.2):
+                bar.update(index, completed=left - memory.indexing_left())
     if not results:
         fail("No PDF files found in the paths given.")
     failed = 0

@@ -56,6 +56,9 @@ class MemoryCapability:
 
 def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
     """Open the workspace memory (or say why not) and add the memory tools, agent, trimming and lessons."""
+    from agent_scientist.memory.embedding import preload
+
+    preload(ctx.settings.embedding_model, ctx.settings.api_base)  # loads while chromadb opens
     try:
         cap.store = open_memory(ctx.ws, ctx.settings)
         cap.store.embed(["warm-up"])  # an embedding model that cannot load is reported now, not mid-run

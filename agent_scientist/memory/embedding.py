@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -143,12 +144,32 @@ class LiteLLMEmbedder:
         return vectors / np.clip(norms, 1e-12, None)
 
 
-@lru_cache(maxsize=4)
+_load_lock = threading.Lock()
+
+
 def get_embedder(name: str = LOCAL_NAME, api_base: str = "") -> LocalEmbedder | LiteLLMEmbedder:
-    """One embedder per process and model (loading the ONNX model takes a moment)."""
+    """One embedder per process and model (loading the ONNX model takes a moment); kept warm."""
+    with _load_lock:  # a preload in flight and a caller share one load
+        return _embedder(name, api_base)
+
+
+@lru_cache(maxsize=4)
+def _embedder(name: str, api_base: str) -> LocalEmbedder | LiteLLMEmbedder:
     if name in ("", LOCAL_NAME):
         return LocalEmbedder()
     return LiteLLMEmbedder(name, api_base=api_base)
+
+
+def preload(name: str = LOCAL_NAME, api_base: str = "") -> None:
+    """Start loading the embedding model in the background, while the caller opens chromadb."""
+
+    def load() -> None:
+        try:
+            get_embedder(name, api_base)
+        except Exception:  # the caller's own get_embedder reports it
+            pass
+
+    threading.Thread(target=load, name="embedding-preload", daemon=True).start()
 
 
 def chroma_embedding_function(model: str = LOCAL_NAME, api_base: str = "") -> Any:

@@ -321,7 +321,7 @@ class MemoryStore:
             self._idle.clear()
             if self._indexing is None or not self._indexing.is_alive():
                 if self._indexing is None:
-                    atexit.register(self.wait_indexed, lambda: self.exit_wait_s)
+                    atexit.register(self._wait_at_exit)
                 self._indexing = threading.Thread(target=self._index_queue, name="passage-index", daemon=True)
                 self._indexing.start()
 
@@ -340,6 +340,18 @@ class MemoryStore:
                 with self._queue_lock:
                     if all(queued != paper_id for queued, _ in self._queue):
                         self._pending.discard(paper_id)
+
+    def _wait_at_exit(self) -> None:
+        if not self.wait_indexed(self.exit_wait_s):
+            import sys
+
+            print(f"warning: passages of {self.indexing_left()} paper(s) not indexed within {self.exit_wait_s:g} s; "
+                  "they are indexed again when next read.", file=sys.stderr)
+
+    def indexing_left(self) -> int:
+        """Papers whose passages are queued or being indexed."""
+        with self._queue_lock:
+            return len(self._pending)
 
     def wait_indexed(self, timeout: Any = None) -> bool:
         """Wait for background indexing (at most `timeout` seconds, or a callable giving them)."""

@@ -249,8 +249,9 @@ def _abstract_from(pages: list[str]) -> str:
     return " ".join(found.group(1).split())[:1500] if found else ""
 
 
-def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: Any = None) -> list[dict]:
-    """Add the user's PDFs (files or folders of them) as local papers.
+def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: Any = None,
+                on_file: Any = None) -> list[dict]:
+    """Add the user's PDFs (files or folders of them) as local papers; `on_file(done, total)` after each.
 
     Returns one dict per file: the meta of each paper added; {"original_path", "skipped", "id"} for a
     file already in the workspace (same content hash); {"original_path", "error"} for a file that
@@ -261,7 +262,10 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
     known = {m.get("sha256"): m["id"] for m in ws.papers() if m.get("sha256") and m.get("source") == "local"}
     results: list[dict] = []
     cap = int(settings.pdf_max_mb * 1_000_000)
-    for path in _expand(paths):
+    expanded = _expand(paths)
+    for done, path in enumerate(expanded):
+        if on_file is not None and done:
+            on_file(done, len(expanded))
         where = str(path)
         try:
             if not path.is_file():
@@ -294,6 +298,8 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
             results.append({**meta, "warning": warning} if warning else meta)
         except (OSError, PdfError, ToolError) as exc:
             results.append({"original_path": where, "error": f"{where}: {exc}"})
+    if on_file is not None and expanded:
+        on_file(len(expanded), len(expanded))
     return results
 
 
