@@ -141,14 +141,11 @@ class UsageMeter:
 def ask_model(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[str, int, int]:
     """One call to a (worker) model outside the planner: (reply text, tokens in, tokens out); raises on errors.
 
-    Kept here so smolagents' message types never leave agent/.
+    Unlike adapter.ask_text it caps the output and reports the tokens, for callers that record their usage.
     """
-    from smolagents.models import ChatMessage, MessageRole
+    from agent_scientist.agent.adapter import text_message
 
-    messages = [
-        ChatMessage(role=MessageRole.SYSTEM, content=[{"type": "text", "text": system}]),
-        ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": user}]),
-    ]
+    messages = [text_message("system", system), text_message("user", user)]
     kwargs: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
     reply = model.generate(messages, **kwargs)
     content = reply.content
