@@ -12,7 +12,7 @@ from typing import Any, Literal, TypedDict
 
 SCHEMA_VERSION = 1
 
-StepType = Literal["run_start", "action", "planning", "summary", "run_end"]
+StepType = Literal["run_start", "action", "planning", "summary", "run_end", "claim_check", "review"]
 Status = Literal["created", "running", "interrupted", "failed", "completed"]
 
 
@@ -72,6 +72,16 @@ class StepRecord(TypedDict, total=False):
     # run_end
     status: Status
     reason: str
+    # claim_check (one reviewer call) and review (one checked answer): agent_scientist.review.revise
+    answer_step: int  # the action step whose final answer was checked
+    answer_sha: str  # sha256 prefix of that answer
+    reviewer: str  # the worker model that gave the verdicts
+    verdicts: list[dict[str, Any]]  # claim_check: {claim, paper_id, pages, verdict, model_verdict, quote, ...}
+    round: int  # review: 1 for the first check in a run, 0 for `verify`
+    by: str  # review: "run" or "verify"
+    claims: list[dict[str, Any]]  # review: each claim with its verdict and evidence
+    counts: dict[str, int]  # review: claims per verdict
+    revise: bool  # review: whether the planner was sent back to revise (its `task`)
 
 
 class RunRecord(TypedDict, total=False):

@@ -108,3 +108,20 @@ def test_verify_without_an_answer_says_so(home, cli):
     add_text_paper(ws, "2405.00001v1", ["Nothing yet."])
     result = cli("verify", "w", "--worker-model", WORKER)
     assert result.returncode == 2 and "no final answer" in result.stderr
+
+
+def test_verify_on_the_first_landings_workspace(home, cli):
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).parent / "data" / "landing1", home / "landing1")
+    reply = verdicts(("unsupported", ""),
+                     ("partial", "We show that sparse widgets improve gadget accuracy across the benchmark suite"))
+    with ChatServer([], worker_script=[reply]) as server:
+        result = cli("verify", "landing1", "--json", "--worker-model", WORKER, "--api-base", server.url)
+    assert result.returncode == 0, result.stderr
+    claims = json.loads(result.stdout)
+    assert [(c["verdict"], c["paper_id"], c["pages"]) for c in claims] == [("partial", "2401.00001v2", [1, 1])]
+    assert claims[0]["citations"] == ["arXiv:2401.00001 p.2", "arXiv:2401.00001v2, p. 1-2"]
+    report = Workspace.open(home, "landing1").report_path.read_text()
+    assert "- **Claims:** 1 checked: 1 partial" in report and "[~](#claim-1)" in report
