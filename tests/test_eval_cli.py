@@ -308,6 +308,10 @@ def test_closed_corpus_sources_and_citation_validity(home, cli, tmp_path):
     assert compared.returncode == 0 and all(r["difference"] == "" for r in json.loads(compared.stdout))
     assert re.search(r"citation validity", cli("eval-compare", "closed", "closed").stdout)
     assert cli("eval-compare", "closed", "nope").returncode == 2
+    # a rerun has nothing left to do, and `--compare` puts another eval beside it
+    again = cli(*_eval_args(path, server, "--papers", str(corpus), "--name", "closed", "--judge-model", WORKER,
+                            "--compare", str(home / "evals" / "closed")))
+    assert again.returncode == 0 and "B - A" in again.stdout and "source recall" in again.stdout
 
 
 def test_bad_input_exits_2_and_runs_nothing(home, cli, tmp_path):

@@ -38,6 +38,7 @@ def eval_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the option order (with each question's id)."),
     judge_model: str = typer.Option(None, "--judge-model", help="Grade open answers against `answer` with this model."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed questions again (they resume)."),
+    compare_with: str = typer.Option(None, "--compare", help="Then show this eval (a name or summary.json) beside it."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", help="Plain line output."),
 ) -> None:
@@ -93,6 +94,8 @@ def eval_cmd(
         print_json(data)
     else:
         _print_summary(data, runner.dir)
+    if compare_with:
+        _print_compare(compare_with, cfg.name, settings.home, json_out=False)
     raise typer.Exit(EXIT_INTERRUPTED if data.get("stop_reason") == "interrupted" else EXIT_OK)
 
 
@@ -119,13 +122,16 @@ def eval_compare(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show two evals side by side: the figures, their differences and the settings that differ."""
+    _print_compare(a, b, cli_settings().home, json_out)
+
+
+def _print_compare(a: str, b: str, home: Path, json_out: bool) -> None:
     from rich.table import Table
 
     from agent_scientist.evals.summary import compare, load
 
-    settings = cli_settings()
     try:
-        first, second = load(a, settings.home), load(b, settings.home)
+        first, second = load(a, home), load(b, home)
     except ValueError as exc:
         fail(str(exc))
     lines = compare(first, second)
