@@ -6,7 +6,8 @@ from agent_scientist.agent.registry import Capability
 
 
 def default_capabilities() -> list[Capability]:
-    """Memory first (papers index their passages in it), then papers, the editor, the runner and the review."""
+    """Memory first (papers index their passages in it), then papers, the editor, the runner, the review, and
+    the tools of the configured MCP servers last (renamed where they clash with ours)."""
     from agent_scientist.experiments.editor import EditorCapability
     from agent_scientist.experiments.runner import RunnerCapability
     from agent_scientist.mcp.client import McpServersCapability

@@ -158,15 +158,18 @@ def test_cli_run_warns_for_a_broken_server_and_stops_the_others(home: Path, tmp_
     assert _gone(int(pidfile.read_text()))
 
 
-def test_ctrl_c_leaves_no_server_running(home: Path, tmp_path: Path) -> None:
-    pidfile = tmp_path / "labdb.pid"
+@pytest.mark.parametrize("during", ["model call", "tool call"])
+def test_ctrl_c_leaves_no_server_running(home: Path, tmp_path: Path, during: str) -> None:
+    pidfile, marker = tmp_path / "labdb.pid", tmp_path / "slow.started"
     _toml(home, _entry("labdb", "--pidfile", str(pidfile)))
     hold = threading.Event()
-    with ChatServer([code("print(lookup(sample='A7'))"), hold]) as server:
+    first = code(f"print(slow(seconds=120, marker={str(marker)!r}))") if during == "tool call" else \
+        code("print(lookup(sample='A7'))")
+    with ChatServer([first, hold]) as server:
         proc = subprocess.Popen(_research(server), env=cli_env(home), cwd=home.parent, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
-        while server.held < 1:
+        while not (marker.exists() if during == "tool call" else server.held >= 1):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
         pid = int(pidfile.read_text())

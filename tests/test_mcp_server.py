@@ -148,3 +148,10 @@ def test_the_sdk_is_not_shadowed_by_our_package() -> None:
     import agent_scientist.mcp.server  # noqa: F401
 
     assert hasattr(mcp, "ClientSession") and "agent_scientist" not in mcp.__file__
+
+
+def test_bad_flags_are_refused_before_serving(cli) -> None:
+    experiments = cli("mcp", "--allow-experiments")
+    assert experiments.returncode == 2 and "needs --workspace NAME" in experiments.stderr
+    transport = cli("mcp", "--transport", "sse")
+    assert transport.returncode == 2 and "use stdio or http" in transport.stderr

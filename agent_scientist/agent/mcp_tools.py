@@ -88,8 +88,9 @@ class McpConnection:
     """One configured server: `start()` gives its tools, `alive()` says if it still runs, `close()` ends it."""
 
     def __init__(self, name: str, params: dict, limit: int, connect_timeout: float = 30.0,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, interrupted: threading.Event | None = None):
         self.name = name
+        self.interrupted = interrupted or threading.Event()  # set on Ctrl-C: a call in flight gives up
         self.log_path = log_path  # the server's stderr; a temporary file when None
         self.params = params
         self.limit = limit  # characters of one answer
@@ -180,6 +181,9 @@ class McpConnection:
                 result = future.result(timeout=0.1)
                 break
             except concurrent.futures.TimeoutError:
+                if self.interrupted.is_set():
+                    future.cancel()
+                    raise ToolError(f"{tool_name} (MCP server {self.name!r}) was interrupted.") from None
                 if not self.alive():  # the session ended under the call: its answer will never come
                     future.cancel()
                     raise ToolError(f"MCP server {self.name!r} stopped during {tool_name}; its tools cannot be "

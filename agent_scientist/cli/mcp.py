@@ -20,6 +20,8 @@ def mcp(
     """Serve search_papers, read_paper, remember and recall as an MCP server (stdio or streamable HTTP)."""
     if transport not in ("stdio", "http"):
         fail(f"--transport {transport!r}: use stdio or http.")
+    if allow_experiments and not workspace:
+        fail("--allow-experiments needs --workspace NAME: experiments run in that workspace's files/.")
     settings = cli_settings()
     from agent_scientist.mcp import server
 

@@ -9,6 +9,7 @@ Servers run as the user, outside the sandbox.
 from __future__ import annotations
 
 import atexit
+import signal
 import sys
 import threading
 from typing import Any
@@ -37,6 +38,10 @@ class McpServersCapability:
         self.connections: list[Any] = []
         self._lock = threading.Lock()
         self._atexit = False
+        # Set on Ctrl-C (or SIGTERM): smolagents runs the planner's code in a worker thread and waits for it,
+        # so a call in flight must give up for the interrupt to end the run.
+        self.interrupted = threading.Event()
+        self._previous: dict[int, Any] = {}
 
     def register(self, ctx: ToolContext, box: Toolbox) -> None:
         if not ctx.settings.mcp_servers:
@@ -46,6 +51,8 @@ class McpServersCapability:
         if not self._atexit:
             atexit.register(self.close)
             self._atexit = True
+        self.interrupted.clear()
+        self._watch_signals()
         taken = {t.name for t in box.tools} | {a.name for a in box.managed_agents} | set(RESERVED)
         listing = []
         try:
@@ -53,7 +60,8 @@ class McpServersCapability:
             for entry in ctx.settings.mcp_servers:  # all launched first: they start side by side
                 conn = McpConnection(entry["name"], entry, limit=ctx.settings.read_chars,
                                      connect_timeout=self.connect_timeout,
-                                     log_path=ctx.ws.root / "mcp" / f"{entry['name']}.log")
+                                     log_path=ctx.ws.root / "mcp" / f"{entry['name']}.log",
+                                     interrupted=self.interrupted)
                 with self._lock:
                     self.connections.append(conn)
                 conn.begin()
@@ -87,6 +95,29 @@ class McpServersCapability:
         box.step_callbacks.append(self._check_alive)
         box.run_end_hooks.append(lambda agent, status: self.close())
 
+    def _watch_signals(self) -> None:
+        """Chain a handler in front of Python-level SIGINT/SIGTERM handlers that raise KeyboardInterrupt."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if sig in self._previous or not callable(previous):
+                continue  # the default action or ignored: nothing waits on a KeyboardInterrupt
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                self.interrupted.set()
+                previous(signum, frame)
+
+            self._previous[sig] = previous
+            signal.signal(sig, handler)
+
+    def _restore_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous, self._previous = self._previous, {}
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
     def _check_alive(self, memory_step: Any = None, agent: Any = None) -> None:
         """Warn once for each server found dead after a step."""
         for conn in list(self.connections):
@@ -99,6 +130,7 @@ class McpServersCapability:
         """Stop every server this capability started (idempotent)."""
         with self._lock:
             connections, self.connections = self.connections, []
+        self._restore_signals()
         for conn in connections:
             try:
                 conn.close()

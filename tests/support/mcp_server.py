@@ -61,8 +61,10 @@ def main() -> None:
         os._exit(7)
 
     @server.tool()
-    def slow(seconds: float) -> str:
-        """Sleeps, then answers."""
+    def slow(seconds: float, marker: str = "") -> str:
+        """Sleeps, then answers; writes the file `marker` first when given."""
+        if marker:
+            Path(marker).write_text("started")
         time.sleep(seconds)
         return "slept"
 
