@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 from agent_scientist.agent.registry import Capability, Check
 from agent_scientist.config import Settings
 
-LITELLM_PIN = "1.106.2"
 KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime")
 
 
@@ -181,9 +180,19 @@ def _package_checks() -> list[Check]:
         except metadata.PackageNotFoundError:
             checks.append((name, False, "not installed: pip install agent-scientist"))
             continue
-        if name == "litellm" and version != LITELLM_PIN:
-            checks.append((name, False, f"{version} installed; only the audited {LITELLM_PIN} is allowed: "
-                                        f"pip install litellm=={LITELLM_PIN}"))
+        pin = litellm_pin()
+        if name == "litellm" and pin and version != pin:
+            checks.append((name, False, f"{version} installed; only the audited {pin} is allowed: "
+                                        f"pip install litellm=={pin}"))
         else:
             checks.append((name, True, version))
     return checks
+
+
+def litellm_pin() -> str:
+    """The audited litellm release, read from this package's own requirements (one place: pyproject.toml)."""
+    for requirement in metadata.requires("agent-scientist") or []:
+        name, _, version = requirement.partition("==")
+        if name.strip() == "litellm":
+            return version.split(";")[0].strip()
+    return ""

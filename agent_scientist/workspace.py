@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from agent_scientist.fsio import append_jsonl, atomic_write_json, read_json, read_jsonl
+from agent_scientist.records import SCHEMA_VERSION, PaperMeta, RunRecord, StepRecord, WorkspaceMeta
 
-SCHEMA_VERSION = 1
 STATUSES = ("created", "running", "interrupted", "failed", "completed")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -74,7 +74,7 @@ class Workspace:
         # Absolute, so tools and the sandbox (which changes directory) see the same place.
         self.root = Path(root).resolve()
         self.name = self.root.name
-        self._meta: dict[str, Any] | None = None
+        self._meta: WorkspaceMeta | None = None
 
     # -- paths ------------------------------------------------------------
     @property
@@ -123,6 +123,7 @@ class Workspace:
             sub.mkdir()
         stamp = now_iso()
         ws._meta = {
+            "v": SCHEMA_VERSION,
             "version": SCHEMA_VERSION,
             "name": name,
             "question": question,
@@ -159,7 +160,7 @@ class Workspace:
 
     # -- metadata ---------------------------------------------------------
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> WorkspaceMeta:
         if self._meta is None:
             try:
                 data = read_json(self.meta_path)
@@ -173,11 +174,11 @@ class Workspace:
             self._meta = data
         return self._meta
 
-    def update(self, **fields: Any) -> dict[str, Any]:
+    def update(self, **fields: Any) -> WorkspaceMeta:
         """Change metadata fields and replace workspace.json atomically."""
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"unknown status {fields['status']!r}")
-        meta = dict(self.meta)
+        meta: WorkspaceMeta = {**self.meta}  # type: ignore[typeddict-item]
         meta.update(fields)
         meta["updated_at"] = now_iso()
         atomic_write_json(self.meta_path, meta)
@@ -215,9 +216,9 @@ class Workspace:
         return self.meta.get("question", "")
 
     # -- logs -------------------------------------------------------------
-    def append_step(self, record: dict[str, Any]) -> dict[str, Any]:
+    def append_step(self, record: StepRecord) -> StepRecord:
         """Append a step record (flushed), then fold its counters into workspace.json."""
-        record = {"v": SCHEMA_VERSION, **record}
+        record = {"v": SCHEMA_VERSION, **record}  # type: ignore[typeddict-item]
         append_jsonl(self.steps_path, record)
         usage = _usage([record])
         if any(usage.values()):
@@ -230,10 +231,10 @@ class Workspace:
             )
         return record
 
-    def steps(self) -> list[dict[str, Any]]:
+    def steps(self) -> list[StepRecord]:
         return read_jsonl(self.steps_path)
 
-    def reconcile(self) -> dict[str, Any]:
+    def reconcile(self) -> WorkspaceMeta:
         """Recount workspace.json's counters from steps.jsonl (the record of truth)."""
         usage = _usage(self.steps())
         usage["cost_usd"] = round(usage["cost_usd"], 6)
@@ -247,17 +248,17 @@ class Workspace:
                 answer = str(record["final_answer"])
         return answer
 
-    def append_run(self, record: dict[str, Any]) -> None:
+    def append_run(self, record: RunRecord) -> None:
         append_jsonl(self.runs_path, {"v": SCHEMA_VERSION, **record})
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunRecord]:
         return read_jsonl(self.runs_path)
 
     # -- papers -----------------------------------------------------------
     def paper_dir(self, paper_id: str) -> Path:
         return self.papers_dir / paper_key(paper_id)
 
-    def papers(self) -> list[dict[str, Any]]:
+    def papers(self) -> list[PaperMeta]:
         """Metadata of every paper cached in the workspace (arXiv and local), sorted by id."""
         found = []
         if self.papers_dir.exists():
@@ -298,7 +299,7 @@ class Workspace:
             os.close(fd)
 
 
-def _usage(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _usage(records: list[StepRecord]) -> dict[str, Any]:
     """Steps, tokens and cost in these records: the planner's own calls plus the worker's."""
     total: dict[str, Any] = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
     for r in records:

@@ -11,7 +11,7 @@ import sys
 from conftest import cli_env
 
 from agent_scientist.config import load_settings
-from agent_scientist.memory import list_notes, open_memory
+from agent_scientist.memory import open_memory, read_notes
 from agent_scientist.workspace import Workspace
 
 
@@ -79,8 +79,8 @@ def test_import_in_batches_skips_bad_lines_and_is_idempotent(cli, home, tmp_path
     assert r.returncode == 0
     s = load_settings({"home": str(home)})
     ws = Workspace.open(home, "imported")
-    assert len(list_notes(ws, s)) == 301
-    [old] = list_notes(ws, s, status="superseded")
+    assert len(read_notes(ws, s)) == 301
+    [old] = read_notes(ws, s, status="superseded")
     assert old["tags"] == ["a", "b"] and old["page"] == 2
 
 
@@ -107,4 +107,4 @@ def test_sigkill_during_import_leaves_a_store_that_opens_and_answers(home, tmp_p
     done = subprocess.run([sys.executable, "-m", "agent_scientist", "memory", "import", "killed", str(path)],
                           capture_output=True, text=True, env=cli_env(home), cwd=home.parent)
     assert done.returncode == 0, done.stderr
-    assert len(list_notes(ws, s)) == total
+    assert len(read_notes(ws, s)) == total

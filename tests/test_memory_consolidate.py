@@ -11,7 +11,7 @@ from support.memory_box import memory_box
 from support.scripted import ScriptedModel
 
 from agent_scientist.agent.registry import ToolContext
-from agent_scientist.memory import list_notes
+from agent_scientist.memory import read_notes
 from agent_scientist.memory.consolidate import differs
 from agent_scientist.workspace import Workspace
 
@@ -38,7 +38,7 @@ def setup(settings, replies):
 
 
 def notes(ctx, status="active"):
-    return list_notes(ctx.ws, ctx.settings, status=status)
+    return read_notes(ctx.ws, ctx.settings, status=status)
 
 
 def test_differs_spots_numbers_dates_and_qualifiers():

@@ -8,7 +8,7 @@ from support.chroma_server import chroma_server, free_port
 from support.memory_box import memory_box
 
 from agent_scientist.agent.registry import ToolContext
-from agent_scientist.memory import list_notes
+from agent_scientist.memory import read_notes
 from agent_scientist.workspace import Workspace
 
 
@@ -34,8 +34,8 @@ def test_memory_on_a_real_chroma_server(settings, tmp_path):
         # Nothing went to the workspace folder; another workspace on the same server is separate.
         assert not (ctx.ws.memory_dir / "chroma.sqlite3").exists()
         other, _ = box_for(remote, "beta")
-        assert list_notes(other.ws, remote) == []
-        assert [n["page"] for n in list_notes(ctx.ws, remote)] == [4]
+        assert read_notes(other.ws, remote) == []
+        assert [n["page"] for n in read_notes(ctx.ws, remote)] == [4]
 
 
 def test_a_server_that_is_down_disables_memory_with_a_clear_message(settings):

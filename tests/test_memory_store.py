@@ -10,7 +10,7 @@ import pytest
 from support.memory_box import memory_box
 
 from agent_scientist.agent.registry import ToolContext, ToolError
-from agent_scientist.memory import list_notes, open_memory
+from agent_scientist.memory import open_memory, read_notes
 from agent_scientist.memory.embedding import LocalEmbedder, get_embedder
 from agent_scientist.workspace import Workspace
 
@@ -79,7 +79,7 @@ def test_remember_merges_a_duplicate_keeping_both_sources(settings):
     note_id = first.split()[-1].rstrip(".")
     again = remember("Label smoothing improves calibration of ResNet-50 on ImageNet", source="arXiv:2001.00001")
     assert again.startswith(f"Already stored as {note_id}") and "arXiv:1906.02629v3; arXiv:2001.00001" in again
-    notes = list_notes(ctx.ws, settings)
+    notes = read_notes(ctx.ws, settings)
     assert len(notes) == 1
     assert notes[0]["source"] == "arXiv:1906.02629v3; arXiv:2001.00001" and notes[0]["page"] == 4
     assert notes[0]["tags"] == ["calibration"]
@@ -113,11 +113,11 @@ def test_recall_ranks_by_meaning_and_filters(settings):
 def test_superseded_notes_are_hidden_unless_asked(settings):
     ctx, _, remember, recall = make_box(settings)
     remember("The baseline was trained for 30 epochs.", kind="method")
-    old = list_notes(ctx.ws, settings)[0]["id"]
+    old = read_notes(ctx.ws, settings)[0]["id"]
     ctx.memory.set_status(old, "superseded")
     assert recall("baseline epochs") == []
     assert [r["id"] for r in recall("baseline epochs", kind="superseded")] == [old]
-    assert [n["id"] for n in list_notes(ctx.ws, settings, status="superseded")] == [old]
+    assert [n["id"] for n in read_notes(ctx.ws, settings, status="superseded")] == [old]
 
 
 def test_passages_api_is_idempotent_per_paper(settings):
@@ -143,19 +143,19 @@ def test_empty_huge_and_unknown_notes(settings):
         remember("A fine note.", kind="banana")
     answer = remember("word " * 1000)
     assert "cut from 4999 to 2000 characters" in answer
-    assert len(list_notes(ctx.ws, settings)[0]["text"]) == 2000
+    assert len(read_notes(ctx.ws, settings)[0]["text"]) == 2000
 
 
 def test_list_notes_order_kinds_and_no_store(settings):
     ws = Workspace.create(settings.home, "empty")
-    assert list_notes(ws, settings) == []
+    assert read_notes(ws, settings) == []
     assert not (ws.memory_dir / "chroma.sqlite3").exists()  # reading does not create a store
     ctx, _, remember, _ = make_box(settings, "full")
     for i, kind in enumerate(["finding", "todo", "finding", "lesson"]):
         remember(f"Distinct note number {i} about topic {'abcd'[i]}.", kind=kind)
-    notes = list_notes(ctx.ws, settings)
+    notes = read_notes(ctx.ws, settings)
     assert [n["text"].split()[3] for n in notes] == ["0", "1", "2", "3"]
-    assert [n["kind"] for n in list_notes(ctx.ws, settings, kinds=["finding", "lesson"])] == [
+    assert [n["kind"] for n in read_notes(ctx.ws, settings, kinds=["finding", "lesson"])] == [
         "finding", "finding", "lesson"]
     assert set(notes[0]) == {"id", "text", "kind", "status", "source", "page", "tags", "step", "created_at",
                              "updated_at"}
@@ -178,7 +178,7 @@ def test_corrupt_memory_disables_memory_with_a_clear_message(settings, damage):
     with pytest.raises(ToolError, match="Memory is unavailable"):
         remember("A finding.")
     assert box.step_callbacks  # trimming still works without the store
-    assert list_notes(ws, settings) == []
+    assert read_notes(ws, settings) == []
     with pytest.raises(Exception, match="cannot be opened"):
         open_memory(ws, settings)
 
@@ -210,7 +210,7 @@ def test_a_locked_store_disables_memory_with_a_clear_message(settings):
     finally:
         con.execute("ROLLBACK")
         con.close()
-    assert [n["text"] for n in list_notes(ctx.ws, settings)] == ["A note before the lock."]
+    assert [n["text"] for n in read_notes(ctx.ws, settings)] == ["A note before the lock."]
 
 
 def test_recall_bounds_long_passages_and_says_how_to_get_more(settings):

@@ -7,9 +7,9 @@ import re
 from support.scripted import ScriptedModel, code
 
 from agent_scientist.agent import loop
-from agent_scientist.agent.history import SummaryStep, rebuild_memory_steps
+from agent_scientist.agent.history import SummaryStep, rebuild_history
 from agent_scientist.config import load_settings
-from agent_scientist.memory import list_notes, open_memory
+from agent_scientist.memory import open_memory, read_notes
 from agent_scientist.memory.capability import MemoryCapability
 from agent_scientist.workspace import Workspace
 
@@ -69,13 +69,13 @@ def test_trimming_keeps_a_long_run_under_the_threshold(home):
     stored = open_memory(ws, settings_for(home)).summaries()
     assert [[s["first"], s["last"]] for s in stored] == [r["covers"] for r in summaries]
     # Resume rebuilds the same trimmed view: one summary, then the kept steps.
-    view = rebuild_memory_steps(records)
+    view = rebuild_history(records)
     kinds = [type(s).__name__ for s in view]
     assert kinds.count("SummaryStep") == 1 and kinds.count("TaskStep") == 1
     last = summaries[-1]["covers"][1]
     assert [s.step_number for s in view if type(s).__name__ == "ActionStep"] == list(range(last + 1, 61))
     # The end-of-run lesson was written.
-    assert [n["text"] for n in list_notes(ws, settings_for(home), kinds=["lesson"])] == [LESSON]
+    assert [n["text"] for n in read_notes(ws, settings_for(home), kinds=["lesson"])] == [LESSON]
 
 
 def test_without_trimming_the_prompt_keeps_growing(home):
@@ -109,7 +109,7 @@ def test_trimming_without_a_worker_model_writes_a_mechanical_summary(home):
     from agent_scientist.memory.trim import HistoryTrimmer
 
     ctx = ToolContext(ws=ws, settings=settings_for(home))
-    steps = rebuild_memory_steps([{"type": "run_start", "task": "Q?"}] + [
+    steps = rebuild_history([{"type": "run_start", "task": "Q?"}] + [
         {"type": "action", "step": i, "code": f"print({i})", "observation": f"out {i}", "tokens_in": 10}
         for i in range(1, 7)])
 
@@ -146,7 +146,7 @@ def test_planner_uses_remember_recall_and_the_memory_agent(home):
     assert "ECE falls from 4.5% to 2.1% (arXiv:1906.02629v3 p.4)." in actions[2]["observation"]
     assert "arXiv:1906.02629v3" in worker.calls[1]  # the memory agent saw its recall results
     assert "memory" in planner_model.calls[0] and "Your research memory" in planner_model.calls[0]
-    assert list_notes(ws, settings_for(home), kinds=["lesson"]) == []
+    assert read_notes(ws, settings_for(home), kinds=["lesson"]) == []
 
 
 def test_lessons_in_the_instructions_are_bounded_newest_first(home):
@@ -184,7 +184,7 @@ def test_summary_keeps_identifiers_verbatim_and_resume_rebuilds_the_same_view(ho
     class Agent:
         class memory:
             pass
-    Agent.memory.steps = rebuild_memory_steps(ws.steps())
+    Agent.memory.steps = rebuild_history(ws.steps())
     assert HistoryTrimmer(ctx, threshold=1).trim(Agent) == (1, 4)
     text = Agent.memory.steps[1].text
     assert text.startswith("Goal: Q.")
@@ -192,7 +192,7 @@ def test_summary_keeps_identifiers_verbatim_and_resume_rebuilds_the_same_view(ho
                   "results/metrics.json"):
         assert ident in text
     # What a resume rebuilds from steps.jsonl is exactly the live, trimmed view.
-    assert _messages(rebuild_memory_steps(ws.steps())) == _messages(Agent.memory.steps)
+    assert _messages(rebuild_history(ws.steps())) == _messages(Agent.memory.steps)
 
 
 def test_a_run_with_a_corrupt_memory_goes_on_without_it_and_says_so(home, capsys):

@@ -11,6 +11,7 @@ from support.arxiv_server import ArxivServer
 
 from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
+from agent_scientist.memory import open_memory
 from agent_scientist.papers.tool import find_paper, ingest_pdfs, page_count, read, search
 from agent_scientist.workspace import Workspace
 
@@ -179,12 +180,7 @@ def test_local_papers_read_like_arxiv_ones(ws, s, arxiv, tmp_path) -> None:
 
 
 def test_passages_go_to_the_workspace_memory(ws, s, arxiv) -> None:
-    memory_mod = pytest.importorskip("agent_scientist.memory")
-    try:
-        memory = memory_mod.open_memory(ws, s)
-        memory.search_passages  # noqa: B018
-    except Exception as exc:  # the memory capability is optional
-        pytest.skip(f"memory unavailable: {exc}")
+    memory = open_memory(ws, s)  # chromadb and the embedding model are hard dependencies: no skip
     read(ws, s, "2401.00001", memory=memory)
     assert memory.has_passages("2401.00001v2")
     found = read(ws, s, "2401.00001", query="efficient flow of information hyphenated", memory=memory)
@@ -205,12 +201,7 @@ def test_no_network_names_the_papers_that_stay_readable(ws, s, arxiv) -> None:
 
 def test_query_uses_memory_passages_when_memory_exists(ws, s, arxiv) -> None:
     """Words absent from the paper find nothing lexically, but the memory finds the passage by meaning."""
-    memory_mod = pytest.importorskip("agent_scientist.memory")
-    try:
-        memory = memory_mod.open_memory(ws, s)
-        memory.embed(["warm-up"])
-    except Exception as exc:  # the memory capability is optional
-        pytest.skip(f"memory unavailable: {exc}")
+    memory = open_memory(ws, s)
     query = "diagram of precision against scale"
     assert "No passage matches" in read(ws, s, "2401.00001", query=query)  # lexical: no shared word
     found = read(ws, s, "2401.00001", query=query, memory=memory)

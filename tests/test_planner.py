@@ -38,7 +38,8 @@ def test_steps_are_recorded_with_code_observation_errors_and_answer(home):
     assert "code" in steps[1]["error"].lower()  # no code block: a clear error, the run goes on
     assert "ZeroDivisionError" in steps[2]["error"]
     assert steps[3]["final_answer"] == "Yes [arXiv:2401.01234 p.3]"
-    assert all(s["tokens_in"] > 0 and s["duration_s"] >= 0 and s["started_at"] for s in steps)
+    assert all(s["tokens_in"] > 0 and s["started_at"] <= s["ended_at"] for s in steps)
+    assert all(s["duration_s"] == round(s["end_ts"] - s["start_ts"], 3) for s in steps)
     meta = Workspace.open(home, "w").meta
     assert meta["status"] == "completed" and meta["steps"] == 4
     assert meta["tokens_in"] == sum(s["tokens_in"] for s in steps)

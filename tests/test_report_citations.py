@@ -188,10 +188,8 @@ def test_every_citation_example_in_the_planner_prompts_verifies(tmp_path: Path) 
     import re
 
     from agent_scientist.report.answer import render_answer
-    from agent_scientist.report.citations import CITATION_GUIDE
-
     root = Path(__file__).resolve().parent.parent
-    texts = [CITATION_GUIDE] + [p.read_text(encoding="utf-8") for p in sorted((root / "prompts").glob("*.yaml"))]
+    texts = [p.read_text(encoding="utf-8") for p in sorted((root / "prompts").glob("*.yaml"))]
     examples = sorted({m for t in texts for m in re.findall(r"\[(?:arXiv|local):[^\]\n]*\]", t)})
     concrete = [e for e in examples if not re.search(r":ID\b|p\.N\b", e)]
     assert len(concrete) >= 4, examples

@@ -11,9 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from smolagents.memory import ActionStep, MemoryStep, PlanningStep, TaskStep
-from smolagents.models import ChatMessage, MessageRole
-from smolagents.monitoring import Timing, TokenUsage
+from agent_scientist.agent.adapter import (
+    ActionStep,
+    ChatMessage,
+    MemoryStep,
+    MessageRole,
+    PlanningStep,
+    TaskStep,
+    Timing,
+    TokenUsage,
+    make_error,
+)
 
 
 @dataclass
@@ -46,10 +54,7 @@ def record_to_step(record: dict[str, Any]) -> MemoryStep | None:
         step.code_action = record.get("code")
         step.observations = record.get("observation")
         if record.get("error"):
-            from smolagents.utils import AgentError
-
-            # AgentError needs a logger only to log itself; a silent one will do.
-            step.error = AgentError(str(record["error"]), _SilentLogger())
+            step.error = make_error(str(record["error"]))
         if record.get("final_answer") is not None:
             step.action_output = record["final_answer"]
             step.is_final_answer = True
@@ -68,7 +73,7 @@ def record_to_step(record: dict[str, Any]) -> MemoryStep | None:
     return None
 
 
-def rebuild_memory_steps(records: list[dict[str, Any]]) -> list[MemoryStep]:
+def rebuild_history(records: list[dict[str, Any]]) -> list[MemoryStep]:
     """The planner memory for a workspace's records, with recorded summaries applied."""
     steps = [s for s in (record_to_step(r) for r in records) if s is not None]
     for record in records:
@@ -103,11 +108,3 @@ def apply_summary(steps: list[MemoryStep], first: int, last: int, text: str) -> 
             continue
         out.append(step)
     return out
-
-
-class _SilentLogger:
-    def log(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log_error(self, *args: Any, **kwargs: Any) -> None:
-        pass

@@ -15,11 +15,13 @@ from typing import Any
 
 import yaml
 
-from agent_scientist.agent.history import rebuild_memory_steps
+from agent_scientist.agent.adapter import set_history
+from agent_scientist.agent.history import rebuild_history
 from agent_scientist.agent.models import UsageMeter, build_model, cost_usd
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, build_toolbox
 from agent_scientist.config import Settings
+from agent_scientist.records import StepRecord
 from agent_scientist.workspace import Workspace
 
 RESUME_TASK = (
@@ -75,7 +77,7 @@ class StepRecorder:
         return self.next_step - 1 - self.first_step
 
     def __call__(self, memory_step: Any, agent: Any = None) -> None:
-        from smolagents.memory import ActionStep, PlanningStep
+        from agent_scientist.agent.adapter import ActionStep, PlanningStep
 
         if isinstance(memory_step, ActionStep) and memory_step.model_output is None and memory_step.error is None:
             return  # the model call itself raised: nothing happened, the run is ending with that error
@@ -83,7 +85,7 @@ class StepRecorder:
         tokens_in = usage.input_tokens if usage else 0
         tokens_out = usage.output_tokens if usage else 0
         timing = memory_step.timing
-        record: dict[str, Any] = {
+        record: StepRecord = {
             "started_at": _iso(timing.start_time),
             "ended_at": _iso(timing.end_time),
             "start_ts": timing.start_time,
@@ -127,29 +129,27 @@ class StepRecorder:
     def _stop(self, agent: Any, reason: str) -> None:
         self.stop_reason = reason
         if agent is not None:
-            agent.interrupt_switch = True  # smolagents stops before the next step
+            from agent_scientist.agent.adapter import stop_before_next_step
+
+            stop_before_next_step(agent)
 
 
 def build_agent(ctx: ToolContext, box: Toolbox, model: Any, recorder: StepRecorder) -> Any:
-    from smolagents import CodeAgent
-    from smolagents.memory import ActionStep, PlanningStep
-    from smolagents.monitoring import LogLevel
+    from agent_scientist.agent.adapter import planner_agent
 
     settings = ctx.settings
-    callbacks = [recorder, *box.step_callbacks]
     instructions = "\n\n".join(text for text in box.instructions if text) or None
-    return CodeAgent(
+    return planner_agent(
         tools=box.tools,
         model=model,
         prompt_templates=load_prompts(),
         instructions=instructions,
-        additional_authorized_imports=list(settings.authorized_imports),
-        managed_agents=box.managed_agents or None,
-        step_callbacks={ActionStep: callbacks, PlanningStep: callbacks},
-        planning_interval=settings.planning_interval or None,
-        max_steps=settings.max_steps + 1,  # our recorder stops first, without a forced answer
-        verbosity_level=LogLevel.OFF,
-        max_print_outputs_length=settings.read_chars * 2,
+        authorized_imports=list(settings.authorized_imports),
+        managed_agents=box.managed_agents,
+        step_callbacks=[recorder, *box.step_callbacks],
+        planning_interval=settings.planning_interval,
+        max_steps=settings.max_steps,  # our recorder stops first, without a forced answer
+        max_print_chars=settings.read_chars * 2,
     )
 
 
@@ -202,7 +202,7 @@ def run(
         )
         ws.append_step({"type": "run_start", "task": task, "instruction": instruction, "resumed": resuming})
         if resuming:
-            agent.memory.steps = rebuild_memory_steps(records)
+            set_history(agent, rebuild_history(records))
         progress.start(ws, resuming)
 
         outcome = _drive(agent, task, resuming, recorder)
@@ -222,7 +222,7 @@ def run(
 
 
 def _drive(agent: Any, task: str, resuming: bool, recorder: StepRecorder) -> RunOutcome:
-    from smolagents.utils import AgentError
+    from agent_scientist.agent.adapter import AgentError
 
     try:
         answer = agent.run(task, reset=not resuming)

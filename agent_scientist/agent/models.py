@@ -28,7 +28,7 @@ def build_model(settings: Settings, role: str = "planner") -> Any:
     """A smolagents LiteLLMModel for the planner (or the cheaper worker)."""
     settings.require_model()
     _import_litellm()
-    from smolagents import LiteLLMModel
+    from agent_scientist.agent.adapter import LiteLLMModel
 
     model_id = settings.model if role == "planner" else settings.effective_worker_model
     kwargs: dict[str, Any] = {

@@ -44,9 +44,9 @@ class Toolbox:
 
     def add_functions(self, *functions: Callable) -> list[Any]:
         """Turn plain typed, documented functions into planner tools; returns the tools made."""
-        from smolagents import tool
+        from agent_scientist.agent.adapter import make_tool
 
-        made = [tool(fn) for fn in functions]
+        made = [make_tool(fn) for fn in functions]
         self.tools.extend(made)
         return made
 

@@ -42,10 +42,8 @@ def _workspace(s, name: str | None):
 
 def _memory(ws, s):
     """The workspace memory, so added papers can be recalled before they are read; None without it."""
-    try:
-        from agent_scientist.memory import open_memory
-    except ModuleNotFoundError:
-        return None
+    from agent_scientist.memory import open_memory
+
     try:
         return open_memory(ws, s)
     except Exception as exc:  # memory is optional; papers are indexed when read

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import signal
 from pathlib import Path
 from typing import Any
@@ -241,18 +240,16 @@ def _name_endpoint(reason: str, s: Settings) -> str:
 
 
 def _write_report(ws: Workspace, s: Settings) -> None:
+    from agent_scientist.report import write_report
+
     try:
-        report = importlib.import_module("agent_scientist.report")
-    except ModuleNotFoundError:
-        return
-    try:
-        result: Any = report.write_report(ws, s)
+        result = write_report(ws, s)
     except Exception as exc:  # the run is done and saved; a report failure must not hide that
         warn(f"Could not write the report: {exc}. Try: agent-scientist export {ws.name}")
         return
-    partial = " (partial)" if getattr(result, "partial", False) else ""
+    partial = " (partial)" if result.partial else ""
     console.print(f"Report{partial}: {result.path}", highlight=False)
-    if getattr(result, "unverified", None):
+    if result.unverified:
         warn(f"{len(result.unverified)} citation(s) could not be verified; see the report's appendix.")
 
 

@@ -21,6 +21,7 @@ from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolErro
 from agent_scientist.config import Settings
 from agent_scientist.experiments.editor import resolve_in_files
 from agent_scientist.experiments.sandbox import Capture, detect, run_sandboxed
+from agent_scientist.records import RunRecord
 from agent_scientist.workspace import Workspace, now_iso
 
 STDOUT_CHARS = 2000
@@ -172,7 +173,7 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     after = snapshot(files_dir)
     changed = sorted(p for p, stamp in after.items() if before.get(p) != stamp)
     metrics = read_metrics(files_dir, set(changed), notes)
-    record = {
+    record: RunRecord = {
         "run": number, "script": rel_script, "args": args or "", "command": command, "started_at": started_at,
         "duration_s": result.duration_s, "exit_code": result.exit_code, "timed_out": result.timed_out,
         "artifacts": changed[:MAX_ARTIFACTS_RECORDED], "metrics": metrics, "output_dir": f"runs/{number}",

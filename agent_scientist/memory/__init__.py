@@ -1,22 +1,22 @@
 """The memory capability: a per-workspace vector memory of notes, paper passages and history summaries.
 
 Public API: `open_memory(ws, settings)` (the MemoryStore, or MemoryUnavailable) and
-`list_notes(ws, settings, kinds=None, status="active")` for readers such as the report.
+`read_notes(ws, settings, kinds=None, status="active")` for readers such as the report.
 The planner's tools and the memory agent are registered by `agent_scientist.memory.capability`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.memory.store import KINDS, MemoryStore, MemoryUnavailable, open_store
+from agent_scientist.records import Note
 from agent_scientist.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KINDS", "MemoryStore", "MemoryUnavailable", "list_notes", "open_memory"]
+__all__ = ["KINDS", "MemoryStore", "MemoryUnavailable", "read_notes", "open_memory"]
 
 
 def open_memory(ws: Workspace, settings: Settings) -> MemoryStore:
@@ -24,8 +24,8 @@ def open_memory(ws: Workspace, settings: Settings) -> MemoryStore:
     return open_store(ws, settings)
 
 
-def list_notes(ws: Workspace, settings: Settings, kinds: list[str] | None = None,
-               status: str | None = "active") -> list[dict[str, Any]]:
+def read_notes(ws: Workspace, settings: Settings, kinds: list[str] | None = None,
+               status: str | None = "active") -> list[Note]:
     """Notes of the workspace ordered by (created_at, id); [] when there is no usable memory.
 
     `status` is "active", "superseded", or None for both.

@@ -15,6 +15,8 @@ from agent_scientist.memory.worker import ask, parse_json, prompts
 
 log = logging.getLogger(__name__)
 
+MEMORY_GUIDE = ("Notes: `remember(content, kind, source, page)` each finding with its source right after "
+                "reading it; `recall(query)` before re-reading anything.")
 MAX_K = 20
 LESSONS_CHARS = 1500  # of lessons put in the planner's instructions
 MAX_LESSONS = 3  # written per run
@@ -113,6 +115,7 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
             raise _failed(exc) from None
 
     remember_tool, recall_tool = box.add_functions(remember, recall)
+    box.instructions.append(MEMORY_GUIDE)
 
     if ctx.worker_model is not None:
         box.managed_agents.append(_memory_agent(cap, ctx, [recall_tool, remember_tool]))
@@ -144,13 +147,12 @@ def lessons_instructions(store: Any, limit: int = LESSONS_CHARS) -> str:
 
 def write_lessons(ctx: ToolContext, store: Any, agent: Any, status: str) -> list[str]:
     """Run-end hook: the worker model writes a few `lesson` notes about this run; returns their ids."""
-    from smolagents.memory import ActionStep
-
+    from agent_scientist.agent.adapter import ActionStep, history_steps
     from agent_scientist.memory.trim import describe_step
 
     if store is None or ctx.worker_model is None:
         return []
-    steps = [s for s in agent.memory.steps if isinstance(s, ActionStep)][-12:]
+    steps = [s for s in history_steps(agent) if isinstance(s, ActionStep)][-12:]
     if not steps:
         return []
     log_text = "\n\n".join(describe_step(s, 800) for s in steps)
@@ -178,10 +180,9 @@ def write_lessons(ctx: ToolContext, store: Any, agent: Any, status: str) -> list
 
 def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[Any]) -> Any:
     """The managed agent `memory`: open-ended questions and reorganisation, on the worker model."""
-    from smolagents import CodeAgent, tool
-    from smolagents.monitoring import LogLevel
+    from agent_scientist.agent.adapter import make_tool, managed_agent
 
-    def list_notes(kind: str = "", offset: int = 0) -> str:
+    def browse_notes(kind: str = "", offset: int = 0) -> str:
         """List active notes, oldest first, 30 at a time.
 
         Args:
@@ -196,7 +197,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
             lines.append(f"[{n['id']}] ({n['kind']}, {where}) {n['text'][:300]}")
         more = len(notes) - offset - len(page)
         if more > 0:
-            lines.append(f"... {more} more: list_notes(kind={kind!r}, offset={offset + LIST_LIMIT})")
+            lines.append(f"... {more} more: browse_notes(kind={kind!r}, offset={offset + LIST_LIMIT})")
         return "\n".join(lines) or "No notes."
 
     def update_note(note_id: str, text: str) -> str:
@@ -209,7 +210,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
         store = _store(cap)
         found = store.get_notes([note_id])
         if not found:
-            raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
+            raise ToolError(f"No note {note_id!r}. Use browse_notes() or recall() to find ids.")
         note, _ = prepare_note(text, found[0]["kind"])
         store.update_note({**found[0], "text": note["text"]})
         return f"Updated {note_id}."
@@ -223,19 +224,18 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
         """
         store = _store(cap)
         if not store.get_notes([note_id]):
-            raise ToolError(f"No note {note_id!r}. Use list_notes() or recall() to find ids.")
+            raise ToolError(f"No note {note_id!r}. Use browse_notes() or recall() to find ids.")
         store.set_status(note_id, "superseded")
         return f"{note_id} is now superseded" + (f" by {by}." if by else ".")
 
     spec = prompts()["agent"]
-    return CodeAgent(
-        tools=[*shared_tools, tool(list_notes), tool(update_note), tool(supersede_note)],
+    return managed_agent(
+        tools=[*shared_tools, make_tool(browse_notes), make_tool(update_note), make_tool(supersede_note)],
         model=ctx.worker_model,
         name="memory",
         description=" ".join(spec["description"].split()),
         instructions=spec["instructions"],
         max_steps=6,
-        verbosity_level=LogLevel.OFF,
     )
 
 

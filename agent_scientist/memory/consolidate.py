@@ -14,6 +14,7 @@ from typing import Any
 
 from agent_scientist.memory.store import MemoryStore, merge_sources, new_note_id, now_iso
 from agent_scientist.memory.worker import ask, parse_json
+from agent_scientist.records import Note
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ MAX_NOTE_CHARS = 2000
 
 
 def prepare_note(content: str, kind: str = "finding", source: str = "", page: int = 0, tags: Any = "",
-                 step: int = 0) -> tuple[dict[str, Any], list[str]]:
+                 step: int = 0) -> tuple[Note, list[str]]:
     """A clean note dict and warnings; raises ValueError (with what to do) for an empty note or unknown kind."""
     from agent_scientist.memory.store import KINDS
 
@@ -201,8 +202,8 @@ def prepare_note(content: str, kind: str = "finding", source: str = "", page: in
     except (TypeError, ValueError):
         raise ValueError(f"page must be a whole number, not {page!r}.") from None
     tag_list = tags if isinstance(tags, list) else str(tags or "").split(",")
-    note = {"text": text, "kind": kind, "source": str(source or "").strip(), "page": page,
-            "tags": sorted({str(t).strip() for t in tag_list if str(t).strip()}), "step": int(step or 0)}
+    note = Note(text=text, kind=kind, source=str(source or "").strip(), page=page,
+                tags=sorted({str(t).strip() for t in tag_list if str(t).strip()}), step=int(step or 0))
     return note, warnings
 
 

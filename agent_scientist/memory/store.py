@@ -18,6 +18,7 @@ import numpy as np
 
 from agent_scientist.config import Settings
 from agent_scientist.memory.embedding import EmbeddingError, get_embedder
+from agent_scientist.records import Note, note_from_store, note_to_store
 from agent_scientist.workspace import Workspace
 from agent_scientist.workspace import now_iso as workspace_now_iso
 
@@ -35,7 +36,7 @@ class MemoryUnavailable(Exception):
 
 
 def now_iso() -> str:
-    """Timestamps with microseconds, so notes written in the same second keep their order."""
+    """workspace.now_iso with microseconds, so notes written in the same second keep their order."""
     return workspace_now_iso("microseconds")
 
 
@@ -74,39 +75,6 @@ def _where(conds: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not conds:
         return None
     return conds[0] if len(conds) == 1 else {"$and": conds}
-
-
-def _note_from(id_: str, text: str, meta: dict[str, Any] | None) -> dict[str, Any]:
-    meta = meta or {}
-    tags = str(meta.get("tags") or "")
-    return {
-        "id": id_,
-        "text": text or "",
-        "kind": meta.get("kind", "finding"),
-        "status": meta.get("status", "active"),
-        "source": meta.get("source", ""),
-        "page": int(meta.get("page") or 0),
-        "tags": [t for t in (x.strip() for x in tags.split(",")) if t],
-        "step": int(meta.get("step") or 0),
-        "created_at": meta.get("created_at", ""),
-        "updated_at": meta.get("updated_at", ""),
-    }
-
-
-def _note_meta(note: dict[str, Any]) -> dict[str, Any]:
-    tags = note.get("tags") or []
-    if isinstance(tags, str):
-        tags = [t.strip() for t in tags.split(",")]
-    return {
-        "kind": note.get("kind") or "finding",
-        "status": note.get("status") or "active",
-        "source": note.get("source") or "",
-        "page": int(note.get("page") or 0),
-        "tags": ",".join(t for t in tags if t),
-        "step": int(note.get("step") or 0),
-        "created_at": note.get("created_at") or now_iso(),
-        "updated_at": note.get("updated_at") or note.get("created_at") or now_iso(),
-    }
 
 
 def parse_url(url: str) -> tuple[str, int, bool]:
@@ -228,36 +196,36 @@ class MemoryStore:
                               embeddings=[v.tolist() for v in vecs])
 
     # -- notes ------------------------------------------------------------
-    def add_notes(self, notes: list[dict[str, Any]], vectors: np.ndarray | None = None) -> list[str]:
+    def add_notes(self, notes: list[Note], vectors: np.ndarray | None = None) -> list[str]:
         """Store notes (dicts with text, kind, ...) as they are; returns their ids. No consolidation."""
         ids = [n.get("id") or new_note_id() for n in notes]
-        self._write(self.notes, ids, [n["text"] for n in notes], [_note_meta(n) for n in notes], vectors)
+        self._write(self.notes, ids, [n["text"] for n in notes], [note_to_store(n, now_iso()) for n in notes], vectors)
         return ids
 
-    def get_notes(self, ids: list[str]) -> list[dict[str, Any]]:
+    def get_notes(self, ids: list[str]) -> list[Note]:
         if not ids:
             return []
         got = self.notes.get(ids=ids, include=["documents", "metadatas"])
-        found = {i: _note_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
+        found = {i: note_from_store(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
                                                              strict=False)}
         return [found[i] for i in ids if i in found]
 
-    def update_note(self, note: dict[str, Any]) -> None:
+    def update_note(self, note: Note) -> None:
         """Rewrite one note (text and metadata), re-embedding it only if the text changed."""
         note = {**note, "updated_at": now_iso()}
         stored = self.get_notes([note["id"]])
         if stored and stored[0]["text"] == note["text"]:
-            self.notes.update(ids=[note["id"]], metadatas=[_note_meta(note)])
+            self.notes.update(ids=[note["id"]], metadatas=[note_to_store(note, now_iso())])
         else:
-            self._write(self.notes, [note["id"]], [note["text"]], [_note_meta(note)])
+            self._write(self.notes, [note["id"]], [note["text"]], [note_to_store(note, now_iso())])
 
     def set_status(self, note_id: str, status: str) -> None:
         current = self.get_notes([note_id])
         if current:
-            meta = _note_meta({**current[0], "status": status, "updated_at": now_iso()})
+            meta = note_to_store({**current[0], "status": status, "updated_at": now_iso()}, now_iso())
             self.notes.update(ids=[note_id], metadatas=[meta])
 
-    def list_notes(self, kinds: list[str] | None = None, status: str | None = "active") -> list[dict[str, Any]]:
+    def list_notes(self, kinds: list[str] | None = None, status: str | None = "active") -> list[Note]:
         """All notes matching, ordered by (created_at, id)."""
         conds: list[dict[str, Any]] = []
         if status and status != "all":
@@ -265,7 +233,7 @@ class MemoryStore:
         if kinds:
             conds.append({"kind": {"$in": list(kinds)}} if len(kinds) > 1 else {"kind": kinds[0]})
         got = self.notes.get(where=_where(conds), include=["documents", "metadatas"])
-        notes = [_note_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
+        notes = [note_from_store(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
                                                          strict=False)]
         return sorted(notes, key=lambda n: (n["created_at"], n["id"]))
 
@@ -302,7 +270,7 @@ class MemoryStore:
     def _query_notes(self, vector: np.ndarray, want: int, where: dict[str, Any] | None) -> list[dict[str, Any]]:
         res = self.notes.query(query_embeddings=[vector.tolist()], n_results=want, where=where,
                                include=["documents", "metadatas", "distances"])
-        return [{**_note_from(i, d, m), "score": round(1.0 - float(dist), 4)}
+        return [{**note_from_store(i, d, m), "score": round(1.0 - float(dist), 4)}
                 for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0],
                                          res["distances"][0], strict=False)]
 
@@ -310,7 +278,7 @@ class MemoryStore:
         got = self.notes.get(where=_where(conds), include=["documents", "metadatas", "embeddings"])
         out = []
         for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False):
-            note = _note_from(i, d, m)
+            note = note_from_store(i, d, m)
             if source_matches(note["source"], source):
                 out.append({**note, "score": round(float(np.dot(np.asarray(e), vector)), 4)})
         return sorted(out, key=lambda x: -x["score"])

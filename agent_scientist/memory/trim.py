@@ -38,7 +38,7 @@ def _cut(text: Any, limit: int) -> str:
 
 def describe_step(step: Any, limit: int = STEP_CHARS) -> str:
     """One memory step as plain text for the summariser (bounded)."""
-    from smolagents.memory import ActionStep, PlanningStep
+    from agent_scientist.agent.adapter import ActionStep, PlanningStep
 
     if isinstance(step, ActionStep):
         parts = [f"Step {step.step_number}:"]
@@ -103,7 +103,7 @@ class HistoryTrimmer:
         self.trims = 0
 
     def __call__(self, memory_step: Any, agent: Any = None) -> None:
-        from smolagents.memory import ActionStep
+        from agent_scientist.agent.adapter import ActionStep
 
         if agent is None or not isinstance(memory_step, ActionStep) or memory_step.is_final_answer:
             return
@@ -117,9 +117,9 @@ class HistoryTrimmer:
 
     def trim(self, agent: Any) -> tuple[int, int] | None:
         """Fold all but the last `keep_last` action steps into one summary; returns the range covered."""
-        from smolagents.memory import ActionStep, TaskStep
+        from agent_scientist.agent.adapter import ActionStep, TaskStep, history_steps, set_history
 
-        steps = agent.memory.steps
+        steps = history_steps(agent)
         actions = [s for s in steps if isinstance(s, ActionStep) and s.step_number is not None]
         fold = actions[: len(actions) - self.keep_last] if self.keep_last else actions
         if not fold:
@@ -131,7 +131,7 @@ class HistoryTrimmer:
         end = next(i for i, s in enumerate(steps) if s is fold[-1])
         covered = [s for s in steps[: end + 1] if not isinstance(s, (SummaryStep, TaskStep))]
         text = self.summarize(previous, covered, first, last)
-        agent.memory.steps[:] = apply_summary(steps, first, last, text)
+        set_history(agent, apply_summary(steps, first, last, text))
         self.ctx.ws.append_step({"type": "summary", "covers": [first, last], "text": text})
         store = self.store()
         if store is not None:

@@ -28,18 +28,10 @@ def render(template: str, **fields: Any) -> str:
 
 def ask(model: Any, key: str, **fields: Any) -> str:
     """One call to the worker model with prompt `key`; returns its text (raises on model errors)."""
-    from smolagents.models import ChatMessage, MessageRole
+    from agent_scientist.agent.adapter import ask_text
 
     spec = prompts()[key]
-    messages = [
-        ChatMessage(role=MessageRole.SYSTEM, content=[{"type": "text", "text": spec["system"].strip()}]),
-        ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": render(spec["user"], **fields)}]),
-    ]
-    reply = model.generate(messages)
-    content = reply.content
-    if isinstance(content, list):
-        content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content or "").strip()
+    return ask_text(model, spec["system"].strip(), render(spec["user"], **fields))
 
 
 def parse_json(text: str) -> Any:

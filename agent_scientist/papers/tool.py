@@ -36,6 +36,14 @@ from agent_scientist.workspace import Workspace, now_iso
 
 __all__ = ["search", "read", "ingest_pdfs", "page_count", "load_pages", "find_paper", "PapersCapability"]
 
+PAPERS_GUIDE = (
+    "Papers: search with `search_papers` and a precise query; refine it (arXiv syntax: ti:, abs:, au:, cat:, "
+    "AND/OR/ANDNOT). `read_paper(id)` gives an overview with outline and page count; then read only the "
+    "pages you need, or `read_paper(id, query=\"...\")` for passages. Cite claims with their page, e.g. "
+    "[arXiv:2401.01234 p.3]. For example:\n"
+    "    for p in search_papers('abs:\"label smoothing\" AND abs:calibration', max_results=5):\n"
+    "        print(p['id'], p['published'], p['title'])"
+)
 MAX_RESULTS = 50
 WORKSPACE_HITS = 3
 ABSTRACT_CHARS = 600
@@ -404,7 +412,4 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
         return read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages())
 
     box.add_functions(search_papers, read_paper)
-    box.instructions.append(
-        "Papers: find them with search_papers, read them with read_paper (overview first, then pages or "
-        "query=). Cite claims from papers with their page, e.g. [arXiv:2401.01234 p.3]."
-    )
+    box.instructions.append(PAPERS_GUIDE)

@@ -12,14 +12,14 @@ from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_text
-from agent_scientist.report.citations import CITATION_GUIDE, CitationIndex
+from agent_scientist.report.citations import CitationIndex
 from agent_scientist.report.formats import to_bibtex, to_json
 from agent_scientist.report.markdown import build_markdown
 from agent_scientist.workspace import Workspace
 
 FORMATS = ("markdown", "json", "bibtex")
 
-__all__ = ["CITATION_GUIDE", "FORMATS", "ReportResult", "build_markdown", "load_notes", "render", "write_report"]
+__all__ = ["FORMATS", "ReportResult", "build_markdown", "load_notes", "render", "write_report"]
 
 
 @dataclass
@@ -36,14 +36,12 @@ class ReportResult:
 
 def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
     """All active notes from memory, or (None, why) when memory is unavailable: a report never fails on it."""
+    from agent_scientist.memory import read_notes
+
     try:
-        from agent_scientist.memory import list_notes
-    except Exception as exc:  # the capability may be missing or broken; the report goes on without it
-        return None, f"memory module not available: {type(exc).__name__}"
-    try:
-        notes = list(list_notes(ws, settings))
+        notes = list(read_notes(ws, settings))
         if not notes and (settings.memory_url or any(ws.memory_dir.glob("*"))):
-            # list_notes reads an unusable store as empty: tell "unavailable" apart from "no notes"
+            # read_notes reads an unusable store as empty: tell "unavailable" apart from "no notes"
             from agent_scientist.memory import open_memory
 
             open_memory(ws, settings)

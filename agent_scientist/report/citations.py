@@ -14,14 +14,6 @@ from typing import Any
 
 from agent_scientist.fsio import read_json
 
-# Told to the planner (its prompt) so its answer uses what the report can verify.
-CITATION_GUIDE = (
-    "Cite only papers you have read in this workspace, inside square brackets: [arXiv:2401.01234], "
-    "[arXiv:2401.01234 p.3], [arXiv:2401.01234, p. 3-4], several separated by ';' as in "
-    "[arXiv:2401.01234 p.3; arXiv:2312.00001v2], and your own PDFs as [local:ab12cd34 p.2]. "
-    "The report numbers them and removes any citation of a paper or page the workspace does not hold."
-)
-
 UNVERIFIED_ANCHOR = "unverified-citations"
 
 _NEW = r"\d{4}\.\d{4,5}"

@@ -1,0 +1,101 @@
+"""The one module that imports smolagents: every use of its classes and internals goes through here.
+
+The behaviour we rely on (stopping before the next step, no forced answer at the step limit, replaying
+memory steps, silent errors, tools from typed functions, step callbacks) is pinned by tests/test_adapter.py,
+so an upgrade of smolagents that changes it fails there, in one place. Import this module lazily (inside
+functions) where start-up time matters: it loads smolagents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from smolagents import CodeAgent, LiteLLMModel, tool
+from smolagents.memory import ActionStep, MemoryStep, PlanningStep, TaskStep
+from smolagents.models import ChatMessage, MessageRole
+from smolagents.monitoring import LogLevel, Timing, TokenUsage
+from smolagents.utils import AgentError
+
+__all__ = [
+    "ActionStep", "AgentError", "ChatMessage", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
+    "TaskStep", "Timing", "TokenUsage", "ask_text", "history_steps", "make_error", "make_tool", "managed_agent",
+    "planner_agent", "set_history", "stop_before_next_step", "text_message",
+]
+
+
+def make_tool(fn: Callable) -> Any:
+    """A planner tool from a plain typed function whose docstring has an Args section."""
+    return tool(fn)
+
+
+def planner_agent(*, tools: list[Any], model: Any, prompt_templates: dict[str, Any], instructions: str | None,
+                  authorized_imports: list[str], managed_agents: list[Any], step_callbacks: list[Callable],
+                  planning_interval: int, max_steps: int, max_print_chars: int) -> Any:
+    """The planner: a CodeAgent whose step limit is enforced by our callbacks, never by a forced answer.
+
+    smolagents asks the model for a final answer once `max_steps` is reached; giving it one step more than
+    ours means our recorder always stops the run first (see `stop_before_next_step`).
+    """
+    return CodeAgent(
+        tools=tools,
+        model=model,
+        prompt_templates=prompt_templates,
+        instructions=instructions,
+        additional_authorized_imports=authorized_imports,
+        managed_agents=managed_agents or None,
+        step_callbacks={ActionStep: step_callbacks, PlanningStep: step_callbacks},
+        planning_interval=planning_interval or None,
+        max_steps=max_steps + 1,
+        verbosity_level=LogLevel.OFF,
+        max_print_outputs_length=max_print_chars,
+    )
+
+
+def managed_agent(*, tools: list[Any], model: Any, name: str, description: str, instructions: str,
+                  max_steps: int) -> Any:
+    """A helper agent the planner calls like a tool (e.g. the memory agent), silent like the planner."""
+    return CodeAgent(tools=tools, model=model, name=name, description=description, instructions=instructions,
+                     max_steps=max_steps, verbosity_level=LogLevel.OFF)
+
+
+def stop_before_next_step(agent: Any) -> None:
+    """Ask a running agent to stop once the current step's callbacks are done (it raises AgentError then)."""
+    agent.interrupt_switch = True
+
+
+def history_steps(agent: Any) -> list[Any]:
+    """The agent's own record of its steps (what the next prompt is built from)."""
+    return agent.memory.steps
+
+
+def set_history(agent: Any, steps: list[Any]) -> None:
+    """Replace the agent's steps in place, e.g. with a replayed or trimmed history."""
+    agent.memory.steps[:] = steps
+
+
+class _SilentLogger:
+    def log(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def log_error(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def make_error(text: str) -> AgentError:
+    """An AgentError for a replayed step; AgentError needs a logger only to log itself, a silent one will do."""
+    return AgentError(text, _SilentLogger())
+
+
+def text_message(role: str, text: str) -> ChatMessage:
+    """A chat message of one text part; role is "system", "user" or "assistant"."""
+    return ChatMessage(role=MessageRole(role), content=[{"type": "text", "text": text}])
+
+
+def ask_text(model: Any, system: str, user: str) -> str:
+    """One call to a model with a system and a user message; returns its text."""
+    reply = model.generate([text_message("system", system), text_message("user", user)])
+    content = reply.content
+    if isinstance(content, list):
+        content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "").strip()

@@ -1,0 +1,165 @@
+"""The records a workspace keeps, defined once: workspace.json, steps.jsonl, runs.jsonl, papers, notes.
+
+They are TypedDicts because they are JSON on disk: every reader and writer names the record it handles,
+and a record read from an older workspace (fewer fields, no `v`) is still a valid record. `v` is the
+record format version (SCHEMA_VERSION); readers accept every earlier version (the first landing wrote
+`v: 1` on steps and runs, `version: 1` in workspace.json, and no version on papers and notes).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+SCHEMA_VERSION = 1
+
+StepType = Literal["run_start", "action", "planning", "summary", "run_end"]
+Status = Literal["created", "running", "interrupted", "failed", "completed"]
+
+
+class WorkspaceMeta(TypedDict, total=False):
+    """workspace.json: replaced atomically on every change."""
+
+    v: int
+    version: int  # the first landing's name for `v`; still written for older readers
+    name: str
+    question: str
+    status: Status
+    stop_reason: str | None
+    models: dict[str, str]  # {"planner": ..., "worker": ...}
+    api_base: str | None
+    memory_url: str | None
+    created_at: str
+    updated_at: str
+    steps: int  # planner action steps, all runs
+    tokens_in: int  # planner and worker tokens together
+    tokens_out: int
+    cost_usd: float
+
+
+class StepRecord(TypedDict, total=False):
+    """One line of steps.jsonl, appended and flushed when the step ends; `type` says which fields apply."""
+
+    v: int
+    type: StepType
+    step: int  # action/planning: the planner step number (global across runs)
+    # timing and usage (action, planning)
+    started_at: str | None
+    ended_at: str | None
+    start_ts: float | None
+    end_ts: float | None
+    duration_s: float
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    worker_tokens_in: int  # the worker model's usage during this step (memory, summaries, reviews)
+    worker_tokens_out: int
+    worker_cost_usd: float
+    # action
+    model_output: str | None
+    code: str | None
+    observation: str | None
+    error: str | None
+    final_answer: str
+    # planning
+    plan: str
+    # run_start
+    task: str
+    instruction: str | None
+    resumed: bool
+    # summary (history trimming): steps covers[0]..covers[1] folded into text
+    covers: list[int]
+    text: str
+    # run_end
+    status: Status
+    reason: str
+
+
+class RunRecord(TypedDict, total=False):
+    """One line of runs.jsonl: an experiment run and what it produced."""
+
+    v: int
+    run: int
+    script: str
+    args: str
+    command: list[str]
+    started_at: str
+    duration_s: float
+    exit_code: int | None
+    timed_out: bool
+    interrupted: bool
+    artifacts: list[str]  # files under files/ the run created or changed
+    metrics: dict[str, Any] | None  # the script's metrics.json
+    output_dir: str  # runs/<n>, relative to files/
+    protections: dict[str, bool]
+    step: int  # the planner step that ran it
+
+
+class PaperMeta(TypedDict, total=False):
+    """papers/<key>/meta.json: written last, so its presence means the paper is complete."""
+
+    v: int
+    id: str  # canonical id: 2401.01234v2, hep-th/9901001v1, local:<hash>
+    title: str
+    authors: list[str]
+    abstract: str
+    published: str
+    updated: str
+    categories: list[str]
+    comment: str
+    pdf_url: str
+    source: str  # where the paper came from: arxiv, local
+    file: str  # paper.pdf
+    pages: int  # pages extracted
+    total_pages: int  # when the PDF had more pages than were extracted
+    added_at: str
+    sha256: str
+
+
+class Note(TypedDict, total=False):
+    """A note in the memory, as tools and commands see it."""
+
+    id: str
+    text: str
+    kind: str  # one of memory.store.KINDS
+    status: str  # active or superseded
+    source: str  # e.g. arXiv:2401.01234v2, local:ab12cd34, run:3; several joined by "; "
+    page: int
+    tags: list[str]
+    step: int
+    created_at: str
+    updated_at: str
+
+
+def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None) -> Note:
+    """A note from a memory row (its document and its flat metadata)."""
+    meta = meta or {}
+    tags = str(meta.get("tags") or "")
+    return Note(
+        id=note_id,
+        text=text or "",
+        kind=meta.get("kind", "finding"),
+        status=meta.get("status", "active"),
+        source=meta.get("source", ""),
+        page=int(meta.get("page") or 0),
+        tags=[t for t in (x.strip() for x in tags.split(",")) if t],
+        step=int(meta.get("step") or 0),
+        created_at=meta.get("created_at", ""),
+        updated_at=meta.get("updated_at", ""),
+    )
+
+
+def note_to_store(note: Note | dict[str, Any], now: str) -> dict[str, Any]:
+    """A note's flat metadata for the memory (lists joined; missing times become `now`)."""
+    tags = note.get("tags") or []
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",")]
+    return {
+        "kind": note.get("kind") or "finding",
+        "status": note.get("status") or "active",
+        "source": note.get("source") or "",
+        "page": int(note.get("page") or 0),
+        "tags": ",".join(t for t in tags if t),
+        "step": int(note.get("step") or 0),
+        "created_at": note.get("created_at") or now,
+        "updated_at": note.get("updated_at") or note.get("created_at") or now,
+    }
