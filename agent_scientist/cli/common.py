@@ -108,4 +108,5 @@ def cli_phrasing(text: str, name: str | None = None) -> str:
     text = re.sub(r"read_paper\('([^']+)'(?:, page=(\w+))?(?:, query='([^']*)')?\)", command, text)
     text = text.replace("read_paper(id)", f"agent-scientist papers read ID{where}")
     text = re.sub(r"search_papers\(same query, offset=(\d+)\)", r"the same search with --offset \1", text)
+    text = text.replace("papers add NAME FILE...", "papers add FILE... --name NAME")
     return text.replace("search_papers", "agent-scientist papers search")

@@ -266,7 +266,8 @@ def _write_report(ws: Workspace, settings: Settings) -> None:
     except Exception as exc:  # the run is done and saved; a report failure must not hide that
         warn(f"Could not write the report: {exc}. Try: agent-scientist export {ws.name}")
         return
-    console.print(f"Report{' (partial)' if result.partial else ''}: {result.path}", highlight=False)
+    partial = " (partial)" if result.partial else ""
+    console.print(f"Report{partial}: {result.path}", highlight=False)
     if result.unverified:
         warn(f"{len(result.unverified)} citation(s) could not be verified; see the report's appendix.")
 

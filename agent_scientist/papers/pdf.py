@@ -238,7 +238,9 @@ _JUNK_TITLES = re.compile(r"^(untitled|microsoft word|document\d*|\s*$)|\.(docx?
 _ARXIV_PRINTED = re.compile(r"arXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)")
 _AUTHOR_NOISE = re.compile(r"[\d*†‡§¶∗,]+$|^[\d*†‡§¶∗]+")
-_NOT_A_NAME = re.compile(r"(?i)universit|institut|department|school|college|laborator|@|\bcorp|\binc\b|abstract")
+_NOT_A_NAME = re.compile(r"(?i)universit|institut|department|school|college|laborator|@|\bcorp|\binc\b|abstract|"
+                         r"\b(group|project|foundation|team|consortium|society|centre|center|version)\b")
+_ABSTRACT_START = re.compile(r"(?i)^abstract\s*([.:\u2014-]|$)")
 
 
 def printed_ids(text: str) -> tuple[str, str]:
@@ -327,18 +329,20 @@ def _authors_below(lines: list[tuple[float, str, float, float]], title: str) -> 
         return []
     title_size = ordered[start][0]
     names: list[str] = []
-    for size, text, *_ in ordered[start + 1:start + 8]:
+    for size, text, *_ in ordered[start + 1:start + 12]:
         if size >= title_size or text in title:
             continue
-        if text.lower().startswith("abstract") or len(text) > 200:
+        if _ABSTRACT_START.match(text) or len(text) > 200:
             break
-        if _NOT_A_NAME.search(text):
-            continue
-        for part in re.split(r",|\band\b|&|;|\s{2,}", text):
-            name = _AUTHOR_NOISE.sub("", part.strip()).strip()
-            words = name.split()
-            if 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words if len(w) > 3):
-                names.append(name)
-        if names:
-            break
+        text = re.sub(r"\(.*?\)|\S+@\S+", " ", text)
+        found = []
+        if not _NOT_A_NAME.search(text):
+            for part in re.split(r",|\band\b|&|;|\s{2,}", text):
+                name = _AUTHOR_NOISE.sub("", part.strip()).strip()
+                words = name.split()
+                if 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words if len(w) > 3):
+                    found.append(name)
+        if names and not found:
+            break  # the lines of names are over
+        names.extend(found)
     return names[:50]
