@@ -1,0 +1,123 @@
+"""Paper passages in the memory: indexed once per paper (in the background after a read) and searched
+by meaning (MemoryStore's passages part).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from agent_scientist.memory.connection import StoreBase
+from agent_scientist.memory.notes import _norm_source, paper_source
+
+log = logging.getLogger(__name__)
+
+PASSAGE_CHARS = 800  # passage text returned by recall(); the paper itself has the rest
+
+
+class PassagesMixin(StoreBase):
+    """Passages: index (now or later), wait for the index, and search."""
+
+    # -- passages ---------------------------------------------------------
+    def add_passages(self, paper_id: str, chunks: list[dict[str, Any]]) -> int:
+        """Store a paper's text chunks, replacing any stored before (idempotent per paper)."""
+        self.wait_indexed()
+        return self._add_passages(paper_id, chunks)
+
+    def _add_passages(self, paper_id: str, chunks: list[dict[str, Any]]) -> int:
+        self.passages.delete(where={"paper_id": paper_id})
+        chunks = [c for c in chunks if str(c.get("text") or "").strip()]
+        ids = [f"{paper_id}#{i}" for i in range(len(chunks))]
+        # `chunks` on every row: an index cut short by a kill is seen as incomplete and redone.
+        metas = [{"paper_id": paper_id, "paper_base": _norm_source(paper_source(paper_id)),
+                  "page_start": int(c.get("page_start") or 0), "chunks": len(chunks),
+                  "page_end": int(c.get("page_end") or c.get("page_start") or 0)} for c in chunks]
+        self._write(self.passages, ids, [str(c["text"]) for c in chunks], metas)
+        return len(ids)
+
+    def add_passages_later(self, paper_id: str, chunks: list[dict[str, Any]]) -> None:
+        """Index a paper's chunks in a background thread, so a first read answers without waiting.
+
+        Every reader of passages (has_passages, search, recall) waits for it first, and so does the
+        process at exit, for up to `exit_wait_s`.
+        """
+        with self._queue_lock:
+            self._queue.append((paper_id, chunks))
+            self._pending.add(paper_id)
+            self._idle.clear()
+            if self._indexing is None or not self._indexing.is_alive():
+                if self._indexing is None:
+                    atexit.register(self._wait_at_exit)
+                self._indexing = threading.Thread(target=self._index_queue, name="passage-index", daemon=True)
+                self._indexing.start()
+
+    def _index_queue(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._idle.set()
+                    return
+                paper_id, chunks = self._queue.pop(0)
+            try:
+                self._add_passages(paper_id, chunks)
+            except Exception as exc:  # the next read of this paper indexes it again
+                log.warning("memory: indexing the passages of %s failed: %s", paper_id, exc)
+            finally:
+                with self._queue_lock:
+                    if all(queued != paper_id for queued, _ in self._queue):
+                        self._pending.discard(paper_id)
+
+    def _wait_at_exit(self) -> None:
+        if not self.wait_indexed(self.exit_wait_s):
+            import sys
+
+            print(f"warning: passages of {self.indexing_left()} paper(s) not indexed within {self.exit_wait_s:g} s; "
+                  "they are indexed again when next read.", file=sys.stderr)
+
+    def indexing_left(self) -> int:
+        """Papers whose passages are queued or being indexed."""
+        with self._queue_lock:
+            return len(self._pending)
+
+    def wait_indexed(self, timeout: Any = None) -> bool:
+        """Wait for background indexing (at most `timeout` seconds, or a callable giving them)."""
+        seconds = timeout() if callable(timeout) else timeout
+        return self._idle.wait(seconds)
+
+    def has_passages(self, paper_id: str) -> bool:
+        """Whether the paper's passages are indexed or being indexed (an index cut short counts as absent)."""
+        with self._queue_lock:
+            if paper_id in self._pending:
+                return True
+        got = self.passages.get(where={"paper_id": paper_id}, include=["metadatas"])
+        if not got["ids"]:
+            return False
+        expected = (got["metadatas"][0] or {}).get("chunks")
+        return expected is None or int(expected) == len(got["ids"])  # None: indexed by an earlier version
+
+    def search_passages(self, query: str, k: int = 5, paper_id: str = "") -> list[dict[str, Any]]:
+        """Passages ranked by relevance to `query`: text, paper_id, page_start, page_end, score."""
+        return self.nearest_passages(self.embed([query])[0], k, paper_id)
+
+    def nearest_passages(self, vector: np.ndarray, k: int = 5, paper_id: str = "",
+                         source: str = "") -> list[dict[str, Any]]:
+        """Passages nearest to a vector, optionally of one paper (exact id, or a source with any version)."""
+        self.wait_indexed()
+        total = int(self.passages.count())
+        if total == 0 or k <= 0:
+            return []
+        where = {"paper_id": paper_id} if paper_id else ({"paper_base": _norm_source(source)} if source else None)
+        res = self.passages.query(query_embeddings=[vector.tolist()], n_results=min(k, total), where=where,
+                                  include=["documents", "metadatas", "distances"])
+        out = []
+        for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
+                                 strict=False):
+            out.append({"id": i, "text": d, "paper_id": m.get("paper_id", ""),
+                        "page_start": int(m.get("page_start") or 0), "page_end": int(m.get("page_end") or 0),
+                        "score": round(1.0 - float(dist), 4)})
+        return out
+
