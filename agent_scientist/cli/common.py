@@ -110,3 +110,12 @@ def cli_phrasing(text: str, name: str | None = None) -> str:
     text = re.sub(r"search_papers\(same query, offset=(\d+)\)", r"the same search with --offset \1", text)
     text = text.replace("papers add NAME FILE...", "papers add FILE... --name NAME")
     return text.replace("search_papers", "agent-scientist papers search")
+
+
+def name_or_old_form(name: str | None, old_name: str | None, command: str) -> str:
+    """The workspace of a `COMMAND --name NAME` command, also given in the old form `COMMAND NAME` (with a note)."""
+    if not name and not old_name:
+        fail(f"Say which workspace: agent-scientist {command} --name NAME (see agent-scientist list).")
+    if not name:
+        warn(f"`{command} NAME` is the old form; write: agent-scientist {command} --name {old_name}")
+    return name or old_name or ""

@@ -13,6 +13,7 @@ from agent_scientist.cli.common import (
     cli_settings,
     console,
     fail,
+    name_or_old_form,
     open_or_create_workspace,
     open_workspace,
     print_json,
@@ -84,11 +85,7 @@ def list_(
     """The notes of workspace --name, oldest first."""
     from agent_scientist.memory import KINDS
 
-    if not name and not old_name:
-        fail("Say which workspace: agent-scientist memory list --name NAME (see agent-scientist list).")
-    if not name:
-        warn(f"`memory list NAME` is the old form; write: agent-scientist memory list --name {old_name}")
-    name = name or old_name
+    name = name_or_old_form(name, old_name, "memory list")
 
     settings = cli_settings(memory_url=memory_url)
     ws = open_workspace(settings, name)

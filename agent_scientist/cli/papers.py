@@ -17,6 +17,7 @@ from agent_scientist.cli.common import (
     cli_settings,
     console,
     fail,
+    name_or_old_form,
     open_or_create_workspace,
     open_workspace,
     print_json,
@@ -237,11 +238,7 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", metavar="", help="Print the metadata as JSON."),
 ) -> None:
     """List the papers cached or added in workspace --name."""
-    if not name and not old_name:
-        fail("Say which workspace: agent-scientist papers list --name NAME (see agent-scientist list).")
-    if not name:
-        warn(f"`papers list NAME` is the old form; write: agent-scientist papers list --name {old_name}")
-    name = name or old_name
+    name = name_or_old_form(name, old_name, "papers list")
     settings = cli_settings()
     ws = open_workspace(settings, name)
     papers = ws.papers()
