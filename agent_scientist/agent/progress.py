@@ -61,6 +61,13 @@ def failures_summary(steps: list[dict[str, Any]]) -> str:
 SDK_LOGGERS = ("openai._base_client", "anthropic._base_client")
 
 
+def _planner_call() -> Any:
+    """The planner's model call in flight, from the bounded-call hook in agent/models.py; None if none."""
+    models = sys.modules.get("agent_scientist.agent.models")
+    call = models.current_call("planner") if models is not None else None
+    return call if call is not None and call.in_flight else None
+
+
 class _CallWatch:
     """Counts the tries of the model call in flight (litellm calls us before every attempt)."""
 
@@ -171,11 +178,15 @@ class Progress:
         """`Step 3: thinking… 12s in this model call · try 2 · output cap 4096 tok`."""
         watch = self.watch
         seconds = time.monotonic() - (watch.started if watch.tries else self.step_started)
+        tries, cap = watch.tries, watch.cap
+        call = _planner_call()  # the bounded call in flight (agent/models.py), when there is one
+        if call is not None:
+            seconds, tries, cap = call.elapsed_s, max(tries, call.attempt), call.max_output_tokens or cap
         parts = [f"Step {self.next_step}: thinking… {seconds:.0f}s in this model call"]
-        if watch.tries > 1:
-            parts.append(f"try {watch.tries}")
-        if watch.cap:
-            parts.append(f"output cap {watch.cap} tok")
+        if tries > 1:
+            parts.append(f"try {tries}" + (" (the last try ran out of time)" if call and call.timed_out else ""))
+        if cap:
+            parts.append(f"output cap {cap} tok")
         parts.append(f"run {self._elapsed()}")
         return " · ".join(parts)
 
