@@ -65,6 +65,7 @@ class Outcome:
     gpus: list[str] = field(default_factory=list)  # GPUs the run could see, e.g. "0: NVIDIA H200, 140 GiB"
     stopped: str = ""  # why the sandbox stopped the run early (the total write cap), if it did
     oom_killed: bool = False  # the memory cgroup's limit killed a process
+    warnings: list[str] = field(default_factory=list)  # what the model must know about the run's sandbox
 
 
 class Executor(Protocol):

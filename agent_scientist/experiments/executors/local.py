@@ -27,4 +27,4 @@ class LocalExecutor:
         return Outcome(result.exit_code, result.timed_out, result.interrupted, result.duration_s,
                        result.stdout, result.stderr, result.protections, result.notes, command,
                        {"executor": "local", "node": hostname()}, lambda: changed, gpus=result.gpus,
-                       stopped=result.stopped, oom_killed=result.oom_killed)
+                       stopped=result.stopped, oom_killed=result.oom_killed, warnings=result.warnings)

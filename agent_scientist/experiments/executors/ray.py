@@ -292,7 +292,8 @@ class RayExecutor:
         return Outcome(reply["exit_code"], reply["timed_out"], reply["interrupted"], reply["duration_s"],
                        tails["stdout"], tails["stderr"], reply["protections"], reply["notes"], reply["command"],
                        placement, apply, extra=extra, gpus=list(reply.get("gpus") or []),
-                       stopped=str(reply.get("stopped") or ""), oom_killed=bool(reply.get("oom_killed")))
+                       stopped=str(reply.get("stopped") or ""), oom_killed=bool(reply.get("oom_killed")),
+                       warnings=list(reply.get("warnings") or []))
 
 
 def land(files_dir: Path, files: list[tuple[str, bytes]], notes: list[str]) -> list[str]:

@@ -119,7 +119,7 @@ def execute(files: list[tuple[str, bytes]], job: dict[str, Any]) -> dict[str, An
                       for name, cap in (("stdout", result.stdout), ("stderr", result.stderr))},
             "where": _where(), "python": sys.executable, "sandbox_module": sandbox.__file__,
             "finished": time.time(), "gpus": result.gpus, "stopped": result.stopped,
-            "oom_killed": result.oom_killed,
+            "oom_killed": result.oom_killed, "warnings": result.warnings,
         }
     finally:
         if not keep:
