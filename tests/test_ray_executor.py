@@ -21,6 +21,7 @@ from support.lab import lab, procs_with, script, token
 from agent_scientist.agent.registry import Toolbox, ToolError
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import run_many, run_script
+from agent_scientist.experiments.sandbox import report as sandbox_report
 
 pytestmark = pytest.mark.ray
 
@@ -225,7 +226,7 @@ def test_doctor_runs_a_trivial_task_in_the_sandbox_on_a_worker(home: Path, ray_h
     assert checks["ray cluster"][0] and "1 node(s), 4 CPUs, 0 GPUs" in checks["ray cluster"][1]
     assert checks["ray sandbox run"][0] and "exited 0" in checks["ray sandbox run"][1]
     ok, detail = checks["ray worker protections"]
-    local_missing = {n for n, (got, _) in runner_module.protection_report(ctx.settings).items() if not got}
+    local_missing = {n for n, (got, _) in sandbox_report.protection_report(ctx.settings).items() if not got}
     assert ok == (not local_missing) and all(name in detail for name in local_missing)  # same machine here
     import ray
 

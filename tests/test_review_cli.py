@@ -41,7 +41,7 @@ def test_a_kill_during_the_review_then_resume_finishes_it(home):
                       for n in range(1, 7))
     hold = threading.Event()
     with ChatServer([code(f"final_answer({answer!r})")], worker_script=[verdicts(*[QUOTE] * 4), hold]) as server:
-        proc = _spawn(home, "research", "Does dropout help?", "--name", "w", "--model", MODEL, "--worker-model",
+        proc = _spawn(home, "research", "Does dropout improve calibration?", "--name", "w", "--model", MODEL, "--worker-model",
                       WORKER, "--api-base", server.url, "--quiet")
         _wait_for(lambda: server.held == 1)  # the second batch of claims is in flight
         proc.kill()
