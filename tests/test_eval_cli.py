@@ -13,13 +13,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from conftest import cli_env
 from support.openai_server import ChatServer
 from support.pdfs import make_paper
 from support.scripted import code
+from test_cli_run import _wait_for
 
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, options, task_text
 from agent_scientist.fsio import read_json, read_jsonl
@@ -65,15 +65,6 @@ def _eval_args(path: Path, server: ChatServer, *extra: str) -> list[str]:
 def _spawn(home: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "agent_scientist", *args], env=cli_env(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home.parent)
-
-
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 def _results(home: Path, name: str = "set") -> dict[str, dict]:
@@ -165,11 +156,11 @@ def test_kill_mid_eval_then_rerun_finishes_only_what_was_missing(home, tmp_path)
     path = _write(tmp_path, qs)
     with ChatServer(responder=responder) as server:
         proc = _spawn(home, *_eval_args(path, server, "--concurrency", "1"))
-        _wait_for(held.is_set)  # q1 and q2 done, q3's second step in flight
+        _wait_for(held.is_set, timeout=120)  # q1 and q2 done, q3's second step in flight
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         q3 = Workspace.open(home, "evals/set/q3")
-        _wait_for(lambda: not q3.is_locked())  # its worker saw the parent die and saved its state
+        _wait_for(lambda: not q3.is_locked(), timeout=120)  # its worker saw the parent die and saved its state
         hold.set()
         assert Workspace.open(home, "evals/set/q3").live_status == "interrupted"
         done_before = {qid: r["finished_at"] for qid, r in _results(home).items()}
@@ -250,7 +241,7 @@ def test_ctrl_c_stops_every_run_and_writes_a_partial_summary(home, tmp_path):
     path = _write(tmp_path, qs)
     with ChatServer(responder=responder) as server:
         proc = _spawn(home, *_eval_args(path, server, "--concurrency", "2"))
-        _wait_for(lambda: sorted(held) == ["slow1", "slow2"])
+        _wait_for(lambda: sorted(held) == ["slow1", "slow2"], timeout=120)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
         hold.set()
