@@ -7,7 +7,6 @@ Run: python bench/bench_ray.py [repeats] [cpus]. Needs the ray extra; starts its
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
@@ -17,20 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.ray_cluster import RayHead  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_workbench import median_ms  # noqa: E402  (its warm-up call also warms the Ray worker)
+
 from agent_scientist.agent.registry import ToolContext  # noqa: E402
 from agent_scientist.config import load_settings  # noqa: E402
 from agent_scientist.experiments.runner import run_many, run_script  # noqa: E402
 from agent_scientist.workspace import Workspace  # noqa: E402
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up (on Ray: the worker and the job's runtime_env)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main(repeats: int = 10, cpus: int = 8) -> None:

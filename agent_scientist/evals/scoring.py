@@ -129,8 +129,9 @@ def ask(model: Any, key: str, max_tokens: int, **fields: str) -> str:
     from agent_scientist.agent.adapter import ask_text
 
     spec = prompts()[key]
-    user = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(fields.get(m.group(1), m.group(0))), spec["user"])
-    return ask_text(model, spec["system"].strip(), user, max_tokens)
+    from agent_scientist.memory.worker import render
+
+    return ask_text(model, spec["system"].strip(), render(spec["user"], **fields), max_tokens)
 
 
 def model_mapper(model: Any) -> Any:
