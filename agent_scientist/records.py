@@ -8,6 +8,8 @@ record format version (SCHEMA_VERSION); readers accept every earlier version (th
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 SCHEMA_VERSION = 1
@@ -173,3 +175,72 @@ def note_to_store(note: Note | dict[str, Any], now: str) -> dict[str, Any]:
         "created_at": note.get("created_at") or now,
         "updated_at": note.get("updated_at") or note.get("created_at") or now,
     }
+
+
+# -- reading what steps.jsonl recorded (light: the report, review, evals and the live view all read it) --------
+
+def short(text: str | None, limit: int = 160) -> str:
+    """One line of at most `limit` characters."""
+    if not text:
+        return ""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def failure_kind(error: str | None) -> str:
+    """What went wrong in a step, in a few words (a parse error is the model's, not the tools')."""
+    text = str(error or "")
+    if "Error in code parsing" in text or "regex pattern" in text:
+        return "the model wrote no code block"
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return short(first, 120)
+
+
+def failures_summary(steps: Sequence[Mapping[str, Any]]) -> str:
+    """One line on the failed steps of the latest run ("all 5 steps failed: the model wrote no code block")."""
+    start = max((i for i, r in enumerate(steps) if r.get("type") == "run_start"), default=-1)
+    actions = [r for r in steps[start + 1:] if r.get("type") == "action"]
+    failed = [failure_kind(r["error"]) for r in actions if r.get("error")]
+    if not failed:
+        return ""
+    common = max(set(failed), key=failed.count)
+    if len(failed) == len(actions):
+        return f"all {len(actions)} steps failed: {common}" if len(actions) > 1 else f"the step failed: {common}"
+    return f"{len(failed)} of {len(actions)} steps failed (most often: {common})"
+
+
+def answer_hash(answer: str) -> str:
+    """The key a `review` record names its answer by."""
+    return hashlib.sha256(answer.encode()).hexdigest()[:16]
+
+
+def last_answer(records: Sequence[Mapping[str, Any]]) -> tuple[int, Mapping[str, Any]] | None:
+    """(position, record) of the latest action with a final answer."""
+    for pos in range(len(records) - 1, -1, -1):
+        if records[pos].get("type") == "action" and records[pos].get("final_answer") is not None:
+            return pos, records[pos]
+    return None
+
+
+def latest_review(records: Sequence[Mapping[str, Any]], answer: str | None = None) -> dict[str, Any] | None:
+    """The last complete review of `answer` (default: the workspace's last answer), or None."""
+    found = last_answer(records)
+    if found is None:
+        return None
+    answer = str(found[1]["final_answer"]) if answer is None else answer
+    sha = answer_hash(answer)
+    for record in reversed(records):
+        if record.get("type") == "review" and record.get("answer_sha") == sha:
+            return dict(record)
+    return None
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    """A review record's counts in one line: '14 checked: 11 supported, 2 partial, 1 unsupported; 3 uncited'."""
+    checked = sum(v for k, v in counts.items() if k != "uncited")
+    order = ("supported", "partial", "unsupported", "contradicted", "unverified")
+    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    text = f"{checked} checked" + (": " + ", ".join(parts) if parts else "")
+    if counts.get("uncited"):
+        text += f"; {counts['uncited']} uncited"
+    return text

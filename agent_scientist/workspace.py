@@ -5,7 +5,7 @@ Layout of `<home>/<name>/`:
   steps.jsonl     one record per finished planner step (appended and flushed)
   runs.jsonl      one record per experiment run
   files/          the agent's working directory
-  papers/<key>/   meta.json, paper.pdf, pages.json for each paper read or added
+  papers/<folder>/ meta.json, paper.pdf, pages.json for each paper read or added
   memory/         the embedded vector store
   report.md       the exported report
 """
@@ -66,13 +66,6 @@ def slugify(text: str, max_len: int = 48) -> str:
             break
         slug = candidate
     return slug or "research"
-
-
-def paper_key(paper_id: str) -> str:
-    """Directory name for a paper id (the grammar is papers/ids.py)."""
-    from agent_scientist.papers.ids import storage_key
-
-    return storage_key(paper_id)
 
 
 def validate_name(name: str) -> str:
@@ -303,9 +296,6 @@ class Workspace:
         return read_jsonl(self.runs_path)
 
     # -- papers -----------------------------------------------------------
-    def paper_dir(self, paper_id: str) -> Path:
-        return self.papers_dir / paper_key(paper_id)
-
     def papers(self) -> list[PaperMeta]:
         """Metadata of every paper cached in the workspace (arXiv and local), sorted by id."""
         found = []

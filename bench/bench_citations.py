@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from agent_scientist.fsio import atomic_write_json
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.report import render
 from agent_scientist.workspace import Workspace
 
@@ -39,7 +40,7 @@ def make_papers(ws: Workspace, rng: random.Random) -> list[dict]:
                 "authors": [f"Author {i}"], "published": "", "year": 2020 + i, "categories": ["cs.LG"],
                 "primary_category": "cs.LG", "abstract": "", "pdf_url": "", "abs_url": "", "file": "paper.pdf",
                 "pages": pages, "added_at": "2026-01-01T00:00:00+00:00"}
-        atomic_write_json(ws.paper_dir(pid) / "meta.json", meta)
+        atomic_write_json(paper_dir(ws, pid) / "meta.json", meta)
         papers.append(meta)
     return papers
 

@@ -26,6 +26,7 @@ from types import SimpleNamespace
 
 from agent_scientist.config import load_settings
 from agent_scientist.fsio import atomic_write_json
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.review.revise import check_answer
 from agent_scientist.workspace import Workspace
 
@@ -63,9 +64,9 @@ def make_workspace(home: Path, name: str, rng: random.Random) -> tuple[Workspace
             body = " ".join(s for s, _ in facts)
             pages.append({"text": (FILLER * 5) + body + " " + FILLER * 2, "facts": facts})
         papers[pid] = pages
-        atomic_write_json(ws.paper_dir(pid) / "meta.json", {"id": pid, "source": "arxiv", "title": "P", "authors": ["A"],
+        atomic_write_json(paper_dir(ws, pid) / "meta.json", {"id": pid, "source": "arxiv", "title": "P", "authors": ["A"],
                                                            "year": 2024, "pages": 4, "file": "paper.pdf"})
-        atomic_write_json(ws.paper_dir(pid) / "pages.json", {"pages": [p["text"] for p in pages]})
+        atomic_write_json(paper_dir(ws, pid) / "pages.json", {"pages": [p["text"] for p in pages]})
     ids = list(papers)
     planted, sentences = [], []
     for n in range(8):

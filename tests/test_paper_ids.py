@@ -12,11 +12,13 @@ from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory
 from agent_scientist.memory.trim import identifiers
 from agent_scientist.papers import ids
+from agent_scientist.papers.citation_index import index_for
+from agent_scientist.papers.citations import parse_part
+from agent_scientist.papers.layout import folder_name
 from agent_scientist.papers.pdf import extract
 from agent_scientist.papers.store import add_passages, store_paper
 from agent_scientist.papers.tool import read
-from agent_scientist.report.citations import CitationIndex, parse_part, workspace_page_count
-from agent_scientist.workspace import Workspace, paper_key
+from agent_scientist.workspace import Workspace
 
 S2 = "649def34f8be52c8b66281af98ae884c09aef38b"
 # (what people and models type, the stored id, the citation label, the folder name)
@@ -28,7 +30,7 @@ TABLE = [
     (["math.GT/0309136v1", "arXiv:math.gt/0309136"], "math.GT/0309136v1", "arXiv:math.GT/0309136v1",
      "math.GT_0309136v1"),
     (["doi:10.1093/mind/lix.236.433", "DOI: 10.1093/MIND/LIX.236.433", "https://doi.org/10.1093/mind/lix.236.433"],
-     "doi:10.1093/mind/lix.236.433", "doi:10.1093/mind/lix.236.433", None),
+     "doi:10.1093/mind/lix.236.433", "doi:10.1093/mind/lix.236.433", "doi_10.1093_mind_lix.236.433-80e276d1"),
     ([f"s2:{S2}", f"S2:{S2.upper()}"], f"s2:{S2}", f"s2:{S2}", f"s2_{S2}"),
     (["local:abcdef12", "LOCAL:ABCDEF12"], "local:abcdef12", "local:abcdef12", "local_abcdef12"),
 ]
@@ -43,7 +45,7 @@ def test_grammar(forms, stored, label, folder) -> None:
         assert pid is not None and pid.base.stored == ids.base_id(stored), form
         assert pid.stored in (stored, ids.base_id(stored)) and pid.label.endswith(pid.stored), form
     assert ids.citation_label(stored) == label
-    assert paper_key(stored) == (folder or paper_key(stored)) and "/" not in paper_key(stored)
+    assert folder_name(stored) == folder
     assert identifiers(f"as shown in {label} (p.3)") == [label]
 
 
@@ -78,7 +80,7 @@ def library(home: Path):
 
 def test_every_form_reads_cites_and_recalls(library) -> None:
     ws, settings, memory = library
-    index = CitationIndex(ws.papers(), workspace_page_count(ws.paper_dir))
+    index = index_for(ws)
     for forms, stored, label, _folder in TABLE:
         for form in forms:
             assert read(ws, settings, form).startswith(f"[{label} overview] Paper"), form

@@ -12,6 +12,7 @@ from support.arxiv_server import ArxivServer
 from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.store import page_count
 from agent_scientist.papers.tool import find_paper, ingest_pdfs, read, search
 from agent_scientist.workspace import Workspace
@@ -46,7 +47,7 @@ def test_overview_shape(ws, s, arxiv) -> None:
     meta = find_paper(ws, "2401.00001")
     assert meta["id"] == "2401.00001v2" and meta["pages"] == 4 and meta["source"] == "arxiv"
     assert meta["year"] == 2024 and meta["categories"] == ["cs.LG", "stat.ML"] and meta["file"] == "paper.pdf"
-    assert page_count(ws.paper_dir, find_paper(ws, "arXiv:2401.00001")) == 4
+    assert page_count(lambda pid: paper_dir(ws, pid), find_paper(ws, "arXiv:2401.00001")) == 4
     assert files_under(ws) == ["2401.00001v2/meta.json", "2401.00001v2/pages.json", "2401.00001v2/paper.pdf"]
 
 
@@ -89,7 +90,7 @@ def test_cached_paper_is_readable_offline(ws, s, arxiv) -> None:
 def test_interrupted_store_reuses_the_downloaded_pdf(ws, s, arxiv) -> None:
     read(ws, s, "2402.00002v1")
     for name in ("meta.json", "pages.json"):
-        (ws.paper_dir("2402.00002v1") / name).unlink()
+        (paper_dir(ws, "2402.00002v1") / name).unlink()
     read(ws, s, "2402.00002v1")
     assert [r[0] for r in arxiv.requests] == ["api", "pdf", "api"]
 

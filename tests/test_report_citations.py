@@ -7,17 +7,10 @@ from pathlib import Path
 import pytest
 from support.report_ws import add_paper
 
-from agent_scientist.report.citations import (
-    CitationIndex,
-    Ref,
-    bracket_kind,
-    paper_ref_key,
-    parse_part,
-    render_group,
-    split_arxiv_id,
-    split_bracket,
-    workspace_page_count,
-)
+from agent_scientist.papers.citation_index import CitationIndex, index_for
+from agent_scientist.papers.citations import Ref, bracket_kind, paper_ref_key, parse_part
+from agent_scientist.papers.citations import split_group as split_bracket
+from agent_scientist.report.citations import render_group
 from agent_scientist.workspace import Workspace
 
 
@@ -33,13 +26,13 @@ from agent_scientist.workspace import Workspace
     ("arXiv:math.gt/0309136v2", ("math.gt/0309136", "v2")),
 ])
 def test_arxiv_ids_are_normalised(text: str, expected: tuple[str, str]) -> None:
-    assert split_arxiv_id(text) == expected
+    assert paper_ref_key(text) == ("arxiv", *expected)
 
 
 @pytest.mark.parametrize("text", ["arXiv:2401.012345", "2401.1", "arXiv:foo", "https://arxiv.org/list/cs.AI", "",
                                   "arXiv:Math.GT/0309136", "HEP-TH/9901001"])
 def test_non_ids_are_refused(text: str) -> None:
-    assert split_arxiv_id(text) is None
+    assert (paper_ref_key(text) or ("",))[0] != "arxiv"
 
 
 def test_local_ids() -> None:
@@ -54,7 +47,8 @@ def test_local_ids() -> None:
     ("arXiv:2401.01234 pp. 5–7", Ref("arxiv", "2401.01234", "", 5, 7)),
     ("arXiv:2401.01234, page 4", Ref("arxiv", "2401.01234", "", 4, 4)),
     ("local:ab12cd34 p.2", Ref("local", "local:ab12cd34", "", 2, 2)),
-    ("arXiv:2401.01234, Table 2", Ref("arxiv", "2401.01234", locator="Table 2")),
+    ("arXiv:2401.01234, Table 2", Ref("arxiv", "2401.01234", table=2)),
+    ("arXiv:2401.01234, §2.1", Ref("arxiv", "2401.01234", locator="§2.1")),
 ])
 def test_parse_part(text: str, ref: Ref) -> None:
     assert parse_part(text) == ref
@@ -87,7 +81,7 @@ def _index(tmp_path: Path) -> CitationIndex:
     add_paper(ws, "hep-th/9901001v1", "Old", ["C D"], pages=0, pages_json=3)
     add_paper(ws, "local:ab12cd34", "Mine", ["E F"], pages=4)
     add_paper(ws, "2312.00001v1", "Unknown length", ["G H"], pages=0)
-    return CitationIndex(ws.papers(), workspace_page_count(ws.paper_dir))
+    return index_for(ws)
 
 
 def test_verification_versions_pages_and_numbering(tmp_path: Path) -> None:
@@ -199,7 +193,7 @@ def test_every_citation_example_in_the_planner_prompts_verifies(tmp_path: Path) 
     ids = {m for e in concrete for m in re.findall(r"(?:\d{4}\.\d{4,5}|local:[0-9a-z]+)", e)}
     for pid in sorted(ids):
         add_paper(ws, pid if pid.startswith("local:") else pid + "v2", "T", ["A B"], pages=12)
-    index = CitationIndex(ws.papers(), workspace_page_count(ws.paper_dir))
+    index = index_for(ws)
     for example in concrete:
         out = render_answer(example, index, tmp_path, tmp_path)
         assert "citation removed" not in out and "#ref-" in out, (example, out)

@@ -10,11 +10,11 @@ from support.scripted import ScriptedModel, code
 
 from agent_scientist.agent import loop
 from agent_scientist.config import load_settings
+from agent_scientist.papers.citation_index import index_for
+from agent_scientist.records import latest_review
 from agent_scientist.report import render
-from agent_scientist.report.citations import CitationIndex, workspace_page_count
 from agent_scientist.review.check import find_quote
 from agent_scientist.review.claims import split_claims
-from agent_scientist.review.records import latest_review
 from agent_scientist.review.revise import AnswerReview, ReviewCapability, check_answer
 from agent_scientist.workspace import Workspace
 
@@ -38,7 +38,7 @@ def _of(ws, kind):
 # -- claims --------------------------------------------------------------------
 def test_claims_are_sentences_with_their_citations_and_uncited_findings(home):
     ws = papers_workspace(home)
-    index = CitationIndex(ws.papers(), workspace_page_count(ws.paper_dir))
+    index = index_for(ws)
     text = ("# Answer\n\nIn short, yes. Dropout helps (e.g. Fig. 2 of Smith et al.). [arXiv:2401.01234 p.2] "
             "It was also seen before [arXiv:2312.00001v1; arXiv:9999.99999].\n\n"
             "- ECE falls by 50% with dropout\n- A framing item\n\n"

@@ -16,6 +16,7 @@ from support.scripted import code
 from test_cli_run import MODEL, WORKER, _wait_for
 
 from agent_scientist.fsio import atomic_write_json
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.workspace import Workspace
 
 QUOTE = ("supported", "Dropout does not help on ImageNet")
@@ -70,7 +71,7 @@ def _old_workspace(home):
     ws = full_workspace(home)
     pages = [f"Page {n} of the dropout paper." for n in range(1, 13)]
     pages[2] = "Dropout improves calibration on small datasets, by two points of ECE."
-    atomic_write_json(ws.paper_dir("2401.01234v2") / "pages.json", {"pages": pages, "outline": [], "captions": []})
+    atomic_write_json(paper_dir(ws, "2401.01234v2") / "pages.json", {"pages": pages, "outline": [], "captions": []})
     return ws
 
 

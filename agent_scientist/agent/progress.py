@@ -12,6 +12,8 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from agent_scientist.records import failure_kind, short
+
 
 def observation_text(text: str | None) -> str:
     """The part of a smolagents observation worth showing: the printed logs and a real last value."""
@@ -23,39 +25,9 @@ def observation_text(text: str | None) -> str:
     return "\n".join(part for part in (logs, "" if last == "None" else last) if part)
 
 
-def short(text: str | None, limit: int = 160) -> str:
-    """One line of at most `limit` characters."""
-    if not text:
-        return ""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 FORMAT_HINT_AFTER = 3
 FORMAT_HINT = ("{n} steps in a row without a code block: the model is not writing its code between <code> and "
                "</code> as the prompt asks. Try a stronger model, or check the server's chat template.")
-
-
-def failure_kind(error: str | None) -> str:
-    """What went wrong in a step, in a few words (a parse error is the model's, not the tools')."""
-    text = str(error or "")
-    if "Error in code parsing" in text or "regex pattern" in text:
-        return "the model wrote no code block"
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return short(first, 120)
-
-
-def failures_summary(steps: list[dict[str, Any]]) -> str:
-    """One line on the failed steps of the latest run ("all 5 steps failed: the model wrote no code block")."""
-    start = max((i for i, r in enumerate(steps) if r.get("type") == "run_start"), default=-1)
-    actions = [r for r in steps[start + 1:] if r.get("type") == "action"]
-    failed = [failure_kind(r["error"]) for r in actions if r.get("error")]
-    if not failed:
-        return ""
-    common = max(set(failed), key=failed.count)
-    if len(failed) == len(actions):
-        return f"all {len(actions)} steps failed: {common}" if len(actions) > 1 else f"the step failed: {common}"
-    return f"{len(failed)} of {len(actions)} steps failed (most often: {common})"
 
 
 SDK_LOGGERS = ("openai._base_client", "anthropic._base_client")

@@ -270,16 +270,10 @@ def _local_matches(ws: Workspace, query: str) -> list[dict]:
 
 def _workspaces_holding(settings: Settings, paper_id: str) -> list[str]:
     """Workspaces of the home whose papers/ hold this id (exact, or any version of an arXiv id)."""
-    from agent_scientist.workspace import list_names, paper_key
+    from agent_scientist.papers.layout import holds
+    from agent_scientist.workspace import list_names
 
-    key = paper_key(paper_id.strip().lower() if paper_id.strip().lower().startswith("local:") else paper_id.strip())
-    key = key.removeprefix("arXiv_").removeprefix("arxiv_")
-    holders = []
-    for ws_name in list_names(settings.home):
-        folder = Path(settings.home) / ws_name / "papers"
-        if (folder / key / "meta.json").is_file() or any(folder.glob(f"{key}v*/meta.json")):
-            holders.append(ws_name)
-    return holders
+    return [name for name in list_names(settings.home) if holds(Path(settings.home) / name / "papers", paper_id)]
 
 
 def register(app: typer.Typer) -> None:

@@ -37,8 +37,9 @@ def verify(
         fail("No reviewer model: pass --worker-model (a litellm name) or set AGENT_SCIENTIST_WORKER_MODEL.",
              EXIT_USAGE)
     from agent_scientist.agent.models import build_model
+    from agent_scientist.records import summary_line
     from agent_scientist.report import write_report
-    from agent_scientist.review.evidence import claims_json, summary_line
+    from agent_scientist.report.evidence import claims_json
     from agent_scientist.review.revise import check_answer
 
     model = build_model(settings, "worker")

@@ -16,37 +16,15 @@ from typing import Any
 import yaml
 
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
-from agent_scientist.report.citations import split_arxiv_id
+from agent_scientist.papers.citations import source_key
 from agent_scientist.workspace import Workspace
 
-_DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)", re.I)
-_ARXIV_DOI_RE = re.compile(r"^10\.48550/arxiv\.(.+)$", re.I)
 _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
 
 
-def source_key(text: str) -> str:
-    """One normal form for a gold source or a paper id: `arxiv:<base>`, `doi:<doi>`, `local:<id>`, `file:<name>`."""
-    text = str(text or "").strip()
-    low = text.lower()
-    if low.startswith("local:"):
-        return low
-    doi = _DOI_RE.search(text)
-    if doi:
-        value = doi.group(1).rstrip(".,;)").lower()
-        arxiv_doi = _ARXIV_DOI_RE.match(value)
-        if arxiv_doi and split_arxiv_id(arxiv_doi.group(1)):
-            return "arxiv:" + split_arxiv_id(arxiv_doi.group(1))[0]  # type: ignore[index]
-        return "doi:" + value
-    arx = split_arxiv_id(text)
-    if arx:
-        return "arxiv:" + arx[0]
-    if low.endswith(".pdf"):
-        return "file:" + Path(low).name
-    return low
-
-
 def paper_keys(paper: dict[str, Any]) -> set[str]:
-    """Every gold-source form a workspace paper answers to: its id, its DOI, its original file name."""
+    """Every gold-source form a workspace paper answers to (papers/citations.py source_key): its id, its DOI,
+    its original file name."""
     keys = {source_key(str(paper.get("id") or ""))}
     if paper.get("doi"):
         keys.add(source_key("doi:" + str(paper["doi"])))
@@ -93,7 +71,7 @@ def claim_measures(ws: Workspace) -> dict[str, Any]:
     """Integration point with claim checking: the latest review of the final answer, when the review
     package (agent_scientist.review) is installed and reviewed it; absent (None) otherwise, never guessed."""
     try:
-        from agent_scientist.review.records import latest_review  # type: ignore[import-not-found]
+        from agent_scientist.records import latest_review
     except ImportError:
         return claim_figures(None)
     try:

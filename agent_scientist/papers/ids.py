@@ -1,7 +1,7 @@
 """The one paper-id grammar: parse, normalise, version, label, storage key and the pattern for ids in text.
 
-Every other module (tools, report, memory, history trimming, workspace) asks this one; adding an id kind
-is a change here only. Forms, as stored in meta.json / as cited:
+Every other module (tools, citations, memory, history trimming, the paper folders) asks this one; adding an
+id kind is a change here only (papers/citations.py, the citation grammar, builds on these patterns). Forms, as stored in meta.json / as cited:
 
   arXiv   `2401.01234v2`, `hep-th/9901001`, `math.GT/0309136`    cited `arXiv:2401.01234v2`
   DOI     `doi:10.1093/mind/lix.236.433` (lower-cased)           cited the same
@@ -13,12 +13,12 @@ old-style arXiv archives are lower case letters with at most one hyphen (`HEP-TH
 the subject class is two letters written upper case (`math.gt/...` becomes `math.GT/...`); the version
 suffix `V3` becomes `v3`; local ids are hex only (6-64 digits), lower-cased; prefixes (`arXiv:`, `doi:`,
 `s2:`, `local:`) are case-insensitive and may be followed by spaces; a DOI in text ends at white space,
-`;`, `,`, a bracket or a quote, and never ends with `.` or `)`.
+`;`, `,`, a bracket or a quote, and never ends with `.` or `)`. arXiv's DOI `10.48550/arXiv.<id>` is a DOI
+when stored and the arXiv id when compared (`PaperId.canonical`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -31,15 +31,33 @@ _DOI = r"10\.\d{4,9}/[^\s\[\]<>\"';,]*[^\s\[\]<>\"';,.)]"
 _HEX40 = r"[0-9a-fA-F]{40}"
 _LOCAL = r"[0-9a-fA-F]{6,64}"
 
-# One id anywhere in free text (answers, notes, history). Groups: arxiv, doi, s2, local.
-ID_PATTERN = (
-    rf"(?:(?:arxiv\s*:\s*|{_ARXIV_URL})(?P<arxiv>(?:{_NEW}|{_OLD}){_VERSION})(?:\.pdf)?(?![\w/]|\.\d)"
-    rf"|(?<![\w/.])(?P<bare>(?:{_NEW}|{_OLD}){_VERSION})(?![\w/]|\.\d)"
-    rf"|(?:\bdoi\s*:\s*|{_DOI_URL})(?P<doi>{_DOI})"
-    rf"|\bs2\s*:\s*(?P<s2>{_HEX40})(?![0-9a-zA-Z])"
-    rf"|\blocal\s*:\s*(?P<local>{_LOCAL})(?![0-9a-zA-Z]))"
-)
+_ARXIV_DOI = r"10\.48550/arxiv\."  # the DOI arXiv gives every paper: 10.48550/arXiv.<id>
+
+
+def _pattern(named: bool, bare: bool) -> str:
+    """The id alternation; `named` gives the groups arxiv, bare, doi, s2, local (a pattern embedded in another
+    has none), `bare` admits an arXiv id with no prefix (brackets, fields; prose needs a prefix or a URL)."""
+    def group(name: str, body: str) -> str:
+        return f"(?P<{name}>{body})" if named else f"(?:{body})"
+
+    alts = [rf"(?:arxiv\s*:\s*|{_ARXIV_URL}){group('arxiv', f'(?:{_NEW}|{_OLD}){_VERSION}')}(?:\.pdf)?(?![\w/]|\.\d)"]
+    if bare:
+        alts.append(rf"(?<![\w/.]){group('bare', f'(?:{_NEW}|{_OLD}){_VERSION}')}(?![\w/]|\.\d)")
+    alts += [rf"(?:\bdoi\s*:\s*|{_DOI_URL}){group('doi', _DOI)}",
+             rf"\bs2\s*:\s*{group('s2', _HEX40)}(?![0-9a-zA-Z])",
+             rf"\blocal\s*:\s*{group('local', _LOCAL)}(?![0-9a-zA-Z])"]
+    return "(?:" + "|".join(alts) + ")"
+
+
+# One id anywhere in free text (answers, notes, history). Groups: arxiv, bare, doi, s2, local.
+ID_PATTERN = _pattern(named=True, bare=True)
 ID_RE = re.compile(ID_PATTERN, re.I)
+_PREFIXED_RE = re.compile(_pattern(named=True, bare=False), re.I)
+# An id written so that prose cites it (a prefix or a URL; a bare number is not a citation in running text);
+# no named groups, to embed in another pattern compiled with re.I.
+PROSE_PATTERN = _pattern(named=False, bare=False)
+# A DOI printed anywhere (a journal footer: `10.x/y`, `DOI: 10.x/y`, `https://doi.org/10.x/y`).
+_ANY_DOI_RE = re.compile(rf"(?<![\w/.])(?:doi\s*:\s*|{_DOI_URL})?({_DOI})", re.I)
 # The start of a citation attempt in a bracket: any id form (prefix, URL or bare arXiv id).
 PREFIX_RE = re.compile(rf"\s*(?:arxiv\s*:|doi\s*:|s2\s*:|local\s*:|{_ARXIV_URL}|{_DOI_URL})", re.I)
 ID_FORMS = ("2401.01234, 2401.01234v2, arXiv:2401.01234, https://arxiv.org/abs/2401.01234, "
@@ -79,13 +97,23 @@ class PaperId:
         return PaperId(self.kind, re.sub(r"v\d+$", "", self.value)) if self.version else self
 
     @property
+    def canonical(self) -> PaperId:
+        """The id a citation or a gold source means: arXiv's own DOI (`10.48550/arXiv.<id>`) is the arXiv id."""
+        if self.kind == "doi" and re.match(_ARXIV_DOI, self.value):
+            pid = parse("arXiv:" + self.value[len("10.48550/arxiv."):])
+            if pid is not None:
+                return pid
+        return self
+
+    @property
     def key(self) -> str:
         """Version-free, case-free key to compare ids (what memory stores as `paper_base`)."""
         return self.base.value.lower() if self.kind == "arxiv" else self.stored.lower()
 
 
 def _from_match(m: re.Match) -> PaperId:
-    arxiv = m.group("arxiv") or m.group("bare")
+    groups = m.groupdict()
+    arxiv = groups["arxiv"] or groups.get("bare")
     if arxiv:
         base, version = re.fullmatch(r"(.+?)([vV]\d+)?", arxiv).groups()  # type: ignore[union-attr]
         if "/" in base:
@@ -94,8 +122,8 @@ def _from_match(m: re.Match) -> PaperId:
             base = f"{name}.{cls.upper()}/{number}" if cls else f"{name}/{number}"
         return PaperId("arxiv", base + (version or "").lower())
     for kind in ("doi", "s2", "local"):
-        if m.group(kind):
-            return PaperId(kind, m.group(kind).lower())
+        if groups[kind]:
+            return PaperId(kind, groups[kind].lower())
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -121,9 +149,20 @@ def parse_paper_id(text: str) -> str:
     return pid.stored
 
 
-def find_ids(text: str) -> list[PaperId]:
+def finditer(text: str, bare: bool = True) -> list[tuple[PaperId, int, int]]:
+    """(id, start, end) of every id in free text, in order; `bare=False`: only ids with a prefix or a URL."""
+    return [(_from_match(m), m.start(), m.end()) for m in (ID_RE if bare else _PREFIXED_RE).finditer(text or "")]
+
+
+def find_ids(text: str, bare: bool = True) -> list[PaperId]:
     """Every id in free text, in order."""
-    return [_from_match(m) for m in ID_RE.finditer(text or "")]
+    return [pid for pid, _s, _e in finditer(text, bare)]
+
+
+def find_doi(text: str) -> str:
+    """The first DOI printed in a text, with or without `doi:` or a doi.org URL, lower-cased; "" if none."""
+    found = _ANY_DOI_RE.search(text or "")
+    return found.group(1).lower() if found else ""
 
 
 def kind_of(paper_id: str) -> str:
@@ -153,16 +192,6 @@ def match_key(text: str) -> str:
     """The version-free comparison key of an id, or "" when `text` is not one."""
     pid = parse(text)
     return pid.key if pid else ""
-
-
-def storage_key(paper_id: str) -> str:
-    """The folder name of a paper under papers/ (arXiv and local keys as the first landing wrote them)."""
-    pid = parse(paper_id)
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", pid.stored if pid else str(paper_id))
-    if pid is None or pid.kind not in ("doi",):
-        return safe
-    digest = hashlib.sha256(pid.value.encode()).hexdigest()[:8]
-    return f"{safe[:80]}-{digest}"  # DOIs may be long and differ only in characters made `_`
 
 
 def doi_of(text: str) -> str:

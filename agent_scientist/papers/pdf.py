@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_scientist.papers import ids
+
 LIGATURES = str.maketrans({
     "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
     "\ufb06": "st", "\u00ad": "",
@@ -235,8 +237,6 @@ def _toc(doc: Any) -> list[dict]:
 
 
 _JUNK_TITLES = re.compile(r"^(untitled|microsoft word|document\d*|\s*$)|\.(docx?|tex|dvi|pdf)$|^arxiv:", re.I)
-_ARXIV_PRINTED = re.compile(r"arXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
-_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)")
 _AUTHOR_NOISE = re.compile(r"[\d*†‡§¶∗,]+$|^[\d*†‡§¶∗]+")
 _NOT_A_NAME = re.compile(r"(?i)universit|institut|department|school|college|laborator|@|\bcorp|\binc\b|abstract|"
                          r"\b(group|project|foundation|team|consortium|society|centre|center|version)\b")
@@ -244,10 +244,15 @@ _ABSTRACT_START = re.compile(r"(?i)^abstract\s*([.:\u2014-]|$)")
 
 
 def printed_ids(text: str) -> tuple[str, str]:
-    """The arXiv id and the DOI printed on a page (the arXiv stamp, a journal footer), "" where none."""
-    found = _ARXIV_PRINTED.search(text or "")
-    doi = _DOI.search(text or "")
-    return (found.group(1) if found else ""), (doi.group(1).rstrip(".,;)]") if doi else "")
+    """The arXiv id and the DOI printed on a page (the arXiv stamp, a journal footer), "" where none; read with
+    papers/ids.py's rules (the stored forms: subject class upper case, DOI lower case)."""
+    arxiv = next((pid.stored for pid in ids.find_ids(text or "", bare=False) if pid.kind == "arxiv"), "")
+    return arxiv, ids.find_doi(text or "")
+
+
+def _is_arxiv_stamp(line: str) -> bool:
+    """A line that starts with a printed arXiv id (the margin stamp `arXiv:2401.01234v2 [cs.LG] ...`)."""
+    return any(pid.kind == "arxiv" and start == 0 for pid, start, _end in ids.finditer(line, bare=False))
 
 
 def _declared(doc: Any, toc: list[dict] | None = None) -> tuple[str, list[str], int | None]:
@@ -305,7 +310,7 @@ def _page_lines(page: Any) -> list[tuple[float, str, float, float]]:
             if not spans:
                 continue
             text = " ".join(" ".join(sp["text"] for sp in spans).translate(LIGATURES).split())
-            if _ARXIV_PRINTED.match(text):
+            if _is_arxiv_stamp(text):
                 continue
             lines.append((round(max(sp["size"] for sp in spans), 1), text, y0, y1))
     return lines

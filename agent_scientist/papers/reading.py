@@ -9,6 +9,7 @@ from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.search import source_names
 from agent_scientist.papers.store import (
     add_passages,
@@ -74,7 +75,7 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
             if version_of(vid) > 1 else ""
         raise ToolError(f"arXiv:{vid} has been withdrawn by its authors ({comment or 'no reason given'}); "
                         f"do not rely on it.{earlier}")
-    cached_pdf = ws.paper_dir(vid) / "paper.pdf"
+    cached_pdf = paper_dir(ws, vid) / "paper.pdf"
     try:
         if cached_pdf.is_file():
             data = cached_pdf.read_bytes()
@@ -179,7 +180,7 @@ def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
 
 def _cached_list(ws: Workspace, limit: int = 8) -> str:
     """`: id, id, ... (N more)` of the papers readable without network, or "" when there are none."""
-    ids = [m["id"] for m in ws.papers() if (ws.paper_dir(m["id"]) / "pages.json").is_file()]
+    ids = [m["id"] for m in ws.papers() if (paper_dir(ws, m["id"]) / "pages.json").is_file()]
     if not ids:
         return " (none in this workspace yet)"
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""

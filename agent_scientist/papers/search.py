@@ -11,6 +11,7 @@ from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.sources import SOURCES, merge, record
 from agent_scientist.papers.store import (
     bm25,
@@ -245,7 +246,7 @@ def _workspace_hits(ws: Workspace, query: str, start_date: str, end_date: str) -
     for meta in papers:
         first = ""
         try:
-            first = " ".join(read_json(ws.paper_dir(meta["id"]) / "pages.json")["pages"][:2])[:6000]
+            first = " ".join(read_json(paper_dir(ws, meta["id"]) / "pages.json")["pages"][:2])[:6000]
         except (OSError, ValueError, KeyError, TypeError):
             pass
         docs.append(" ".join([meta.get("title", "")] * 3 + [" ".join(meta.get("authors", [])),

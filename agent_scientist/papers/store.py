@@ -21,6 +21,7 @@ from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.workspace import Workspace, now_iso
 
 CHUNK_CHARS = 1200
@@ -41,13 +42,13 @@ def find_paper(ws: Workspace, paper_id: str) -> dict | None:
     pid = parse_paper_id(paper_id)
     kind = ids.kind_of(pid)
     if kind != "arxiv" or version_of(pid):
-        folder = ws.paper_dir(pid)
+        folder = paper_dir(ws, pid)
         if (folder / "meta.json").is_file() and (folder / "pages.json").is_file():
             try:
                 return read_json(folder / "meta.json")
             except (OSError, ValueError):
                 return None
-    complete = [m for m in ws.papers() if (ws.paper_dir(m["id"]) / "pages.json").is_file()]
+    complete = [m for m in ws.papers() if (paper_dir(ws, m["id"]) / "pages.json").is_file()]
     if kind == "arxiv" and not version_of(pid):
         matches = [m for m in complete if base_id(str(m["id"])) == pid]
         if matches:
@@ -58,12 +59,12 @@ def find_paper(ws: Workspace, paper_id: str) -> dict | None:
     return next((m for m in complete if any(same(a) for a in ids.aliases(m))), None)
 
 
-def page_count(paper_dir: Callable[[str], Path], meta: dict) -> int:
+def page_count(folder_of: Callable[[str], Path], meta: dict) -> int:
     """Pages of a cached paper: meta "pages", else pages.json (meta written before extraction), else 0."""
     n = int(meta.get("pages") or 0)
     if not n:
         try:
-            n = len(read_json(paper_dir(str(meta.get("id"))) / "pages.json").get("pages") or [])
+            n = len(read_json(folder_of(str(meta.get("id"))) / "pages.json").get("pages") or [])
         except (OSError, ValueError, AttributeError):
             n = 0
     return n
@@ -75,10 +76,10 @@ def load_pages(ws: Workspace, paper_id: str) -> dict:
     if meta is None:
         raise ToolError(f"{paper_id} is not in this workspace yet; read_paper('{paper_id}') fetches it.")
     try:
-        return read_json(ws.paper_dir(meta["id"]) / "pages.json")
+        return read_json(paper_dir(ws, meta["id"]) / "pages.json")
     except (OSError, ValueError) as exc:
         raise ToolError(f"The cached text of {paper_id} is unreadable ({exc}); delete "
-                        f"{ws.paper_dir(meta['id'])} and read it again.") from None
+                        f"{paper_dir(ws, meta['id'])} and read it again.") from None
 
 
 OPTIONAL_META = ("comment", "doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count",
@@ -100,7 +101,7 @@ def paper_meta(paper_id: str, source: str, entry: dict, **extra: Any) -> dict:
 
 def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
     """Write paper.pdf, pages.json, then meta.json (last: its presence means the paper is complete)."""
-    folder = ws.paper_dir(meta["id"])
+    folder = paper_dir(ws, meta["id"])
     atomic_write_bytes(folder / "paper.pdf", pdf)
     atomic_write_json(folder / "pages.json", {
         "pages": extracted.pages, "outline": extracted.outline, "captions": extracted.captions,
@@ -134,13 +135,13 @@ def annotate(ws: Workspace, meta: dict, work: dict) -> dict:
     if not extra:
         return meta
     meta = {**meta, **extra}
-    atomic_write_json(ws.paper_dir(meta["id"]) / "meta.json", meta)
+    atomic_write_json(paper_dir(ws, meta["id"]) / "meta.json", meta)
     return meta
 
 
 def store_abstract_only(ws: Workspace, meta: dict) -> dict:
     """A paper whose full text is nowhere to be had: its metadata and abstract, no pages (none can be cited)."""
-    folder = ws.paper_dir(meta["id"])
+    folder = paper_dir(ws, meta["id"])
     atomic_write_json(folder / "pages.json", {"pages": [], "outline": [], "captions": [], "scanned_pages": []})
     meta = {**meta, "pages": 0, "full_text": False, "added_at": now_iso()}
     atomic_write_json(folder / "meta.json", meta)
@@ -281,7 +282,7 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
                 continue
             extracted = extract(data, settings.pdf_max_pages)
             pid = next(f"local:{digest[:n]}" for n in (8, 12, 16, 64)
-                       if not ws.paper_dir(f"local:{digest[:n]}").exists())
+                       if not paper_dir(ws, f"local:{digest[:n]}").exists())
             meta = paper_meta(pid, "local", {"title": extracted.title or path.stem.replace("_", " "),
                                              "authors": extracted.authors, "year": extracted.year,
                                              "abstract": _abstract_from(extracted.pages),

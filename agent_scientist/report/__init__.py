@@ -12,7 +12,7 @@ from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_text
-from agent_scientist.report.citations import CitationIndex
+from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.report.formats import to_bibtex, to_json
 from agent_scientist.report.markdown import build_markdown
 from agent_scientist.workspace import Workspace

@@ -14,15 +14,10 @@ import re
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from agent_scientist.report.citations import (
-    CitationIndex,
-    Occurrence,
-    bracket_kind,
-    parse_part,
-    render_group,
-    split_arxiv_id,
-    split_bracket,
-)
+from agent_scientist.papers import ids
+from agent_scientist.papers.citation_index import CitationIndex, Occurrence
+from agent_scientist.papers.citations import PROSE_PATTERN, bracket_kind, parse_part, split_group
+from agent_scientist.report.citations import render_group
 
 FOREIGN_REASON = "not a workspace paper: cite papers as arXiv:ID or local:ID after reading them"
 MAX_ANSWER_CHARS = 60_000
@@ -43,10 +38,9 @@ _INLINE_RE = re.compile(
     # not CommonMark, but models write it: a target with spaces, kept only if it names a workspace file
     r"|(?P<loose>(?P<lbang>!?)\[(?P<ltext>[^\[\]\n]*)\]\((?P<ltarget>[^()<>\n\"]+)\))"
     r"|(?P<bracket>\[(?P<content>[^\[\]\n]+)\](?!\())"
+    # an id cited in prose (papers/citations.py), with the locators after it, so they are verified too
+    rf"|(?P<bare>{PROSE_PATTERN})"
     rf"|(?P<url>{_URL})"
-    r"|(?P<bare>\barxiv:\s?(?:\d[\w./-]*\w|[a-z][a-z-]*(?:\.[a-z]{2})?/[\w.-]*\w)"
-    # a page written after a bare id is part of the citation, so it is verified (not left as text)
-    r"(?:,?\s*(?:pp?\.\s*|pp?(?=\d)|pages?\s+)\d+(?:\s*[-–—]\s*\d+)?(?:\s*/\s*\d+)?(?!\w))?)"
     r"|(?P<close>\](?=[(\[]))"
     r"|(?P<lt><)",
     re.I,
@@ -175,7 +169,7 @@ class AnswerRenderer:
         if m.group("url"):
             url = m.group("url").rstrip(".,;:!?'\"")
             tail = m.group("url")[len(url):]
-            if split_arxiv_id(url):
+            if ids.parse(url):
                 return self._cite_one(url) + tail
             return code_span(url) + tail
         if m.group("bare"):
@@ -188,7 +182,7 @@ class AnswerRenderer:
         return render_group([self.index.cite(parse_part(raw), raw, self.location)])
 
     def _bracket(self, content: str) -> str:
-        parts = split_bracket(content)
+        parts = split_group(content)
         kinds = [bracket_kind(p) for p in parts]
         if not any(kinds):
             return "\\[" + self._inline(content) + "\\]"
@@ -205,7 +199,7 @@ class AnswerRenderer:
         before = len(self.index.occurrences)
         label = self._inline(text) if text.strip() else ""
         cited: list[Occurrence] = self.index.occurrences[before:]
-        if split_arxiv_id(target):
+        if ids.parse(target):
             occ = self.index.cite(parse_part(target), target, self.location)
             if any(o.paper_id and o.paper_id == occ.paper_id for o in cited):
                 self.index.occurrences.pop()

@@ -7,8 +7,9 @@ import re
 import unicodedata
 from typing import Any
 
-from agent_scientist.report.citations import CitationIndex, paper_ref_key
-from agent_scientist.review.evidence import claims_json
+from agent_scientist.papers.citation_index import CitationIndex
+from agent_scientist.papers.citations import paper_ref_key
+from agent_scientist.report.evidence import claims_json
 from agent_scientist.workspace import Workspace
 
 JSON_FORMAT = "agent-scientist-export"

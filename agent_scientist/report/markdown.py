@@ -14,21 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent_scientist.agent.progress import failures_summary
+from agent_scientist.papers.citation_index import CitationIndex, workspace_page_count
+from agent_scientist.papers.citations import paper_ref_key, parse_part
+from agent_scientist.papers.layout import paper_dir
+from agent_scientist.records import failures_summary, latest_review
 from agent_scientist.report.answer import IMAGE_SUFFIXES, AnswerRenderer, code_span, relative_file_link
-from agent_scientist.report.citations import (
-    UNVERIFIED_ANCHOR,
-    CitationIndex,
-    escape_inline,
-    paper_ref_key,
-    parse_part,
-    render_group,
-    workspace_page_count,
-)
+from agent_scientist.report.citations import UNVERIFIED_ANCHOR, escape_inline, render_group
+from agent_scientist.report.evidence import annotate, evidence_section, finish
+from agent_scientist.report.evidence import header_line as evidence_header
 from agent_scientist.report.missed import may_have_missed, reference_links
-from agent_scientist.review.evidence import annotate, evidence_section, finish
-from agent_scientist.review.evidence import header_line as evidence_header
-from agent_scientist.review.records import latest_review
 from agent_scientist.workspace import Workspace
 
 FINDING_KINDS = ("finding", "result")
@@ -90,7 +84,7 @@ class _Builder:
         self.report_dir = report_dir
         self.steps = ws.steps()
         self.papers = ws.papers()
-        self.index = CitationIndex(self.papers, workspace_page_count(ws.paper_dir))
+        self.index = CitationIndex(self.papers, workspace_page_count(ws))
         self.answer = ws.final_answer()
         self.partial = ws.meta.get("status") != "completed" or self.answer is None
         self.strict = strict
@@ -302,7 +296,7 @@ class _Builder:
             url = f"https://arxiv.org/abs/{pid}"
             parts.append(f"[arxiv.org/abs/{escape_inline(pid)}]({url})")
         else:
-            link = relative_file_link(self.ws.paper_dir(pid), str(paper.get("file") or "paper.pdf"), self.report_dir)
+            link = relative_file_link(paper_dir(self.ws, pid), str(paper.get("file") or "paper.pdf"), self.report_dir)
             original = Path(str(paper.get("original_path") or "")).name
             text = f"Local file {code_span(pid)}"
             if link:

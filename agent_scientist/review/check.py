@@ -29,6 +29,7 @@ import yaml
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import read_json
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.review.claims import Claim
 from agent_scientist.workspace import Workspace
 
@@ -118,7 +119,7 @@ def prompts() -> dict[str, Any]:
 def paper_pages(ws: Workspace, paper_id: str) -> list[str]:
     """The per-page text of a workspace paper ([] when it has none)."""
     try:
-        data = read_json(ws.paper_dir(paper_id) / "pages.json")
+        data = read_json(paper_dir(ws, paper_id) / "pages.json")
     except (OSError, ValueError):
         return []
     pages = data.get("pages") if isinstance(data, dict) else None

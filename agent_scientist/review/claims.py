@@ -7,8 +7,8 @@ What counts as a claim:
   letter, a digit, a bracket or emphasis; never inside `[...]` or a code span, and not after an abbreviation
   (e.g., i.e., et al., Fig., Eq., Sec., Tab., vs., cf., p., pp., approx.) or a one-letter initial.
   A table row is one unit.
-- A sentence that carries a citation (a `[...]` bracket holding our citation syntax, a bare `arXiv:ID` or an
-  arxiv.org URL) is a cited claim. A citation group that opens a sentence right after the previous sentence's
+- A sentence that carries a citation (a `[...]` bracket holding our citation syntax, or an id cited in prose:
+  `arXiv:ID`, `doi:10.x/y`, `s2:ID`, `local:ID`, an arxiv.org or doi.org URL; papers/citations.py) is a cited claim. A citation group that opens a sentence right after the previous sentence's
   full stop ("... improves. [arXiv:X p.3] Next ...") belongs to the previous sentence.
 - A sentence without a citation is an `uncited` claim when it states a number (a digit outside a citation),
   a comparison (more, less, better, worse, higher, lower, outperforms, than, improves, reduces, increases,
@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_scientist.report.citations import CitationIndex, bracket_kind, parse_part, split_bracket
+from agent_scientist.papers.citation_index import CitationIndex
+from agent_scientist.papers.citations import PROSE_RE, bracket_kind, find_cited, parse_part, split_group
 
 _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _HEADING_RE = re.compile(r"^ {0,3}#{1,6}(\s|$)")
@@ -30,12 +31,6 @@ _ITEM_RE = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+")
 _TABLE_DELIM_RE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _BRACKET_RE = re.compile(r"\[([^\[\]\n]+)\](?!\()")
 _CODE_RE = re.compile(r"(`+)[^`]*?\1")
-_BARE_RE = re.compile(
-    r"(?:https?://)?(?:www\.)?arxiv\.org/(?:abs|pdf)/[\w./-]*\w"
-    r"|\barxiv:\s?(?:\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z-]*(?:\.[a-z]{2})?/\d{7}(?:v\d+)?)"
-    r"(?:,?\s*(?:pp?\.\s*|pages?\s+)\d+(?:\s*[-–—]\s*\d+)?)?",
-    re.I,
-)
 _END_RE = re.compile(r"[.!?]+[\"'”’)*_]*\s+(?=[A-Z0-9\[(\"“*_])")
 _ABBREV = {"e.g", "i.e", "al", "fig", "figs", "eq", "eqs", "sec", "tab", "vs", "cf", "p", "pp", "approx", "resp",
            "no", "ref", "refs", "ch", "vol", "dr", "prof", "mr", "ms", "etc"}
@@ -148,7 +143,7 @@ def _units(text: str) -> list[tuple[int, int, bool]]:
 
 def _mask(text: str) -> str:
     """Brackets, code spans and URLs blanked (same length) so their dots never end a sentence."""
-    for pattern in (_CODE_RE, _BRACKET_RE, _BARE_RE):
+    for pattern in (_CODE_RE, _BRACKET_RE, PROSE_RE):
         text = pattern.sub(lambda m: "X" * len(m.group(0)), text)
     return text
 
@@ -183,12 +178,12 @@ def _citation_spans(sentence: str) -> list[tuple[int, int, list[str]]]:
     masked = _CODE_RE.sub(lambda m: "x" * len(m.group(0)), sentence)
     for m in _BRACKET_RE.finditer(masked):
         content = sentence[m.start(1):m.end(1)]
-        parts = split_bracket(content)
+        parts = split_group(content)
         if any(bracket_kind(p) for p in parts):
             spans.append((m.start(), m.end(), [p.strip() for p in parts]))
     blanked = _BRACKET_RE.sub(lambda m: "x" * len(m.group(0)), masked)
-    for m in _BARE_RE.finditer(blanked):
-        spans.append((m.start(), m.end(), [sentence[m.start():m.end()].rstrip(".,;")]))
+    for start, end, _raw in find_cited(blanked):
+        spans.append((start, end, [sentence[start:end]]))
     return sorted(spans)
 
 

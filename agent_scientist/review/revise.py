@@ -15,7 +15,8 @@ from typing import Any
 
 from agent_scientist.agent.registry import BaseCapability, Toolbox, ToolContext
 from agent_scientist.config import Settings
-from agent_scientist.report.citations import CitationIndex, workspace_page_count
+from agent_scientist.papers.citation_index import index_for
+from agent_scientist.records import answer_hash, last_answer, latest_review, summary_line
 from agent_scientist.review.check import (
     BATCH,
     RANK,
@@ -25,8 +26,6 @@ from agent_scientist.review.check import (
     review_batch,
 )
 from agent_scientist.review.claims import Claim, split_claims
-from agent_scientist.review.evidence import summary_line
-from agent_scientist.review.records import answer_hash, last_answer, latest_review
 from agent_scientist.workspace import Workspace
 
 NEEDS_WORK = ("unsupported", "contradicted", "unverified", "uncited")
@@ -84,7 +83,7 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
     answer, step = str(found[1]["final_answer"]), found[1].get("step")
     sha = answer_hash(answer)
     reviewer = getattr(model, "model_id", "") or settings.effective_worker_model
-    index = CitationIndex(ws.papers(), workspace_page_count(ws.paper_dir))
+    index = index_for(ws)
     claims = split_claims(answer, index)
     by_number = {c.number: c for c in claims}
     done = _done_items(records, sha) if continue_check else {}

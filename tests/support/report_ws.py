@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.workspace import Workspace
 
 T0 = "2026-03-01T10:00:00+00:00"
@@ -42,7 +43,7 @@ def add_paper(ws: Workspace, paper_id: str, title: str, authors: list[str], year
     }
     if local:
         meta["original_path"] = "/data/my-notes.pdf"
-    folder = ws.paper_dir(paper_id)
+    folder = paper_dir(ws, paper_id)
     atomic_write_json(folder / "meta.json", meta)
     atomic_write_bytes(folder / "paper.pdf", b"%PDF-1.4\n% placeholder\n")
     if pages_json is not None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from agent_scientist.fsio import atomic_write_json
+from agent_scientist.papers.layout import paper_dir
 from agent_scientist.workspace import Workspace
 from support.report_ws import add_paper
 
@@ -23,7 +24,7 @@ PAGES = {
 
 def add_text_paper(ws: Workspace, paper_id: str, pages: list[str], title: str = "A Paper") -> None:
     add_paper(ws, paper_id, title, ["Ada Lovelace"], 2024, pages=len(pages))
-    atomic_write_json(ws.paper_dir(paper_id) / "pages.json", {"pages": pages, "outline": [], "captions": []})
+    atomic_write_json(paper_dir(ws, paper_id) / "pages.json", {"pages": pages, "outline": [], "captions": []})
 
 
 def papers_workspace(home: Path, name: str = "w", question: str = "Does dropout improve calibration?") -> Workspace:

@@ -8,10 +8,11 @@ alone, and become markdown links after it (the renderer escapes any link a model
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the report imports this module: report.citations is imported where used
-    from agent_scientist.report.citations import CitationIndex
+from agent_scientist.papers.citation_index import CitationIndex
+from agent_scientist.records import summary_line
+from agent_scientist.report.citations import escape_inline, locator_text
 
 MARKS = {"supported": "✓", "partial": "~", "unsupported": "✗", "contradicted": "✗", "unverified": "?",
          "uncited": "?"}
@@ -54,36 +55,17 @@ def finish(rendered: str, review: dict[str, Any] | None) -> str:
     return _PLACEHOLDER_RE.sub(replace, rendered)
 
 
-def summary_line(counts: dict[str, int]) -> str:
-    """'14 checked: 11 supported, 2 partial, 1 unsupported' (uncited claims counted apart)."""
-    checked = sum(v for k, v in counts.items() if k != "uncited")
-    order = ("supported", "partial", "unsupported", "contradicted", "unverified")
-    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
-    text = f"{checked} checked" + (": " + ", ".join(parts) if parts else "")
-    if counts.get("uncited"):
-        text += f"; {counts['uncited']} uncited"
-    return text
-
-
 def header_line(review: dict[str, Any]) -> str:
-    from agent_scientist.report.citations import escape_inline
-
     reviewer = escape_inline(review.get("reviewer") or "unknown")
     return (f"- **Claims:** {summary_line(review.get('counts') or {})} "
             f"(reviewer {reviewer}; see [Evidence](#{EVIDENCE_ANCHOR}))")
 
 
 def _where(claim: dict[str, Any], numbers: dict[str, int]) -> str:
-    from agent_scientist.report.citations import escape_inline
-
     pid = claim.get("paper_id")
     if not pid:
         return ""
-    pages = claim.get("pages")
-    page = ""
-    if pages:
-        first, last = int(pages[0]), int(pages[-1])
-        page = f", p.{first}" if first == last else f", pp.{first}-{last}"
+    page = locator_text(claim.get("pages"))
     if pid in numbers:
         return f" [{numbers[pid]}{page}](#ref-{numbers[pid]})"
     return f" ({escape_inline(pid)}{page})"
@@ -91,8 +73,6 @@ def _where(claim: dict[str, Any], numbers: dict[str, int]) -> str:
 
 def evidence_section(review: dict[str, Any], index: CitationIndex, strict: bool = False) -> str:
     """Claim → verdict → quote → [n, p.x], one line per claim, each the target of its marker."""
-    from agent_scientist.report.citations import escape_inline
-
     numbers = {str(p["id"]): n for n, p in index.references()}
     lines = [f'<a id="{EVIDENCE_ANCHOR}"></a>', "", "## Evidence", "",
              f"Each claim of the answer, checked against the text it cites by {escape_inline(review.get('reviewer') or 'the worker model')}; "

@@ -1,0 +1,160 @@
+"""The citation index: an answer's citations (papers/citations.py) verified against the workspace's papers and
+pages, numbered in order of first citation. Below both report/ (which renders it) and review/ (which checks
+the claims it resolves).
+
+Only papers held in the workspace can be cited; a page must exist in the paper. Verified citations are
+numbered in order of first citation; the others get labels U1, U2, ... so the report can remove them from
+the text with a visible marker and list them in an appendix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from agent_scientist.papers import ids
+from agent_scientist.papers.citations import Ref, paper_ref_key
+from agent_scientist.papers.layout import paper_dir
+from agent_scientist.workspace import Workspace
+
+
+def _version_number(version: str) -> int:
+    return int(version[1:]) if version else 0
+
+
+@dataclass
+class Occurrence:
+    """One citation as written at one place, with its verification result."""
+
+    raw: str
+    location: str
+    verified: bool
+    paper_id: str = ""  # the workspace paper it resolved to
+    number: int | None = None
+    label: str = ""  # U1, U2... for unverified ones
+    reason: str = ""
+    pages: tuple[int, int] | None = None
+    locator: str = ""
+    note: str = ""  # e.g. a version mismatch that was accepted
+    retracted: bool = False  # the cited paper is marked retracted: kept, but marked in the text
+    figure: int | None = None
+    table: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        # retracted, figure and table only when set: earlier exports keep their bytes
+        extra: dict[str, Any] = {"retracted": True} if self.retracted else {}
+        located = {k: v for k, v in (("figure", self.figure), ("table", self.table)) if v is not None}
+        return extra | {
+            "raw": self.raw, "location": self.location, "verified": self.verified,
+            "paper_id": self.paper_id or None, "number": self.number, "label": self.label or None,
+            "pages": list(self.pages) if self.pages else None, "locator": self.locator or None,
+        } | located | {"reason": self.reason or None, "note": self.note or None}
+
+
+@dataclass
+class CitationIndex:
+    """Verifies citations against the workspace's papers and hands out numbers in order of first use."""
+
+    papers: list[dict[str, Any]]
+    page_count: Callable[[dict[str, Any]], int] = lambda paper: int(paper.get("pages") or 0)
+    occurrences: list[Occurrence] = field(default_factory=list)
+    _numbers: dict[str, int] = field(default_factory=dict)
+    _labels: dict[tuple[str, str], str] = field(default_factory=dict)
+    _by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for paper in sorted(self.papers, key=lambda p: str(p.get("id"))):
+            for alias in ids.aliases(paper):  # a DOI recorded on an arXiv paper cites it, and back
+                parsed = paper_ref_key(alias)
+                if parsed and paper not in self._by_key.get(parsed[1], []):
+                    self._by_key.setdefault(parsed[1], []).append(paper)
+
+    def _resolve(self, ref: Ref) -> tuple[dict[str, Any] | None, str, str]:
+        """(paper, reason if not found, note) for a reference."""
+        candidates = self._by_key.get(ref.key, [])
+        if not candidates:
+            return None, "the workspace holds no paper with this id", ""
+        arxiv = [p for p in candidates if (paper_ref_key(p["id"]) or ("",))[0] == "arxiv"]
+        if ref.kind == "arxiv" and len(arxiv) == len(candidates):
+            versions = {paper_ref_key(p["id"])[2]: p for p in candidates}  # type: ignore[index]
+            if ref.version and ref.version in versions:
+                return versions[ref.version], "", ""
+            best = versions[max(versions, key=_version_number)]
+            note = f"cited as {ref.version}; the workspace holds {best['id']}" if ref.version else ""
+            return best, "", note
+        return candidates[0], "", ""
+
+    def cite(self, ref: Ref | str, raw: str, location: str) -> Occurrence:
+        """Verify one citation (a parsed Ref, or the reason it could not be parsed) and record it."""
+        if isinstance(ref, str):
+            return self._reject(raw, location, ref)
+        paper, reason, note = self._resolve(ref)
+        if paper is None:
+            return self._reject(raw, location, reason)
+        pages = None
+        if ref.first_page is not None and paper.get("full_text") is False:
+            return self._reject(raw, location, f"the workspace has no full text of {paper['id']}: its pages cannot "
+                                               "be cited, the paper as a whole can")
+        if ref.first_page is not None:
+            first, last = ref.first_page, ref.last_page or ref.first_page
+            count = self.page_count(paper)
+            if first < 1 or last < first:
+                return self._reject(raw, location, f"invalid page range {first}-{last}")
+            if count and last > count:
+                return self._reject(raw, location, f"page {last} is past the end of {paper['id']} ({count} pages)")
+            pages = (first, last)
+        pid = str(paper["id"])
+        number = self._numbers.setdefault(pid, len(self._numbers) + 1)
+        occ = Occurrence(raw, location, True, pid, number, pages=pages, locator=ref.locator, note=note,
+                         retracted=bool(paper.get("retracted")), figure=ref.figure, table=ref.table)
+        self.occurrences.append(occ)
+        return occ
+
+    def _reject(self, raw: str, location: str, reason: str) -> Occurrence:
+        key = (" ".join(raw.split()).lower(), reason)
+        label = self._labels.setdefault(key, f"U{len(self._labels) + 1}")
+        occ = Occurrence(raw, location, False, label=label, reason=reason)
+        self.occurrences.append(occ)
+        return occ
+
+    def reject(self, raw: str, location: str, reason: str) -> Occurrence:
+        """Record a citation attempt that cannot be a workspace paper (a DOI, an author-year reference)."""
+        return self._reject(raw, location, reason)
+
+    def references(self) -> list[tuple[int, dict[str, Any]]]:
+        """Cited workspace papers, numbered in order of first citation."""
+        by_id = {str(p["id"]): p for p in self.papers}
+        return [(n, by_id[pid]) for pid, n in sorted(self._numbers.items(), key=lambda kv: kv[1])]
+
+    def unverified(self) -> list[dict[str, Any]]:
+        """One entry per distinct unverified citation: label, raw text, reason, where it appeared."""
+        entries: dict[str, dict[str, Any]] = {}
+        for occ in self.occurrences:
+            if occ.verified:
+                continue
+            entry = entries.setdefault(occ.label, {"label": occ.label, "raw": occ.raw, "reason": occ.reason,
+                                                   "locations": []})
+            if occ.location not in entry["locations"]:
+                entry["locations"].append(occ.location)
+        return sorted(entries.values(), key=lambda e: int(e["label"][1:]))
+
+
+def workspace_page_count(ws: Workspace) -> Callable[[dict[str, Any]], int]:
+    """Page count of a workspace paper (papers.store.page_count), computed once per paper."""
+    from agent_scientist.papers.store import page_count  # the store pulls in the tools' machinery
+
+    cache: dict[str, int] = {}
+
+    def count(paper: dict[str, Any]) -> int:
+        pid = str(paper.get("id"))
+        if pid not in cache:
+            cache[pid] = page_count(lambda paper_id: paper_dir(ws, paper_id), paper)
+        return cache[pid]
+
+    return count
+
+
+def index_for(ws: Workspace) -> CitationIndex:
+    """A fresh index over the workspace's papers and their page counts."""
+    return CitationIndex(cast(list[dict[str, Any]], ws.papers()), workspace_page_count(ws))
