@@ -12,7 +12,8 @@ URL, and a new kind there is citable here with no change. Forms:
             with the locators written right after it; a bare number in running text is not a citation
 
 `source_key` is the normal form evals compare gold sources with: `arxiv:<base id>`, `doi:<doi>`, `s2:<id>`,
-`local:<id>` (arXiv's own DOI is the arXiv id), `file:<name>.pdf`, else the lower-cased text.
+`local:<id>` (arXiv's own DOI is the arXiv id), `file:<name>.pdf`, "" for an id-like text ids.py refuses,
+else the lower-cased text.
 """
 
 from __future__ import annotations
@@ -165,12 +166,14 @@ def find_cited(text: str) -> list[tuple[int, int, str]]:
 
 def source_key(text: str) -> str:
     """One normal form for a gold source or a paper id: `arxiv:<base>`, `doi:<doi>`, `s2:<id>`, `local:<id>`,
-    `file:<name>.pdf`; text that starts with no id ids.py accepts is compared as written, lower-cased."""
+    `file:<name>.pdf`; "" for a prefixed id ids.py refuses; other text is compared as written, lower-cased."""
     text = str(text or "").strip()
     found = ids.match_at(f"doi:{text}" if re.match(r"10\.\d", text) else text)
     if found is not None:
         kind, key, _version = ref_key(found[0])
         return f"arxiv:{key}" if kind == "arxiv" else key
+    if ids.PREFIX_RE.match(text):
+        return ""  # written as an id but not one ids.py accepts (`arXiv:HEP-TH/9901001`): it names no paper
     low = text.lower()
     if low.endswith(".pdf"):
         return "file:" + Path(low).name
