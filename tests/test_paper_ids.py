@@ -9,12 +9,13 @@ import pytest
 from support import pdfs
 
 from agent_scientist.config import load_settings
+from agent_scientist.fsio import atomic_write_json
 from agent_scientist.memory import open_memory
 from agent_scientist.memory.trim import identifiers
 from agent_scientist.papers import ids
 from agent_scientist.papers.citation_index import index_for
 from agent_scientist.papers.citations import parse_part
-from agent_scientist.papers.layout import folder_name
+from agent_scientist.papers.layout import folder_name, holds, paper_dir
 from agent_scientist.papers.pdf import extract
 from agent_scientist.papers.store import add_passages, store_paper
 from agent_scientist.papers.tool import read
@@ -91,3 +92,14 @@ def test_every_form_reads_cites_and_recalls(library) -> None:
             assert not past.verified and "past the end" in past.reason
             hits = memory.recall("sparse widgets gadget accuracy", 3, "passage", form)
             assert hits and {h["source"] for h in hits} == {label}, form
+
+
+def test_holds_finds_a_folder_exactly_or_any_version(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path, "holds")
+    for pid in ("2401.00001v2", "hep-th/9901001v1", "doi:10.1093/mind/lix.236.433", "local:abcdef12"):
+        atomic_write_json(paper_dir(ws, pid) / "meta.json", {"id": pid})
+    for asked in ("arXiv:2401.00001", "2401.00001v2", "https://arxiv.org/abs/hep-th/9901001", "LOCAL:ABCDEF12",
+                  "DOI: 10.1093/MIND/LIX.236.433"):
+        assert holds(ws.papers_dir, asked), asked
+    for asked in ("2401.00001v1", "2401.0000", "HEP-TH/9901001", "local:abcdef1", "doi:10.1093/mind"):
+        assert not holds(ws.papers_dir, asked), asked

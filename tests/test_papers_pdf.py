@@ -8,7 +8,7 @@ import pymupdf
 import pytest
 from support import pdfs
 
-from agent_scientist.papers.pdf import PdfError, clean_text, extract, heading_level
+from agent_scientist.papers.pdf import PdfError, clean_text, extract, heading_level, printed_ids
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +131,14 @@ def test_a_number_inside_the_text_area_is_kept() -> None:
     page.insert_text((72, 640), "17", fontsize=11)  # the last line of text is a number: it stays
     page.insert_text((303, 770), "1", fontsize=9)  # the page number in the bottom margin
     assert extract(doc.tobytes()).pages == ["Results of the run are below.\n\n42\n\n17"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("arXiv:2401.01234v2 [cs.LG] 3 Jan 2024", ("2401.01234v2", "")),
+    ("arXiv:math.gt/0309136v1 ... DOI: 10.1000/ABC.", ("math.GT/0309136v1", "10.1000/abc")),  # class upper case
+    ("arXiv:HEP-TH/9901001 (not an id) https://doi.org/10.1145/3292500.3330701\"", ("", "10.1145/3292500.3330701")),
+    ('footer "10.1093/mind/lix.236.433" and [10.1000/x]', ("", "10.1093/mind/lix.236.433")),  # no quote kept
+    ("page 2401.01234 (a bare number, no stamp)", ("", "")),
+])
+def test_printed_ids_follow_the_id_grammar(text: str, expected: tuple[str, str]) -> None:
+    assert printed_ids(text) == expected

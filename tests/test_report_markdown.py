@@ -225,3 +225,15 @@ def test_partial_report_says_why_in_words_and_how_to_continue(home: Path) -> Non
     text = build_markdown(ws, []).text
     assert "(status: interrupted; reason: the step limit (--max-steps) was reached)" in text
     assert "> Continue the run with `agent-scientist resume limited`, then export the report again." in text
+
+
+def test_export_imports_neither_review_nor_the_live_view() -> None:
+    """report/ renders what review recorded through records.py; export must not pull in rich or review/."""
+    import subprocess
+    import sys
+
+    code = ("import sys, agent_scientist.report; "
+            "print(sorted(m for m in sys.modules if m == 'rich' or m.startswith(('agent_scientist.review', "
+            "'agent_scientist.agent'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
