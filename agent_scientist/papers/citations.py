@@ -114,7 +114,7 @@ def parse_part(text: str) -> Ref | str:
     string if malformed."""
     found = ids.match_at(text)
     if found is None:
-        return "not a paper id (write arXiv:ID, doi:DOI, s2:ID or local:ID)"
+        return f"not a paper id (write {ids.CITE_FORMS})"
     kind, key, version = ref_key(found[0])
     rest = re.sub(r"(?<=\d)[.,;]+$", "", text[found[1]:].strip().lstrip(",").strip())
     if not rest:

@@ -1,4 +1,4 @@
-"""The one paper-id grammar: parse, normalise, version, label, storage key and the pattern for ids in text.
+"""The one paper-id grammar: parse, normalise, version, label, and the patterns for ids in text.
 
 Every other module (tools, citations, memory, history trimming, the paper folders) asks this one; adding an
 id kind is a change here only (papers/citations.py, the citation grammar, builds on these patterns). Forms, as stored in meta.json / as cited:
@@ -63,6 +63,7 @@ PREFIX_RE = re.compile(rf"\s*(?:arxiv\s*:|doi\s*:|s2\s*:|local\s*:|{_ARXIV_URL}|
 ID_FORMS = ("2401.01234, 2401.01234v2, arXiv:2401.01234, https://arxiv.org/abs/2401.01234, "
             "doi:10.1093/mind/lix.236.433, s2:<40-hex Semantic Scholar id>, or a local id such as local:ab12cd34")
 KINDS = ("arxiv", "doi", "s2", "local")
+CITE_FORMS = "arXiv:ID, doi:DOI, s2:ID or local:ID"  # how a citation names each kind, for messages
 
 
 class PaperIdError(ValueError):
