@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated workspace home, settings, and a CLI runner in a subprocess."""
+"""Shared fixtures: an isolated workspace home, settings, and a CLI runner in a subprocess (forked warm)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import warm
 
 from agent_scientist.config import load_settings
 
@@ -28,6 +29,10 @@ OFFLINE = {
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_sandbox(available, what): a sandbox protection the test needs")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    warm.WARM.stop()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -70,8 +75,8 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
 
 def run_cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
             input: str | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m agent_scientist ARGS` in a new process, as a user would."""
-    return subprocess.run(
+    """Run `python -m agent_scientist ARGS` in a new process, as a user would (forked warm: support/warm.py)."""
+    return warm.run(
         [sys.executable, "-m", "agent_scientist", *args],
         capture_output=True, text=True, timeout=timeout, env=env or cli_env(home), input=input,
         cwd=home.parent,

@@ -10,6 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import cli_env
+from support import warm
 from support.openai_server import ChatServer
 from support.scripted import code
 
@@ -147,7 +148,7 @@ def test_default_home_does_not_move_with_the_shell(home, tmp_path):
     env = _no_home(home, data)
 
     def run(cwd, *args):
-        return subprocess.run([sys.executable, "-m", "agent_scientist", *args], env=env, cwd=cwd,
+        return warm.run([sys.executable, "-m", "agent_scientist", *args], env=env, cwd=cwd,
                               capture_output=True, text=True, timeout=120)
 
     made = run(here, "init", "ws1")
@@ -166,7 +167,7 @@ def test_doctor_creates_no_workspaces_folder(home, tmp_path):
     env["AGENT_SCIENTIST_MODEL"] = "foo/bar"
     cwd = tmp_path / "fresh"
     cwd.mkdir()
-    result = subprocess.run([sys.executable, "-m", "agent_scientist", "doctor"], env=env, cwd=cwd,
+    result = warm.run([sys.executable, "-m", "agent_scientist", "doctor"], env=env, cwd=cwd,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "FIX  model: 'foo/bar' names no provider" in result.stdout
@@ -246,7 +247,7 @@ def test_thinking_line_counts_seconds_and_tries_in_a_terminal(home):
         master, slave = pty.openpty()
         env = cli_env(home, COLUMNS="200", TERM="xterm")
         env.pop("NO_COLOR", None)
-        proc = subprocess.Popen(
+        proc = warm.Popen(
             [sys.executable, "-m", "agent_scientist", "research", "Q?", "--name", "w", "--model", MODEL,
              "--worker-model", WORKER, "--api-base", server.url], stdin=subprocess.DEVNULL, stdout=slave,
             stderr=slave, env=env, cwd=home.parent)

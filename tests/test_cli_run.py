@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import cli_env
+from support import warm
 from support.openai_server import ChatServer
 from support.scripted import code
 
@@ -26,7 +27,7 @@ def _research(home, server, *extra, name="w"):
 
 
 def _spawn(home, *args):
-    return subprocess.Popen([sys.executable, "-m", "agent_scientist", *args], env=cli_env(home),
+    return warm.Popen([sys.executable, "-m", "agent_scientist", *args], env=cli_env(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home.parent)
 
 

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from conftest import cli_env
+from support import warm
 from support.openai_server import ChatServer
 from support.pdfs import make_paper
 from support.scripted import code
@@ -63,7 +64,7 @@ def _eval_args(path: Path, server: ChatServer, *extra: str) -> list[str]:
 
 
 def _spawn(home: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "agent_scientist", *args], env=cli_env(home),
+    return warm.Popen([sys.executable, "-m", "agent_scientist", *args], env=cli_env(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home.parent)
 
 
@@ -167,7 +168,7 @@ def test_kill_mid_eval_then_rerun_finishes_only_what_was_missing(home, tmp_path)
         assert set(done_before) == {"q1", "q2"}
         assert not (home / "evals" / "set" / "q4").exists() or Workspace.open(home, "evals/set/q4").status == "created"
         planner_calls.clear()
-        rerun = subprocess.run([sys.executable, "-m", "agent_scientist", *_eval_args(path, server, "--json")],
+        rerun = warm.run([sys.executable, "-m", "agent_scientist", *_eval_args(path, server, "--json")],
                                env=cli_env(home), capture_output=True, text=True, timeout=600, cwd=home.parent)
     assert rerun.returncode == 0, rerun.stderr
     assert sorted(set(planner_calls)) == ["q3", "q4"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli_env
+from support import warm
 from support.mcp_http import http_server
 from support.openai_server import ChatServer
 from support.scripted import ScriptedModel, code
@@ -150,7 +151,7 @@ def test_cli_run_warns_for_a_broken_server_and_stops_the_others(home: Path, tmp_
     pidfile = tmp_path / "labdb.pid"
     _toml(home, _entry("broken", "--exit-at-start"), _entry("labdb", "--pidfile", str(pidfile)))
     with ChatServer([code("print(lookup(sample='C3'))"), code('final_answer("42 mg/L")')]) as server:
-        result = subprocess.run(_research(server), capture_output=True, text=True, env=cli_env(home),
+        result = warm.run(_research(server), capture_output=True, text=True, env=cli_env(home),
                                 cwd=home.parent, timeout=180)
     assert result.returncode == 0, result.stderr
     assert "MCP server 'broken' did not start" in result.stderr
@@ -166,7 +167,7 @@ def test_ctrl_c_leaves_no_server_running(home: Path, tmp_path: Path, during: str
     first = code(f"print(slow(seconds=120, marker={str(marker)!r}))") if during == "tool call" else \
         code("print(lookup(sample='A7'))")
     with ChatServer([first, hold]) as server:
-        proc = subprocess.Popen(_research(server), env=cli_env(home), cwd=home.parent, text=True,
+        proc = warm.Popen(_research(server), env=cli_env(home), cwd=home.parent, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not (marker.exists() if during == "tool call" else server.held >= 1):
@@ -183,7 +184,7 @@ def test_ctrl_c_leaves_no_server_running(home: Path, tmp_path: Path, during: str
 
 def test_doctor_starts_each_server_and_lists_its_tools(home: Path) -> None:
     _toml(home, _entry("labdb"), _entry("broken", "--exit-at-start"))
-    result = subprocess.run([sys.executable, "-m", "agent_scientist", "doctor"], capture_output=True, text=True,
+    result = warm.run([sys.executable, "-m", "agent_scientist", "doctor"], capture_output=True, text=True,
                             env=cli_env(home), cwd=home.parent, timeout=180)
     assert "mcp server labdb: started in" in result.stdout and "lookup, search_papers" in result.stdout
     assert "FIX  mcp server broken: did not start" in result.stdout

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from conftest import cli_env
+from support import warm
 
 from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory, read_notes
@@ -88,7 +89,7 @@ def test_sigkill_during_import_leaves_a_store_that_opens_and_answers(home, tmp_p
     path = tmp_path / "big.jsonl"
     total = 1200
     write_notes(path, total)
-    proc = subprocess.Popen([sys.executable, "-m", "agent_scientist", "memory", "import", "killed", str(path)],
+    proc = warm.Popen([sys.executable, "-m", "agent_scientist", "memory", "import", "killed", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(home),
                             cwd=home.parent)
     first = proc.stdout.readline()  # the first batch is stored; the next one is being embedded
@@ -104,7 +105,7 @@ def test_sigkill_during_import_leaves_a_store_that_opens_and_answers(home, tmp_p
     hits = store.recall("topic 5 value", k=3)
     assert len(hits) == 3 and all(h["kind"] == "result" for h in hits)
     # Importing again completes the store without copies.
-    done = subprocess.run([sys.executable, "-m", "agent_scientist", "memory", "import", "killed", str(path)],
+    done = warm.run([sys.executable, "-m", "agent_scientist", "memory", "import", "killed", str(path)],
                           capture_output=True, text=True, env=cli_env(home), cwd=home.parent)
     assert done.returncode == 0, done.stderr
     assert len(read_notes(ws, s)) == total

@@ -10,6 +10,7 @@ import threading
 import time
 
 from conftest import cli_env
+from support import warm
 from support.openai_server import ChatServer
 from support.scripted import ScriptedModel, code
 from test_cli_run import MODEL, WORKER, _research, _spawn, _wait_for
@@ -104,7 +105,7 @@ def test_sigterm_exits_within_the_end_of_run_bound_when_the_server_never_answers
     with ChatServer([code("print('one')"), planner_hold], worker_script=[worker_hold]) as server:
         env = cli_env(home, AGENT_SCIENTIST_END_OF_RUN_TIMEOUT="2")
 
-        proc = subprocess.Popen([sys.executable, "-m", "agent_scientist", *_research(home, server)], env=env,
+        proc = warm.Popen([sys.executable, "-m", "agent_scientist", *_research(home, server)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home.parent)
         _wait_for(lambda: server.held == 1)  # step 2's model call hangs
         proc.send_signal(signal.SIGTERM)

@@ -9,6 +9,7 @@ import sys
 import threading
 
 from conftest import cli_env, run_cli
+from support import warm
 from support.openai_server import ChatServer
 from support.report_ws import full_workspace
 from support.review_ws import add_text_paper, papers_workspace, verdicts
@@ -24,7 +25,7 @@ REVIEW_ON = {"AGENT_SCIENTIST_REVIEW_ROUNDS": "1"}  # the default; the shared te
 
 
 def _spawn(home, *args):
-    return subprocess.Popen([sys.executable, "-m", "agent_scientist", *args], env=cli_env(home, **REVIEW_ON),
+    return warm.Popen([sys.executable, "-m", "agent_scientist", *args], env=cli_env(home, **REVIEW_ON),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home.parent)
 
 

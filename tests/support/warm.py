@@ -1,0 +1,423 @@
+"""One warm interpreter per test session that forks a child for each `python -m agent_scientist` call.
+
+Most of a CLI test's time is Python start-up and imports (litellm alone takes seconds). The warm process
+(run as a script: `python warm.py`) imports the CLI, litellm and smolagents once, checks that nothing
+started a thread (forking then is safe) or printed anything, and forks one child per call. The child gets
+the call's argv, environment, working directory, umask and stdin/stdout/stderr (passed as file
+descriptors), joins the caller's process group as a `subprocess.Popen` child would, and runs the module as
+`-m` does, so it has its own pid, takes real signals and exits with the real status.
+
+`Popen` and `run` below are drop-in replacements of `subprocess`'s for `[sys.executable, "-m",
+"agent_scientist", ...]`. A call falls back to a fresh interpreter (the real `subprocess` path) when its
+environment differs from the warm one in a variable that the pre-imports or the interpreter's start-up read,
+when it asks for something a fork cannot give (preexec_fn, pass_fds, a new session, another executable),
+or when the warm process is unusable; AGENT_SCIENTIST_TEST_COLD=1 makes every call cold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any
+
+# Pre-imported in the warm process: each is fork-safe (starts no thread) and reads no varying setting at import.
+# chromadb (starts a thread at import) and the embedding model (onnxruntime's pools) are imported per call.
+PRELOAD = ("agent_scientist.cli", "litellm", "agent_scientist.agent.adapter")
+# Interpreter start-up reads these (stdio buffering, hashing, paths, locale): a call must match them.
+STARTUP = ("PYTHON", "LANG", "LC_", "LANGUAGE")
+# Code that iterates os.environ at import and reads only names with this prefix.
+ITERATORS = {"tqdm/utils.py": "TQDM_"}
+MODULE = [sys.executable, "-m", "agent_scientist"]
+
+
+# ---------------------------------------------------------------- the warm process (run as a script)
+
+def _record_env_reads() -> tuple[set[str], list[str], Any]:
+    """Record the names read from os.environ (and unknown iterations of it) until the returned undo is called."""
+    import traceback
+
+    reads: set[str] = set()
+    unknown: list[str] = []
+    cls = type(os.environ)
+    getitem, iterate = cls.__getitem__, cls.__iter__
+
+    def recording_getitem(self: Any, key: str) -> Any:
+        caller = sys._getframe(1).f_code
+        if not (caller.co_name == "__iter__" and "_collections_abc" in caller.co_filename):  # items(): counted below
+            reads.add(key)
+        return getitem(self, key)
+
+    def recording_iter(self: Any) -> Any:
+        caller = next((f.filename for f in reversed(traceback.extract_stack()[:-1])
+                       if "_collections_abc" not in f.filename and f.filename != __file__), "?")
+        prefix = next((p for tail, p in ITERATORS.items() if caller.endswith(tail)), None)
+        if prefix is None:
+            unknown.append(caller)
+        else:
+            reads.update(k for k in os.environ._data if os.fsdecode(k).startswith(prefix))  # type: ignore[attr-defined]
+            reads.add(prefix + "*")
+        return iterate(self)
+
+    cls.__getitem__, cls.__iter__ = recording_getitem, recording_iter  # type: ignore[method-assign]
+
+    def undo() -> None:
+        cls.__getitem__, cls.__iter__ = getitem, iterate  # type: ignore[method-assign]
+
+    return reads, unknown, undo
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _preload() -> dict[str, Any]:
+    import importlib
+    import tempfile
+
+    reads, unknown, undo = _record_env_reads()
+    # Anything the imports print would be printed once here instead of by every call: refuse to be warm then.
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            for name in PRELOAD:
+                if name == "litellm":
+                    from agent_scientist.agent.models import _import_litellm
+
+                    _import_litellm()  # the way the program imports it (bundled price table, no telemetry)
+                else:
+                    importlib.import_module(name)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            undo()
+        out.seek(0)
+        printed = out.read().decode(errors="replace")
+    problems = []
+    if _threads() != 1 or threading.active_count() != 1:
+        problems.append(f"the pre-imports started threads ({_threads()} in the process)")
+    if printed:
+        problems.append(f"the pre-imports printed: {printed[:500]!r}")
+    if unknown:
+        problems.append(f"os.environ iterated at import by {sorted(set(unknown))}")
+    return {"reads": sorted(reads), "problems": problems}
+
+
+def _serve(control: socket.socket) -> None:
+    """Fork a child for each request on `control` until the test session closes it."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(control, selectors.EVENT_READ, None)
+    children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, reply socket)
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                message, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 4)
+                if not message:
+                    return  # the session ended
+                request = json.loads(message)
+                reply = socket.socket(fileno=fds[3])
+                if _threads() != 1:  # never fork a process with threads
+                    reply.send(json.dumps({"error": f"{_threads()} threads in the warm process"}).encode())
+                    for fd in fds[:3]:
+                        os.close(fd)
+                    reply.close()
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    sel.close()
+                    control.close()
+                    for pidfd, (_, other) in children.items():
+                        os.close(pidfd)
+                        other.close()
+                    _child(request, fds[:3], reply)  # never returns
+                for fd in fds[:3]:
+                    os.close(fd)
+                pidfd = os.pidfd_open(pid)
+                children[pidfd] = (pid, reply)
+                sel.register(pidfd, selectors.EVENT_READ, pid)
+                reply.send(json.dumps({"pid": pid}).encode())
+            else:
+                pidfd = key.fd
+                sel.unregister(pidfd)
+                pid, reply = children.pop(pidfd)
+                os.close(pidfd)
+                _, status = os.waitpid(pid, 0)
+                try:
+                    reply.send(json.dumps({"status": status}).encode())
+                except OSError:
+                    pass  # the caller went away
+                reply.close()
+
+
+def _child(request: dict[str, Any], fds: list[int], reply: socket.socket) -> None:
+    """In the forked child: become the requested `python -m agent_scientist ARGS` process."""
+    import runpy
+    import signal
+    import types
+
+    code = 1
+    try:
+        reply.close()
+        try:
+            os.setpgid(0, request["pgid"])  # a Popen child stays in its parent's process group
+        except OSError:
+            pass
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)  # the std streams keep their objects (and any handler holding them)
+            if fd > 2:
+                os.close(fd)
+        os.umask(request["umask"])
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.path[0] = os.getcwd()  # what -m puts first
+        sys.argv = ["-m", *request["args"]]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            runpy._run_module_as_main("agent_scientist", alter_argv=True)  # type: ignore[attr-defined]
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except KeyboardInterrupt:
+            sys.excepthook(*sys.exc_info())
+            _finish()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # as the interpreter does: die by the signal
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:
+            sys.excepthook(*sys.exc_info())
+            code = 1
+        _finish()
+    finally:
+        os._exit(code)
+
+
+def _finish() -> None:
+    """What the interpreter does at exit: join non-daemon threads, run atexit callbacks, flush stdio."""
+    import atexit
+
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _main() -> None:
+    sys.path[0] = os.getcwd()  # not this folder: nothing from tests/support shadows a library
+    control = socket.socket(fileno=int(sys.argv[1]))
+    report = _preload()
+    control.send(json.dumps(report).encode())
+    if report["problems"]:
+        return
+    _serve(control)
+
+
+# ---------------------------------------------------------------- the test session's side
+
+class _Warm:
+    """The session's warm process: started on first use, ended when the session ends (or pytest dies)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.control: socket.socket | None = None
+        self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}
+        self.reads: set[str] = set()
+        self.failed = ""
+
+    def start(self, env: dict[str, str]) -> bool:
+        with self.lock:
+            if self.control is not None or self.failed:
+                return self.control is not None
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            import tempfile
+
+            cwd = tempfile.mkdtemp(prefix="agent-scientist-warm-")
+            self.proc = subprocess.Popen([sys.executable, __file__, str(theirs.fileno())], env=env, cwd=cwd,
+                                         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL)
+            theirs.close()
+            ours.settimeout(120)
+            try:
+                report = json.loads(ours.recv(1 << 20) or b'{"problems": ["the warm process exited"]}')
+            except (OSError, ValueError) as exc:
+                report = {"problems": [f"no answer from the warm process: {exc}"]}
+            ours.settimeout(None)
+            if report["problems"]:
+                self.failed = "; ".join(report["problems"])
+                print(f"warm CLI runner unusable, every call runs cold: {self.failed}", file=sys.stderr)
+                ours.close()
+                self.proc.wait(30)
+                return False
+            self.control, self.env, self.reads = ours, dict(env), set(report["reads"])
+            return True
+
+    def fits(self, env: dict[str, str]) -> bool:
+        """True when `env` differs from the warm process's only in names its imports did not read."""
+        for name in set(env) | set(self.env):
+            if env.get(name) != self.env.get(name):
+                if name in self.reads or name.startswith(STARTUP) or any(
+                        r.endswith("*") and name.startswith(r[:-1]) for r in self.reads):
+                    return False
+        return True
+
+    def spawn(self, args: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> tuple[int, socket.socket]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        request = {"args": args, "env": env, "cwd": cwd, "umask": umask, "pgid": os.getpgrp()}
+        assert self.control is not None
+        with self.lock:
+            socket.send_fds(self.control, [json.dumps(request).encode()], [*fds, theirs.fileno()])
+        theirs.close()
+        ours.settimeout(120)
+        answer = json.loads(ours.recv(1 << 16) or b'{"error": "the warm process exited"}')
+        ours.settimeout(None)
+        if "error" in answer:
+            ours.close()
+            raise RuntimeError(answer["error"])
+        return answer["pid"], ours
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.control is not None:
+                self.control.close()
+                self.control = None
+            if self.proc is not None:
+                try:
+                    self.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.proc = None
+
+
+WARM = _Warm()
+
+
+def _base_env() -> dict[str, str]:
+    """The environment most CLI calls run with (conftest's cli_env without a home)."""
+    from conftest import OFFLINE
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_SCIENTIST_")}
+    env.update(OFFLINE)
+    env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "120"})
+    return env
+
+
+class Popen(subprocess.Popen):
+    """subprocess.Popen for `[sys.executable, "-m", "agent_scientist", ...]`, forked from the warm process."""
+
+    _reply: socket.socket | None = None
+
+    def _execute_child(self, args: Any, executable: Any, preexec_fn: Any, close_fds: Any, pass_fds: Any,
+                       cwd: Any, env: Any, startupinfo: Any, creationflags: Any, shell: Any,
+                       p2cread: int, p2cwrite: int, c2pread: int, c2pwrite: int, errread: int, errwrite: int,
+                       restore_signals: Any, gid: Any, gids: Any, uid: Any, umask: int,
+                       start_new_session: Any, process_group: int) -> None:
+        call_env = dict(os.environ if env is None else env)
+        plain = (isinstance(args, list) and args[:3] == MODULE and not shell and executable is None
+                 and preexec_fn is None and not pass_fds and close_fds and umask < 0 and not start_new_session
+                 and process_group == -1 and uid is None and gid is None and gids is None)
+        cold = os.environ.get("AGENT_SCIENTIST_TEST_COLD") == "1"
+        if not plain or cold or not WARM.start(_base_env()) or not WARM.fits(call_env):
+            return super()._execute_child(  # type: ignore[misc]
+                args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo, creationflags, shell,
+                p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite, restore_signals, gid, gids, uid, umask,
+                start_new_session, process_group)
+        fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
+               errwrite if errwrite != -1 else 2]
+        try:
+            self.pid, self._reply = WARM.spawn([str(a) for a in args[3:]], {str(k): str(v) for k, v in call_env.items()},
+                                               os.path.abspath(cwd if cwd is not None else os.getcwd()), fds)
+        finally:
+            self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)  # type: ignore[attr-defined]
+        self._child_created = True
+
+    def _status(self, timeout: float | None) -> int | None:
+        """The child's wait status from the warm process, or None if it has not exited within `timeout`."""
+        assert self._reply is not None
+        if timeout is not None and not select.select([self._reply], [], [], max(timeout, 0))[0]:
+            return None
+        message = self._reply.recv(1 << 16)
+        self._reply.close()
+        if not message:
+            raise RuntimeError(f"the warm process lost child {self.pid}")
+        return json.loads(message)["status"]
+
+    def _internal_poll(self, *args: Any, **kwargs: Any) -> int | None:
+        if self._reply is None or self.returncode is not None:
+            return super()._internal_poll(*args, **kwargs)  # type: ignore[misc]
+        if not self._waitpid_lock.acquire(False):  # type: ignore[attr-defined]
+            return None  # another thread is waiting (Popen's rule: never block here, __del__ calls it)
+        try:
+            if self.returncode is None:
+                status = self._status(0)
+                if status is not None:
+                    self._handle_exitstatus(status)  # type: ignore[attr-defined]
+        finally:
+            self._waitpid_lock.release()  # type: ignore[attr-defined]
+        return self.returncode
+
+    def _wait(self, timeout: float | None) -> int:
+        if self._reply is None or self.returncode is not None:
+            return super()._wait(timeout)  # type: ignore[misc]
+        with self._waitpid_lock:  # type: ignore[attr-defined]
+            if self.returncode is None:
+                status = self._status(timeout)
+                if status is None:
+                    raise subprocess.TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
+                self._handle_exitstatus(status)  # type: ignore[attr-defined]
+        assert self.returncode is not None
+        return self.returncode
+
+
+def run(args: list[str], *, input: str | bytes | None = None, timeout: float | None = None, check: bool = False,
+        capture_output: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
+    """subprocess.run through `Popen` above (same arguments, same timeout handling)."""
+    if input is not None:
+        kwargs["stdin"] = subprocess.PIPE
+    if capture_output:
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    with Popen(args, **kwargs) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            process.kill()
+            exc.stdout, exc.stderr = process.communicate()
+            raise
+        except BaseException:
+            process.kill()
+            raise
+        retcode = process.poll()
+    assert retcode is not None
+    if check and retcode:
+        raise subprocess.CalledProcessError(retcode, process.args, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(process.args, retcode, stdout, stderr)
+
+
+if __name__ == "__main__":
+    _main()
