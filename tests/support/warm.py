@@ -286,8 +286,7 @@ class _Warm:
 
     def spawn(self, args: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> tuple[int, socket.socket]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        umask = os.umask(0o022)
-        os.umask(umask)
+        umask = _umask()
         request = {"args": args, "env": env, "cwd": cwd, "umask": umask, "pgid": os.getpgrp()}
         assert self.control is not None
         with self.lock:
@@ -316,6 +315,12 @@ class _Warm:
 
 
 WARM = _Warm()
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask would change it for other threads meanwhile)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
 
 
 def _base_env() -> dict[str, str]:
