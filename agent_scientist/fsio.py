@@ -90,6 +90,16 @@ def append_jsonl(path: Path, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def append_text(path: Path, text: str) -> None:
+    """Append text (a log entry: a traceback) and flush it to disk before returning."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as fh:
+        fh.write(text.encode("utf-8", "replace"))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def _torn_tail(fh: Any, end: int) -> tuple[int, list[tuple[int, bytes]]]:
     """Where the last line of an open log starts, and it as (line number, bytes) if torn ([] if whole)."""
     fh.seek(0)

@@ -74,6 +74,7 @@ class StepRecord(TypedDict, total=False):
     # run_end
     status: Status
     reason: str
+    log: str  # run_end of a failed run: the workspace file with its traceback (run.log)
     # claim_check (one reviewer call) and review (one checked answer): agent_scientist.review.revise
     answer_step: int  # the action step whose final answer was checked
     answer_sha: str  # sha256 prefix of that answer

@@ -27,6 +27,7 @@ from typing import Any
 from agent_scientist.fsio import (
     CorruptLog,
     append_jsonl,
+    append_text,
     atomic_write_bytes,
     atomic_write_json,
     corrupt_path,
@@ -124,6 +125,11 @@ class Workspace:
     @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def log_path(self) -> Path:
+        """run.log: the tracebacks of failed runs, appended (steps.jsonl keeps only a one-line reason)."""
+        return self.root / "run.log"
 
     # -- life cycle -------------------------------------------------------
     @classmethod
@@ -288,6 +294,14 @@ class Workspace:
             if record.get("final_answer") is not None:
                 answer = str(record["final_answer"])
         return answer
+
+    def log_error(self, what: str, exc: BaseException) -> Path:
+        """Append `exc` with its traceback to run.log under a dated heading; returns the log's path."""
+        import traceback
+
+        trace = "".join(traceback.format_exception(exc))
+        append_text(self.log_path, f"--- {now_iso()} {what}\n{trace}\n")
+        return self.log_path
 
     def append_run(self, record: RunRecord) -> None:
         append_jsonl(self.runs_path, {"v": SCHEMA_VERSION, **record})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from conftest import run_cli
 from support.scripted import ScriptedModel, code
 
 from agent_scientist.agent import loop
 from agent_scientist.config import load_settings
+from agent_scientist.report import write_report
 from agent_scientist.workspace import Workspace
 
 
@@ -108,6 +110,13 @@ def test_a_model_error_fails_the_run_and_keeps_state(home):
     meta = Workspace.open(home, "w").meta
     assert meta["status"] == "failed" and meta["steps"] == 1
     assert "kept" in _actions(ws)[0]["observation"]
+    log = ws.root / "run.log"  # the traceback is kept, not only the one-line reason
+    assert outcome.log == str(log) and ws.steps()[-1]["log"] == "run.log"
+    assert "Traceback (most recent call last)" in log.read_text() and "ConnectionError: provider unreachable" in \
+        log.read_text()
+    shown = run_cli(home, "show", "w")
+    assert f"traceback: {log}" in shown.stdout, shown.stderr
+    assert "The traceback of the failure is in `run.log`" in write_report(ws, _settings(home)).text
 
 
 def test_planning_steps_are_recorded(home):

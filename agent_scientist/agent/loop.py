@@ -11,6 +11,7 @@ import importlib.resources
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -35,10 +36,7 @@ class RunOutcome:
     status: str  # completed, interrupted or failed
     reason: str  # final_answer, max_steps, budget, interrupted, or the error
     final_answer: str | None = None
-
-
-class _StopRun(Exception):
-    """Raised by the step recorder to end the run cleanly at a limit."""
+    log: str | None = None  # a failed run's traceback is in this file (the workspace's run.log)
 
 
 CUT_NOTE = (
@@ -246,6 +244,8 @@ def run(
         bound = settings.end_of_run_timeout if outcome.reason == "interrupted" else None
         skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound)
         end = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
+        if outcome.log:
+            end["log"] = Path(outcome.log).name
         if skipped:
             end["end_of_run_skipped"] = skipped
         ws.append_step({**end, **(meter.take() if meter else {})})
@@ -299,9 +299,9 @@ def _drive(agent: Any, task: str, resuming: bool, recorder: StepRecorder) -> Run
             return RunOutcome("failed", recorder.failure)
         if recorder.stop_reason:
             return RunOutcome("interrupted", recorder.stop_reason)
-        return RunOutcome("failed", _short_error(exc))
+        return _failed(recorder.ws, exc)
     except Exception as exc:
-        return RunOutcome("failed", _short_error(exc))
+        return _failed(recorder.ws, exc)
     if recorder.failure:
         return RunOutcome("failed", recorder.failure)
     if recorder.stop_reason:
@@ -330,6 +330,12 @@ def _review(review: Any, agent: Any, task: str, review_pending: bool, resuming: 
     except KeyboardInterrupt:
         return RunOutcome("interrupted", "interrupted")
     return outcome
+
+
+def _failed(ws: Workspace, exc: BaseException) -> RunOutcome:
+    """A failed run: its one-line reason, with the whole traceback kept in the workspace's run.log."""
+    log = ws.log_error(f"run failed at step {ws.meta.get('steps', 0) + 1}", exc)
+    return RunOutcome("failed", _short_error(exc), log=str(log))
 
 
 def _short_error(exc: BaseException) -> str:

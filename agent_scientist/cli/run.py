@@ -240,8 +240,9 @@ def _run(ws: Workspace, settings: Settings, instruction: str | None, quiet: bool
             return EXIT_OK
         console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")
         return EXIT_INTERRUPTED
-    warn(f"The run failed: {_name_endpoint(outcome.reason, settings)}\nThe workspace is saved; fix the cause and run: "
-         f"agent-scientist resume {ws.name}{_export_hint(ws)}")
+    trace = f"\nThe traceback is in {outcome.log}." if outcome.log else ""
+    warn(f"The run failed: {_name_endpoint(outcome.reason, settings)}{trace}\nThe workspace is saved; fix the cause "
+         f"and run: agent-scientist resume {ws.name}{_export_hint(ws)}")
     return EXIT_FAILED
 
 

@@ -101,6 +101,8 @@ def show(
             console.print(f"[cyan]── run started ({'resume' if r.get('resumed') else 'new'}):[/] {short(r.get('task'), 100)}")
         elif kind == "run_end":
             console.print(f"[cyan]── run ended: {r.get('status')} ({r.get('reason')})[/]")
+            if r.get("log"):
+                console.print(f"   traceback: {ws.root / str(r['log'])}", highlight=False, markup=False)
         elif kind == "summary":
             console.print(f"[magenta]   summary of steps {r.get('covers')}:[/] {short(r.get('text'), 100)}")
         elif kind == "planning":
