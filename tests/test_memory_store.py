@@ -10,7 +10,7 @@ import pytest
 from support.memory_box import memory_box
 
 from agent_scientist.agent.registry import ToolContext, ToolError
-from agent_scientist.memory import open_memory, read_notes
+from agent_scientist.memory import MemoryUnavailable, open_memory, read_notes
 from agent_scientist.memory.embedding import LocalEmbedder, get_embedder
 from agent_scientist.workspace import Workspace
 
@@ -178,8 +178,9 @@ def test_corrupt_memory_disables_memory_with_a_clear_message(settings, damage):
     with pytest.raises(ToolError, match="Memory is unavailable"):
         remember("A finding.")
     assert box.step_callbacks  # trimming still works without the store
-    assert read_notes(ws, settings) == []
-    with pytest.raises(Exception, match="cannot be opened"):
+    with pytest.raises(MemoryUnavailable, match="cannot be opened"):  # unusable, never read as "no notes"
+        read_notes(ws, settings)
+    with pytest.raises(MemoryUnavailable, match="cannot be opened"):
         open_memory(ws, settings)
 
 

@@ -35,8 +35,8 @@ def test_papers_add_creates_the_workspace_and_keeps_going_past_bad_files(cli, ho
         "s = load_settings(); m = open_memory(Workspace.open(s.home, 'lib'), s); "
         "print(m.search_passages('tundra lichens', 1)[0]['paper_id'])")],
         capture_output=True, text=True, env=cli_env(home))
-    if recalled.returncode == 0:  # the memory capability is optional; when present, passages are there
-        assert recalled.stdout.strip() == lichen["id"]
+    assert recalled.returncode == 0, recalled.stderr  # the passages are in the workspace's memory
+    assert recalled.stdout.strip() == lichen["id"]
     again = cli("papers", "add", "lib", str(good))
     assert again.returncode == 0 and "0 added, 1 already present, 0 failed" in again.stdout
     page = cli("papers", "read", lichen["id"], "--page", "1", "--name", "lib")
@@ -91,13 +91,24 @@ def test_cli_module_stays_light() -> None:
     assert out.strip() == "[]"
 
 
+def test_papers_add_with_an_unusable_memory_adds_the_papers_and_says_why(cli, home: Path, tmp_path: Path) -> None:
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(pdfs.make_paper(2))
+    assert cli("init", "lib").returncode == 0
+    memory = home / "lib" / "memory"
+    memory.rmdir()
+    memory.write_text("not a folder")
+    added = cli("papers", "add", str(pdf), "--name", "lib")
+    assert added.returncode == 0 and "1 added" in added.stdout, added.stderr
+    assert "memory unavailable" in added.stderr and "indexed when the papers are read" in added.stderr
+
+
 def test_read_query_in_a_workspace_with_memory_uses_its_passages(cli, home: Path, tmp_path: Path) -> None:
     pdf = tmp_path / "paper.pdf"
     pdf.write_bytes(pdfs.make_paper(4))
     added = cli("papers", "add", "lib", str(pdf))
     assert added.returncode == 0, added.stderr
-    if not (home / "lib" / "memory" / "chroma.sqlite3").exists():
-        return  # the memory capability is optional; without it the lexical ranking answers (tested elsewhere)
+    assert (home / "lib" / "memory" / "chroma.sqlite3").exists(), added.stderr  # add indexes the passages
     [meta] = json.loads(cli("papers", "list", "lib", "--json").stdout)
     query = "diagram of precision against scale"  # no word in common with the caption
     found = cli("papers", "read", meta["id"], "-q", query, "--name", "lib")

@@ -44,11 +44,11 @@ def _workspace(settings, name: str | None):
 
 def _memory(ws, settings):
     """The workspace memory, so added papers can be recalled before they are read; None without it."""
-    from agent_scientist.memory import open_memory
+    from agent_scientist.memory import MemoryUnavailable, open_memory
 
     try:
         return open_memory(ws, settings)
-    except Exception as exc:  # memory is optional; papers are indexed when read
+    except MemoryUnavailable as exc:  # the papers are still added; their passages are indexed when read
         warn(f"memory unavailable ({exc}); passages will be indexed when the papers are read.")
         return None
 
@@ -88,6 +88,10 @@ def ingest_and_report(ws: Workspace, settings: Settings, files: list[Path]) -> i
             index = bar.add_task("indexing passages", total=left)
             while not memory.wait_indexed(0.2):
                 bar.update(index, completed=left - memory.indexing_left())
+    added_ids = [item["id"] for item in results if item.get("id") and not item.get("error")]
+    unindexed = [pid for pid in added_ids if memory is not None and not memory.has_passages(pid)]
+    if unindexed:  # the memory logged why; say which papers it concerns
+        warn(f"passages of {', '.join(unindexed[:5])} were not indexed in memory; they are indexed when read.")
     if not results:
         fail("No PDF files found in the paths given.")
     failed = 0

@@ -6,6 +6,7 @@ it works on any workspace, finished or not, and marks an unfinished one as parti
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from agent_scientist.report.markdown import build_markdown
 from agent_scientist.workspace import Workspace
 
 FORMATS = ("markdown", "json", "bibtex")
+log = logging.getLogger(__name__)
 
 __all__ = ["FORMATS", "ReportResult", "build_markdown", "load_notes", "render", "write_report"]
 
@@ -36,18 +38,15 @@ class ReportResult:
 
 def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
     """All active notes from memory, or (None, why) when memory is unavailable: a report never fails on it."""
-    from agent_scientist.memory import read_notes
+    from agent_scientist.memory import MemoryUnavailable, read_notes
 
     try:
-        notes = list(read_notes(ws, settings))
-        if not notes and (settings.memory_url or any(ws.memory_dir.glob("*"))):
-            # read_notes reads an unusable store as empty: tell "unavailable" apart from "no notes"
-            from agent_scientist.memory import open_memory
-
-            open_memory(ws, settings)
-        return notes, ""
-    except Exception as exc:  # a store that cannot open must not stop the export
+        return list(read_notes(ws, settings)), ""
+    except MemoryUnavailable as exc:
         return None, " ".join(str(exc).split())[:300] or type(exc).__name__
+    except Exception as exc:  # not a known store failure: logged with its traceback, the report still comes out
+        log.exception("reading the memory's notes for the report of %s failed", ws.name)
+        return None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:280]}"
 
 
 def render(ws: Workspace, notes: list[dict[str, Any]] | None, fmt: str = "markdown",

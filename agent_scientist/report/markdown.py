@@ -136,7 +136,7 @@ class _Builder:
             failures = failures_summary(self.steps)
             if failures:
                 lines.append(f"> What went wrong: {escape_inline(failures)}.")
-            log = next((str(r["log"]) for r in reversed(self.steps) if r.get("type") == "run_end"), "")
+            log = next((str(r.get("log") or "") for r in reversed(self.steps) if r.get("type") == "run_end"), "")
             if status == "failed" and log:
                 lines.append(f"> The traceback of the failure is in {code_span(log)} in the workspace folder.")
             if self.answer is None:
