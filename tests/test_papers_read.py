@@ -214,3 +214,14 @@ def test_lexical_passages_match_singular_and_plural(ws, s, arxiv) -> None:
     found = read(ws, s, "2401.00001", query="widget")  # the paper only says "widgets"
     assert "No passage matches" not in found and re.search(r"^\(1\) p\.\d: .*sparse widgets", found, re.M)
     assert "No passage matches" not in read(ws, s, "2401.00001", query="gadgets accuracies")
+
+
+def test_a_failing_memory_search_is_said_and_logged_and_words_answer(ws, s, arxiv, caplog) -> None:
+    import dataclasses
+
+    memory = open_memory(ws, dataclasses.replace(s, embedding_model="no-such-provider/no-such-model"))
+    found = read(ws, s, "2401.00001", query="sparse widgets", memory=memory)
+    assert re.search(r"^\(1\) p\.\d: .*sparse widgets", found, re.M)  # the lexical ranking answers
+    assert "[note: the memory search failed (MemoryUnavailable: " in found and "ranked by words instead]" in found
+    logged = [r for r in caplog.records if "memory passage search for 2401.00001v" in r.getMessage()]
+    assert logged and logged[0].exc_info  # with its traceback

@@ -264,3 +264,17 @@ def test_the_report_shows_markers_counts_evidence_json_and_strict(home):
     # A new answer has no review yet: no markers, no Evidence section.
     _answer(ws, "A new answer.", step=2)
     assert "## Evidence" not in render(ws, None).text
+
+
+def test_a_failing_memory_for_passages_is_logged_once_and_the_words_rank(home, caplog):
+    from agent_scientist.memory import open_memory
+    from agent_scientist.review.check import memory_passages
+
+    ws = Workspace.create(home, "w", "Q?")
+    broken = _settings(home, embedding_model="no-such-provider/no-such-model")
+    open_memory(ws, broken)  # the store exists; its embedding model cannot embed
+    search = memory_passages(ws, broken)
+    assert search is not None
+    assert search("sparse widgets", "2401.00001v1") == [] and search("more", "2401.00001v1") == []
+    logged = [r for r in caplog.records if "memory passages of w unavailable" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info and "no-such-provider" in logged[0].getMessage()

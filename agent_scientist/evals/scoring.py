@@ -68,16 +68,11 @@ def claim_figures(review: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def claim_measures(ws: Workspace) -> dict[str, Any]:
-    """Integration point with claim checking: the latest review of the final answer, when the review
-    package (agent_scientist.review) is installed and reviewed it; absent (None) otherwise, never guessed."""
-    try:
-        from agent_scientist.records import latest_review
-    except ImportError:
-        return claim_figures(None)
-    try:
-        return claim_figures(latest_review(ws.steps()))
-    except Exception:  # a review format we do not know: no figure rather than a wrong one
-        return claim_figures(None)
+    """Claim support from the latest review of the final answer (agent_scientist.review); absent (None)
+    when no review checked it, never guessed."""
+    from agent_scientist.records import latest_review
+
+    return claim_figures(latest_review(ws.steps()))
 
 
 def choice_measures(q: Question, opts: list[str], answer: str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from agent_scientist.agent.registry import ToolError
@@ -13,6 +14,7 @@ from agent_scientist.papers.store import (
 )
 
 PASSAGES = 4
+log = logging.getLogger(__name__)
 
 
 def _header(meta: dict, what: str) -> str:
@@ -96,11 +98,14 @@ def page_view(meta: dict, data: dict, page: int, limit: int) -> str:
 
 def passages_view(meta: dict, data: dict, query: str, memory: Any, limit: int) -> str:
     hits: list[dict] = []
+    failed = ""
     if memory is not None:
         try:
             hits = [h for h in memory.search_passages(query, PASSAGES, meta["id"]) if h.get("text")]
-        except Exception:
-            hits = []
+        except Exception as exc:  # the words' ranking answers instead; the log keeps the traceback
+            log.warning("memory passage search for %s failed", meta["id"], exc_info=True)
+            failed = f"[note: the memory search failed ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); " \
+                     "passages ranked by words instead]"
     if not hits:
         chunks = chunk_pages(data.get("pages", []))
         scores = bm25(tokens(query), [c["text"] for c in chunks])
@@ -109,7 +114,7 @@ def passages_view(meta: dict, data: dict, query: str, memory: Any, limit: int) -
     label = citation_label(meta["id"])
     if not hits:
         return (f"[{label} passages for {query!r}] No passage matches. Try other words, or see the outline "
-                f"with read_paper('{meta['id']}').")
+                f"with read_paper('{meta['id']}')." + (f"\n{failed}" if failed else ""))
     per = max(300, limit // len(hits) - 80)
     parts = [f"[{label} passages for {query!r}]"]
     for n, hit in enumerate(hits, start=1):
@@ -118,5 +123,5 @@ def passages_view(meta: dict, data: dict, query: str, memory: Any, limit: int) -
         text = " ".join(str(hit["text"]).split())
         parts.append(f"({n}) {where}: {text[:per]}{' …' if len(text) > per else ''}")
     parts.append(f"Cite as [{label} p.N]; whole page: read_paper('{meta['id']}', page=N).")
-    return "\n".join(parts)
+    return "\n".join(parts + ([failed] if failed else []))
 

@@ -18,6 +18,7 @@ verdict is `unverified`. `unsupported` needs no quote.
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from agent_scientist.papers.layout import paper_dir
 from agent_scientist.review.claims import Claim
 from agent_scientist.workspace import Workspace
 
+log = logging.getLogger(__name__)
 VERDICTS = ("supported", "partial", "unsupported", "contradicted", "unverified", "uncited")
 MODEL_VERDICTS = ("supported", "partial", "unsupported", "contradicted")
 NEEDS_QUOTE = ("supported", "partial", "contradicted")
@@ -182,7 +184,11 @@ def memory_passages(ws: Workspace, settings: Settings) -> Callable[[str, str], l
 
                 state["store"] = open_memory(ws, settings)
             return [h for h in state["store"].search_passages(query, PASSAGES, paper_id) if h.get("text")]
-        except Exception:  # memory is an aid here: the lexical ranking stands in
+        except Exception as exc:  # memory is an aid here: the lexical ranking stands in, and the log says why
+            if not state.get("failed"):
+                log.warning("review: memory passages of %s unavailable, ranking by words instead: %s",
+                            ws.name, exc, exc_info=True)
+            state["failed"] = True
             return []
 
     return search
