@@ -294,10 +294,31 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
     settings = Settings(**values)
     settings.home = Path(settings.home).expanduser().absolute()  # every message names the same place
     _check_limits(settings)
-    if settings.executor not in ("local", "ray"):
-        raise ConfigError(f"executor must be 'local' or 'ray', not {settings.executor!r}.")
+    _check_choices(settings)
     return settings
 
 
-def setting_names() -> list[str]:
-    return [f.name for f in fields(Settings)]
+EXECUTORS = ("local", "ray")  # the values of `executor` (experiments/executors builds each)
+
+
+def _check_choices(settings: Settings) -> None:
+    """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources)."""
+    if settings.executor not in EXECUTORS:
+        raise ConfigError(f"Setting 'executor' must be one of {', '.join(EXECUTORS)}, not {settings.executor!r}.")
+    gpus = settings.sandbox_gpus.strip().lower()
+    if gpus not in ("auto", "none", "", "-1") and not all(p.strip().isdigit() for p in gpus.split(",")):
+        raise ConfigError(f"Setting 'sandbox_gpus' must be auto, none, or GPU indices like \"0,1\", "
+                          f"not {settings.sandbox_gpus!r}.")
+    if settings.paper_sources != Settings.paper_sources:  # the default names registered sources (tested)
+        from agent_scientist.papers.search import SOURCES, ToolError, source_names
+
+        bad, named = [], [p for p in settings.paper_sources.split(",") if p.strip()]
+        for part in named:
+            try:
+                source_names(part)  # the search's own reading of a name (aliases such as s2 included)
+            except ToolError:
+                bad.append(part.strip())
+        if bad or not named:
+            raise ConfigError(f"Setting 'paper_sources' = {settings.paper_sources!r}: unknown source(s) "
+                              f"{', '.join(map(repr, bad)) or '(none named)'}; use a comma-separated list of "
+                              f"{', '.join(SOURCES)}.")

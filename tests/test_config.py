@@ -65,3 +65,35 @@ def test_whole_floats_and_env_numbers_still_load(home, tmp_path, monkeypatch):
     monkeypatch.setenv("AGENT_SCIENTIST_MAX_STEPS", "3.5")
     with pytest.raises(ConfigError, match="AGENT_SCIENTIST_MAX_STEPS"):
         load_settings()
+
+
+@pytest.mark.parametrize("line, message", [
+    ('sandbox_gpus = "bogus"', "Setting 'sandbox_gpus' must be auto, none, or GPU indices"),
+    ('sandbox_gpus = "0,x"', "Setting 'sandbox_gpus' must be auto, none, or GPU indices"),
+    ('paper_sources = "arxiv,bogus"', "Setting 'paper_sources' = 'arxiv,bogus': unknown source(s) 'bogus'; use a "
+                                      "comma-separated list of arxiv, semantic_scholar, openalex"),
+    ('paper_sources = " , "', "Setting 'paper_sources' = ' , ': unknown source(s) (none named)"),
+    ('executor = "slurm"', "Setting 'executor' must be one of local, ray, not 'slurm'"),
+])
+def test_settings_with_a_fixed_set_of_values_are_checked_at_load(home, tmp_path, monkeypatch, line, message):
+    monkeypatch.delenv("AGENT_SCIENTIST_PAPER_SOURCES", raising=False)
+    (tmp_path / "agent-scientist.toml").write_text(line + "\n")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings()
+
+
+@pytest.mark.parametrize("line", ['sandbox_gpus = "0, 1"', 'sandbox_gpus = "NONE"', 'sandbox_gpus = "auto"',
+                                  'paper_sources = "s2,arxiv,"', 'paper_sources = "openalex"', 'executor = "ray"'])
+def test_the_accepted_forms_of_those_settings_still_load(home, tmp_path, monkeypatch, line):
+    monkeypatch.delenv("AGENT_SCIENTIST_PAPER_SOURCES", raising=False)
+    (tmp_path / "agent-scientist.toml").write_text(line + "\n")
+    load_settings()
+
+
+def test_the_default_paper_sources_are_registered_sources(home, monkeypatch):
+    from agent_scientist.config import Settings
+    from agent_scientist.papers.search import source_names
+
+    monkeypatch.delenv("AGENT_SCIENTIST_PAPER_SOURCES", raising=False)
+    assert load_settings().paper_sources == Settings.paper_sources  # the load skips checking this value
+    assert source_names(Settings.paper_sources) == Settings.paper_sources.split(",")

@@ -26,7 +26,7 @@ def test_executor_settings_from_toml_env_and_flags(home: Path) -> None:
     assert (s.ray_max_upload_mb, s.ray_max_download_mb, s.ray_num_cpus, s.ray_memory_mb) == (100, 512, 1, 0)
     s = load_settings({"executor": "local"}, env={"AGENT_SCIENTIST_RAY_RUNTIME_ENV": '{"pip": ["torch"]}'})
     assert s.executor == "local" and s.ray_runtime_env == {"pip": ["torch"]}
-    with pytest.raises(ConfigError, match="executor must be 'local' or 'ray', not 'slurm'"):
+    with pytest.raises(ConfigError, match="Setting 'executor' must be one of local, ray, not 'slurm'"):
         load_settings({"executor": "slurm"})
     with pytest.raises(ConfigError, match="RAY_RUNTIME_ENV"):
         load_settings(env={"AGENT_SCIENTIST_RAY_RUNTIME_ENV": "[1, 2]"})

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from agent_scientist.config import Settings
 
-EXECUTORS = ("local", "ray")
 RAY_MISSING = ("executor = 'ray' needs Ray, which is not installed: pip install 'agent-scientist[ray]' "
                "(or set executor = 'local').")
 
