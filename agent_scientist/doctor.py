@@ -62,9 +62,9 @@ def _model_checks(settings: Settings) -> list[Check]:
 
 def model_name_check(model: str, api_base: str, what: str = "model") -> Check:
     """Whether litellm knows the model's provider (`gemma` and `foo/bar` do not say which API to call)."""
-    from agent_scientist.agent.models import _import_litellm
+    from agent_scientist.agent.models import import_litellm
 
-    litellm = _import_litellm()
+    litellm = import_litellm()
     try:
         provider = litellm.get_llm_provider(model=model, api_base=api_base or None)[1]
     except Exception:

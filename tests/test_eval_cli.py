@@ -341,3 +341,25 @@ def test_total_budget_stops_the_eval_resumably(home, cli, tmp_path):
     summary = json.loads(result.stdout)
     assert (summary["stop_reason"], summary["partial"]) == ("total_budget", True)
     assert 1 <= summary["questions_scored"] < 3 and "t3" not in asked and "t3" in summary["unfinished"]
+
+
+def test_price_per_mtok_prices_an_unknown_model_in_an_eval_and_a_blind_budget_warns(home, cli, tmp_path):
+    qs = [_mc("p1")]
+
+    def responder(payload):
+        q = _which(payload, qs)
+        return None if payload["model"] == "worker" or q is None else code(
+            f"final_answer('Answer: ({_letter(q, 'right')})')")
+
+    path = _write(tmp_path, qs)
+    args = ["eval", str(path), "--model", "openai/my-local-model", "--worker-model", WORKER, "--quiet",
+            "--budget-usd", "1", "--json"]
+    with ChatServer(responder=responder) as server:
+        priced = cli(*args, "--api-base", server.url, "--name", "priced",
+                     env=cli_env(home, AGENT_SCIENTIST_PRICE_PER_MTOK="2"), timeout=600)
+        blind = cli(*args, "--api-base", server.url, "--name", "blind", timeout=600)
+    assert priced.returncode == 0 and "no known price" not in priced.stderr, priced.stderr
+    assert _results(home, "priced")["p1"]["cost_usd"] > 0  # the question's run priced its planner calls
+    assert blind.returncode == 0, blind.stderr
+    assert "openai/my-local-model has no known price" in blind.stderr and "--budget-usd 1 is not" in blind.stderr
+    assert _results(home, "blind")["p1"]["cost_usd"] == 0

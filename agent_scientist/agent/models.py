@@ -16,8 +16,8 @@ from typing import Any
 from agent_scientist.config import Settings
 
 
-def _import_litellm() -> Any:
-    # Use the price table shipped inside the package, never a download.
+def import_litellm() -> Any:
+    """litellm, configured: the price table shipped inside the package (never a download), no telemetry."""
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
     import litellm
@@ -30,10 +30,11 @@ def _import_litellm() -> Any:
 def build_model(settings: Settings, role: str = "planner") -> Any:
     """A smolagents LiteLLMModel for the planner (or the cheaper worker)."""
     settings.require_model()
-    _import_litellm()
+    import_litellm()
     from agent_scientist.agent.adapter import LiteLLMModel
 
     model_id = settings.model if role == "planner" else settings.effective_worker_model
+    price_model(model_id, settings.price_per_mtok)  # every command's budget sees the same price
     cap = settings.max_output_tokens if role == "planner" else settings.worker_max_output_tokens
     kwargs: dict[str, Any] = {
         "num_retries": 0,  # bound_calls retries, so the total time of a call stays bounded
@@ -94,7 +95,7 @@ def cost_usd(model_id: str, tokens_in: int, tokens_out: int) -> float:
 
 @lru_cache(maxsize=4096)
 def _cost(model_id: str, tokens_in: int, tokens_out: int) -> float:
-    litellm = _import_litellm()
+    litellm = import_litellm()
     try:
         prompt, completion = litellm.cost_per_token(
             model=model_id, prompt_tokens=tokens_in, completion_tokens=tokens_out
@@ -105,12 +106,34 @@ def _cost(model_id: str, tokens_in: int, tokens_out: int) -> float:
 
 
 def model_known(model_id: str) -> bool:
-    litellm = _import_litellm()
+    """Whether litellm's bundled table (or a registered price) knows the model."""
+    litellm = import_litellm()
     try:
         litellm.get_model_info(model_id)
         return True
     except Exception:
         return False
+
+
+def price_model(model_id: str, price_per_mtok: float) -> bool:
+    """Give litellm `price_per_mtok` (USD per million tokens, in and out) for a model it cannot price;
+    whether the model has a price now (False: its cost counts as $0, so a budget cannot stop it)."""
+    if model_known(model_id):
+        return True
+    if price_per_mtok <= 0:
+        return False
+    provider = model_id.split("/", 1)[0] if "/" in model_id else "openai"
+    import_litellm().register_model({model_id: {
+        "input_cost_per_token": price_per_mtok / 1e6, "output_cost_per_token": price_per_mtok / 1e6,
+        "litellm_provider": provider, "mode": "chat"}})
+    _cost.cache_clear()  # a $0 priced before the registration must not stay cached
+    return True
+
+
+def unpriced_models(settings: Settings) -> list[str]:
+    """The planner and worker models that have no price even with `price_per_mtok` (a budget is blind to them)."""
+    models = dict.fromkeys(m for m in (settings.model, settings.effective_worker_model) if m)
+    return [m for m in models if not price_model(m, settings.price_per_mtok)]
 
 
 class UsageMeter:

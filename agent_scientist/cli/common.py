@@ -28,6 +28,17 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]Warning:[/] {message}", highlight=False)
 
 
+def warn_unpriced(settings: Settings, flag: str, budget: float) -> None:
+    """Say before a run when a budget is blind: a model litellm cannot price and no `price_per_mtok`."""
+    if not budget:
+        return
+    from agent_scientist.agent.models import unpriced_models
+
+    for model in unpriced_models(settings):
+        warn(f"{model} has no known price: its cost counts as $0, so {flag} {budget:g} is not enforced. "
+             "Set a price: AGENT_SCIENTIST_PRICE_PER_MTOK=<USD per million tokens>.")
+
+
 def cli_settings(**flags: Any) -> Settings:
     """Settings with these flags on top (None means the flag was not given)."""
     try:

@@ -16,6 +16,7 @@ from agent_scientist.cli.common import (
     err_console,
     fail,
     print_json,
+    warn_unpriced,
 )
 from agent_scientist.config import ConfigError
 
@@ -54,6 +55,8 @@ def eval_cmd(
         settings.require_model()
     except ConfigError as exc:
         fail(str(exc))
+    warn_unpriced(settings, "--budget-usd" if settings.budget_usd else "--total-budget-usd",
+                  settings.budget_usd or total_budget_usd)
     if concurrency < 1:
         fail("--concurrency must be at least 1.")
     if total_budget_usd < 0 or (limit is not None and limit < 1):

@@ -20,6 +20,7 @@ from agent_scientist.cli.common import (
     fail,
     open_workspace,
     warn,
+    warn_unpriced,
 )
 from agent_scientist.config import ConfigError, Settings
 from agent_scientist.workspace import Workspace, WorkspaceError, unique_name
@@ -164,25 +165,7 @@ def _preflight(settings: Settings) -> None:
     if problems:
         fail("This run cannot start:\n" + "\n".join(f"  - {what}: {detail}" for what, _, detail in problems)
              + "\nNothing was created. Check everything with: agent-scientist doctor", EXIT_USAGE)
-    _price_models(settings)
-
-
-def _price_models(settings: Settings) -> None:
-    """Give litellm a price for models it cannot price (`price_per_mtok`), or say the budget is blind."""
-    from agent_scientist.agent.models import _import_litellm, model_known
-
-    price = float(getattr(settings, "price_per_mtok", 0.0) or 0.0)
-    for model in dict.fromkeys((settings.model, settings.effective_worker_model)):
-        if model_known(model):
-            continue
-        if price > 0:
-            litellm = _import_litellm()
-            provider = model.split("/", 1)[0] if "/" in model else "openai"
-            litellm.register_model({model: {"input_cost_per_token": price / 1e6, "output_cost_per_token": price / 1e6,
-                                            "litellm_provider": provider, "mode": "chat"}})
-        elif settings.budget_usd:
-            warn(f"{model} has no known price: its cost counts as $0, so --budget-usd {settings.budget_usd:g} is "
-                 "not enforced. Set a price: AGENT_SCIENTIST_PRICE_PER_MTOK=<USD per million tokens>.")
+    warn_unpriced(settings, "--budget-usd", settings.budget_usd)
 
 
 def _quote(text: str) -> str:

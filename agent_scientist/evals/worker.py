@@ -195,10 +195,10 @@ def preload() -> None:
     import importlib
 
     from agent_scientist.agent import loop  # noqa: F401 - smolagents, the registry
-    from agent_scientist.agent.models import _import_litellm
+    from agent_scientist.agent.models import import_litellm
     from agent_scientist.capabilities import default_capabilities
 
-    _import_litellm()
+    import_litellm()
     default_capabilities()
     import agent_scientist.memory.store  # noqa: F401 - chromadb
     import agent_scientist.report  # noqa: F401

@@ -121,9 +121,9 @@ class LiteLLMEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for `texts` from the API, L2-normalised."""
-        from agent_scientist.agent.models import _import_litellm, endpoint_kwargs
+        from agent_scientist.agent.models import endpoint_kwargs, import_litellm
 
-        litellm = _import_litellm()
+        litellm = import_litellm()
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = [t or " " for t in texts[start : start + self.batch_size]]
