@@ -32,7 +32,7 @@ def test_embedding_matches_the_fp32_reference():
     cosines = (vectors * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)
     assert vectors.shape == (8, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert (cosines >= 0.99).all(), cosines
+    assert (cosines >= 0.999).all(), cosines  # the README's figure (lowest today: 0.9995)
 
 
 def test_batches_pad_to_the_longest_text_and_give_the_same_vectors():

@@ -12,10 +12,14 @@ import typer
 
 app = typer.Typer(
     name="agent-scientist",
-    help="A command-line research scientist: searches arXiv, reads papers, runs experiments, reports with citations.",
+    help="A command-line research scientist: searches arXiv, Semantic Scholar and OpenAlex, reads papers, runs experiments, reports with citations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help, as wide as the terminal: typer's rich help prints `<bool>` after flags such as
+    # --quiet and --help, which take no value (patching typer's internals was the other way).
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 
 # Modules exposing `register(app)`.
@@ -47,27 +51,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
-    """A command-line research scientist: searches arXiv, reads papers, runs experiments, reports with citations.
+    """A command-line research scientist: searches arXiv, Semantic Scholar and OpenAlex, reads papers, runs experiments, reports with citations.
 
     Start: agent-scientist research "Does X improve Y?" --model openai/gpt-4o-mini
     """
 
 
-def _flags_without_placeholder() -> None:
-    """typer prints `<bool>` after flags such as --quiet and --help, which take no value: print nothing."""
-    try:
-        from typer.core import TyperOption
-    except ImportError:  # pragma: no cover - another typer layout
-        return
-    shown = TyperOption.display_type_rich
-
-    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
-        return "" if getattr(self, "is_flag", False) else shown(self, ctx)
-
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
-
-
-_flags_without_placeholder()
 _register()
 
 

@@ -140,7 +140,9 @@ def search_cmd(
     try:
         results = search(ws, settings, query, max_results, sort, start_date, end_date, offset, source)
     except ToolError as exc:
-        local = _local_matches(ws, query) if name else []
+        from agent_scientist.papers.search import workspace_hits
+
+        local = workspace_hits(ws, query) if name else []  # the ranking search_papers puts first
         if not local:
             fail(cli_phrasing(str(exc), name), EXIT_FAILED)
         warn(f"The online sources could not be reached ({str(exc).split('.')[0]}); "
@@ -253,23 +255,6 @@ def list_cmd(
         console.print(f"{meta['id']:<22} {meta.get('pages', 0):>4} p.  {meta.get('title', '')[:80]}",
                       highlight=False, markup=False)
     console.print(f"{len(papers)} papers.", highlight=False)
-
-
-def _local_matches(ws: Workspace, query: str) -> list[dict]:
-    """Papers of the workspace whose title, authors or abstract share words with the query (offline search)."""
-    import re
-
-    words = {w for w in re.findall(r"[a-z0-9]{3,}", query.lower()) if w not in {"and", "the", "for", "with"}}
-    found = []
-    for meta in ws.papers():
-        text = " ".join([meta.get("title", ""), " ".join(meta.get("authors") or []), meta.get("abstract", "")]).lower()
-        score = sum(1 for w in words if w in text)
-        if score:
-            found.append((score, meta))
-    found.sort(key=lambda item: -item[0])
-    return [{"id": m["id"], "published": m.get("published", ""), "title": m.get("title", ""),
-             "authors": m.get("authors") or [], "source": m.get("source", "local"), "in_workspace": True}
-            for _, m in found[:10]]
 
 
 def _workspaces_holding(settings: Settings, paper_id: str) -> list[str]:

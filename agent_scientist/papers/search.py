@@ -74,7 +74,7 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
     offset = max(0, _whole(offset or 0, "offset"))
     names = source_names(source or settings.paper_sources)
     build_query(query, start_date, end_date)  # validates the dates
-    local = _workspace_hits(ws, query, start_date, end_date) if offset == 0 else []
+    local = workspace_hits(ws, query, start_date, end_date) if offset == 0 else []
     ranked, totals, failures = [], {}, []
     for name in names:
         try:
@@ -236,7 +236,7 @@ def _result(entry: dict, source: str, in_workspace: bool = False, room: int = 0)
     return result
 
 
-def _workspace_hits(ws: Workspace, query: str, start_date: str, end_date: str) -> list[dict]:
+def workspace_hits(ws: Workspace, query: str, start_date: str = "", end_date: str = "") -> list[dict]:
     """Papers already in the workspace (arXiv or local) ranked lexically against the query."""
     terms = query_terms(query)
     papers = [m for m in ws.papers() if _in_dates(m, start_date, end_date)]
