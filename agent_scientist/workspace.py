@@ -36,7 +36,14 @@ from agent_scientist.fsio import (
     read_jsonl,
     scan_jsonl,
 )
-from agent_scientist.records import SCHEMA_VERSION, PaperMeta, RunRecord, StepRecord, WorkspaceMeta
+from agent_scientist.records import (
+    SCHEMA_VERSION,
+    PaperMeta,
+    RunRecord,
+    StepRecord,
+    WorkspaceMeta,
+    last_answer,
+)
 
 STATUSES = ("created", "running", "interrupted", "failed", "completed")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -289,11 +296,8 @@ class Workspace:
 
     def final_answer(self) -> str | None:
         """The latest final answer the planner gave, if any."""
-        answer = None
-        for record in self.steps():
-            if record.get("final_answer") is not None:
-                answer = str(record["final_answer"])
-        return answer
+        found = last_answer(self.steps())
+        return str(found[1]["final_answer"]) if found else None
 
     def log_error(self, what: str, exc: BaseException) -> Path:
         """Append `exc` with its traceback to run.log under a dated heading; returns the log's path."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from agent_scientist.prompts import load as load_prompts
 from support.scripted import ScriptedModel, code
 
 from agent_scientist.agent import adapter
 from agent_scientist.agent.history import rebuild_history
-from agent_scientist.agent.loop import load_prompts
 
 
 def _agent(model, callbacks, max_steps=5, tools=()):
-    return adapter.planner_agent(tools=list(tools), model=model, prompt_templates=load_prompts(), instructions=None,
+    return adapter.planner_agent(tools=list(tools), model=model, prompt_templates=load_prompts("planner"), instructions=None,
                                  authorized_imports=[], managed_agents=[], step_callbacks=callbacks,
                                  planning_interval=0, max_steps=max_steps, max_print_chars=1000)
 
@@ -73,5 +73,5 @@ def test_tools_from_typed_functions_and_plain_text_answers():
     model = ScriptedModel([code("print(add(40))\nfinal_answer(add(40, 2))")])
     assert _agent(model, [], tools=[made]).run("add") == 42
     worker = ScriptedModel(["  the answer  "])
-    assert adapter.ask_text(worker, "system text", "user text") == "the answer"
+    assert adapter.ask_reply(worker, "system text", "user text")[0] == "the answer"
     assert "system text" in worker.calls[0] and "user text" in worker.calls[0]

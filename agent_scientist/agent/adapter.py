@@ -19,7 +19,7 @@ from smolagents.utils import AgentError, AgentParsingError
 
 __all__ = [
     "ActionStep", "AgentError", "ChatMessage", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
-    "TaskStep", "Timing", "TokenUsage", "ask_reply", "ask_text", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
+    "TaskStep", "Timing", "TokenUsage", "ask_reply", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
     "planner_agent", "set_history", "stop_before_next_step", "text_message",
 ]
 
@@ -102,11 +102,6 @@ def ask_reply(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[
     usage = getattr(reply, "token_usage", None)
     return (str(content or "").strip(), int(getattr(usage, "input_tokens", 0) or 0),
             int(getattr(usage, "output_tokens", 0) or 0))
-
-
-def ask_text(model: Any, system: str, user: str, max_tokens: int = 0) -> str:
-    """One call to a model with a system and a user message; returns its text."""
-    return ask_reply(model, system, user, max_tokens)[0]
 
 
 def is_parse_error(error: Any) -> bool:

@@ -7,14 +7,11 @@ in a resumable state however the run ends.
 
 from __future__ import annotations
 
-import importlib.resources
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from agent_scientist.agent.adapter import set_history
 from agent_scientist.agent.history import rebuild_history
@@ -22,6 +19,7 @@ from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, outp
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, build_toolbox
 from agent_scientist.config import Settings
+from agent_scientist.prompts import load as load_prompts
 from agent_scientist.records import StepRecord
 from agent_scientist.workspace import Workspace
 
@@ -50,11 +48,6 @@ def _unparseable(error: Any) -> bool:
     from agent_scientist.agent.adapter import is_parse_error
 
     return is_parse_error(error)
-
-
-def load_prompts() -> dict[str, Any]:
-    text = importlib.resources.files("agent_scientist.prompts").joinpath("planner.yaml").read_text()
-    return yaml.safe_load(text)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -173,7 +166,7 @@ def build_agent(ctx: ToolContext, box: Toolbox, model: Any, recorder: StepRecord
     return planner_agent(
         tools=box.tools,
         model=model,
-        prompt_templates=load_prompts(),
+        prompt_templates=load_prompts("planner"),
         instructions=instructions,
         authorized_imports=list(settings.authorized_imports),
         managed_agents=box.managed_agents,

@@ -310,6 +310,13 @@ def _retry_wait(exc: BaseException, attempt: int) -> float | None:
         return min(2.0 ** (attempt - 1), 8.0)
 
 
+def ask_prompt(model: Any, spec: dict[str, Any], max_tokens: int = 0, **fields: Any) -> str:
+    """One call with a prompt of prompts/*.yaml (`system`, and `user` with {{name}} fields); the reply text."""
+    from agent_scientist.prompts import render
+
+    return ask_model(model, str(spec["system"]).strip(), render(str(spec["user"]), **fields), max_tokens)[0]
+
+
 def ask_model(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[str, int, int]:
     """One call to a (worker) model outside the planner: (reply text, tokens in, tokens out); raises on errors."""
     from agent_scientist.agent.adapter import ask_reply

@@ -7,16 +7,13 @@ readable `Answer: (X)` to an option, and the optional judge of open answers; bot
 
 from __future__ import annotations
 
-import importlib.resources
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
 from agent_scientist.papers.citations import source_key
+from agent_scientist.prompts import load
 from agent_scientist.workspace import Workspace
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
@@ -91,20 +88,11 @@ def choice_measures(q: Question, opts: list[str], answer: str | None,
             "correct": index == ideal}
 
 
-@lru_cache(maxsize=1)
-def prompts() -> dict[str, Any]:
-    text = importlib.resources.files("agent_scientist.prompts").joinpath("eval.yaml").read_text()
-    return yaml.safe_load(text)
-
-
 def ask(model: Any, key: str, max_tokens: int, **fields: str) -> str:
     """One bounded call with prompt `key` from prompts/eval.yaml; returns the reply text."""
-    from agent_scientist.agent.adapter import ask_text
+    from agent_scientist.agent.models import ask_prompt
 
-    spec = prompts()[key]
-    from agent_scientist.memory.worker import render
-
-    return ask_text(model, spec["system"].strip(), render(spec["user"], **fields), max_tokens)
+    return ask_prompt(model, load("eval")[key], max_tokens, **fields)
 
 
 def model_mapper(model: Any) -> Any:

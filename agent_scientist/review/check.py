@@ -17,20 +17,17 @@ verdict is `unverified`. `unsupported` needs no quote.
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
-
-import yaml
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import read_json
 from agent_scientist.papers.layout import paper_dir
+from agent_scientist.prompts import load, render
 from agent_scientist.review.claims import Claim
 from agent_scientist.workspace import Workspace
 
@@ -108,13 +105,6 @@ def find_quote(quote: str, pages: list[tuple[int, str]]) -> int | None:
         else:
             return number
     return None
-
-
-@lru_cache(maxsize=1)
-def prompts() -> dict[str, Any]:
-    """The reviewer's prompt (prompts/reviewer.yaml)."""
-    text = importlib.resources.files("agent_scientist.prompts").joinpath("reviewer.yaml").read_text()
-    return yaml.safe_load(text)
 
 
 # -- the cited text ------------------------------------------------------------
@@ -252,9 +242,7 @@ def judge(item: Item, answer: dict[str, Any] | None, failure: str = "") -> dict[
 def review_batch(model: Any, items: list[Item], claims: dict[int, Claim],
                  ask: Callable[[Any, str, str, int], tuple[str, int, int]]) -> tuple[list[dict[str, Any]], int, int]:
     """One worker call for a batch: (verdicts, tokens in, tokens out). Never raises but for Ctrl-C."""
-    spec = prompts()
-    from agent_scientist.memory.worker import render
-
+    spec = load("reviewer")
     user = render(spec["user"], items=render_items(items, claims))
     try:
         reply, tokens_in, tokens_out = ask(model, spec["system"].strip(), user, TOKENS_PER_ITEM * len(items) + 100)
