@@ -7,8 +7,8 @@ import tempfile
 from importlib import metadata
 from urllib.parse import urlparse
 
-from agent_scientist.agent.registry import Capability, Check
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Capability, Check
 
 KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime", "mcp")
 

@@ -10,8 +10,8 @@ from support import pdfs
 from support.arxiv_server import ArxivServer, entry
 from support.scholar_server import ScholarServer, Work
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.papers.search import search
 from agent_scientist.papers.sources import merge, record
 from agent_scientist.workspace import Workspace

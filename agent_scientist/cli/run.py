@@ -212,11 +212,13 @@ def _require_executor(settings: Settings) -> None:
 def _run(ws: Workspace, settings: Settings, instruction: str | None, quiet: bool) -> int:
     """Run the planner; map the outcome to an exit code; write the report when done."""
     from agent_scientist.agent import loop
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.workspace import WorkspaceLocked
 
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        outcome = loop.run(ws, settings, instruction=instruction, quiet=quiet or settings.quiet)
+        outcome = loop.run(ws, settings, instruction=instruction, quiet=quiet or settings.quiet,
+                           capabilities=default_capabilities())
     except KeyboardInterrupt:  # during set-up, before the loop could record it
         if ws.meta.get("status") == "running":
             ws.update(status="interrupted", stop_reason="interrupted")

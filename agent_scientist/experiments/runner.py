@@ -19,8 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.experiments.editor import resolve_in_files
 from agent_scientist.experiments.executors import RunSpec, get_executor
 from agent_scientist.experiments.sandbox import Capture, detect, iter_tree, report

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.store import find_paper, parse_paper_id, search_cache_path

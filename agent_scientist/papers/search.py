@@ -7,8 +7,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.layout import paper_dir

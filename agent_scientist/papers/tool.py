@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.papers.graph import paper_graph as graph
 from agent_scientist.papers.reading import read
 from agent_scientist.papers.search import search

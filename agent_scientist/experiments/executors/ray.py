@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import agent_scientist
-from agent_scientist.agent.registry import Check, ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check, ToolError
 from agent_scientist.experiments.executors import RAY_MISSING, Outcome, RunSpec, Tail
 from agent_scientist.fsio import atomic_write_bytes
 
