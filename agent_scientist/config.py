@@ -296,7 +296,18 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
     _check_limits(settings)
     if settings.executor not in ("local", "ray"):
         raise ConfigError(f"executor must be 'local' or 'ray', not {settings.executor!r}.")
+    _check_sources(settings)
     return settings
+
+
+def _check_sources(settings: Settings) -> None:
+    """paper_sources names only registered sources (the registry is a table: loading it loads no source)."""
+    from agent_scientist.papers.sources.registry import parse_names
+
+    try:
+        parse_names(settings.paper_sources)
+    except ValueError as exc:
+        raise ConfigError(f"Setting 'paper_sources': {exc}.") from None
 
 
 def setting_names() -> list[str]:

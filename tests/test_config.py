@@ -65,3 +65,10 @@ def test_whole_floats_and_env_numbers_still_load(home, tmp_path, monkeypatch):
     monkeypatch.setenv("AGENT_SCIENTIST_MAX_STEPS", "3.5")
     with pytest.raises(ConfigError, match="AGENT_SCIENTIST_MAX_STEPS"):
         load_settings()
+
+
+def test_paper_sources_are_checked_against_the_registry(home):
+    with pytest.raises(ConfigError, match="Setting 'paper_sources': bogus is not a paper source: use arxiv, "
+                                          "semantic_scholar, openalex"):
+        load_settings({"home": str(home), "paper_sources": "arxiv,bogus"})
+    assert load_settings({"home": str(home), "paper_sources": "s2, OpenAlex"}).paper_sources == "s2, OpenAlex"
