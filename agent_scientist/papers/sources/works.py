@@ -34,7 +34,7 @@ def parse_json(body: bytes, what: str) -> Any:
 
 def record(**fields: Any) -> dict:
     """A work with every field present; its id is the best id it has (arXiv, else DOI, else S2)."""
-    work = {"id": "", "title": "", "authors": [], "year": None, "published": "", "venue": "", "citation_count": None,
+    work: dict[str, Any] = {"id": "", "title": "", "authors": [], "year": None, "published": "", "venue": "", "citation_count": None,
             "open_access": False, "pdf_url": "", "abstract": "", "tldr": "", "doi": "", "arxiv_id": "", "s2_id": "",
             "openalex_id": "", "publication_type": "", "retracted": False, "sources": []}
     work.update({k: v for k, v in fields.items() if v is not None})
