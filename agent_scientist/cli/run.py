@@ -136,10 +136,11 @@ def init(
 
 def doctor() -> None:
     """Check model settings, credentials, the workspace home, key packages and the sandbox."""
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.doctor import run_checks
 
     settings = cli_settings()
-    checks = run_checks(settings)
+    checks = run_checks(settings, default_capabilities())
     bad = 0
     for name, ok, detail in checks:
         mark = "[green]ok[/]  " if ok else "[red]FIX[/] "

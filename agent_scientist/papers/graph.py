@@ -81,7 +81,7 @@ def paper_graph(ws: Workspace, settings: Settings, paper_id: str, direction: str
             raise ToolError(str(exc)) from None
         atomic_write_json(cache, {"params": {**params, "paper_id": ids.parse(pid).stored},  # type: ignore[union-attr]
                                   "items": items, "next": nxt, "fetched_at": now_iso()})
-    have = set()
+    have: set[str] = set()
     for meta in ws.papers():
         have.update(ids.match_key(a) for a in ids.aliases(meta))
     out = [_item(w, direction, bool(have & {ids.match_key(w["id"]), ids.match_key(f"doi:{w.get('doi')}")}))
