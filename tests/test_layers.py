@@ -29,9 +29,9 @@ MODULE_LAYERS = {
     f"{PKG}.mcp.client": "features",  # the capability that loads external MCP servers' tools; mcp.server serves ours
     f"{PKG}.papers.sources.registry": "contracts",  # a table of source names config checks paper_sources against
 }
-# Features meet through contracts and records; these are the only feature -> feature imports, each with its reason.
+# Features meet through contracts and records (report renders what review recorded by reading records.py); these
+# are the only feature -> feature imports, each with its reason.
 FEATURE_EDGES = {
-    ("report", "review"): "report renders what review recorded (claims, verdicts, evidence)",
     ("report", "papers"): "citations are read from papers (the citation grammar, the papers' store)",
     ("review", "papers"): "the checker reads citations and the cited pages from papers",
     ("report", "memory"): "the report lists the notes the memory kept",
@@ -39,14 +39,6 @@ FEATURE_EDGES = {
     ("memory", "papers"): "note sources are paper ids: the one id grammar, papers.ids",
 }
 FEATURE_EDGE_TARGETS = {("memory", "papers"): (f"{PKG}.papers.ids",)}  # edges narrowed to these modules
-# TEMPORARY: work of the "cite" branch, landing at the same time, removes these (the citation index moves into
-# papers/, the paper folder layout out of workspace.py). The lead deletes this allowance when it merges.
-TEMPORARY = {
-    (f"{PKG}.review.claims", f"{PKG}.report.citations"),
-    (f"{PKG}.review.evidence", f"{PKG}.report.citations"),
-    (f"{PKG}.review.revise", f"{PKG}.report.citations"),
-    (f"{PKG}.workspace", f"{PKG}.papers.ids"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -135,8 +127,6 @@ def violations() -> list[str]:
     """Each import that runs up the layers, or from one feature into another along no listed edge."""
     wrong = []
     for module, target in edges():
-        if (module, target) in TEMPORARY:
-            continue
         a, b = layer_of(module), layer_of(target)
         if a > b:
             wrong.append(f"{module} ({LAYERS[a][0]}) imports {target} ({LAYERS[b][0]}), a higher layer")
@@ -158,8 +148,7 @@ def test_imports_point_down_the_layers() -> None:
 def test_no_cycle_between_top_level_packages() -> None:
     graph: dict[str, set[str]] = defaultdict(set)
     for module, target in edges():
-        if (module, target) not in TEMPORARY:
-            graph[unit(module)].add(unit(target))
+        graph[unit(module)].add(unit(target))
     cycles = []
     state: dict[str, int] = {}  # 1 on the path, 2 done
 
@@ -227,7 +216,7 @@ def test_features_import_the_contracts_without_the_runtime() -> None:
     assert out.strip() == "[]"
 
 
-def test_the_temporary_allowance_is_still_needed() -> None:
-    """Once the cite branch has landed these imports are gone: then delete TEMPORARY (this test says when)."""
-    stale = sorted(f"{a} -> {b}" for a, b in TEMPORARY if b not in imports(a))
-    assert not stale, f"no longer imported, remove from TEMPORARY: {stale}"
+def test_every_listed_feature_edge_is_used() -> None:
+    """An edge no import needs any more is deleted from FEATURE_EDGES, so the list stays the architecture."""
+    used = {(unit(m), unit(t)) for m, t in edges()}
+    assert sorted(set(FEATURE_EDGES) - used) == []
