@@ -6,7 +6,7 @@ import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from agent_scientist.contracts import ToolError
@@ -137,3 +137,28 @@ def open_access_pdf(settings: Settings, work: dict) -> FullText | None:
     data = http_get(url, timeout=settings.http_timeout, max_bytes=int(settings.pdf_max_mb * 1e6),
                     what=f"the open-access PDF of {work.get('id', '')}")
     return FullText(data, "pdf", url)
+
+
+class KeyedIndex:
+    """Defaults for a scholarly index: plain words, works cached as they are, the open-access PDF, an API key."""
+
+    key_env = ""
+    no_key_hint = ""  # what the key buys, said when it is missing
+
+    def works(self, entries: list[dict]) -> list[dict]:
+        return entries
+
+    def shown_query(self, query: Query) -> str:
+        return plain_words(query.text)
+
+    def full_text(self, settings: Settings, work: dict) -> FullText | None:
+        return open_access_pdf(settings, work)
+
+    def rate_limit_fix(self) -> str:
+        if not api_key(self.key_env):
+            return self.no_key_hint
+        return "the key's rate limit is reached: wait, or search other sources"
+
+    def doctor_checks(self, settings: Settings) -> list[Check]:
+        source = cast("Source", self)
+        return [reach_check(source, settings, key_limits(source, self.no_key_hint))]

@@ -10,15 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from agent_scientist.config import Settings
-from agent_scientist.contracts import Check
 from agent_scientist.papers import fetch, ids
 from agent_scientist.papers.sources.base import (
-    FullText,
+    KeyedIndex,
     Query,
-    key_limits,
-    open_access_pdf,
     plain_words,
-    reach_check,
 )
 from agent_scientist.papers.sources.works import MAX_JSON, api_key, parse_json, record
 
@@ -109,11 +105,12 @@ def work(settings: Settings, pid: str) -> dict | None:
         raise
 
 
-class OpenAlexSource:
+class OpenAlexSource(KeyedIndex):
     name = NAME
     title = WHAT
     settings: tuple[str, ...] = ("openalex_api_url", "openalex_email", "http_timeout", "pdf_max_mb")
     key_env = KEY_ENV
+    no_key_hint = NO_KEY_HINT
     resolves = True
     has_graph = False
 
@@ -129,30 +126,15 @@ class OpenAlexSource:
         return search(settings, plain_words(query.text), query.size, query.offset, query.start_date,
                       query.end_date, query.sort)
 
-    def works(self, entries: list[dict]) -> list[dict]:
-        return entries
-
-    def shown_query(self, query: Query) -> str:
-        return plain_words(query.text)
-
     def work(self, settings: Settings, pid: str, known: dict | None) -> dict | None:
         """By DOI only: the paper's own, or the one an earlier source found."""
         parsed = ids.parse(pid)
         doi = (known or {}).get("doi") or (parsed.value if parsed is not None and parsed.kind == "doi" else "")
         return work(settings, f"doi:{doi}") if doi else None
 
-    def full_text(self, settings: Settings, work: dict) -> FullText | None:
-        return open_access_pdf(settings, work)
-
     def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
             list[dict], int | None]:
         raise NotImplementedError("the OpenAlex source serves no graph here")
-
-    def rate_limit_fix(self) -> str:
-        return NO_KEY_HINT if not api_key(KEY_ENV) else "the key's rate limit is reached: wait, or search other sources"
-
-    def doctor_checks(self, settings: Settings) -> list[Check]:
-        return [reach_check(self, settings, key_limits(self, NO_KEY_HINT))]
 
 
 SOURCE = OpenAlexSource()
