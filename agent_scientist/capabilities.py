@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_scientist.agent.registry import Capability
+from agent_scientist.contracts import Capability
 
 
 def default_capabilities() -> list[Capability]:

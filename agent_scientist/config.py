@@ -309,16 +309,9 @@ def _check_choices(settings: Settings) -> None:
     if gpus not in ("auto", "none", "", "-1") and not all(p.strip().isdigit() for p in gpus.split(",")):
         raise ConfigError(f"Setting 'sandbox_gpus' must be auto, none, or GPU indices like \"0,1\", "
                           f"not {settings.sandbox_gpus!r}.")
-    if settings.paper_sources != Settings.paper_sources:  # the default names registered sources (tested)
-        from agent_scientist.papers.search import SOURCES, ToolError, source_names
+    from agent_scientist.papers.sources.registry import parse_names  # a table: loads no source
 
-        bad, named = [], [p for p in settings.paper_sources.split(",") if p.strip()]
-        for part in named:
-            try:
-                source_names(part)  # the search's own reading of a name (aliases such as s2 included)
-            except ToolError:
-                bad.append(part.strip())
-        if bad or not named:
-            raise ConfigError(f"Setting 'paper_sources' = {settings.paper_sources!r}: unknown source(s) "
-                              f"{', '.join(map(repr, bad)) or '(none named)'}; use a comma-separated list of "
-                              f"{', '.join(SOURCES)}.")
+    try:
+        parse_names(settings.paper_sources)
+    except ValueError as exc:
+        raise ConfigError(f"Setting 'paper_sources': {exc}.") from None

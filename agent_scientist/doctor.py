@@ -7,18 +7,14 @@ import tempfile
 from importlib import metadata
 from urllib.parse import urlparse
 
-from agent_scientist.agent.registry import Capability, Check
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Capability, Check
 
 KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer", "rich", "onnxruntime", "mcp")
 
 
-def run_checks(settings: Settings, capabilities: list[Capability] | None = None) -> list[Check]:
-    """The generic checks, then each capability's own."""
-    if capabilities is None:
-        from agent_scientist.capabilities import default_capabilities
-
-        capabilities = default_capabilities()
+def run_checks(settings: Settings, capabilities: list[Capability]) -> list[Check]:
+    """The generic checks, then each capability's own (the entry point passes the capabilities)."""
     checks = [*_model_checks(settings), _home_check(settings), arxiv_check(settings), *_package_checks()]
     for capability in capabilities:
         try:

@@ -49,6 +49,7 @@ def bench_step_overhead(steps: int) -> None:
     from support.scripted import ScriptedModel, code
 
     from agent_scientist.agent import loop
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.config import load_settings
     from agent_scientist.workspace import Workspace
 
@@ -71,7 +72,7 @@ def bench_step_overhead(steps: int) -> None:
     with open(os.devnull, "w") as sink:
         saved, sys.stdout = sys.stdout, sink
         try:
-            loop.run(ws, settings, model=model, worker_model=model, quiet=True)
+            loop.run(ws, settings, model=model, worker_model=model, quiet=True, capabilities=default_capabilities())
         finally:
             sys.stdout = saved
     total = time.perf_counter() - start

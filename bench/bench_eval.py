@@ -75,6 +75,7 @@ def run_baseline(questions: list[dict], url: str, workdir: Path) -> float:
     """The research path alone, in one process: what each question costs without the eval harness."""
     from agent_scientist.agent import loop
     from agent_scientist.agent.progress import Progress
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.config import load_settings
     from agent_scientist.evals.formats import Question, options, task_text
     from agent_scientist.report import write_report
@@ -83,12 +84,13 @@ def run_baseline(questions: list[dict], url: str, workdir: Path) -> float:
     home = workdir / "home-baseline"
     os.environ.update(_env(home))
     settings = load_settings({"home": str(home), "model": MODEL, "worker_model": WORKER, "api_base": url})
-    loop.run(Workspace.create(home, "warm", "Question warm?"), settings, progress=Progress(quiet=True))  # imports
+    loop.run(Workspace.create(home, "warm", "Question warm?"), settings, progress=Progress(quiet=True),
+             capabilities=default_capabilities())  # imports
     start = time.perf_counter()
     for q in questions:
         question = Question(q["id"], q["question"], "mc", ideal=q["ideal"], distractors=q["distractors"])
         ws = Workspace.create(home, q["id"], task_text(question, options(question, 0)))
-        loop.run(ws, settings, progress=Progress(quiet=True))
+        loop.run(ws, settings, progress=Progress(quiet=True), capabilities=default_capabilities())
         write_report(ws, settings)
     return time.perf_counter() - start
 

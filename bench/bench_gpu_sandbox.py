@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from agent_scientist.agent.registry import ToolContext
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolContext
 from agent_scientist.experiments.runner import run_script
 from agent_scientist.workspace import Workspace
 

@@ -19,8 +19,8 @@ from support.ray_cluster import RayHead  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_workbench import median_ms  # noqa: E402  (its warm-up call also warms the Ray worker)
 
-from agent_scientist.agent.registry import ToolContext  # noqa: E402
 from agent_scientist.config import load_settings  # noqa: E402
+from agent_scientist.contracts import ToolContext  # noqa: E402
 from agent_scientist.experiments.runner import run_many, run_script  # noqa: E402
 from agent_scientist.workspace import Workspace  # noqa: E402
 

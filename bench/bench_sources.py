@@ -22,7 +22,7 @@ from support.scholar_server import ScholarServer, Work  # noqa: E402
 
 from agent_scientist.config import load_settings  # noqa: E402
 from agent_scientist.papers.search import search  # noqa: E402
-from agent_scientist.papers.sources import keys, merge, record  # noqa: E402
+from agent_scientist.papers.sources.works import keys, merge, record  # noqa: E402
 from agent_scientist.workspace import Workspace  # noqa: E402
 
 

@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent_scientist.agent.registry import Toolbox, ToolContext
+from agent_scientist.agent.registry import planner_tools
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import Toolbox, ToolContext
 from agent_scientist.experiments import editor as editor_module
 from agent_scientist.experiments.runner import run_script
 from agent_scientist.experiments.sandbox import detect
@@ -54,7 +55,7 @@ def main(repeats: int = 20) -> None:
 
         box = Toolbox()
         editor_module.EditorCapability().register(ctx, box)
-        edit = box.tools[0]
+        edit = planner_tools(box)[0]
         big = "".join(f"    value_{i} = compute(value_{i - 1}, step={i})  # line {i}\n" for i in range(1, 2001))
         (ws.files_dir / "big.py").write_text(big)
         view = edit(command="view", path="big.py", view_start=1000, view_end=1039)

@@ -70,9 +70,9 @@ def test_whole_floats_and_env_numbers_still_load(home, tmp_path, monkeypatch):
 @pytest.mark.parametrize("line, message", [
     ('sandbox_gpus = "bogus"', "Setting 'sandbox_gpus' must be auto, none, or GPU indices"),
     ('sandbox_gpus = "0,x"', "Setting 'sandbox_gpus' must be auto, none, or GPU indices"),
-    ('paper_sources = "arxiv,bogus"', "Setting 'paper_sources' = 'arxiv,bogus': unknown source(s) 'bogus'; use a "
-                                      "comma-separated list of arxiv, semantic_scholar, openalex"),
-    ('paper_sources = " , "', "Setting 'paper_sources' = ' , ': unknown source(s) (none named)"),
+    ('paper_sources = "arxiv,bogus"', "Setting 'paper_sources': bogus is not a paper source: use arxiv, "
+                                      "semantic_scholar, openalex"),
+    ('paper_sources = " , "', "Setting 'paper_sources': nothing is not a paper source"),
     ('executor = "slurm"', "Setting 'executor' must be one of local, ray, not 'slurm'"),
 ])
 def test_settings_with_a_fixed_set_of_values_are_checked_at_load(home, tmp_path, monkeypatch, line, message):
@@ -95,5 +95,12 @@ def test_the_default_paper_sources_are_registered_sources(home, monkeypatch):
     from agent_scientist.papers.search import source_names
 
     monkeypatch.delenv("AGENT_SCIENTIST_PAPER_SOURCES", raising=False)
-    assert load_settings().paper_sources == Settings.paper_sources  # the load skips checking this value
+    assert load_settings().paper_sources == Settings.paper_sources
     assert source_names(Settings.paper_sources) == Settings.paper_sources.split(",")
+
+
+def test_paper_sources_are_checked_against_the_registry(home):
+    with pytest.raises(ConfigError, match="Setting 'paper_sources': bogus is not a paper source: use arxiv, "
+                                          "semantic_scholar, openalex"):
+        load_settings({"home": str(home), "paper_sources": "arxiv,bogus"})
+    assert load_settings({"home": str(home), "paper_sources": "s2, OpenAlex"}).paper_sources == "s2, OpenAlex"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_scientist.agent.registry import Toolbox, ToolContext, ToolError
+from agent_scientist.agent.registry import planner_tools
+from agent_scientist.contracts import Toolbox, ToolContext, ToolError
 from agent_scientist.experiments import editor as editor_module
 from agent_scientist.workspace import Workspace
 
@@ -23,7 +24,7 @@ def make_tool(ws: Workspace, settings):
     """The registered smolagents tool, called as the planner would."""
     box = Toolbox()
     editor_module.EditorCapability().register(ToolContext(ws=ws, settings=settings), box)
-    (tool,) = box.tools
+    (tool,) = planner_tools(box)
     return tool
 
 
@@ -175,13 +176,13 @@ EDITS_IN_ANOTHER_PROCESS = """
 import sys
 from pathlib import Path
 from agent_scientist.config import load_settings
-from agent_scientist.agent.registry import Toolbox, ToolContext
+from agent_scientist.contracts import Toolbox, ToolContext
 from agent_scientist.experiments import editor
 from agent_scientist.workspace import Workspace
 box = Toolbox()
 editor.EditorCapability().register(ToolContext(ws=Workspace.open(Path(sys.argv[1]), "edits"), settings=load_settings({})), box)
-box.tools[0](command="create", path="p.py", file_text="v = 1\\n")
-box.tools[0](command="str_replace", path="p.py", old_str="v = 1", new_str="v = 2")
+box.functions[0](command="create", path="p.py", file_text="v = 1\\n")
+box.functions[0](command="str_replace", path="p.py", old_str="v = 1", new_str="v = 2")
 """
 
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import cli_env
 from support.lab import lab, script
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import ConfigError, load_settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.experiments.runner import run_many, run_script
 from agent_scientist.workspace import Workspace
 

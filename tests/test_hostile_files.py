@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from support.lab import lab, script
 
-from agent_scientist.agent.registry import Toolbox, ToolError
+from agent_scientist.agent.registry import planner_tools
+from agent_scientist.contracts import Toolbox, ToolError
 from agent_scientist.experiments import editor as editor_module
 from agent_scientist.experiments.runner import MAX_TIMEOUT, run_script
 
@@ -17,7 +18,7 @@ from agent_scientist.experiments.runner import MAX_TIMEOUT, run_script
 def edit_tool(ctx):
     box = Toolbox()
     editor_module.EditorCapability().register(ctx, box)
-    return box.tools[0]
+    return planner_tools(box)[0]
 
 
 def within(seconds: float, fn):

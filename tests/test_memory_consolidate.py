@@ -10,7 +10,8 @@ import pytest
 from support.memory_box import memory_box
 from support.scripted import ScriptedModel
 
-from agent_scientist.agent.registry import ToolContext
+from agent_scientist.agent.registry import planner_tools
+from agent_scientist.contracts import ToolContext
 from agent_scientist.memory import read_notes
 from agent_scientist.memory.consolidate import differs
 from agent_scientist.workspace import Workspace
@@ -33,7 +34,7 @@ def setup(settings, replies):
     ws = Workspace.create(settings.home, "c")
     ctx = ToolContext(ws=ws, settings=settings, worker_model=worker)
     ctx, box = memory_box(ctx)
-    remember = {t.name: t for t in box.tools}["remember"]
+    remember = {t.name: t for t in planner_tools(box)}["remember"]
     return ctx, worker, remember
 
 

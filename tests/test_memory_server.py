@@ -7,7 +7,8 @@ import dataclasses
 from support.chroma_server import chroma_server, free_port
 from support.memory_box import memory_box
 
-from agent_scientist.agent.registry import ToolContext
+from agent_scientist.agent.registry import planner_tools
+from agent_scientist.contracts import ToolContext
 from agent_scientist.memory import read_notes
 from agent_scientist.workspace import Workspace
 
@@ -16,7 +17,7 @@ def box_for(settings, name):
     ws = Workspace.open_or_create(settings.home, name)
     ctx = ToolContext(ws=ws, settings=settings)
     ctx, box = memory_box(ctx)
-    return ctx, {t.name: t for t in box.tools}
+    return ctx, {t.name: t for t in planner_tools(box)}
 
 
 def test_memory_on_a_real_chroma_server(settings, tmp_path):

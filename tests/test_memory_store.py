@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from support.memory_box import memory_box
 
-from agent_scientist.agent.registry import ToolContext, ToolError
+from agent_scientist.agent.registry import planner_tools
+from agent_scientist.contracts import ToolContext, ToolError
 from agent_scientist.memory import MemoryUnavailable, open_memory, read_notes
 from agent_scientist.memory.embedding import LocalEmbedder, get_embedder
 from agent_scientist.workspace import Workspace
@@ -21,7 +22,7 @@ def make_box(settings, name: str = "w", worker=None):
     ws = Workspace.open_or_create(settings.home, name)
     ctx = ToolContext(ws=ws, settings=settings, worker_model=worker)
     ctx, box = memory_box(ctx)
-    tools = {t.name: t for t in box.tools}
+    tools = {t.name: t for t in planner_tools(box)}
     return ctx, box, tools["remember"], tools["recall"]
 
 
@@ -174,7 +175,7 @@ def test_corrupt_memory_disables_memory_with_a_clear_message(settings, damage):
     assert ctx.memory is None
     assert len(ctx.warnings) == 1 and "Memory is disabled for this run" in ctx.warnings[0]
     assert "cannot be opened" in ctx.warnings[0] and "mv " in ctx.warnings[0]
-    remember = {t.name: t for t in box.tools}["remember"]
+    remember = {t.name: t for t in planner_tools(box)}["remember"]
     with pytest.raises(ToolError, match="Memory is unavailable"):
         remember("A finding.")
     assert box.step_callbacks  # trimming still works without the store

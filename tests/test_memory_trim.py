@@ -105,7 +105,7 @@ def test_resume_sees_the_summary_and_the_lessons(home):
 
 def test_trimming_without_a_worker_model_writes_a_mechanical_summary(home):
     ws = Workspace.create(home, "noworker", "Q?")
-    from agent_scientist.agent.registry import ToolContext
+    from agent_scientist.contracts import ToolContext
     from agent_scientist.memory.trim import HistoryTrimmer
 
     ctx = ToolContext(ws=ws, settings=settings_for(home))
@@ -168,7 +168,7 @@ def _messages(steps) -> list[str]:
 
 
 def test_summary_keeps_identifiers_verbatim_and_resume_rebuilds_the_same_view(home):
-    from agent_scientist.agent.registry import ToolContext
+    from agent_scientist.contracts import ToolContext
     from agent_scientist.memory.trim import HistoryTrimmer
 
     ws = Workspace.create(home, "ids", "Q?")

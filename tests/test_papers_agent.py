@@ -8,8 +8,9 @@ from smolagents import CodeAgent
 from support.arxiv_server import ArxivServer, standard_catalogue
 from support.scripted import ScriptedModel, code
 
-from agent_scientist.agent.registry import ToolContext, build_toolbox
+from agent_scientist.agent.registry import build_toolbox, planner_tools
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolContext
 from agent_scientist.papers.tool import PapersCapability
 from agent_scientist.workspace import Workspace
 
@@ -28,7 +29,7 @@ def test_planner_code_calls_the_tools_and_sees_failures_as_observations(home: Pa
             code('print(read_paper("2405.00012v1"))'),
             code('final_answer("Dense gadgets [arXiv:2402.00002 p.2]")'),
         ])
-        agent = CodeAgent(tools=box.tools, model=model, max_steps=6, instructions="\n".join(box.instructions))
+        agent = CodeAgent(tools=planner_tools(box), model=model, max_steps=6, instructions="\n".join(box.instructions))
         assert agent.run("Find papers by Smith") == "Dense gadgets [arXiv:2402.00002 p.2]"
         assert "2402.00002v1 arxiv" in model.calls[1]
         assert "Malformed paper id 'no such id'" in model.calls[2]

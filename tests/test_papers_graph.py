@@ -11,8 +11,8 @@ from support.arxiv_server import ArxivServer, entry
 from support.report_ws import add_step
 from support.scholar_server import ScholarServer, Work
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.papers.graph import paper_graph
 from agent_scientist.papers.reading import read
 from agent_scientist.papers.store import find_paper

@@ -9,8 +9,8 @@ import pytest
 from support import pdfs
 from support.arxiv_server import ArxivServer
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.memory import open_memory
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.store import page_count

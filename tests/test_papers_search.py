@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from support.arxiv_server import ArxivServer
 
-from agent_scientist.agent.registry import Toolbox, ToolContext, ToolError
+from agent_scientist.agent.registry import planner_tools
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import Toolbox, ToolContext, ToolError
 from agent_scientist.papers.tool import PapersCapability, search
 from agent_scientist.workspace import Workspace
 
@@ -32,7 +33,7 @@ def ids(results: list[dict]) -> list[str]:
 def test_tools_have_the_exact_names_and_parameters(ws, arxiv, home) -> None:
     box = Toolbox()
     PapersCapability().register(ToolContext(ws, make_settings(home, arxiv)), box)
-    tools = {t.name: t for t in box.tools}
+    tools = {t.name: t for t in planner_tools(box)}
     assert list(tools["search_papers"].inputs) == ["query", "max_results", "sort_by", "start_date", "end_date",
                                                    "offset", "source"]
     assert list(tools["read_paper"].inputs) == ["paper_id", "page", "query"]

@@ -10,10 +10,10 @@ from support import pdfs
 from support.arxiv_server import ArxivServer, entry
 from support.scholar_server import ScholarServer, Work
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.papers.search import search
-from agent_scientist.papers.sources import merge, record
+from agent_scientist.papers.sources.works import merge, record
 from agent_scientist.workspace import Workspace
 
 A, B, C, D = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)
@@ -135,3 +135,38 @@ def test_merge_rules() -> None:
     assert merged[0]["id"] == "2001.00001" and merged[0]["retracted"] and merged[0]["citation_count"] == 5
     assert merged[0]["sources"] == ["semantic_scholar", "openalex", "arxiv"]
     assert merged[1]["id"] == f"s2:{'f' * 40}"
+
+
+def test_every_registered_source_keeps_the_protocol() -> None:
+    from dataclasses import fields
+
+    from agent_scientist.config import Settings
+    from agent_scientist.papers.sources import registry
+
+    known = {f.name for f in fields(Settings)}
+    for name in registry.names():
+        source = registry.get(name)
+        assert source.name == name and source.title
+        assert set(source.settings) <= known, f"{name} reads settings that do not exist"
+        assert source.key_env == "" or source.key_env.endswith("_API_KEY")
+    assert [s.name for s in registry.sources() if s.has_graph] == ["semantic_scholar"]
+
+
+def test_a_source_is_one_module_and_one_registry_line(ws, home, servers, monkeypatch) -> None:
+    from agent_scientist.config import ConfigError
+    from agent_scientist.papers.sources import registry
+    from agent_scientist.papers.tool import source_checks
+
+    with pytest.raises(ConfigError, match="paper_sources.*mirror is not a paper source"):
+        make_settings(home, servers, paper_sources="arxiv,mirror")
+    monkeypatch.setitem(registry.REGISTRY, "mirror", "support.mirror_source")
+    s = make_settings(home, servers, paper_sources="mirror")
+    found = search(ws, s, "widgets")
+    assert [(r["id"], r["sources"]) for r in found] == [("2401.00001v2", ["mirror"])]
+    assert "merged from 1 source(s) (mirror 1 in all)" in found[-1]["more"]
+    [(what, ok, detail)] = source_checks(s)
+    assert (what, ok) == ("source mirror", True) and "reachable" in detail
+    arxiv, _ = servers
+    arxiv.stop()
+    with pytest.raises(ToolError, match="arXiv mirror search failed"):
+        search(ws, s, "gadgets")

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from support.lab import lab, procs_with, script, token
 
-from agent_scientist.agent.registry import Toolbox, ToolError
+from agent_scientist.agent.registry import planner_tools
+from agent_scientist.contracts import Toolbox, ToolError
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import run_many, run_script
 from agent_scientist.experiments.sandbox import report as sandbox_report
@@ -72,7 +73,7 @@ def test_same_answer_as_local_with_artifacts_and_metrics(home: Path, ray_head) -
         script(ctx, "exp/train.py", EXPERIMENT)
         box = Toolbox()
         runner_module.RunnerCapability().register(ctx, box)
-        answers.append(box.tools[0](script="exp/train.py", args="--seed 'two words'", timeout=60))
+        answers.append(planner_tools(box)[0](script="exp/train.py", args="--seed 'two words'", timeout=60))
     here, there = answers
     assert set(here) == set(there)
     for key in ("exit_code", "timed_out", "artifacts", "metrics", "output_dir", "stdout", "stderr", "run"):

@@ -16,6 +16,7 @@ import pytest
 from support.scripted import ScriptedModel, code
 
 from agent_scientist.agent import loop
+from agent_scientist.capabilities import default_capabilities
 from agent_scientist.config import load_settings
 from agent_scientist.records import SCHEMA_VERSION, StepRecord, StepType
 from agent_scientist.workspace import Workspace
@@ -58,7 +59,8 @@ def test_commands_read_the_first_landings_workspace(old: Workspace, cli) -> None
 def test_resume_continues_the_first_landings_run(old: Workspace, home: Path) -> None:
     settings = load_settings({"home": str(home), "model": "scripted/test"})
     model = ScriptedModel([code('final_answer("Still yes [arXiv:2401.00001 p.2]")')])
-    outcome = loop.run(old, settings, model=model, worker_model=model, instruction="Check once more.")
+    outcome = loop.run(old, settings, model=model, worker_model=model, instruction="Check once more.",
+                       capabilities=default_capabilities())
     assert outcome.status == "completed"
     steps = Workspace.open(home, "landing1").steps()
     new = [s for s in steps if s["type"] == "action"][-1]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from support.lab import lab, script
 
-from agent_scientist.agent.registry import Toolbox, ToolError
+from agent_scientist.agent.registry import planner_tools
+from agent_scientist.contracts import Toolbox, ToolError
 from agent_scientist.experiments import editor as editor_module
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import STDERR_CHARS, STDOUT_CHARS, run_script
@@ -19,7 +20,7 @@ from agent_scientist.experiments.sandbox import PROTECTIONS
 def test_tool_registration(home: Path) -> None:
     box = Toolbox()
     runner_module.RunnerCapability().register(lab(home), box)
-    tool, batch = box.tools
+    tool, batch = planner_tools(box)
     assert tool.name == "run_experiment" and list(tool.inputs) == ["script", "args", "timeout"]
     assert batch.name == "run_experiments" and list(batch.inputs) == ["runs"]
     assert box.instructions and "metrics.json" in box.instructions[0]
@@ -48,7 +49,7 @@ def test_run_record_artifacts_and_metrics(home: Path) -> None:
     """)
     box = Toolbox()
     runner_module.RunnerCapability().register(ctx, box)
-    result = box.tools[0](script="exp/train.py", args="--lr 0.1 --name 'two words'", timeout=60)
+    result = planner_tools(box)[0](script="exp/train.py", args="--lr 0.1 --name 'two words'", timeout=60)
     assert result["exit_code"] == 0 and result["timed_out"] is False and result["run"] == 1
     assert "args ['--lr', '0.1', '--name', 'two words']" in result["stdout"]
     assert result["artifacts"] == ["data.csv", "exp/model.txt", "metrics.json"]
@@ -167,7 +168,7 @@ def test_workspace_home_given_relative_and_through_a_symlink(home: Path, tmp_pat
     assert ctx.ws.root.is_absolute()
     box = Toolbox()
     editor_module.EditorCapability().register(ctx, box)
-    box.tools[0](command="create", path="exp/w.py", file_text="import os\nopen('out.txt', 'w').write(os.getcwd())\n")
+    planner_tools(box)[0](command="create", path="exp/w.py", file_text="import os\nopen('out.txt', 'w').write(os.getcwd())\n")
     monkeypatch.chdir("/")  # the agent's cwd must not matter once the workspace is open
     result = run_script(ctx, "exp/w.py", timeout=60, namespaces=ns)
     assert result["exit_code"] == 0 and result["artifacts"] == ["out.txt"], result

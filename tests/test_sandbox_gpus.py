@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support.lab import lab, script
 
-from agent_scientist.agent.registry import Toolbox
+from agent_scientist.contracts import Toolbox
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import run_script
 from agent_scientist.experiments.sandbox import Gpu, detect, select_gpus

@@ -1,5 +1,5 @@
-"""The agent runtime: the planner loop, history replay, the capability registry, models and the live view.
+"""The agent runtime: the planner loop, history replay, the toolbox, models and the live view.
 
-This package is the only place that imports smolagents; every capability talks to it through
-`registry` (Toolbox, ToolContext, ToolError).
+This package is the only place that imports smolagents; the capabilities talk to it through
+`agent_scientist.contracts` (Toolbox, ToolContext, ToolError), and `registry` builds a run's toolbox.
 """

@@ -17,8 +17,9 @@ from agent_scientist.agent.adapter import set_history
 from agent_scientist.agent.history import rebuild_history
 from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, output_was_cut
 from agent_scientist.agent.progress import Progress
-from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, build_toolbox
+from agent_scientist.agent.registry import build_toolbox, planner_tools
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Capability, Toolbox, ToolContext
 from agent_scientist.prompts import load as load_prompts
 from agent_scientist.records import StepRecord
 from agent_scientist.workspace import Workspace
@@ -164,7 +165,7 @@ def build_agent(ctx: ToolContext, box: Toolbox, model: Any, recorder: StepRecord
     settings = ctx.settings
     instructions = "\n\n".join(text for text in box.instructions if text) or None
     return planner_agent(
-        tools=box.tools,
+        tools=planner_tools(box),
         model=model,
         prompt_templates=load_prompts("planner"),
         instructions=instructions,
@@ -185,11 +186,13 @@ def run(
     instruction: str | None = None,
     quiet: bool = True,
     progress: Progress | None = None,
-    capabilities: list[Capability] | None = None,
+    *,
+    capabilities: list[Capability],
 ) -> RunOutcome:
     """Run or resume the planner in `ws` until a final answer, a limit, an interrupt or an error.
 
-    `capabilities` defaults to `agent_scientist.capabilities.default_capabilities()`.
+    `capabilities` are what the entry point passes (`agent_scientist.capabilities.default_capabilities()`);
+    an empty list gives a planner with no tools but final_answer.
     """
     with ws.lock():
         records = ws.steps()
@@ -202,10 +205,6 @@ def run(
         progress = progress or Progress(quiet=quiet)
         meter = UsageMeter(worker_model) if worker_model is not None and worker_model is not model else None
         ctx = ToolContext(ws=ws, settings=settings, worker_model=worker_model)
-        if capabilities is None:
-            from agent_scientist.capabilities import default_capabilities
-
-            capabilities = default_capabilities()
         box = build_toolbox(ctx, capabilities)
         for warning in ctx.warnings:
             progress.warn(warning)

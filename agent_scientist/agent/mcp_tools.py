@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from agent_scientist.agent.registry import ToolError
+from agent_scientist.contracts import ToolError
 
 GRACE_S = 5.0  # beyond the server's own timeout, for the answer to cross the thread boundary
 

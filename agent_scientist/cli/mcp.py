@@ -23,10 +23,11 @@ def mcp(
     if allow_experiments and not workspace:
         fail("--allow-experiments needs --workspace NAME: experiments run in that workspace's files/.")
     settings = cli_settings()
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.mcp import server
 
     ws = open_or_create_workspace(settings, workspace) if workspace else None  # its recorded memory server too
-    served = server.build(settings, ws, allow_experiments)
+    served = server.build(settings, default_capabilities(), ws, allow_experiments)
     for warning in served.warnings:  # stdout carries the protocol: say it on stderr
         print(f"Warning: {warning}", file=sys.stderr)
     where = f"workspace {workspace}" if workspace else "the shared papers cache"

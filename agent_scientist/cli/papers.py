@@ -132,7 +132,7 @@ def search_cmd(
 
     Example: agent-scientist papers search "ti:dropout AND abs:calibration" --max-results 5 --name mylib
     """
-    from agent_scientist.agent.registry import ToolError
+    from agent_scientist.contracts import ToolError
     from agent_scientist.papers.tool import search
 
     settings = cli_settings()
@@ -184,7 +184,7 @@ def graph_cmd(
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
 ) -> None:
     """Follow the citation graph like the planner's paper_graph tool."""
-    from agent_scientist.agent.registry import ToolError
+    from agent_scientist.contracts import ToolError
     from agent_scientist.papers.tool import graph
 
     settings = cli_settings()
@@ -218,7 +218,7 @@ def read_cmd(
 
     Example: agent-scientist papers read 2401.01234 --page 3 --name mylib
     """
-    from agent_scientist.agent.registry import ToolError
+    from agent_scientist.contracts import ToolError
     from agent_scientist.papers.tool import read
 
     settings = cli_settings()

@@ -137,10 +137,11 @@ def init(
 
 def doctor() -> None:
     """Check model settings, credentials, the workspace home, key packages and the sandbox."""
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.doctor import run_checks
 
     settings = cli_settings()
-    checks = run_checks(settings)
+    checks = run_checks(settings, default_capabilities())
     bad = 0
     for name, ok, detail in checks:
         mark = "[green]ok[/]  " if ok else "[red]FIX[/] "
@@ -195,11 +196,13 @@ def _require_executor(settings: Settings) -> None:
 def _run(ws: Workspace, settings: Settings, instruction: str | None, quiet: bool) -> int:
     """Run the planner; map the outcome to an exit code; write the report when done."""
     from agent_scientist.agent import loop
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.workspace import WorkspaceLocked
 
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        outcome = loop.run(ws, settings, instruction=instruction, quiet=quiet or settings.quiet)
+        outcome = loop.run(ws, settings, instruction=instruction, quiet=quiet or settings.quiet,
+                           capabilities=default_capabilities())
     except KeyboardInterrupt:  # during set-up, before the loop could record it
         if ws.meta.get("status") == "running":
             ws.update(status="interrupted", stop_reason="interrupted")

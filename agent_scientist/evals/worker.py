@@ -37,6 +37,7 @@ def _status(outcome: Any) -> str | None:
 def run_question(root: Path) -> int:
     from agent_scientist.agent import loop
     from agent_scientist.agent.progress import Progress
+    from agent_scientist.capabilities import default_capabilities
     from agent_scientist.config import load_settings
 
     spec = read_json(root / SPEC_FILE)
@@ -54,7 +55,7 @@ def run_question(root: Path) -> int:
         else:
             if spec.get("papers") and ws.status == "created":
                 _ingest(ws, settings, Path(spec["papers"]))
-            outcome = loop.run(ws, settings, progress=Progress(quiet=True))
+            outcome = loop.run(ws, settings, progress=Progress(quiet=True), capabilities=default_capabilities())
     except KeyboardInterrupt:
         outcome = None
     wall = round(previous_wall + time.monotonic() - started, 3)

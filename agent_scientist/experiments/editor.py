@@ -16,7 +16,7 @@ import re
 import stat
 from pathlib import Path
 
-from agent_scientist.agent.registry import BaseCapability, Toolbox, ToolContext, ToolError
+from agent_scientist.contracts import BaseCapability, Toolbox, ToolContext, ToolError
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
 from agent_scientist.workspace import Workspace, now_iso
 

@@ -19,11 +19,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.experiments.editor import resolve_in_files
 from agent_scientist.experiments.executors import RunSpec, get_executor
-from agent_scientist.experiments.sandbox import Capture, detect, iter_tree, report
+from agent_scientist.experiments.sandbox import Capture, detect, report
 from agent_scientist.records import RunRecord
 from agent_scientist.workspace import Workspace, now_iso
 
@@ -31,7 +31,6 @@ STDOUT_CHARS = 2000
 STDERR_CHARS = 1500
 MAX_ARTIFACTS_SHOWN = 25
 MAX_ARTIFACTS_RECORDED = 1000
-MAX_WALK = 20000
 MAX_METRICS_BYTES = 64 * 1024
 MAX_TIMEOUT = 24 * 3600
 _RUN_LOCK = threading.RLock()
@@ -39,17 +38,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 INSTRUCTION = ("Experiments: write scripts with edit_file, run them with run_experiment (cwd is files/, "
                "{network}, {writable}); a script may write metrics.json to report numbers.")
-
-
-def snapshot(files_dir: Path) -> dict[str, tuple[int, int]]:
-    """(size, mtime_ns) of every file under files/ except files/runs/, to find what a run changed."""
-    found: dict[str, tuple[int, int]] = {}
-    for path, st in iter_tree(files_dir, skip_top=("runs",), limit=4 * MAX_WALK):
-        if not stat.S_ISDIR(st.st_mode):
-            found[os.path.relpath(path, files_dir).replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns)
-            if len(found) >= MAX_WALK:
-                break
-    return found
 
 
 def clamp_timeout(timeout: Any) -> tuple[int, str]:
@@ -157,14 +145,11 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
         argv_args = shlex.split(args or "")
     except ValueError as exc:
         raise ToolError(f"Cannot split args {args!r}: {exc}. Quote arguments as in a shell.") from None
-    python = settings.sandbox_python
-    if settings.executor == "local" and not os.path.isfile(python):
-        raise ToolError(f"The configured interpreter {python!r} does not exist; the user must fix "
-                        "AGENT_SCIENTIST_SANDBOX_PYTHON (sandbox_python). Do not retry.")
+    executor = get_executor(settings)
+    executor.check(settings)  # refused before a run number is taken
     timeout, clamped = clamp_timeout(timeout)
     rel_script = target.relative_to(os.path.realpath(files_dir)).as_posix()
     notes: list[str] = [clamped] if clamped else []
-    executor = get_executor(settings)
     with _RUN_LOCK:  # parallel runs (run_experiments on Ray) take distinct numbers
         runs_dir = files_dir / "runs"
         if runs_dir.is_symlink():  # planted by an experiment: run outputs would be written where it points
@@ -219,8 +204,7 @@ def run_script(ctx: ToolContext, script: str, args: str = "", timeout: int = 600
     exit_note = explain_exit(result.exit_code, result.timed_out, result.interrupted, timeout, settings)
     notes = [n for n in [exit_note, *notes, *result.extra] if n]
     if missing:
-        where = "the Ray worker" if result.placement.get("executor") == "ray" else "this machine"
-        notes.append(f"Not enforced on {where}: {', '.join(missing)}.")
+        notes.append(f"Not enforced on {executor.where}: {', '.join(missing)}.")
     if missing or result.exit_code == 126:  # details of a failed protection or setup
         notes += result.notes[:3]
     notes += result.warnings
@@ -261,17 +245,16 @@ def run_many(ctx: ToolContext, runs: list[dict], namespaces: bool = True) -> lis
         except ToolError as exc:
             return {"script": spec["script"], "error": str(exc)}
 
-    if ctx.settings.executor != "ray":
+    executor = get_executor(ctx.settings)
+    if not executor.parallel:
         return [one(spec) for spec in runs]
     from concurrent.futures import ThreadPoolExecutor
 
-    from agent_scientist.experiments.executors.ray import GRACE_S, slots
-
-    waves = -(-len(runs) // slots(ctx.settings))  # a run may wait for earlier ones to free the cluster
+    waves = -(-len(runs) // executor.slots(ctx.settings))  # a run may wait for earlier ones to free the executor
     longest = max(int(r.get("timeout", 600)) if str(r.get("timeout", 600)).isdigit() else 600 for r in runs)
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="run_experiments")
-    futures = [pool.submit(one, spec, cancel, longest * waves + GRACE_S) for spec in runs]
+    futures = [pool.submit(one, spec, cancel, longest * waves + executor.grace_s) for spec in runs]
     try:
         for future in futures:
             while not future.done():  # short waits: Ctrl-C reaches this thread between them
@@ -301,11 +284,11 @@ class RunnerCapability:
 
     def doctor_checks(self, settings: Settings) -> list[Check]:
         checks = report.doctor_checks(settings)
-        if settings.executor == "ray":  # experiments run on the cluster: check it too
-            from agent_scientist.experiments.executors.ray import doctor_checks as ray_checks
-
-            checks += ray_checks(settings)
-        return checks
+        try:
+            executor = get_executor(settings)
+        except ToolError as exc:  # e.g. Ray not installed
+            return [*checks, (settings.executor, False, str(exc).replace(" Do not retry.", ""))]
+        return [*checks, *executor.doctor_checks(settings)]
 
 
 def _register(ctx: ToolContext, box: Toolbox) -> None:

@@ -14,8 +14,8 @@ import sys
 import threading
 from typing import Any
 
-from agent_scientist.agent.registry import Check, Toolbox, ToolContext
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check, Toolbox, ToolContext
 
 RESERVED = ("final_answer",)  # smolagents' own tool
 
@@ -53,7 +53,7 @@ class McpServersCapability:
             self._atexit = True
         self.interrupted.clear()
         self._watch_signals()
-        taken = {t.name for t in box.tools} | {a.name for a in box.managed_agents} | set(RESERVED)
+        taken = box.names() | set(RESERVED)
         listing = []
         try:
             starting = []

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_scientist.agent.registry import Capability, Toolbox, ToolContext, ToolError
+from agent_scientist.agent.registry import build_toolbox, planner_tools
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Capability, ToolContext, ToolError
 from agent_scientist.workspace import Workspace, list_names, validate_name
 
 log = logging.getLogger(__name__)
@@ -51,22 +52,16 @@ def select_capabilities(capabilities: list[Capability], allow_experiments: bool,
     return [c for c in capabilities if c.name in names]
 
 
-def build(settings: Settings, workspace: Workspace | None = None, allow_experiments: bool = False,
-          capabilities: list[Capability] | None = None) -> Served:
-    """Register the served capabilities into a Toolbox for the workspace (or the shared papers cache)."""
+def build(settings: Settings, capabilities: list[Capability], workspace: Workspace | None = None,
+          allow_experiments: bool = False) -> Served:
+    """The served capabilities' toolbox for the workspace (or the shared papers cache), built as the loop builds it."""
     ws = workspace or Workspace(Path(settings.home) / CACHE_DIR)
     ws.papers_dir.mkdir(parents=True, exist_ok=True)
-    if capabilities is None:
-        from agent_scientist.capabilities import default_capabilities
-
-        capabilities = default_capabilities()
     chosen = select_capabilities(capabilities, allow_experiments, workspace=bool(workspace))
     ctx = ToolContext(ws=ws, settings=settings)
-    box = Toolbox()
-    for capability in chosen:
-        capability.register(ctx, box)
+    box = build_toolbox(ctx, chosen)
     served = Served(ws=workspace, settings=settings, warnings=list(ctx.warnings))
-    served.tools = {t.name: t for t in box.tools}
+    served.tools = {t.name: t for t in planner_tools(box)}
     return served
 
 

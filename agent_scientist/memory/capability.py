@@ -5,9 +5,10 @@ history trimming, end-of-run lessons, and lessons from earlier runs in the plann
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
+from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.memory import MemoryUnavailable, open_memory
 from agent_scientist.memory.consolidate import describe, prepare_note, save_note
 from agent_scientist.memory.trim import HistoryTrimmer
@@ -117,11 +118,11 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
         except Exception as exc:
             raise _failed(exc) from None
 
-    remember_tool, recall_tool = box.add_functions(remember, recall)
+    box.add_functions(remember, recall)
     box.instructions.append(MEMORY_GUIDE)
 
     if ctx.worker_model is not None:
-        box.managed_agents.append(_memory_agent(cap, ctx, [recall_tool, remember_tool]))
+        box.managed_agents.append(_memory_agent(cap, ctx, [recall, remember]))
     box.step_callbacks.append(HistoryTrimmer(ctx, ctx.settings.context_threshold_tokens, store=cap.passage_index))
     box.run_end_hooks.append(lambda agent, status: write_lessons(ctx, cap.store, agent, status))
     if cap.store is not None:
@@ -181,7 +182,7 @@ def write_lessons(ctx: ToolContext, store: Any, agent: Any, status: str) -> list
     return ids
 
 
-def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[Any]) -> Any:
+def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared: list[Callable[..., Any]]) -> Any:
     """The managed agent `memory`: open-ended questions and reorganisation, on the worker model."""
     from agent_scientist.agent.adapter import make_tool, managed_agent
 
@@ -233,7 +234,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
 
     spec = prompts()["agent"]
     return managed_agent(
-        tools=[*shared_tools, make_tool(browse_notes), make_tool(update_note), make_tool(supersede_note)],
+        tools=[make_tool(fn) for fn in (*shared, browse_notes, update_note, supersede_note)],
         model=ctx.worker_model,
         name="memory",
         description=" ".join(spec["description"].split()),

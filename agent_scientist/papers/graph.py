@@ -1,19 +1,22 @@
 """The citation graph: what a paper cites, who cites it (and in which sentences), related papers.
 
-Answers come from Semantic Scholar and are cached per page in papers/.graph/, so a resume, an export (the
+Answers come from the first source with a graph (Semantic Scholar) and are cached per page in papers/.graph/, so a resume, an export (the
 report's "What you may have missed") or an offline machine reuse what was fetched.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.store import find_paper, parse_paper_id, search_cache_path
 from agent_scientist.workspace import Workspace, now_iso
+
+if TYPE_CHECKING:
+    from agent_scientist.papers.sources.base import Source
 
 DIRECTIONS = ("references", "citations", "related")
 MAX_LIMIT = 100
@@ -40,12 +43,20 @@ def graph_ids(ws: Workspace, paper_id: str) -> str:
     return pid
 
 
+def graph_source() -> Source:
+    """The first registered source with a citation graph."""
+    from agent_scientist.papers.sources import registry
+
+    return next(s for s in registry.sources() if s.has_graph)
+
+
 def paper_graph(ws: Workspace, settings: Settings, paper_id: str, direction: str = "references", limit: int = 20,
                 offset: int = 0) -> list[dict]:
     """One page of the graph around a paper, each item bounded; the last item says how to page."""
     from agent_scientist.papers.fetch import FetchError
-    from agent_scientist.papers.sources import semantic_scholar
+    from agent_scientist.papers.search import _failure
 
+    source = graph_source()
     direction = str(direction or "references").strip().lower()
     if direction not in DIRECTIONS:
         raise ToolError(f"direction={direction!r} is unknown: use 'references' (what it cites), 'citations' "
@@ -53,7 +64,7 @@ def paper_graph(ws: Workspace, settings: Settings, paper_id: str, direction: str
     limit = max(1, min(_whole(limit or 20, "limit"), MAX_LIMIT))
     offset = max(0, _whole(offset or 0, "offset"))
     pid = graph_ids(ws, paper_id)
-    params = {"api": settings.semantic_scholar_api_url, "paper": ids.match_key(pid), "direction": direction,
+    params = {"api": source.url(settings), "paper": ids.match_key(pid), "direction": direction,
               "offset": offset, "limit": limit}
     cache = search_cache_path(ws, params, ".graph")
     try:
@@ -61,24 +72,22 @@ def paper_graph(ws: Workspace, settings: Settings, paper_id: str, direction: str
         items, nxt = cached["items"], cached.get("next")
     except (OSError, ValueError, KeyError, TypeError):
         try:
-            items, nxt = semantic_scholar.graph(settings, pid, direction, limit, offset)
+            items, nxt = source.graph(settings, pid, direction, limit, offset)
         except FetchError as exc:
-            from agent_scientist.papers.search import _failure
-
-            fix = _failure("semantic_scholar", exc)["fix"]
-            raise ToolError(f"paper_graph needs Semantic Scholar, which failed: {exc} ({fix}). Pages fetched "
+            fix = _failure(source, exc)["fix"]
+            raise ToolError(f"paper_graph needs {source.title}, which failed: {exc} ({fix}). Pages fetched "
                             "before stay available.") from None
         except ValueError as exc:
             raise ToolError(str(exc)) from None
         atomic_write_json(cache, {"params": {**params, "paper_id": ids.parse(pid).stored},  # type: ignore[union-attr]
                                   "items": items, "next": nxt, "fetched_at": now_iso()})
-    have = set()
+    have: set[str] = set()
     for meta in ws.papers():
         have.update(ids.match_key(a) for a in ids.aliases(meta))
     out = [_item(w, direction, bool(have & {ids.match_key(w["id"]), ids.match_key(f"doi:{w.get('doi')}")}))
            for w in items]
     if not out:
-        raise ToolError(f"No {direction} of {ids.citation_label(pid)} known to Semantic Scholar"
+        raise ToolError(f"No {direction} of {ids.citation_label(pid)} known to {source.title}"
                         + (f" after offset {offset}." if offset else "."))
     span = f"{direction} {offset + 1}-{offset + len(out)} of {ids.citation_label(pid)}"
     out[-1]["more"] = (f"{span}; next page: paper_graph('{pid}', direction='{direction}', offset={nxt})"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
@@ -90,7 +90,9 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
     except PdfError as exc:
         raise ToolError(f"The PDF of arXiv:{vid} cannot be read: {exc}. Nothing was saved. {summary}") from None
     meta = store_paper(ws, paper_meta(vid, "arxiv", entry, scanned=extracted.scanned), data, extracted)
-    if set(source_names(settings.paper_sources)) - {"arxiv"}:
+    from agent_scientist.papers.sources import registry
+
+    if any(registry.get(n).resolves for n in source_names(settings.paper_sources)):
         work = _resolve_quietly(ws, settings, vid)
         if work:
             meta = annotate(ws, meta, work)
@@ -98,25 +100,23 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
 
 
 def resolve_work(ws: Workspace, settings: Settings, pid: str) -> dict | None:
-    """What Semantic Scholar and OpenAlex know of a paper (cached in papers/.works/); None if neither knows it.
-    Raises FetchError only when every index asked failed."""
+    """What the resolving sources in paper_sources (all of them when none is) know of a paper, cached in
+    papers/.works/; None if none knows it. Raises FetchError only when every index asked failed."""
     from agent_scientist.papers.fetch import FetchError
-    from agent_scientist.papers.sources import combine, openalex, semantic_scholar
+    from agent_scientist.papers.sources import registry
+    from agent_scientist.papers.sources.works import combine
 
-    names = [n for n in source_names(settings.paper_sources) if n != "arxiv"] or ["semantic_scholar", "openalex"]
+    asked = [n for n in source_names(settings.paper_sources) if registry.get(n).resolves]
+    names = asked or [n for n in registry.names() if registry.get(n).resolves]
     cache = search_cache_path(ws, {"work": ids.match_key(pid), "sources": names}, ".works")
     try:
         return read_json(cache)["work"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
     work, errors = None, []
-    for name in names:
+    for source in registry.sources(names):
         try:
-            if name == "semantic_scholar":
-                found = semantic_scholar.paper(settings, pid)
-            else:
-                doi = (work or {}).get("doi") or (ids.parse(pid).value if ids.kind_of(pid) == "doi" else "")
-                found = openalex.work(settings, f"doi:{doi}") if doi else None
+            found = source.work(settings, pid, work)
         except FetchError as exc:
             errors.append(exc)
             continue
@@ -141,8 +141,9 @@ def _resolve_quietly(ws: Workspace, settings: Settings, pid: str) -> dict | None
 def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
     """A DOI or S2 paper: from arXiv when it has an arXiv version, else its open-access PDF, else its abstract."""
     from agent_scientist.papers.arxiv import check_pdf_bytes
-    from agent_scientist.papers.fetch import FetchError, http_get
+    from agent_scientist.papers.fetch import FetchError
     from agent_scientist.papers.pdf import PdfError, extract
+    from agent_scientist.papers.sources import registry
 
     try:
         work = resolve_work(ws, settings, pid)
@@ -161,13 +162,17 @@ def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
         return have
     meta = paper_meta(stored, work["sources"][0], work)
     note = ""
-    if work.get("pdf_url"):
+    for name in [n for n in work.get("sources") or [] if n in registry.REGISTRY]:  # who returned it, in order
         try:
-            data = http_get(work["pdf_url"], timeout=settings.http_timeout, max_bytes=int(settings.pdf_max_mb * 1e6),
-                            what=f"the open-access PDF of {stored}")
-            check_pdf_bytes(data, work["pdf_url"])
-            extracted = extract(data, settings.pdf_max_pages)
-            return store_paper(ws, {**meta, "pdf_url": work["pdf_url"], "scanned": extracted.scanned}, data, extracted)
+            text = registry.get(name).full_text(settings, work)
+            if text is None:
+                continue
+            if text.kind != "pdf":
+                note = f"the open-access full text is {text.kind}, which read_paper cannot read yet"
+                continue
+            check_pdf_bytes(text.data, text.url)
+            extracted = extract(text.data, settings.pdf_max_pages)
+            return store_paper(ws, {**meta, "pdf_url": text.url, "scanned": extracted.scanned}, text.data, extracted)
         except FetchError as exc:
             if exc.kind == "offline":
                 raise ToolError(f"Could not download the open-access PDF of {stored}: {exc}. Nothing was saved; "
@@ -175,6 +180,7 @@ def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
             note = f"the open-access PDF could not be used ({exc})"
         except PdfError as exc:
             note = f"the open-access PDF cannot be read ({exc})"
+        break  # a full text was tried and failed (the note says why): the sources share the same open-access copy
     return store_abstract_only(ws, {**meta, **({"full_text_note": note} if note else {})})
 
 

@@ -1,18 +1,18 @@
-"""Searching: arXiv, Semantic Scholar and OpenAlex (each request cached in the workspace), merged and
-de-duplicated, plus the papers already in the workspace."""
+"""Searching: every source asked (papers/sources/registry.py; each request cached in the workspace), merged
+and de-duplicated, plus the papers already in the workspace."""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Any
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.papers.sources import SOURCES, merge, record
+from agent_scientist.papers.sources import registry
+from agent_scientist.papers.sources.base import Query, Source, check_dates, compact_date
+from agent_scientist.papers.sources.works import merge
 from agent_scientist.papers.store import (
     bm25,
     query_terms,
@@ -30,32 +30,12 @@ SORTS = {"relevance": "relevance", "citations": "citations", "citationcount": "c
 
 
 
-def _date(value: str, name: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        return ""
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").strftime("%Y%m%d")
-    except ValueError:
-        raise ToolError(f"{name}={value!r} is not a date: use YYYY-MM-DD, e.g. '2023-01-31', or ''.") from None
-
-
 def _whole(value: Any, name: str) -> int:
     """An int argument the model may have passed as text; a clear error instead of a traceback."""
     try:
         return int(value)
     except (TypeError, ValueError):
         raise ToolError(f"{name}={value!r} is not a whole number, e.g. {name}=10.") from None
-
-
-def build_query(query: str, start_date: str = "", end_date: str = "") -> str:
-    """The arXiv search_query: the user's query, ANDed with a submittedDate range when dates are given."""
-    start, end = _date(start_date, "start_date"), _date(end_date, "end_date")
-    if start and end and start > end:
-        raise ToolError(f"start_date {start_date} is after end_date {end_date}; swap them.")
-    if not (start or end):
-        return query
-    return f"({query}) AND submittedDate:[{start or '19910101'}0000 TO {end or '29991231'}2359]"
 
 
 def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10, sort_by: str = "relevance",
@@ -72,22 +52,23 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
         raise ToolError(f"sort_by={sort_by!r} is unknown: use 'relevance', 'citations', 'submitted' or 'updated'.")
     size = max(1, min(_whole(max_results or 10, "max_results"), MAX_RESULTS))
     offset = max(0, _whole(offset or 0, "offset"))
-    names = source_names(source or settings.paper_sources)
-    build_query(query, start_date, end_date)  # validates the dates
+    sources = registry.sources(source_names(source or settings.paper_sources))
+    check_dates(start_date, end_date)
+    request = Query(query, size, offset, sort, start_date, end_date)
     local = workspace_hits(ws, query, start_date, end_date) if offset == 0 else []
     ranked, totals, failures = [], {}, []
-    for name in names:
+    for one in sources:
         try:
-            works, total = _from_source(ws, settings, name, query, size, offset, sort, start_date, end_date)
+            works, total = _from_source(ws, settings, one, request)
         except FetchError as exc:
-            if names == ["arxiv"]:
+            if len(sources) == 1:
                 seen = "; ".join(f"{h['id']} ({h['title'][:60]})" for h in local)
-                raise ToolError(f"arXiv search failed: {exc}. Retry later"
+                raise ToolError(f"{one.title} search failed: {exc}. Retry later"
                                 + (f"; papers already in the workspace that match: {seen}." if seen else ".")) from None
-            failures.append(_failure(name, exc))
+            failures.append(_failure(one, exc))
             continue
         ranked.append(works)
-        totals[name] = total
+        totals[one.name] = total
     if not ranked:
         seen = "; ".join(f"{h['id']} ({h['title'][:60]})" for h in local)
         raise ToolError("Search failed in every source: " + " | ".join(f"{f['source_failed']}: {f['why']} ({f['fix']})"
@@ -103,13 +84,13 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
     results = [_result(w, w["sources"][0], bool(have & {ids.match_key(a) for a in _aliases(w)}), room)
                for w in merged]
     if results:
-        results[-1]["more"] = _more(offset, len(results), totals, size, names)
+        results[-1]["more"] = _more(offset, len(results), totals, size, sources)
     shown = {ids.match_key(a) for r in merged for a in _aliases(r)}
     results = [h for h in local if ids.match_key(h["id"]) not in shown] + results + failures
     if not merged and not local:
         where = f" after offset {offset}" if offset else ""
-        if names == ["arxiv"]:
-            raise ToolError(f"No arXiv results for {build_query(query, start_date, end_date)!r}{where}. Try broader "
+        if len(sources) == 1 and sources[0].name == "arxiv":
+            raise ToolError(f"No arXiv results for {sources[0].shown_query(request)!r}{where}. Try broader "
                             "or fewer terms, other fields (ti:, abs:, au:, cat:), or wider dates.")
         raise ToolError(f"No results for {query!r}{where} in {', '.join(totals)}. Try broader or fewer terms, or "
                         "wider dates." + (f" Failed: {'; '.join(f['source_failed'] for f in failures)}." if failures
@@ -118,14 +99,12 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
 
 
 def source_names(text: str) -> list[str]:
-    """The sources named in a comma-separated list, validated."""
-    names = [n.strip().lower().replace("-", "_").replace(" ", "_") for n in str(text).split(",") if n.strip()]
-    names = [{"s2": "semantic_scholar", "semanticscholar": "semantic_scholar"}.get(n, n) for n in names]
-    bad = [n for n in names if n not in SOURCES]
-    if bad or not names:
-        raise ToolError(f"source={text!r} is unknown: use {', '.join(SOURCES)}, a comma-separated list of them, "
-                        "or '' for the paper_sources setting.")
-    return list(dict.fromkeys(names))
+    """The sources named in a comma-separated list, validated against the registry."""
+    try:
+        return registry.parse_names(text)
+    except ValueError:
+        raise ToolError(f"source={text!r} is unknown: use {', '.join(registry.names())}, a comma-separated list of "
+                        "them, or '' for the paper_sources setting.") from None
 
 
 def _aliases(work: dict) -> list[str]:
@@ -133,72 +112,35 @@ def _aliases(work: dict) -> list[str]:
                         *([f"doi:{work['doi']}"] if work.get("doi") else [])] if a]
 
 
-def _plain(query: str) -> str:
-    """An arXiv-syntax query as plain words for the other indexes."""
-    query = re.sub(r"submittedDate:\[[^\]]*\]", " ", query)
-    query = re.sub(r"\b(AND|OR|ANDNOT)\b", " ", query)
-    query = re.sub(r"\b(ti|au|abs|cat|all|co|jr|rn|id):", " ", query)
-    return " ".join(query.replace('"', " ").replace("(", " ").replace(")", " ").split())
-
-
-def _from_source(ws: Workspace, settings: Settings, name: str, query: str, size: int, offset: int, sort: str,
-                 start_date: str, end_date: str) -> tuple[list[dict], int]:
+def _from_source(ws: Workspace, settings: Settings, source: Source, query: Query) -> tuple[list[dict], int]:
     """(works, total) of one source, from the workspace cache when this exact request was made before."""
-    from agent_scientist.papers.arxiv import query_api
-    from agent_scientist.papers.sources import openalex, semantic_scholar
-
-    if name == "arxiv":
-        search_query = build_query(query, start_date, end_date)
-        arxiv_sort = sort if sort in ("submitted", "updated") else "relevance"
-        params: dict = {"api": settings.arxiv_api_url, "search_query": search_query, "start": offset,
-                        "max_results": size, "sort": arxiv_sort}
-        call: Any = lambda: query_api(settings, search_query=search_query, start=offset, max_results=size,  # noqa: E731
-                                      sort_by=arxiv_sort)
-    elif name == "semantic_scholar":
-        params = {"api": settings.semantic_scholar_api_url, "source": name, "q": _plain(query), "offset": offset,
-                  "limit": size, "start": start_date, "end": end_date}
-        call = lambda: semantic_scholar.search(settings, _plain(query), size, offset, start_date, end_date)  # noqa: E731
-    else:
-        params = {"api": settings.openalex_api_url, "source": name, "q": _plain(query), "offset": offset,
-                  "limit": size, "start": start_date, "end": end_date, "sort": sort}
-        call = lambda: openalex.search(settings, _plain(query), size, offset, start_date, end_date, sort)  # noqa: E731
+    params = source.request(settings, query)
     cache = search_cache_path(ws, params)
     try:
         cached = read_json(cache)
         entries, total = cached["entries"], int(cached.get("total") or 0)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        entries, total = call()
+        entries, total = source.search(settings, query)
         atomic_write_json(cache, {"params": params, "total": total, "fetched_at": now_iso(), "entries": entries})
-    return ([arxiv_work(e) for e in entries] if name == "arxiv" else entries), total
+    return source.works(entries), total
 
 
-def arxiv_work(entry: dict) -> dict:
-    """An arXiv API entry as a work (papers/sources): open access, no venue or citation count."""
-    return record(id=entry["id"], title=entry.get("title", ""), authors=entry.get("authors", []),
-                  year=entry.get("year"), published=entry.get("published", ""), abstract=entry.get("abstract", ""),
-                  arxiv_id=entry["id"], pdf_url=entry.get("pdf_url", ""), open_access=True, sources=["arxiv"],
-                  categories=entry.get("categories", []))
-
-
-def _failure(name: str, exc: Exception) -> dict:
+def _failure(source: Source, exc: Exception) -> dict:
     """What the answer says about a source that failed: which, why, and what the user can set."""
-    from agent_scientist.papers.sources import api_key, openalex, semantic_scholar
-
     kind = getattr(exc, "kind", "")
-    hint = {"semantic_scholar": semantic_scholar.NO_KEY_HINT, "openalex": openalex.NO_KEY_HINT}.get(name, "")
     if kind == "rate_limited":
-        fix = (hint if not api_key(name) else "the key's rate limit is reached: wait, or search other sources"
-               ) if hint else "arXiv asks for pauses: raise AGENT_SCIENTIST_ARXIV_DELAY"
+        fix = source.rate_limit_fix()
     elif kind == "offline":
         fix = "no network: papers already in the workspace stay searchable and readable"
     else:
-        fix = f"retry later, or search another source (source='{','.join(s for s in SOURCES if s != name)}')"
-    return {"source_failed": name, "why": str(exc)[:240], "fix": fix}
+        others = ",".join(n for n in registry.names() if n != source.name)
+        fix = f"retry later, or search another source (source='{others}')"
+    return {"source_failed": source.name, "why": str(exc)[:240], "fix": fix}
 
 
-def _more(offset: int, shown: int, totals: dict[str, int], size: int, names: list[str]) -> str:
+def _more(offset: int, shown: int, totals: dict[str, int], size: int, sources: list[Source]) -> str:
     """How to get the next results, said on the last result (the answer is a list, so it rides along)."""
-    if names == ["arxiv"]:
+    if len(sources) == 1 and sources[0].name == "arxiv":
         total = totals.get("arxiv", 0)
         span = f"arXiv results {offset + 1}-{offset + shown}" + (f" of {total}" if total else "")
         if total and offset + shown >= total:
@@ -260,7 +202,7 @@ def _in_dates(meta: dict, start_date: str, end_date: str) -> bool:
     published = (meta.get("published") or "").replace("-", "")
     if not published:
         return not (start_date or end_date)
-    return (not start_date or published >= _date(start_date, "start_date")) and (
-        not end_date or published <= _date(end_date, "end_date"))
+    return (not start_date or published >= compact_date(start_date, "start_date")) and (
+        not end_date or published <= compact_date(end_date, "end_date"))
 
 

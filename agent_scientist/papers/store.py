@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of

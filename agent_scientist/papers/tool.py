@@ -1,7 +1,7 @@
-"""The papers capability: registers `search_papers` and `read_paper` for the planner.
+"""The papers capability: registers `search_papers`, `read_paper` and `paper_graph` for the planner.
 
-Search asks arXiv (cached per query in the workspace) and also ranks the papers already in the
-workspace. Reading downloads and extracts a paper once, then answers from papers/<key>/ with an
+Search asks the configured sources (papers/sources/registry.py; cached per query in the workspace) and
+also ranks the papers already in the workspace. Reading downloads and extracts a paper once, then answers from papers/<key>/ with an
 overview, one page, or the passages that best match a query; every answer is bounded.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agent_scientist.agent.registry import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.papers.graph import paper_graph as graph
 from agent_scientist.papers.reading import read
 from agent_scientist.papers.search import search
@@ -46,39 +46,15 @@ def doctor_checks(settings: Settings) -> list[Check]:
 
 
 def source_checks(settings: Settings) -> list[Check]:
-    """Each paper source in `paper_sources`: reachable or not (a TCP connection, no API quota spent),
-    key present or not, and what that means for limits."""
-    import socket
-    from urllib.parse import urlsplit
-
+    """Each paper source in `paper_sources`, by its own doctor check (reachable, key, limits; no quota spent)."""
     from agent_scientist.papers.search import source_names
-    from agent_scientist.papers.sources import KEY_ENV, api_key, openalex, semantic_scholar
+    from agent_scientist.papers.sources import registry
 
     try:
         names = source_names(settings.paper_sources)
     except ToolError as exc:
         return [("paper_sources", False, str(exc))]
-    urls = {"arxiv": settings.arxiv_api_url, "semantic_scholar": settings.semantic_scholar_api_url,
-            "openalex": settings.openalex_api_url}
-    checks: list[Check] = []
-    for name in names:
-        parts = urlsplit(urls[name])
-        try:
-            with socket.create_connection((parts.hostname or "", parts.port or (443 if parts.scheme == "https"
-                                                                                  else 80)), timeout=3):
-                reach = f"{urls[name]} reachable"
-            ok = True
-        except OSError as exc:
-            reach, ok = f"cannot reach {urls[name]} ({exc}); searches will say this source failed", False
-        if name == "arxiv":
-            limits = f"no key needed; {settings.arxiv_delay:g} s between calls"
-        elif api_key(name):
-            limits = f"{KEY_ENV[name]} set: the key's own rate limit"
-        else:
-            limits = f"{KEY_ENV[name]} not set: " + (semantic_scholar.NO_KEY_HINT if name == "semantic_scholar"
-                                                      else openalex.NO_KEY_HINT)
-        checks.append((f"source {name}", ok, f"{reach}; {limits}"))
-    return checks
+    return [check for source in registry.sources(names) for check in source.doctor_checks(settings)]
 
 
 class PapersCapability:

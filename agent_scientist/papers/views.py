@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agent_scientist.agent.registry import ToolError
+from agent_scientist.contracts import ToolError
 from agent_scientist.papers.ids import citation_label
 from agent_scientist.papers.store import (
     bm25,

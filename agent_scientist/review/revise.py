@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agent_scientist.agent.registry import BaseCapability, Toolbox, ToolContext
 from agent_scientist.config import Settings
+from agent_scientist.contracts import BaseCapability, Toolbox, ToolContext
 from agent_scientist.papers.citation_index import index_for
 from agent_scientist.records import answer_hash, last_answer, latest_review, summary_line
 from agent_scientist.review.check import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smolagents.models import ChatMessage, MessageRole
 
-from agent_scientist.agent.registry import BaseCapability, Toolbox, ToolContext
+from agent_scientist.contracts import BaseCapability, Toolbox, ToolContext
 
 
 class EchoCapability(BaseCapability):

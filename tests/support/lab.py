@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_scientist.agent.registry import ToolContext
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolContext
 from agent_scientist.workspace import Workspace
 
 REQUIRE_SANDBOX = os.environ.get("AGENT_SCIENTIST_REQUIRE_SANDBOX") == "1"

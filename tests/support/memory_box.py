@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_scientist.agent.registry import Toolbox, ToolContext, build_toolbox
+from agent_scientist.agent.registry import build_toolbox
+from agent_scientist.contracts import Toolbox, ToolContext
 from agent_scientist.memory.capability import MemoryCapability
 
 

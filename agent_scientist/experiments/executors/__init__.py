@@ -3,7 +3,9 @@
 An executor takes one prepared run (a script in files/, its arguments, a timeout, the run's output
 folder) and returns an `Outcome` with the same fields whether the run happened here (`local`) or on
 a Ray worker (`ray`): exit status, output tails, protections, where it ran, and `apply()`, which lands
-the files the run created or changed in files/ and names them. The runner records and answers.
+the files the run created or changed in files/ and names them. The runner records and answers, and
+asks the executor (never its name) whether runs may go together, how many fit, how long to wait for
+one beyond its timeout, and what `doctor` should check.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check
 
 RAY_MISSING = ("executor = 'ray' needs Ray, which is not installed: pip install 'agent-scientist[ray]' "
                "(or set executor = 'local').")
@@ -68,7 +71,21 @@ class Outcome:
 
 
 class Executor(Protocol):
+    """Where runs happen; the runner asks it, so a new executor is one module and one line in get_executor."""
+
     name: str
+    where: str  # said in notes, e.g. "Not enforced on this machine: ..."
+    parallel: bool  # run_experiments submits a batch at once (the executor queues it) or one after another
+    grace_s: float  # beyond a run's timeout, how long a caller waits for it (scheduling, transfers)
+
+    def check(self, settings: Settings) -> None:
+        """Refuse, with a ToolError the model can act on, before a run number is taken."""
+
+    def slots(self, settings: Settings) -> int:
+        """How many runs of the configured size fit at once (how long a batch may have to wait)."""
+
+    def doctor_checks(self, settings: Settings) -> list[Check]:
+        """What `agent-scientist doctor` checks for this executor."""
 
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> Outcome:
         """Run the spec to its end (or its timeout); KeyboardInterrupt is turned into `interrupted`."""

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import agent_scientist
-from agent_scientist.agent.registry import Check, ToolError
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check, ToolError
 from agent_scientist.experiments.executors import RAY_MISSING, Outcome, RunSpec, Tail
 from agent_scientist.fsio import atomic_write_bytes
 
@@ -197,6 +197,9 @@ def slots(settings: Settings) -> int:
 
 class RayExecutor:
     name = "ray"
+    where = "the Ray worker"
+    parallel = True  # a batch is submitted at once; the cluster queues what does not fit
+    grace_s = float(GRACE_S)
 
     def __init__(self, settings: Settings) -> None:
         _ray()
@@ -205,6 +208,15 @@ class RayExecutor:
     @classmethod
     def shared(cls, settings: Settings) -> RayExecutor:
         return cls(settings)
+
+    def check(self, settings: Settings) -> None:
+        """Nothing to refuse here: the cluster is reached (and its errors said) when a run is submitted."""
+
+    def slots(self, settings: Settings) -> int:
+        return slots(settings)
+
+    def doctor_checks(self, settings: Settings) -> list[Check]:
+        return doctor_checks(settings)
 
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> Outcome:
         """Submit one task and wait for it; Ctrl-C or `cancel` force-cancels it (its tree dies)."""

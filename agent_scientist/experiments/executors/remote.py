@@ -58,7 +58,7 @@ def _where() -> dict[str, str]:
 def execute(files: list[tuple[str, bytes]], job: dict[str, Any]) -> dict[str, Any]:
     """Run `python argv` in the sandbox in a fresh copy of files/; return output, files and placement."""
     from agent_scientist.experiments import sandbox
-    from agent_scientist.experiments.runner import snapshot
+    from agent_scientist.experiments.snapshot import changed_since, snapshot
 
     base = tempfile.gettempdir()
     _remove_stale(base)
@@ -82,8 +82,7 @@ def execute(files: list[tuple[str, bytes]], job: dict[str, Any]) -> dict[str, An
                                        writable=[files_dir, root / "sandbox"], home=root / "sandbox" / "home",
                                        settings=settings, timeout=job["timeout"], out_dir=root / "out",
                                        namespaces=job.get("namespaces", True))
-        after = snapshot(files_dir)
-        changed = sorted(p for p, st in after.items() if before.get(p) != st)
+        changed = changed_since(files_dir, before)
         budget = int(job["max_download"])
         logs = {}
         for name in ("stdout", "stderr"):

@@ -15,8 +15,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from agent_scientist.agent.registry import Check
 from agent_scientist.config import Settings
+from agent_scientist.contracts import Check
 from agent_scientist.experiments.sandbox.env import clean_env, select_gpus
 from agent_scientist.experiments.sandbox.probe import Gpu, detect
 from agent_scientist.experiments.sandbox.run import SANDBOX_UID, run_sandboxed

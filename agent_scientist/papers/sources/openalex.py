@@ -11,10 +11,16 @@ from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.papers import fetch, ids
-from agent_scientist.papers.sources import MAX_JSON, api_key, parse_json, record
+from agent_scientist.papers.sources.base import (
+    KeyedIndex,
+    Query,
+    plain_words,
+)
+from agent_scientist.papers.sources.works import MAX_JSON, api_key, parse_json, record
 
 NAME = "openalex"
 WHAT = "OpenAlex"
+KEY_ENV = "OPENALEX_API_KEY"
 NO_KEY_HINT = ("OpenAlex asks for a key past 100 list queries a day; set OPENALEX_API_KEY, and "
                "AGENT_SCIENTIST_OPENALEX_EMAIL for the polite pool")
 SORTS = {"citations": "cited_by_count:desc", "submitted": "publication_date:desc", "updated": "publication_date:desc"}
@@ -22,8 +28,8 @@ SORTS = {"citations": "cited_by_count:desc", "submitted": "publication_date:desc
 
 def _get(settings: Settings, path: str, params: dict | None = None) -> Any:
     params = dict(params or {})
-    if api_key(NAME):
-        params["api_key"] = api_key(NAME)
+    if api_key(KEY_ENV):
+        params["api_key"] = api_key(KEY_ENV)
     if settings.openalex_email:
         params["mailto"] = settings.openalex_email
     body = fetch.http_get(settings.openalex_api_url.rstrip("/") + path, timeout=settings.http_timeout,
@@ -97,3 +103,38 @@ def work(settings: Settings, pid: str) -> dict | None:
         if exc.kind == "not_found":
             return None
         raise
+
+
+class OpenAlexSource(KeyedIndex):
+    name = NAME
+    title = WHAT
+    settings: tuple[str, ...] = ("openalex_api_url", "openalex_email", "http_timeout", "pdf_max_mb")
+    key_env = KEY_ENV
+    no_key_hint = NO_KEY_HINT
+    resolves = True
+    has_graph = False
+
+    def url(self, settings: Settings) -> str:
+        return settings.openalex_api_url
+
+    def request(self, settings: Settings, query: Query) -> dict[str, Any]:
+        return {"api": settings.openalex_api_url, "source": NAME, "q": plain_words(query.text),
+                "offset": query.offset, "limit": query.size, "start": query.start_date, "end": query.end_date,
+                "sort": query.sort}
+
+    def search(self, settings: Settings, query: Query) -> tuple[list[dict], int]:
+        return search(settings, plain_words(query.text), query.size, query.offset, query.start_date,
+                      query.end_date, query.sort)
+
+    def work(self, settings: Settings, pid: str, known: dict | None) -> dict | None:
+        """By DOI only: the paper's own, or the one an earlier source found."""
+        parsed = ids.parse(pid)
+        doi = (known or {}).get("doi") or (parsed.value if parsed is not None and parsed.kind == "doi" else "")
+        return work(settings, f"doi:{doi}") if doi else None
+
+    def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
+            list[dict], int | None]:
+        raise NotImplementedError("the OpenAlex source serves no graph here")
+
+
+SOURCE = OpenAlexSource()

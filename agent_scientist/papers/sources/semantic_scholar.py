@@ -11,10 +11,16 @@ from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.papers import fetch, ids
-from agent_scientist.papers.sources import MAX_JSON, api_key, parse_json, record
+from agent_scientist.papers.sources.base import (
+    KeyedIndex,
+    Query,
+    plain_words,
+)
+from agent_scientist.papers.sources.works import MAX_JSON, api_key, parse_json, record
 
 NAME = "semantic_scholar"
 WHAT = "Semantic Scholar"
+KEY_ENV = "SEMANTIC_SCHOLAR_API_KEY"
 FIELDS = ("paperId,externalIds,title,authors,year,venue,publicationVenue,journal,citationCount,isOpenAccess,"
           "openAccessPdf,publicationTypes,publicationDate,abstract")
 GRAPH_FIELDS = ("paperId,externalIds,title,year,venue,citationCount,isOpenAccess,openAccessPdf,authors,"
@@ -24,7 +30,7 @@ NO_KEY_HINT = ("without a key Semantic Scholar shares a small public rate limit;
 
 
 def _get(settings: Settings, path: str, params: dict | None = None) -> Any:
-    key = api_key(NAME)
+    key = api_key(KEY_ENV)
     body = fetch.http_get(settings.semantic_scholar_api_url.rstrip("/") + path, timeout=settings.http_timeout,
                           max_bytes=MAX_JSON, params=params, headers={"x-api-key": key} if key else {},
                           what=WHAT, clock=NAME, delay=settings.semantic_scholar_delay)
@@ -108,3 +114,33 @@ def graph(settings: Settings, pid: str, direction: str, limit: int, offset: int)
             work["influential"] = bool(row.get("isInfluential"))
         items.append(work)
     return items, data.get("next")
+
+
+class SemanticScholarSource(KeyedIndex):
+    name = NAME
+    title = WHAT
+    settings: tuple[str, ...] = ("semantic_scholar_api_url", "semantic_scholar_delay", "http_timeout", "pdf_max_mb")
+    key_env = KEY_ENV
+    no_key_hint = NO_KEY_HINT
+    resolves = True
+    has_graph = True
+
+    def url(self, settings: Settings) -> str:
+        return settings.semantic_scholar_api_url
+
+    def request(self, settings: Settings, query: Query) -> dict[str, Any]:
+        return {"api": settings.semantic_scholar_api_url, "source": NAME, "q": plain_words(query.text),
+                "offset": query.offset, "limit": query.size, "start": query.start_date, "end": query.end_date}
+
+    def search(self, settings: Settings, query: Query) -> tuple[list[dict], int]:
+        return search(settings, plain_words(query.text), query.size, query.offset, query.start_date, query.end_date)
+
+    def work(self, settings: Settings, pid: str, known: dict | None) -> dict | None:
+        return paper(settings, pid)
+
+    def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
+            list[dict], int | None]:
+        return graph(settings, pid, direction, limit, offset)
+
+
+SOURCE = SemanticScholarSource()

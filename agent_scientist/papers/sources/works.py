@@ -1,0 +1,110 @@
+"""The one record shape every source maps to ("work"), and how records of several sources merge.
+
+A work is a plain dict: id (papers/ids.py stored form: arXiv id, else doi:, else s2:), title,
+authors, year, published, venue, citation_count, open_access, pdf_url (an open-access PDF), abstract,
+tldr, doi, arxiv_id, s2_id, openalex_id, publication_type, retracted, sources (which indexes returned it).
+Records of several sources are merged by `merge`: same DOI, same arXiv id, or same normalised title and year.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from agent_scientist.papers import ids
+from agent_scientist.papers.fetch import FetchError
+
+MAX_JSON = 10_000_000
+
+
+def api_key(env: str) -> str:
+    """The key in environment variable `env` ("" when unset or when the source takes none)."""
+    return os.environ.get(env, "").strip() if env else ""
+
+
+def parse_json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise FetchError("bad_response", f"{what} sent an answer that is not JSON "
+                                         f"(starts {body[:40].decode('utf-8', 'replace')!r}); try again later") from None
+
+
+def record(**fields: Any) -> dict:
+    """A work with every field present; its id is the best id it has (arXiv, else DOI, else S2)."""
+    work: dict[str, Any] = {"id": "", "title": "", "authors": [], "year": None, "published": "", "venue": "", "citation_count": None,
+            "open_access": False, "pdf_url": "", "abstract": "", "tldr": "", "doi": "", "arxiv_id": "", "s2_id": "",
+            "openalex_id": "", "publication_type": "", "retracted": False, "sources": []}
+    work.update({k: v for k, v in fields.items() if v is not None})
+    work["title"] = " ".join(str(work["title"] or "").split())
+    work["id"] = work["id"] or best_id(work)
+    return work
+
+
+def best_id(work: dict) -> str:
+    if work.get("arxiv_id"):
+        return ids.base_id(str(work["arxiv_id"]))
+    if work.get("doi"):
+        return f"doi:{work['doi']}"
+    return f"s2:{work['s2_id']}" if work.get("s2_id") else ""
+
+
+def title_key(title: str, year: Any) -> str:
+    words = re.findall(r"[a-z0-9]+", str(title or "").lower())
+    return f"title:{' '.join(words)}|{year}" if words and year else ""
+
+
+def keys(work: dict) -> list[str]:
+    out = []
+    if work.get("doi"):
+        out.append(f"doi:{work['doi']}")
+    if work.get("arxiv_id"):
+        out.append(f"arxiv:{ids.match_key(str(work['arxiv_id']))}")
+    if work.get("s2_id"):
+        out.append(f"s2:{work['s2_id']}")
+    key = title_key(work.get("title", ""), work.get("year"))
+    return out + ([key] if key else [])
+
+
+def combine(a: dict, b: dict) -> dict:
+    """One work from two records of the same paper: the first non-empty value wins, counts take the larger,
+    flags (open access, retracted) are kept if either source says so."""
+    out = dict(a)
+    for key, value in b.items():
+        if key == "sources":
+            out["sources"] = a["sources"] + [s for s in value if s not in a["sources"]]
+        elif key == "citation_count":
+            counts = [c for c in (a.get(key), value) if c is not None]
+            out[key] = max(counts) if counts else None
+        elif key in ("open_access", "retracted"):
+            out[key] = bool(a.get(key) or value)
+        elif key == "authors":
+            out[key] = a[key] if len(a.get(key) or []) >= len(value or []) else value
+        elif not out.get(key) and value:
+            out[key] = value
+    if ids.kind_of(a.get("id", "")) != "arxiv":
+        out["id"] = best_id(out)  # an arXiv id found by another source becomes the id
+    return out
+
+
+def merge(ranked: list[list[dict]]) -> list[dict]:
+    """Records of several sources (each list in its own rank order) merged, interleaved by rank."""
+    merged: list[dict] = []
+    index: dict[str, int] = {}
+    longest = max((len(r) for r in ranked), default=0)
+    for rank in range(longest):
+        for records in ranked:
+            if rank >= len(records):
+                continue
+            work = records[rank]
+            found = next((index[k] for k in keys(work) if k in index), None)
+            if found is None:
+                merged.append(work)
+                found = len(merged) - 1
+            else:
+                merged[found] = combine(merged[found], work)
+            for k in keys(merged[found]):
+                index.setdefault(k, found)
+    return merged
