@@ -37,11 +37,12 @@ def cli_settings(**flags: Any) -> Settings:
 
 
 def open_workspace(settings: Settings, name: str, check_steps: bool = False) -> Workspace:
-    """Open NAME; with `check_steps`, refuse (naming the repair command) if steps.jsonl is damaged."""
+    """Open NAME; with `check_steps`, refuse (naming the repair command) if steps.jsonl or runs.jsonl is damaged."""
     try:
         ws = _adopt_recorded(settings, Workspace.open(settings.home, name))
         if check_steps:
             ws.steps()
+            ws.runs()
         return ws
     except WorkspaceError as exc:
         fail(str(exc))

@@ -25,7 +25,7 @@ from agent_scientist.experiments.editor import resolve_in_files
 from agent_scientist.experiments.executors import RunSpec, get_executor
 from agent_scientist.experiments.sandbox import Capture, detect, iter_tree, report
 from agent_scientist.records import RunRecord
-from agent_scientist.workspace import Workspace, now_iso
+from agent_scientist.workspace import Workspace, WorkspaceError, now_iso
 
 STDOUT_CHARS = 2000
 STDERR_CHARS = 1500
@@ -68,7 +68,10 @@ def clamp_timeout(timeout: Any) -> tuple[int, str]:
 
 def next_run_number(ws: Workspace) -> int:
     """One more than any recorded run or existing files/runs/<n> folder."""
-    numbers = [int(r.get("run") or 0) for r in ws.runs()]
+    try:
+        numbers = [int(r.get("run") or 0) for r in ws.runs()]
+    except WorkspaceError as exc:
+        raise ToolError(str(exc)) from None
     runs_dir = ws.files_dir / "runs"
     if runs_dir.is_dir():
         numbers += [int(p.name) for p in runs_dir.iterdir() if p.name.isdigit()]
