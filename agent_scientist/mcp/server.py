@@ -237,22 +237,51 @@ def serve_stdio(served: Served) -> None:
     anyio.run(main)
 
 
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")
+
+
+def is_loopback(host: str) -> bool:
+    """True for every spelling of a loopback address: localhost, 127.1, 127.0.0.2, 0x7f.1, ::1, [::1]."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        return ipaddress.ip_address(socket.inet_aton(name)).is_loopback  # the short and hex IPv4 forms
+    except OSError:
+        return False
+
+
+def transport_security(host: str, port: int) -> Any:
+    """Host/Origin checks for every address: requests must name the address served (or, on loopback, any
+    loopback name), so a web page can neither rebind a name to it nor post to it from another origin."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    names = [host.strip()]
+    if is_loopback(host):
+        names += ["127.0.0.1", "localhost", "[::1]"]
+    names = list(dict.fromkeys(f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names))
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True,
+                                     allowed_hosts=[f"{n}:{port}" for n in names],
+                                     allowed_origins=[f"{scheme}://{n}:{port}" for n in names
+                                                      for scheme in ("http", "https")])
+
+
 def http_app(served: Served, host: str, port: int) -> Any:
-    """A Starlette app serving streamable HTTP at /mcp, refusing foreign Host headers on loopback."""
+    """A Starlette app serving streamable HTTP at /mcp, refusing foreign Host and Origin headers."""
     import contextlib
 
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-    from mcp.server.transport_security import TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=loopback,
-        allowed_hosts=[f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"] if loopback else [],
-        allowed_origins=[f"http://127.0.0.1:{port}", f"http://localhost:{port}"] if loopback else [],
-    )
-    manager = StreamableHTTPSessionManager(app=make_server(served), security_settings=security)
+    manager = StreamableHTTPSessionManager(app=make_server(served), security_settings=transport_security(host, port))
 
     class Endpoint:  # an ASGI app, not a request handler: the manager writes the response itself
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
