@@ -31,7 +31,7 @@ BOOT = Path(__file__).with_name("boot.py")
 SANDBOX_UID = 65534  # "nobody": what a root agent's experiments run as
 PROTECTIONS = ("process_group", "kill_tree", "cpu_limit", "memory_limit", "file_size_limit", "write_limit",
                "process_limit", "clean_env", "read_only_fs", "home_hidden", "private_tmp", "ipc_isolated",
-               "no_network", "no_root", "no_capabilities")
+               "no_network", "no_root", "no_capabilities", "own_keyring")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
@@ -284,11 +284,14 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
         "no_network": use_net_ns,
         "no_root": bool(got.get("no_root")) or not root,
         "no_capabilities": bool(got.get("no_capabilities")) or not root,
+        "own_keyring": bool(got.get("own_keyring")),
     }
     exit_code = status.get("exit", proc.returncode)
     if timed_out or interrupted:
         exit_code = None
-    stopped = f"Stopped by the sandbox: {watch.hit} into its folders" if watch and watch.hit else ""
+    stopped = ""
+    if watch and watch.hit:  # every process of the run is dead by now: nothing races the clean-up
+        stopped = f"Stopped by the sandbox: {watch.hit} into its folders; {watch.clean(out_dir)}"
     return SandboxResult(exit_code, timed_out, interrupted, round(duration, 3), out, err,
                          {k: protections[k] for k in PROTECTIONS}, notes, [g.describe() for g in gpus],
                          stopped, oom, warnings)
