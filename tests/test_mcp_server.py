@@ -186,3 +186,25 @@ def test_other_hosts_keep_the_checks_and_wildcards_are_refused(home: Path) -> No
     assert transport_security("192.0.2.7", 8765).allowed_hosts[0] == "192.0.2.7:8765"
     result = run_cli(home, "mcp", "--transport", "http", "--host", "0.0.0.0", env=cli_env(home), timeout=60)
     assert result.returncode != 0 and "0.0.0.0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_experiments_through_mcp_take_the_workspace_lock(home: Path) -> None:
+    """Finding 3 of issue 21: `mcp --allow-experiments` ran experiments beside a research run on the same
+    workspace (the race that made root chown a host file); now a call is refused while another holds it."""
+    from agent_scientist.workspace import Workspace
+
+    ws = Workspace.open_or_create(home, "lab")
+    (ws.files_dir / "hello.py").write_text("print('ran')\n")
+
+    async def main() -> None:
+        async with _stdio(home, cli_env(home), "--workspace", "lab", "--allow-experiments") as session:
+            with ws.lock():  # what a research run on "lab" holds for its whole run
+                refused = await session.call_tool("run_experiment", {"script": "hello.py"})
+                assert refused.isError and "in use by process" in _text(refused), _text(refused)
+                assert "call it again" in _text(refused)
+                edit = await session.call_tool("edit_file", {"command": "create", "path": "x.py", "file_text": "print(1)\n"})
+                assert edit.isError and "in use" in _text(edit)
+            ran = await session.call_tool("run_experiment", {"script": "hello.py"})
+            assert not ran.isError and "ran" in _text(ran), _text(ran)
+
+    anyio.run(main)

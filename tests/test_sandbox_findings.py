@@ -11,9 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-import socket
 import sys
-import threading
 from pathlib import Path
 
 import pytest

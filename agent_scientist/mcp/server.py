@@ -41,6 +41,8 @@ class Served:
     warnings: list[str] = field(default_factory=list)
     # One call at a time, as in the planner: the tools share a cache, a memory store and an HTTP clock.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Tools that change files/ or run experiments: each call holds the workspace lock, like a research run.
+    exclusive: set[str] = field(default_factory=set)
 
 
 def select_capabilities(capabilities: list[Capability], allow_experiments: bool, workspace: bool) -> list[Capability]:
@@ -63,9 +65,13 @@ def build(settings: Settings, workspace: Workspace | None = None, allow_experime
     chosen = select_capabilities(capabilities, allow_experiments, workspace=bool(workspace))
     ctx = ToolContext(ws=ws, settings=settings)
     box = Toolbox()
+    exclusive: set[str] = set()
     for capability in chosen:
+        before = {t.name for t in box.tools}
         capability.register(ctx, box)
-    served = Served(ws=workspace, settings=settings, warnings=list(ctx.warnings))
+        if capability.name in EXPERIMENTS:
+            exclusive |= {t.name for t in box.tools} - before
+    served = Served(ws=workspace, settings=settings, warnings=list(ctx.warnings), exclusive=exclusive)
     served.tools = {t.name: t for t in box.tools}
     return served
 
@@ -101,9 +107,16 @@ def call(served: Served, name: str, arguments: dict) -> str:
                             f"`agent-scientist mcp --workspace NAME`.")
         raise ToolError(f"Unknown tool {name!r}; the tools are: {', '.join(sorted(served.tools))}.")
     check_arguments(tool, arguments)
+    import contextlib
+
+    from agent_scientist.workspace import WorkspaceLocked
+
     try:
-        with served.lock:
+        with served.lock, (served.ws.lock() if served.ws and name in served.exclusive else contextlib.nullcontext()):
             result = tool(**arguments)
+    except WorkspaceLocked as exc:  # a research run (or another server) is running experiments there
+        raise ToolError(f"{name} refused: {exc} Experiments of one workspace run one process at a time; "
+                        "call it again when that process has ended.") from None
     except ToolError:
         raise
     except TypeError as exc:  # a bad argument the schema let through
