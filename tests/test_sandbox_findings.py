@@ -11,7 +11,9 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,58 @@ def test_handing_files_over_races_no_symlink_into_a_host_file(tmp_path: Path) ->
     finally:
         swapper.kill()
         swapper.wait()
+
+
+@needs_ns
+def test_a_host_socket_under_an_exposed_read_only_path_cannot_be_reached(home: Path) -> None:
+    """Finding 7: a listening socket inside the interpreter's prefix (mounted read-only) accepted an
+    experiment's connection; `doctor` said there was no socket outside files/."""
+    import shutil
+
+    folder = Path(sys.prefix) / f"{token()}-sockets"  # the sandbox's interpreter is this one
+    folder.mkdir()
+    heard: list[bytes] = []
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.chmod(folder, 0o777)
+        server.bind(str(folder / "host.sock"))
+        os.chmod(folder / "host.sock", 0o777)
+        server.listen(4)
+        server.settimeout(30)
+
+        def serve() -> None:
+            try:
+                conn, _ = server.accept()
+                heard.append(conn.recv(100))
+                conn.close()
+            except OSError:
+                pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        ctx = lab(home)
+        script(ctx, "knock.py", f"""
+            import socket
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect({str(folder / "host.sock")!r})
+                s.sendall(b"from the experiment")
+                print("connected")
+            except OSError as exc:
+                print("refused", exc)
+        """)
+        result = run_script(ctx, "knock.py", timeout=60)
+        assert result["exit_code"] == 0, result
+        assert "refused" in result["stdout"] and not heard, (result["stdout"], heard)
+        assert result["protections"]["ipc_isolated"]
+    finally:
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_doctor_says_how_host_sockets_are_kept_away(settings) -> None:
+    from agent_scientist.experiments.sandbox.report import protection_report
+
+    ok, detail = protection_report(settings)["ipc_isolated"]
+    assert "no socket file outside files/" not in detail
+    if ok:
+        assert "sockets" in detail and "covered" in detail

@@ -180,6 +180,7 @@ def setup_filesystem(cfg, notes):
             notes.append(str(exc))
             if rw:
                 raise
+    hidden = mask_sockets(root, cfg.get("sockets", []), notes)
     for link, dest in links.items():
         if bound_under(link, done) is None and not os.path.lexists(root + link):
             os.makedirs(os.path.dirname(root + link), exist_ok=True)
@@ -201,7 +202,25 @@ def setup_filesystem(cfg, notes):
         raise OSError(ctypes.get_errno(), "cannot detach the old root")
     os.rmdir("/.old")
     remount("/", True)
-    return {"read_only_fs": ro_ok, "home_hidden": True, "private_tmp": True}
+    return {"read_only_fs": ro_ok, "home_hidden": True, "private_tmp": True, "sockets_hidden": hidden}
+
+
+def mask_sockets(root, sockets, notes):
+    """Bind /dev/null over each host socket that lies in a bound folder: a connect() there is refused."""
+    hidden = True
+    for path in sockets:
+        target = root + path
+        try:
+            if not stat.S_ISSOCK(os.lstat(target).st_mode):
+                continue
+            mount("/dev/null", target, None, MS_BIND)
+            remount(target, True)
+        except FileNotFoundError:
+            continue  # not in a bound folder after all
+        except OSError as exc:
+            hidden = False
+            notes.append(f"socket {path}: {exc}")
+    return hidden
 
 
 def own_keyring():

@@ -93,7 +93,9 @@ def protection_report(settings: Settings) -> dict[str, tuple[bool, str]]:
         "read_only_fs": (ns, "mount namespace"),
         "home_hidden": (ns, "only system dirs, the interpreter and this workspace's files/ are visible"),
         "private_tmp": (ns, "private /tmp, /run and /dev/shm"),
-        "ipc_isolated": (ns, "IPC and UTS namespaces; no socket file outside files/"),
+        "ipc_isolated": (ns, "IPC and UTS namespaces; the host's Unix sockets inside exposed folders are covered "
+                             "(found in /proc/net/unix; a socket bound by a relative path or in another network "
+                             "namespace is not seen)"),
         "no_network": (settings.sandbox_network or (ns and caps.network_ns),  # allowing it is the user's call
                        "not isolated: sandbox_network=true allows network" if settings.sandbox_network
                        else "network namespace"),
