@@ -79,6 +79,7 @@ def test_planner_calls_a_server_tool_clashes_are_prefixed_answers_bounded(home: 
     assert outcome.status == "completed", outcome.reason
     steps = _actions(ws)
     assert "sample A7: 42 mg/L nitrate" in steps[0]["observation"]
+    assert "<<untrusted>>sample A7: 42 mg/L nitrate<<end untrusted>>" in steps[0]["observation"]  # framed as data
     assert "internal report on nitrate" in steps[0]["observation"]  # theirs, prefixed; ours kept its name
     assert "t0k" in steps[1]["observation"] and "<unset>" in steps[1]["observation"]  # only env passes
     assert "cut at 6,000 of" in steps[1]["observation"] and len(steps[1]["observation"]) < 7000

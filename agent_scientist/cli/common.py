@@ -91,9 +91,14 @@ def workspace_and_args(name: str | None, args: list[str], wanted: int, command: 
 
 
 def cli_phrasing(text: str, name: str | None = None) -> str:
-    """The papers tools speak to the model (`read_paper('x', page=3)`); a person gets the CLI command."""
+    """The papers tools speak to the model (`read_paper('x', page=3)`); a person gets the CLI command
+    and the text without the frames that mark it untrusted for the model."""
     import re
     import shlex
+
+    from agent_scientist.untrusted import unmark
+
+    text = unmark(text)
 
     where = f" --name {name}" if name else ""
 
