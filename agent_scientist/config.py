@@ -256,10 +256,11 @@ def config_files() -> list[Path]:
     return [user_config_dir() / CONFIG_FILE, Path.cwd() / CONFIG_FILE]
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path, raw: bytes | None = None) -> dict:
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        if raw is None:
+            raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8", errors="replace"))
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
@@ -276,7 +277,7 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
     for path in config_files():
-        for key, raw in _read_toml(path).items():
+        for key, raw in trusted_part(path).items():
             key = key.replace("-", "_")
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting {key!r}. Known: {', '.join(sorted(known))}.")
@@ -315,3 +316,74 @@ def _check_choices(settings: Settings) -> None:
         parse_names(settings.paper_sources)
     except ValueError as exc:
         raise ConfigError(f"Setting 'paper_sources': {exc}.") from None
+
+
+# -- trust: a folder's file may start programs or open the sandbox only once the user said so ------------
+NEEDS_TRUST = ("mcp_servers", "sandbox_network", "sandbox_python")  # start programs, open the sandbox
+TRUSTED_FILE = "trusted.json"  # in user_config_dir(): [{"path", "sha256", "trusted_at"}]
+_told: set[tuple[str, str]] = set()
+
+
+def trusted_part(path: Path) -> dict:
+    """A TOML file's settings; a project file's NEEDS_TRUST keys only if `agent-scientist trust` recorded
+    this very content (path and sha256). The user's own file (in the config dir) is trusted."""
+    import hashlib
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}).") from None
+    data = _read_toml(path, raw)  # the bytes hashed are the bytes used: no change in between
+    risky = sorted(k for k in data if k.replace("-", "_") in NEEDS_TRUST)
+    if not risky or path.parent == user_config_dir():
+        return data
+    where, digest = str(path.resolve()), hashlib.sha256(raw).hexdigest()
+    if any(r.get("path") == where and r.get("sha256") == digest for r in trusted_files()):
+        return data
+    if (where, digest) not in _told:
+        _told.add((where, digest))
+        sys.stderr.write(f"Warning: {path} sets {', '.join(risky)}, which start programs or open the sandbox; "
+                         f"they are ignored until you trust this file: read it, then run "
+                         f"`agent-scientist trust {path.parent}`. The rest of the file applies.\n")
+    return {k: v for k, v in data.items() if k not in risky}
+
+
+def trusted_files() -> list[dict]:
+    try:
+        with open(user_config_dir() / TRUSTED_FILE, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{user_config_dir() / TRUSTED_FILE}: unreadable ({exc}); fix or delete it.") from None
+    files = data.get("files") if isinstance(data, dict) else None
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+
+
+def trust(path: Path) -> tuple[Path, list[str]]:
+    """Record `path` (a folder's agent-scientist.toml, or the file) with its content's sha256 as trusted.
+
+    Returns the file and the keys that now count. The record is written atomically.
+    """
+    import hashlib
+    from datetime import UTC, datetime
+
+    from agent_scientist.fsio import atomic_write_json
+
+    path = Path(path).expanduser()
+    target = (path / CONFIG_FILE if path.is_dir() else path).absolute()
+    try:
+        raw = target.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{target}: cannot be read ({exc.strerror or exc}); give a folder holding "
+                          f"{CONFIG_FILE}, or the file.") from None
+    data = _read_toml(target, raw)
+    where = str(target.resolve())
+    kept = [r for r in trusted_files() if r.get("path") != where]
+    kept.append({"path": where, "sha256": hashlib.sha256(raw).hexdigest(),
+                 "trusted_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    user_config_dir().mkdir(parents=True, exist_ok=True)
+    atomic_write_json(user_config_dir() / TRUSTED_FILE, {"v": 1, "files": kept})
+    return target, sorted(k for k in data if k.replace("-", "_") in NEEDS_TRUST)

@@ -55,6 +55,8 @@ class Toolbox:
     instructions: list[str] = field(default_factory=list)
     # Reviews each final answer (agent_scientist.review.revise.AnswerReview): may send the planner back to revise.
     answer_review: Any = None
+    # Which capability registered each name (agent.registry.build_toolbox fills it).
+    owners: dict[str, str] = field(default_factory=dict)
 
     def add_functions(self, *functions: Callable[..., Any]) -> list[Callable[..., Any]]:
         """Offer plain typed, documented functions as planner tools; returns them, in order."""

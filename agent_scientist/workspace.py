@@ -267,12 +267,13 @@ class Workspace:
         try:
             return read_jsonl(self.steps_path, strict=True)
         except CorruptLog as exc:
-            lines = ", ".join(str(n) for n in exc.lines[:10]) + (" ..." if len(exc.lines) > 10 else "")
-            raise WorkspaceError(
-                f"{self.steps_path}: line(s) {lines} are unreadable, so steps would be lost. Nothing was "
-                f"changed. Move them aside (kept in {corrupt_path(self.steps_path).name}) with: "
-                f"agent-scientist repair {self.name}"
-            ) from None
+            raise self._damaged(self.steps_path, exc.lines, "steps") from None
+
+    def _damaged(self, path: Path, numbers: list[int], what: str) -> WorkspaceError:
+        lines = ", ".join(str(n) for n in numbers[:10]) + (" ..." if len(numbers) > 10 else "")
+        return WorkspaceError(
+            f"{path}: line(s) {lines} are unreadable, so {what} would be lost. Nothing was changed. Move them "
+            f"aside (kept in {corrupt_path(path).name}) with: agent-scientist repair {self.name}")
 
     def reconcile(self) -> WorkspaceMeta:
         """Bring workspace.json's counters up to what steps.jsonl records; never lower them."""
@@ -285,13 +286,15 @@ class Workspace:
         """
         with self.lock():
             good, bad, _ = scan_jsonl(self.steps_path)
-            if bad:
-                keep_lines(self.steps_path, bad)  # kept first, then the log is replaced
-                atomic_write_bytes(self.steps_path, b"".join(raw + b"\n" for _, raw, _ in good))
+            _set_aside(self.steps_path, good, bad)
             recounted = _usage([record for _, _, record in good])
             meta = self.update(**_at_least(self.meta, recounted))
+            runs_good, runs_bad = _scan_runs(self.runs_path, torn_too=True)
+            _set_aside(self.runs_path, runs_good, runs_bad)
         return {"moved": [number for number, _ in bad], "kept": len(good),
                 "corrupt_file": str(corrupt_path(self.steps_path)),
+                "runs_moved": [number for number, _ in runs_bad], "runs_kept": len(runs_good),
+                "runs_corrupt_file": str(corrupt_path(self.runs_path)),
                 "counters": {k: meta.get(k) for k in ("steps", "tokens_in", "tokens_out", "cost_usd")}}
 
     def final_answer(self) -> str | None:
@@ -311,7 +314,11 @@ class Workspace:
         append_jsonl(self.runs_path, {"v": SCHEMA_VERSION, **record})
 
     def runs(self) -> list[RunRecord]:
-        return read_jsonl(self.runs_path)
+        """Every run record; an unreadable or ill-shaped line (other than a torn last one) stops here."""
+        good, bad = _scan_runs(self.runs_path)
+        if bad:
+            raise self._damaged(self.runs_path, [number for number, _ in bad], "runs")
+        return [record for _, _, record in good]  # type: ignore[misc]
 
     # -- papers -----------------------------------------------------------
     def papers(self) -> list[PaperMeta]:
@@ -353,6 +360,33 @@ class Workspace:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+_RUN_FIELDS: dict[str, tuple[type, ...]] = {"script": (str,), "duration_s": (int, float), "artifacts": (list,),
+                                            "metrics": (dict, type(None)), "exit_code": (int, type(None))}
+
+
+def _run_ok(record: dict) -> bool:
+    """A runs.jsonl record the report and the run numbering can use: `run` a whole number, known fields typed."""
+    run = record.get("run")
+    if not isinstance(run, int) or isinstance(run, bool) or run < 0:
+        return False
+    return all(isinstance(record[k], kinds) for k, kinds in _RUN_FIELDS.items() if k in record)
+
+
+def _scan_runs(path: Path, torn_too: bool = False) -> tuple[list[tuple[int, bytes, dict]], list[tuple[int, bytes]]]:
+    """runs.jsonl as (usable lines, damaged lines); a torn last line (a kill's damage) counts only if `torn_too`."""
+    good, bad, torn = scan_jsonl(path)
+    damaged = bad[:-1] if torn and not torn_too else bad
+    damaged += [(number, raw) for number, raw, record in good if not _run_ok(record)]
+    return [g for g in good if _run_ok(g[2])], sorted(damaged)
+
+
+def _set_aside(path: Path, good: list[tuple[int, bytes, dict]], bad: list[tuple[int, bytes]]) -> None:
+    """Keep the damaged lines in the .corrupt file first, then replace the log by its usable lines."""
+    if bad:
+        keep_lines(path, bad)
+        atomic_write_bytes(path, b"".join(raw + b"\n" for _, raw, _ in good))
 
 
 def _usage(records: list[StepRecord]) -> dict[str, Any]:

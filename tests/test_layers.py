@@ -22,7 +22,7 @@ LAYERS = [
     ("composition", {"capabilities", "doctor"}),
     ("features", {"review", "report", "memory", "papers", "experiments"}),
     ("runtime", {"agent"}),
-    ("contracts", {"contracts", "workspace", "records", "config", "fsio", "__init__"}),
+    ("contracts", {"contracts", "workspace", "records", "config", "fsio", "untrusted", "__init__"}),
 ]
 # Modules whose layer is not their package's: each its own unit in the cycle check.
 MODULE_LAYERS = {

@@ -21,7 +21,7 @@ from support.openai_server import ChatServer
 from support.scripted import ScriptedModel, code
 
 from agent_scientist.agent import loop
-from agent_scientist.config import ConfigError, load_settings
+from agent_scientist.config import ConfigError, load_settings, trust
 from agent_scientist.mcp.client import McpServersCapability, tool_name
 from agent_scientist.papers.tool import PapersCapability
 from agent_scientist.workspace import Workspace
@@ -80,6 +80,7 @@ def test_planner_calls_a_server_tool_clashes_are_prefixed_answers_bounded(home: 
     assert outcome.status == "completed", outcome.reason
     steps = _actions(ws)
     assert "sample A7: 42 mg/L nitrate" in steps[0]["observation"]
+    assert "<<untrusted>>sample A7: 42 mg/L nitrate<<end untrusted>>" in steps[0]["observation"]  # framed as data
     assert "internal report on nitrate" in steps[0]["observation"]  # theirs, prefixed; ours kept its name
     assert "t0k" in steps[1]["observation"] and "<unset>" in steps[1]["observation"]  # only env passes
     assert "cut at 6,000 of" in steps[1]["observation"] and len(steps[1]["observation"]) < 7000
@@ -129,6 +130,7 @@ def test_malformed_entries_are_refused_with_a_clear_message(home: Path) -> None:
         with pytest.raises(ConfigError, match=says):
             load_settings({"home": str(home)}, env={"AGENT_SCIENTIST_MCP_SERVERS": json.dumps([bad])})
     (home.parent / "agent-scientist.toml").write_text('[[mcp_servers]]\nname = "labdb"\n')
+    trust(home.parent)  # a folder's mcp_servers count once the user trusts the file
     with pytest.raises(ConfigError, match="either command"):
         load_settings({"home": str(home)})
 
@@ -140,6 +142,7 @@ def _toml(home: Path, *entries: dict) -> None:
     for e in entries:
         text += "[[mcp_servers]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in e.items()) + "\n"
     (home.parent / "agent-scientist.toml").write_text(text)
+    trust(home.parent)  # a folder's mcp_servers count once the user trusts the file
 
 
 def _research(server: ChatServer) -> list[str]:

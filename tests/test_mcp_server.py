@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import cli_env
+from conftest import cli_env, run_cli
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -155,3 +155,56 @@ def test_bad_flags_are_refused_before_serving(cli) -> None:
     assert experiments.returncode == 2 and "needs --workspace NAME" in experiments.stderr
     transport = cli("mcp", "--transport", "sse")
     assert transport.returncode == 2 and "use stdio or http" in transport.stderr
+
+
+@pytest.mark.parametrize("spelling", ["127.1", "127.0.0.2", "0x7f.1"])
+def test_any_loopback_spelling_keeps_the_host_and_origin_checks(home: Path, spelling: str) -> None:
+    """Finding 8 of issue 21: `--host 127.1` listened on loopback with the checks turned off."""
+    with http_server(home, cli_env(home), host=spelling) as url:
+        for headers in ({"Host": "evil.example"}, {"Origin": "http://evil.example"}):
+            foreign = httpx.post(url, headers={"Accept": "application/json, text/event-stream", **headers},
+                                 json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                                     "protocolVersion": "2025-03-26", "capabilities": {},
+                                     "clientInfo": {"name": "t", "version": "1"}}})
+            assert foreign.status_code in (400, 403, 421), (headers, foreign.status_code, foreign.text[:200])
+
+        async def main() -> None:  # a client naming the address it was given still gets a session
+            async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as session:
+                await session.initialize()
+
+        anyio.run(main)
+
+
+def test_other_hosts_keep_the_checks_and_wildcards_are_refused(home: Path) -> None:
+    from agent_scientist.mcp.server import transport_security
+
+    for host in ("localhost", "::1", "[::1]", "127.1", "0x7f.1", "192.0.2.7", "lab.example"):
+        security = transport_security(host, 8765)
+        assert security.enable_dns_rebinding_protection, host
+        assert not any("evil" in h for h in security.allowed_hosts)
+    assert "127.0.0.1:8765" in transport_security("127.1", 8765).allowed_hosts
+    assert transport_security("192.0.2.7", 8765).allowed_hosts[0] == "192.0.2.7:8765"
+    result = run_cli(home, "mcp", "--transport", "http", "--host", "0.0.0.0", env=cli_env(home), timeout=60)
+    assert result.returncode != 0 and "0.0.0.0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_experiments_through_mcp_take_the_workspace_lock(home: Path) -> None:
+    """Finding 3 of issue 21: `mcp --allow-experiments` ran experiments beside a research run on the same
+    workspace (the race that made root chown a host file); now a call is refused while another holds it."""
+    from agent_scientist.workspace import Workspace
+
+    ws = Workspace.open_or_create(home, "lab")
+    (ws.files_dir / "hello.py").write_text("print('ran')\n")
+
+    async def main() -> None:
+        async with _stdio(home, cli_env(home), "--workspace", "lab", "--allow-experiments") as session:
+            with ws.lock():  # what a research run on "lab" holds for its whole run
+                refused = await session.call_tool("run_experiment", {"script": "hello.py"})
+                assert refused.isError and "in use by process" in _text(refused), _text(refused)
+                assert "call it again" in _text(refused)
+                edit = await session.call_tool("edit_file", {"command": "create", "path": "x.py", "file_text": "print(1)\n"})
+                assert edit.isError and "in use" in _text(edit)
+            ran = await session.call_tool("run_experiment", {"script": "hello.py"})
+            assert not ran.isError and "ran" in _text(ran), _text(ran)
+
+    anyio.run(main)

@@ -97,7 +97,7 @@ def test_a_doi_paper_is_read_from_its_open_access_pdf(ws, home, servers) -> None
     s = make_settings(home, servers)
     text = read(ws, s, f"doi:{DOI_B.upper()}")
     assert text.startswith(f"[doi:{DOI_B} overview] Computing widgets and intelligence")
-    assert "Venue: Mind | Year: 1950 | Citations: 9000" in text and "TLDR: Widgets may think." in text
+    assert "Venue: Mind | Year: 1950 | Citations: 9000" in text and "TLDR: <<untrusted>>Widgets may think.<<end untrusted>>" in text
     assert f"Cite as [doi:{DOI_B} p.N]" in text
     assert read(ws, s, f"https://doi.org/{DOI_B}", page=2).startswith(f"[doi:{DOI_B} p.2/3]")
 
@@ -119,7 +119,7 @@ def test_no_full_text_gives_the_abstract_and_retraction_is_flagged(ws, home, ser
     with pytest.raises(ToolError, match="no full text"):
         read(ws, s, f"doi:{DOI_C}", page=1)
     only = read(ws, s, f"s2:{D}")
-    assert only.startswith(f"[s2:{D} overview]") and "Abstract: Only an abstract." in only
+    assert only.startswith(f"[s2:{D} overview]") and "Abstract: <<untrusted>>Only an abstract." in only
 
 
 def test_the_report_marks_retractions_links_dois_and_lists_what_was_missed(ws, home, servers) -> None:

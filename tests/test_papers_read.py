@@ -39,7 +39,7 @@ def test_overview_shape(ws, s, arxiv) -> None:
     lines = text.splitlines()
     assert lines[0] == "[arXiv:2401.00001v2 overview] Sparse widgets improve gadget accuracy"
     assert "Authors: Ada Lovelace, Alan Turing" in text and "Pages: 4" in text and "2024-01-03" in text
-    assert "Abstract: We show that sparse widgets improve gadget accuracy" in text
+    assert "Abstract: <<untrusted>>We show that sparse widgets improve gadget accuracy" in text
     assert "  2 Method (p.2)\n    2.1 Data (p.2)" in text
     assert f"p.3: {pdfs.FIGURE_CAPTION}" in text and f"p.3: {pdfs.TABLE_CAPTION}" in text
     assert "read_paper('2401.00001v2', page=N)" in text and len(text) <= s.read_chars + 200
@@ -53,7 +53,7 @@ def test_overview_shape(ws, s, arxiv) -> None:
 
 def test_page_and_passages(ws, s, arxiv) -> None:
     page = read(ws, s, "2401.00001v2", page=2)
-    assert page.startswith("[arXiv:2401.00001v2 p.2/4]\n2 Method")
+    assert page.startswith("[arXiv:2401.00001v2 p.2/4]\n<<untrusted source=arXiv:2401.00001v2 p.2>>\n2 Method")
     assert pdfs.LIGATURE_REPAIRED in page and page.endswith("[next: read_paper('2401.00001v2', page=3)]")
     assert read(ws, s, "2401.00001v2", page=4).endswith("[last page]")
     found = read(ws, s, "2401.00001v2", query="hyphenated efficient information")

@@ -213,7 +213,8 @@ def test_a_run_that_writes_past_the_total_cap_is_stopped(home: Path, kind: str) 
     assert result["timed_out"] is False and result["exit_code"] != 0, result
     assert f"Stopped by the sandbox: {what} into its folders" in result["note"]
     assert ctx.ws.runs()[-1]["stopped"] == "write limit" and result["duration_s"] < 30
-    assert len(os.listdir(ctx.ws.files_dir / "out")) < 4000
+    assert not (ctx.ws.files_dir / "out").exists()  # what the run added is gone (issue 21, finding 5)
+    assert "removed 1 file(s) and folder(s) it created (out)" in result["note"], result["note"]
 
 
 @needs_ns

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent_scientist.contracts import ToolError
+from agent_scientist.untrusted import mark, mark_all
 
 GRACE_S = 5.0  # beyond the server's own timeout, for the answer to cross the thread boundary
 
@@ -205,7 +206,9 @@ class McpConnection:
         return result
 
     def _bounded(self, forward: Any, *args: Any, **kwargs: Any) -> Any:
+        """The server's answer, bounded, and framed as untrusted data (its text is never an instruction)."""
         answer = forward(*args, **kwargs)
+        source = f"MCP {self.name}"
         text = answer if isinstance(answer, str) else None
         if text is None:
             try:
@@ -213,11 +216,11 @@ class McpConnection:
             except (TypeError, ValueError):
                 return answer  # an image or other object: the planner's own limits apply
             if len(text) <= self.limit:
-                return answer
+                return mark_all(answer, source)
         if len(text) <= self.limit:
-            return answer
-        return (text[:self.limit] + f"\n[... cut at {self.limit:,} of {len(text):,} characters by agent-scientist; "
-                "ask this tool for less (a narrower query, fewer results, a page or offset)]")
+            return mark_all(answer, source)
+        return (mark(text[:self.limit], source) + f"\n[... cut at {self.limit:,} of {len(text):,} characters by "
+                "agent-scientist; ask this tool for less (a narrower query, fewer results, a page or offset)]")
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the session: the SDK closes the server's stdin, then terminates and kills it if it lingers."""

@@ -15,7 +15,9 @@ def build_toolbox(ctx: ToolContext, capabilities: list[Capability]) -> Toolbox:
     """Register each capability, in order (the order tools are shown to the model)."""
     box = Toolbox()
     for capability in capabilities:
+        before = box.names()
         capability.register(ctx, box)
+        box.owners.update(dict.fromkeys(box.names() - before, capability.name))
     return box
 
 

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "agent_scientist.cli.verify",
     "agent_scientist.cli.eval",
     "agent_scientist.cli.mcp",
+    "agent_scientist.cli.trust",
 )
 
 

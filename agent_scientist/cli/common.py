@@ -48,11 +48,12 @@ def cli_settings(**flags: Any) -> Settings:
 
 
 def open_workspace(settings: Settings, name: str, check_steps: bool = False) -> Workspace:
-    """Open NAME; with `check_steps`, refuse (naming the repair command) if steps.jsonl is damaged."""
+    """Open NAME; with `check_steps`, refuse (naming the repair command) if steps.jsonl or runs.jsonl is damaged."""
     try:
         ws = _adopt_recorded(settings, Workspace.open(settings.home, name))
         if check_steps:
             ws.steps()
+            ws.runs()
         return ws
     except WorkspaceError as exc:
         fail(str(exc))
@@ -101,9 +102,14 @@ def workspace_and_args(name: str | None, args: list[str], wanted: int, command: 
 
 
 def cli_phrasing(text: str, name: str | None = None) -> str:
-    """The papers tools speak to the model (`read_paper('x', page=3)`); a person gets the CLI command."""
+    """The papers tools speak to the model (`read_paper('x', page=3)`); a person gets the CLI command
+    and the text without the frames that mark it untrusted for the model."""
     import re
     import shlex
+
+    from agent_scientist.untrusted import unmark
+
+    text = unmark(text)
 
     where = f" --name {name}" if name else ""
 

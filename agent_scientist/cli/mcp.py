@@ -26,6 +26,10 @@ def mcp(
     from agent_scientist.capabilities import default_capabilities
     from agent_scientist.mcp import server
 
+    if transport == "http" and host.strip() in server.WILDCARDS:
+        fail(f"--host {host!r} would listen on every address, and requests must name the address served: give "
+             "the one clients will use (127.0.0.1, the default, or this machine's address).")
+
     ws = open_or_create_workspace(settings, workspace) if workspace else None  # its recorded memory server too
     served = server.build(settings, default_capabilities(), ws, allow_experiments)
     for warning in served.warnings:  # stdout carries the protocol: say it on stderr

@@ -165,8 +165,8 @@ def delete(
     console.print(f"Deleted {summary}.", highlight=False)
 
 
-def repair(name: str = typer.Argument(..., help="Workspace whose steps.jsonl has unreadable lines.")) -> None:
-    """Move unreadable lines of steps.jsonl to steps.corrupt.jsonl (kept); renumber nothing, lower no total.
+def repair(name: str = typer.Argument(..., help="Workspace whose steps.jsonl or runs.jsonl has unreadable lines.")) -> None:
+    """Move unreadable lines of steps.jsonl and runs.jsonl to *.corrupt.jsonl (kept); renumber nothing, lower no total.
 
     Example: agent-scientist repair my-study
     """
@@ -182,6 +182,10 @@ def repair(name: str = typer.Argument(..., help="Workspace whose steps.jsonl has
                       f"to {done['corrupt_file']}; {done['kept']} records kept.", highlight=False)
     else:
         console.print(f"steps.jsonl is readable ({done['kept']} records); nothing moved.")
+    if done["runs_moved"]:
+        console.print(f"runs.jsonl: moved {len(done['runs_moved'])} unreadable line(s) "
+                      f"({', '.join(map(str, done['runs_moved']))}) to {done['runs_corrupt_file']}; "
+                      f"{done['runs_kept']} runs kept.", highlight=False)
     console.print(f"Counters: {c['steps']} steps, {c['tokens_in']}/{c['tokens_out']} tokens, "
                   f"${c['cost_usd']:.4f} (never lowered).", highlight=False)
 

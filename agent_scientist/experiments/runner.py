@@ -25,7 +25,8 @@ from agent_scientist.experiments.editor import resolve_in_files
 from agent_scientist.experiments.executors import RunSpec, get_executor
 from agent_scientist.experiments.sandbox import Capture, detect, report
 from agent_scientist.records import RunRecord
-from agent_scientist.workspace import Workspace, now_iso
+from agent_scientist.untrusted import mark
+from agent_scientist.workspace import Workspace, WorkspaceError, now_iso
 
 STDOUT_CHARS = 2000
 STDERR_CHARS = 1500
@@ -56,7 +57,10 @@ def clamp_timeout(timeout: Any) -> tuple[int, str]:
 
 def next_run_number(ws: Workspace) -> int:
     """One more than any recorded run or existing files/runs/<n> folder."""
-    numbers = [int(r.get("run") or 0) for r in ws.runs()]
+    try:
+        numbers = [int(r.get("run") or 0) for r in ws.runs()]
+    except WorkspaceError as exc:
+        raise ToolError(str(exc)) from None
     runs_dir = ws.files_dir / "runs"
     if runs_dir.is_dir():
         numbers += [int(p.name) for p in runs_dir.iterdir() if p.name.isdigit()]
@@ -274,6 +278,12 @@ def run_many(ctx: ToolContext, runs: list[dict], namespaces: bool = True) -> lis
     return answers
 
 
+def framed(answer: dict) -> dict:
+    """A run's answer for the model: what the script printed is framed as untrusted data."""
+    where = f"run {answer.get('run', '')}".strip()
+    return {**answer, **{k: mark(answer[k], f"{where} {k}") for k in ("stdout", "stderr") if answer.get(k)}}
+
+
 class RunnerCapability:
     """`run_experiment`, `run_experiments`: scripts from files/ run in the sandbox (here or on Ray), recorded in runs.jsonl."""
 
@@ -305,7 +315,7 @@ def _register(ctx: ToolContext, box: Toolbox) -> None:
             args: command-line arguments as one string, split like a shell, e.g. '--lr 0.1 --seed 1'.
             timeout: seconds before the whole run is killed.
         """
-        return run_script(ctx, script, args, timeout)
+        return framed(run_script(ctx, script, args, timeout))
 
     def run_experiments(runs: list[dict]) -> list[dict]:
         """Run several experiments at once, e.g. the seeds of a sweep; on a Ray cluster they run in parallel.
@@ -318,7 +328,7 @@ def _register(ctx: ToolContext, box: Toolbox) -> None:
             runs: up to 32 dicts with 'script' and optional 'args' and 'timeout', e.g.
                 [{'script': 'train.py', 'args': '--seed 1'}, {'script': 'train.py', 'args': '--seed 2'}].
         """
-        return run_many(ctx, runs)
+        return [framed(answer) for answer in run_many(ctx, runs)]
 
     box.add_functions(run_experiment, run_experiments)
     caps = detect()  # tell the model what this machine really enforces

@@ -42,6 +42,8 @@ class Served:
     warnings: list[str] = field(default_factory=list)
     # One call at a time, as in the planner: the tools share a cache, a memory store and an HTTP clock.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Tools that change files/ or run experiments: each call holds the workspace lock, like a research run.
+    exclusive: set[str] = field(default_factory=set)
 
 
 def select_capabilities(capabilities: list[Capability], allow_experiments: bool, workspace: bool) -> list[Capability]:
@@ -60,7 +62,8 @@ def build(settings: Settings, capabilities: list[Capability], workspace: Workspa
     chosen = select_capabilities(capabilities, allow_experiments, workspace=bool(workspace))
     ctx = ToolContext(ws=ws, settings=settings)
     box = build_toolbox(ctx, chosen)
-    served = Served(ws=workspace, settings=settings, warnings=list(ctx.warnings))
+    exclusive = {name for name, owner in box.owners.items() if owner in EXPERIMENTS}
+    served = Served(ws=workspace, settings=settings, warnings=list(ctx.warnings), exclusive=exclusive)
     served.tools = {t.name: t for t in planner_tools(box)}
     return served
 
@@ -96,9 +99,16 @@ def call(served: Served, name: str, arguments: dict) -> str:
                             f"`agent-scientist mcp --workspace NAME`.")
         raise ToolError(f"Unknown tool {name!r}; the tools are: {', '.join(sorted(served.tools))}.")
     check_arguments(tool, arguments)
+    import contextlib
+
+    from agent_scientist.workspace import WorkspaceLocked
+
     try:
-        with served.lock:
+        with served.lock, (served.ws.lock() if served.ws and name in served.exclusive else contextlib.nullcontext()):
             result = tool(**arguments)
+    except WorkspaceLocked as exc:  # a research run (or another server) is running experiments there
+        raise ToolError(f"{name} refused: {exc} Experiments of one workspace run one process at a time; "
+                        "call it again when that process has ended.") from None
     except ToolError:
         raise
     except TypeError as exc:  # a bad argument the schema let through
@@ -232,22 +242,51 @@ def serve_stdio(served: Served) -> None:
     anyio.run(main)
 
 
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")
+
+
+def is_loopback(host: str) -> bool:
+    """True for every spelling of a loopback address: localhost, 127.1, 127.0.0.2, 0x7f.1, ::1, [::1]."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        return ipaddress.ip_address(socket.inet_aton(name)).is_loopback  # the short and hex IPv4 forms
+    except OSError:
+        return False
+
+
+def transport_security(host: str, port: int) -> Any:
+    """Host/Origin checks for every address: requests must name the address served (or, on loopback, any
+    loopback name), so a web page can neither rebind a name to it nor post to it from another origin."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    names = [host.strip()]
+    if is_loopback(host):
+        names += ["127.0.0.1", "localhost", "[::1]"]
+    names = list(dict.fromkeys(f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names))
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True,
+                                     allowed_hosts=[f"{n}:{port}" for n in names],
+                                     allowed_origins=[f"{scheme}://{n}:{port}" for n in names
+                                                      for scheme in ("http", "https")])
+
+
 def http_app(served: Served, host: str, port: int) -> Any:
-    """A Starlette app serving streamable HTTP at /mcp, refusing foreign Host headers on loopback."""
+    """A Starlette app serving streamable HTTP at /mcp, refusing foreign Host and Origin headers."""
     import contextlib
 
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-    from mcp.server.transport_security import TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=loopback,
-        allowed_hosts=[f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"] if loopback else [],
-        allowed_origins=[f"http://127.0.0.1:{port}", f"http://localhost:{port}"] if loopback else [],
-    )
-    manager = StreamableHTTPSessionManager(app=make_server(served), security_settings=security)
+    manager = StreamableHTTPSessionManager(app=make_server(served), security_settings=transport_security(host, port))
 
     class Endpoint:  # an ASGI app, not a request handler: the manager writes the response itself
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

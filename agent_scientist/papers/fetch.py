@@ -1,8 +1,9 @@
 """The one bounded HTTP GET of the project (arXiv, PDFs, Semantic Scholar, OpenAlex, open-access hosts).
 
 Each try has ONE total deadline (`http_timeout`: connect, headers and body together), enforced by a
-clock: a watchdog shuts the socket when it passes, so a server that drips a byte a second cannot hang a
-run. 429, 5xx, timeouts and dropped connections are retried a bounded number of times with backoff that
+clock: a watchdog shuts the socket when it passes, and every body read may wait only the time left,
+whatever the framing (Content-Length, chunked, HTTP/1.0 to the close, TLS), so a server that drips a byte
+a second cannot hang a run. 429, 5xx, timeouts and dropped connections are retried a bounded number of times with backoff that
 honours Retry-After, and all the waiting of one call is bounded too. Bodies are capped in size.
 Politeness clocks (one per named service, per process) space the calls a service asks to be spaced.
 
@@ -165,11 +166,12 @@ def _get_once(url: str, headers: dict[str, str], timeout: float, max_bytes: int,
         parts = urlsplit(url)
         conn, target = _connection(parts, timeout)
         expired = threading.Event()
+        opened: list[socket.socket] = []  # the socket itself: http.client drops conn.sock once a response
+        # that ends at close (HTTP/1.0, no Content-Length) takes it over, and the watchdog must still reach it
 
-        def shut(conn: http.client.HTTPConnection = conn, expired: threading.Event = expired) -> None:
+        def shut(expired: threading.Event = expired, opened: list[socket.socket] = opened) -> None:
             expired.set()
-            sock = conn.sock
-            if sock is not None:
+            for sock in opened:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
@@ -185,6 +187,8 @@ def _get_once(url: str, headers: dict[str, str], timeout: float, max_bytes: int,
                 why = "connection refused" if isinstance(exc, ConnectionRefusedError) else \
                     "the host name does not resolve"
                 raise _Unreachable(why) from None
+            if conn.sock is not None:
+                opened.append(conn.sock)
             conn.request("GET", target, headers={"User-Agent": user_agent(), "Accept-Encoding": "identity",
                                                  **headers})
             resp = conn.getresponse()
@@ -193,7 +197,10 @@ def _get_once(url: str, headers: dict[str, str], timeout: float, max_bytes: int,
                 continue
             if resp.status >= 300:
                 return resp.status, resp.headers, resp.read(65536), url
-            return resp.status, resp.headers, _read_body(resp, max_bytes, what), url
+            body = _read_body(resp, max_bytes, what, deadline, opened)
+            if expired.is_set():  # the watchdog's shutdown reads as the end of a body with no length
+                raise _Timeout()
+            return resp.status, resp.headers, body, url
         except (OSError, http.client.HTTPException):
             if expired.is_set() or time.monotonic() >= deadline:
                 raise _Timeout() from None
@@ -204,13 +211,20 @@ def _get_once(url: str, headers: dict[str, str], timeout: float, max_bytes: int,
     raise FetchError("http", f"{what} redirected more than {MAX_REDIRECTS} times from {url}")
 
 
-def _read_body(resp: http.client.HTTPResponse, max_bytes: int, what: str) -> bytes:
+def _read_body(resp: http.client.HTTPResponse, max_bytes: int, what: str, deadline: float,
+               socks: list[socket.socket]) -> bytes:
+    """The body, whatever its framing, read within `deadline`: each read may wait only the time left."""
     length = resp.getheader("Content-Length")
     if length and length.isdigit() and int(length) > max_bytes:
         raise FetchError("too_large", f"{what} answer is {int(length) / 1e6:.1f} MB, over the "
                                       f"{max_bytes / 1e6:.1f} MB cap")
     body = bytearray()
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Timeout()
+        for sock in socks:
+            sock.settimeout(left)
         chunk = resp.read1(CHUNK) if hasattr(resp, "read1") else resp.read(CHUNK)
         if not chunk:
             break

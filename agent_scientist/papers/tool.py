@@ -16,9 +16,11 @@ from agent_scientist.papers.graph import paper_graph as graph
 from agent_scientist.papers.reading import read
 from agent_scientist.papers.search import search
 from agent_scientist.papers.store import find_paper, ingest_pdfs, load_pages
+from agent_scientist.untrusted import mark_fields
 
 __all__ = ["search", "read", "ingest_pdfs", "load_pages", "find_paper", "graph", "PapersCapability"]
 
+FRAMED = ("abstract", "tldr", "contexts")  # a result's free text from outside: framed; other strings escaped
 PAPERS_GUIDE = (
     "Papers: find them with search_papers and a precise query, refined as you learn (arXiv syntax: ti:, abs:, "
     "au:, cat:, AND/OR/ANDNOT); read them with read_paper (overview first, then only the pages you need, or "
@@ -93,7 +95,8 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
             offset: results to skip, to get the next page (e.g. 10).
             source: "arxiv", "semantic_scholar", "openalex", a comma-separated list, or "" for the configured ones.
         """
-        return search(ctx.ws, ctx.settings, query, max_results, sort_by, start_date, end_date, offset, source)
+        found = search(ctx.ws, ctx.settings, query, max_results, sort_by, start_date, end_date, offset, source)
+        return [mark_fields(r, FRAMED) for r in found]
 
     def paper_graph(paper_id: str, direction: str = "references", limit: int = 20, offset: int = 0) -> list[dict]:
         """The citation graph around a paper: what it cites, who cites it, or related papers.
@@ -107,7 +110,7 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
             limit: items per page, 1 to 100.
             offset: items to skip, to get the next page.
         """
-        return graph(ctx.ws, ctx.settings, paper_id, direction, limit, offset)
+        return [mark_fields(r, FRAMED) for r in graph(ctx.ws, ctx.settings, paper_id, direction, limit, offset)]
 
     def read_paper(paper_id: str, page: int = 0, query: str = "") -> str:
         """Read a paper's full text (downloaded and cached on first use); answers are bounded.

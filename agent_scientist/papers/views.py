@@ -12,6 +12,7 @@ from agent_scientist.papers.store import (
     chunk_pages,
     tokens,
 )
+from agent_scientist.untrusted import escape, mark, mark_inline
 
 PASSAGES = 4
 log = logging.getLogger(__name__)
@@ -25,8 +26,8 @@ def overview(meta: dict, data: dict, limit: int) -> str:
     pages = len(data.get("pages", []))
     authors = meta.get("authors") or []
     shown = ", ".join(authors[:8]) + (f" et al. ({len(authors)} authors)" if len(authors) > 8 else "")
-    lines = [f"{_header(meta, 'overview')} {meta.get('title', '')}",
-             f"Authors: {shown or 'unknown'}",
+    lines = [f"{_header(meta, 'overview')} {escape(meta.get('title', ''))}",
+             f"Authors: {escape(shown) or 'unknown'}",
              f"Date: {meta.get('published') or meta.get('year') or 'unknown'} | Pages: {pages}"
              + (f" (first {pages} of {meta['total_pages']}; raise AGENT_SCIENTIST_PDF_MAX_PAGES)"
                 if meta.get("total_pages") else "")
@@ -43,14 +44,14 @@ def overview(meta: dict, data: dict, limit: int) -> str:
                      f"paper as a whole, [{citation_label(meta['id'])}]. A person who has the PDF can add it with "
                      "`agent-scientist papers add NAME FILE`.")
     if meta.get("tldr"):
-        lines.append(f"TLDR: {meta['tldr'][:400]}")
+        lines.append(f"TLDR: {mark_inline(meta['tldr'][:400])}")
     if meta.get("scanned"):
         lines.append("This PDF is a scanned image without a text layer: its pages cannot be read (no OCR). "
                      "Rely on the abstract and metadata.")
     if meta.get("abstract"):
         abstract = meta["abstract"]
         room = max(300, min(2000, limit // 3))
-        lines.append(f"Abstract: {abstract[:room]}" + (" …" if len(abstract) > room else ""))
+        lines.append(f"Abstract: {mark_inline(abstract[:room])}" + (" …" if len(abstract) > room else ""))
     tail = (f"Read a page: read_paper('{meta['id']}', page=N) (1-{pages}); find passages: "
             f"read_paper('{meta['id']}', query='...'). Cite as [{citation_label(meta['id'])} p.N]."
             if pages else f"Cite as [{citation_label(meta['id'])}] (no pages). "
@@ -70,7 +71,7 @@ def overview(meta: dict, data: dict, limit: int) -> str:
             kept.append(item)
         budget -= sum(len(k) + 3 for k in kept)
         more = f"\n  ... {len(items) - len(kept)} more (read the pages)" if len(kept) < len(items) else ""
-        lines.append(f"{title}:\n  " + "\n  ".join(kept) + more)
+        lines.append(f"{title}:\n" + mark("  " + "\n  ".join(kept), citation_label(meta["id"])) + more)
     body = "\n".join(lines)
     return body[: max(0, limit - len(tail) - 1)] + "\n" + tail
 
@@ -87,13 +88,14 @@ def page_view(meta: dict, data: dict, page: int, limit: int) -> str:
     if page in data.get("scanned_pages", []) or not text.strip():
         text = "(This page has no text layer: it is a scanned image or a figure; no OCR is available.)"
     header = _header(meta, f"p.{page}/{len(pages)}")
+    where = f"{citation_label(meta['id'])} p.{page}"
     if len(text) > limit:
         cut = text[:limit].rsplit(" ", 1)[0]
-        return (f"{header}\n{cut}\n[... page {page} continues for {len(text) - len(cut)} more characters; "
+        return (f"{header}\n{mark(cut, where)}\n[... page {page} continues for {len(text) - len(cut)} more characters; "
                 f"read_paper('{meta['id']}', query='words from the rest') finds them"
                 + (f"; next page: page={page + 1}]" if page < len(pages) else "]"))
     more = f"next: read_paper('{meta['id']}', page={page + 1})" if page < len(pages) else "last page"
-    return f"{header}\n{text}\n[{more}]"
+    return f"{header}\n{mark(text, where)}\n[{more}]"
 
 
 def passages_view(meta: dict, data: dict, query: str, memory: Any, limit: int) -> str:
@@ -116,12 +118,13 @@ def passages_view(meta: dict, data: dict, query: str, memory: Any, limit: int) -
         return (f"[{label} passages for {query!r}] No passage matches. Try other words, or see the outline "
                 f"with read_paper('{meta['id']}')." + (f"\n{failed}" if failed else ""))
     per = max(300, limit // len(hits) - 80)
-    parts = [f"[{label} passages for {query!r}]"]
+    parts = []
     for n, hit in enumerate(hits, start=1):
         start, end = hit.get("page_start"), hit.get("page_end")
         where = f"p.{start}" if start == end else f"p.{start}-{end}"
         text = " ".join(str(hit["text"]).split())
         parts.append(f"({n}) {where}: {text[:per]}{' …' if len(text) > per else ''}")
-    parts.append(f"Cite as [{label} p.N]; whole page: read_paper('{meta['id']}', page=N).")
-    return "\n".join(parts + ([failed] if failed else []))
+    found = "\n".join(parts)
+    return (f"[{label} passages for {query!r}]\n{mark(found, label)}\n"
+            f"Cite as [{label} p.N]; whole page: read_paper('{meta['id']}', page=N)." + (f"\n{failed}" if failed else ""))
 

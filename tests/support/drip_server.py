@@ -1,7 +1,8 @@
 """A loopback HTTP server that misbehaves on purpose: drips bytes, rate-limits, redirects, over-sends.
 
 Paths: /drip-headers (one header byte a second), /drip-body (headers at once, then one body byte a
-second), /retry-after/N (429 with Retry-After: N, then 200 "ok" on the next request), /big (an endless
+second), /drip-http10 (an HTTP/1.0 answer with no Content-Length, one body byte a second),
+/drip-chunked (a chunked answer, one byte a second), /retry-after/N (429 with Retry-After: N, then 200 "ok" on the next request), /big (an endless
 body without Content-Length), /redirect (302 to /ok), /ok.
 """
 
@@ -13,8 +14,9 @@ import time
 
 
 class DripServer:
-    def __init__(self, interval: float = 1.0):
-        self.interval = interval
+    def __init__(self, interval: float = 1.0, tls: tuple[str, str] | None = None):
+        """`tls` = (certificate file, key file) serves https with that certificate."""
+        self.interval, self.tls = interval, tls
         self.requests: list[str] = []
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -26,7 +28,7 @@ class DripServer:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._sock.getsockname()[1]}"
 
     def stop(self) -> None:
         self._stop.set()
@@ -49,6 +51,12 @@ class DripServer:
 
     def _handle(self, conn: socket.socket) -> None:
         try:
+            if self.tls:
+                import ssl
+
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*self.tls)
+                conn = context.wrap_socket(conn, server_side=True)
             request = b""
             while b"\r\n\r\n" not in request:
                 chunk = conn.recv(4096)
@@ -62,6 +70,12 @@ class DripServer:
             elif path == "/drip-body":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
                 self._drip(conn, b"x" * 100)
+            elif path == "/drip-http10":
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+                self._drip(conn, b"x" * 100)
+            elif path == "/drip-chunked":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                self._drip(conn, b"1\r\nx\r\n" * 100)
             elif path.startswith("/retry-after/"):
                 if path in self._limited:
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")

@@ -3,8 +3,8 @@
 Inside the namespaces made by `unshare` it joins the run's cgroups, builds an empty read-only root holding
 only the allow-list (system dirs, the interpreter's prefixes, the workspace's writable folders, a few
 device nodes and the chosen GPUs, a private /tmp, /run and /dev/shm, /proc with /proc/sys read-only),
-pivots into it, sets resource limits, becomes an unprivileged uid when the agent is root, drops every
-capability, reports what it achieved on a status pipe, then execs the interpreter.
+pivots into it, joins a fresh session keyring, sets resource limits, becomes an unprivileged uid when the
+agent is root, drops every capability, reports what it achieved on a status pipe, then execs the interpreter.
 Standard library only, and few imports: its start-up time is the sandbox's overhead. CONFIG is a
 hex-encoded marshal of a dict (same interpreter on both sides); status lines are dict reprs.
 """
@@ -180,6 +180,7 @@ def setup_filesystem(cfg, notes):
             notes.append(str(exc))
             if rw:
                 raise
+    hidden = mask_sockets(root, cfg.get("sockets", []), notes)
     for link, dest in links.items():
         if bound_under(link, done) is None and not os.path.lexists(root + link):
             os.makedirs(os.path.dirname(root + link), exist_ok=True)
@@ -201,7 +202,43 @@ def setup_filesystem(cfg, notes):
         raise OSError(ctypes.get_errno(), "cannot detach the old root")
     os.rmdir("/.old")
     remount("/", True)
-    return {"read_only_fs": ro_ok, "home_hidden": True, "private_tmp": True}
+    return {"read_only_fs": ro_ok, "home_hidden": True, "private_tmp": True, "sockets_hidden": hidden}
+
+
+def mask_sockets(root, sockets, notes):
+    """Bind /dev/null over each host socket that lies in a bound folder: a connect() there is refused."""
+    hidden = True
+    for path in sockets:
+        target = root + path
+        try:
+            if not stat.S_ISSOCK(os.lstat(target).st_mode):
+                continue
+            mount("/dev/null", target, None, MS_BIND)
+            remount(target, True)
+        except FileNotFoundError:
+            continue  # not in a bound folder after all
+        except OSError as exc:
+            hidden = False
+            notes.append(f"socket {path}: {exc}")
+    return hidden
+
+
+def own_keyring():
+    """Join a fresh anonymous session keyring, so the agent's keys (KEYCTL_SEARCH on @s) are out of reach.
+
+    True when the agent's session keyring can no longer be searched (also where keyctl is refused outright).
+    """
+    import platform
+
+    number = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 130, "s390x": 280}.get(platform.machine())
+    if number is None:
+        raise OSError(38, "keyctl: unknown syscall number on this machine")
+    if libc().syscall(number, 1, None) < 0:  # KEYCTL_JOIN_SESSION_KEYRING, name NULL: a new anonymous one
+        err = ctypes.get_errno()
+        if err in (1, 38):  # EPERM, ENOSYS: keyctl is filtered here (e.g. a container's seccomp profile)
+            return True
+        raise OSError(err, f"keyctl: {os.strerror(err)}")
+    return True
 
 
 def loopback_up():
@@ -306,6 +343,11 @@ def main():
     os.set_inheritable(life_fd, False)
     got, notes = {}, []
     try:
+        try:
+            got["own_keyring"] = own_keyring()  # inherited by the experiment and everything it starts
+        except OSError as exc:
+            got["own_keyring"] = False
+            notes.append(str(exc))
         joined = 0
         for cgroup in cfg["cgroups"]:
             try:

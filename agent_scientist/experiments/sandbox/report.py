@@ -34,6 +34,7 @@ NOT_ENFORCED = {  # what a user risks when a protection is missing, shown by `do
     "no_network": "experiments can reach the network",
     "no_root": "experiments run as root",
     "no_capabilities": "experiments run with root's capabilities",
+    "own_keyring": "experiments can search and read the keys of your session keyring",
 }
 NS_FIX = ("enable unprivileged user namespaces: `sudo sysctl -w kernel.unprivileged_userns_clone=1` (Debian), "
           "`sudo sysctl -w user.max_user_namespaces=10000`, on Ubuntu 23.10+ also "
@@ -92,12 +93,15 @@ def protection_report(settings: Settings) -> dict[str, tuple[bool, str]]:
         "read_only_fs": (ns, "mount namespace"),
         "home_hidden": (ns, "only system dirs, the interpreter and this workspace's files/ are visible"),
         "private_tmp": (ns, "private /tmp, /run and /dev/shm"),
-        "ipc_isolated": (ns, "IPC and UTS namespaces; no socket file outside files/"),
+        "ipc_isolated": (ns, "IPC and UTS namespaces; the host's Unix sockets inside exposed folders are covered "
+                             "(found in /proc/net/unix; a socket bound by a relative path or in another network "
+                             "namespace is not seen)"),
         "no_network": (settings.sandbox_network or (ns and caps.network_ns),  # allowing it is the user's call
                        "not isolated: sandbox_network=true allows network" if settings.sandbox_network
                        else "network namespace"),
         "no_root": (True, f"runs as uid {SANDBOX_UID}" if root else "runs as your user"),
         "no_capabilities": (ns or not root or sys.platform.startswith("linux"), "capabilities dropped"),
+        "own_keyring": (sys.platform.startswith("linux"), "a fresh session keyring for every run"),
     }
     fixes = {"cpu_limit": "set sandbox_cpu_seconds > 0", "file_size_limit": "set sandbox_file_size_mb > 0",
              "memory_limit": "set sandbox_memory_mb > 0" if mb <= 0 else

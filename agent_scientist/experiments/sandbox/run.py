@@ -31,7 +31,7 @@ BOOT = Path(__file__).with_name("boot.py")
 SANDBOX_UID = 65534  # "nobody": what a root agent's experiments run as
 PROTECTIONS = ("process_group", "kill_tree", "cpu_limit", "memory_limit", "file_size_limit", "write_limit",
                "process_limit", "clean_env", "read_only_fs", "home_hidden", "private_tmp", "ipc_isolated",
-               "no_network", "no_root", "no_capabilities")
+               "no_network", "no_root", "no_capabilities", "own_keyring")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
@@ -85,6 +85,30 @@ def _limited(cgroups: list[str], name: str) -> bool:
             if (Path(cg) / name).read_text().strip() not in ("max", "9223372036854771712"):
                 return True
     return False
+
+
+def host_sockets(exposed: list[str]) -> list[str]:
+    """The host's named Unix sockets (/proc/net/unix of the agent's network namespace) inside an exposed
+    path, as real paths: the boot binds /dev/null over each, so none can be connected to from a run.
+
+    A walk of the exposed trees would find sockets of other namespaces too, but takes seconds (/usr alone
+    is hundreds of thousands of entries); the kernel's list costs a read.
+    """
+    try:
+        lines = Path("/proc/net/unix").read_text(errors="replace").splitlines()[1:]
+    except OSError:
+        return []
+    roots = [os.path.realpath(p).rstrip("/") or "/" for p in exposed]
+    found: set[str] = set()
+    for line in lines:
+        fields = line.split(None, 7)
+        if len(fields) < 8 or not fields[7].startswith("/"):
+            continue  # unnamed, abstract (@, per network namespace) or bound by a relative path
+        path = fields[7]
+        real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+        if any(real == r or real.startswith(r + "/") or r == "/" for r in roots):
+            found.add(real)
+    return sorted(found)
 
 
 def _oom_killed(cgroups: list[str]) -> bool:
@@ -209,6 +233,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
         hand_over(writable, max(uid, 0))
     expose = [(p, False) for p in SYSTEM_PATHS + tuple(interpreter_paths(argv[0], env))]
     expose += [(str(p), True) for p in writable]
+    sockets = host_sockets([p for p, _ in expose]) if use_ns else []
     devices = list(DEVICES) + ((caps.gpu_control + [g.node for g in gpus]) if gpus else [])
     status_r, status_w = os.pipe()
     life_r, life_w = os.pipe()  # the boot kills the run when this pipe's write end closes (agent died)
@@ -217,7 +242,7 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
         "network": not use_net_ns, "cgroups": cgroups, "uid": uid,
         "expose": expose, "devices": devices, "tmp_mb": max(64, settings.sandbox_file_size_mb),
         "shm_mb": max(64, settings.sandbox_memory_mb // 2), "rlimits": limits, "cwd": str(cwd), "argv": argv,
-        "env": env,
+        "env": env, "sockets": sockets,
     }
     command = [sys.executable, "-I", "-S", str(BOOT), marshal.dumps(boot_cfg).hex()]
     if use_ns:
@@ -280,15 +305,19 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
         "read_only_fs": bool(got.get("read_only_fs")),
         "home_hidden": bool(got.get("home_hidden")),
         "private_tmp": bool(got.get("private_tmp")),
-        "ipc_isolated": use_ns and bool(got.get("home_hidden")),  # IPC+UTS ns, and no outside socket file
+        # IPC+UTS ns, and the host's sockets in bound folders covered
+        "ipc_isolated": use_ns and bool(got.get("home_hidden")) and bool(got.get("sockets_hidden")),
         "no_network": use_net_ns,
         "no_root": bool(got.get("no_root")) or not root,
         "no_capabilities": bool(got.get("no_capabilities")) or not root,
+        "own_keyring": bool(got.get("own_keyring")),
     }
     exit_code = status.get("exit", proc.returncode)
     if timed_out or interrupted:
         exit_code = None
-    stopped = f"Stopped by the sandbox: {watch.hit} into its folders" if watch and watch.hit else ""
+    stopped = ""
+    if watch and watch.hit:  # every process of the run is dead by now: nothing races the clean-up
+        stopped = f"Stopped by the sandbox: {watch.hit} into its folders; {watch.clean(out_dir)}"
     return SandboxResult(exit_code, timed_out, interrupted, round(duration, 3), out, err,
                          {k: protections[k] for k in PROTECTIONS}, notes, [g.describe() for g in gpus],
                          stopped, oom, warnings)
