@@ -19,7 +19,10 @@ def run_checks(settings: Settings, capabilities: list[Capability] | None = None)
         from agent_scientist.capabilities import default_capabilities
 
         capabilities = default_capabilities()
-    checks = [*_model_checks(settings), _home_check(settings), arxiv_check(settings), *_package_checks()]
+    from agent_scientist.agent.interpreter import doctor_check as planner_sandbox_check
+
+    checks = [*_model_checks(settings), _home_check(settings), arxiv_check(settings), *_package_checks(),
+              planner_sandbox_check(settings)]
     for capability in capabilities:
         try:
             checks.extend(capability.doctor_checks(settings))

@@ -239,6 +239,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared_tools: list[An
         description=" ".join(spec["description"].split()),
         instructions=spec["instructions"],
         max_steps=6,
+        settings=ctx.settings,
     )
 
 
