@@ -289,3 +289,45 @@ def test_managed_memory_agent_runs_through_research_as_before(home, cli):
     observations = [s.get("observation") or "" for s in steps if s.get("type") == "action"]
     assert any("Notes say X improves Y." in o for o in observations), observations
     assert sys.executable  # the interpreter of both is this one, inside the sandbox
+
+
+def _interpreters() -> set[int]:
+    """Pids of running planner interpreters started from this checkout."""
+    from agent_scientist.agent.interpreter import CHILD
+
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if str(CHILD).encode() in fh.read():
+                        found.add(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@needs_ns
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_ctrl_c_or_a_kill_mid_step_leaves_no_interpreter(home, sig):
+    """Ctrl-C ends the run (interrupted); SIGKILL of the agent takes the interpreter with it (lifeline)."""
+    import subprocess
+
+    before = _interpreters()
+    with ChatServer([code("print(sum(range(10**13)))"), code('final_answer("never")')]) as server:
+        proc = subprocess.Popen([sys.executable, "-m", "agent_scientist", *_research(server)],
+                                env=cli_env(home, OPENAI_API_KEY=KEY), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=home.parent)
+        deadline = time.monotonic() + 120
+        while not (_interpreters() - before) or len(server.requests) < 1:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(1.0)  # the step's code is running in the interpreter
+        proc.send_signal(sig)
+        proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert json.loads((home / "w" / "workspace.json").read_text())["status"] == "interrupted"
+    deadline = time.monotonic() + 10
+    while _interpreters() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _interpreters() - before
