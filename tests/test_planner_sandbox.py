@@ -331,3 +331,14 @@ def test_ctrl_c_or_a_kill_mid_step_leaves_no_interpreter(home, sig):
     while _interpreters() - before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _interpreters() - before
+
+
+@needs_ns
+def test_running_out_of_memory_is_a_step_error_and_the_run_goes_on(executor, home):
+    from agent_scientist.config import load_settings
+
+    ex = executor(settings=load_settings({"home": str(home), "sandbox_memory_mb": 300}))
+    ex("kept = 1")
+    with pytest.raises(InterpreterFailure, match="memory|Memory"):
+        ex("big = 'a' * (2 * 1024 ** 3)\nprint(len(big))")
+    assert "2" in ex("print(add(1, 1))").logs

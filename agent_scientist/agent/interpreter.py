@@ -22,7 +22,7 @@ import time
 import weakref
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from agent_scientist.agent.interpreter_child import FrameError, encode_frame, read_frame, write_frame
 from agent_scientist.config import Settings
@@ -248,7 +248,7 @@ class SandboxedExecutor:
             return {"error": f"{name}'s answer is too large to pass to your code: {exc}", "type": "ToolResultError"}
         return {"reply": result}
 
-    def _lost(self, why: str, killed: bool = False) -> None:
+    def _lost(self, why: str, killed: bool = False) -> NoReturn:
         """The child is gone or must go: kill it, and fail the step with a message for the model."""
         self._discard()
         detail = why

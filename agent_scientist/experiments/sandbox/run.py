@@ -273,7 +273,7 @@ def start_sandboxed(argv: list[str], *, cwd: Path, writable: list[Path], home: P
     if not use_ns:
         _hide_own_proc()
     uid = SANDBOX_UID if root else -1
-    if root and not use_ns and not all(reachable_by_others(p) for p in (argv[0], str(cwd))):
+    if root and not use_ns and not all(reachable_by_others(p) for p in (argv[0], str(cwd), *map(str, readable or []))):
         uid = -1  # no namespace to re-root into, and uid SANDBOX_UID could not even start the interpreter
         warnings.append(f"Runs as root with no capabilities: {argv[0]} or {cwd} is in a folder other users "
                      "cannot enter.")
