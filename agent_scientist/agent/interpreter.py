@@ -88,6 +88,7 @@ class SandboxedExecutor:
         self.state: dict[str, Any] = {}  # smolagents reads "_print_outputs" from here when a step fails
         self.box: Any = None
         self.start_s: float | None = None  # seconds from spawn to ready, of the current child
+        self.import_s = 0.0  # of which the child spent importing smolagents
         self.protections: dict[str, bool] = {}
         self.warnings: list[str] = []
         self._rfd = self._wfd = -1
@@ -192,6 +193,7 @@ class SandboxedExecutor:
             self._discard()
             raise InterpreterFailure(f"The Python interpreter could not start: {why}")
         self.start_s = time.monotonic() - self._spawned
+        self.import_s = float(hello.get("import_s") or 0.0)
         self._ready = True
         self.protections = self.box.protections(False) if self.box.poll_status() else {}
         self.warnings = list(self.box.warnings)

@@ -123,6 +123,7 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(2, 1)
     link = _Link(rfd, wfd)
+    started = time.perf_counter()
     try:
         from smolagents.local_python_executor import LocalPythonExecutor
 
@@ -131,7 +132,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - e.g. an authorised import that is not installed
         write_frame(wfd, {"fatal": f"{type(exc).__name__}: {exc}"})
         return
-    write_frame(wfd, {"ready": os.getpid()})
+    write_frame(wfd, {"ready": os.getpid(), "import_s": time.perf_counter() - started})
     while True:
         try:
             msg = read_frame(rfd)
