@@ -26,7 +26,7 @@ from agent_scientist.agent.interpreter import (
     SandboxedExecutor,
     isolation_warning,
 )
-from agent_scientist.agent.loop import load_prompts
+from agent_scientist.prompts import load as load_prompts
 from agent_scientist.experiments.sandbox import detect
 
 KEY = "sk-planner-SECRET-4242"
@@ -252,7 +252,7 @@ def test_an_interrupt_in_a_tool_ends_the_step_and_leaves_no_interpreter(executor
 def test_planner_and_memory_agent_code_run_in_sandboxed_executors(settings):
     """planner_agent and managed_agent give smolagents a SandboxedExecutor: no code runs in this process."""
     planner = adapter.planner_agent(tools=[adapter.make_tool(add)], model=ScriptedModel([]),
-                                    prompt_templates=load_prompts(), instructions=None, authorized_imports=[],
+                                    prompt_templates=load_prompts("planner"), instructions=None, authorized_imports=[],
                                     managed_agents=[], step_callbacks=[], planning_interval=0, max_steps=3,
                                     max_print_chars=1000, settings=settings)
     helper = adapter.managed_agent(tools=[adapter.make_tool(add)], model=ScriptedModel([]), name="helper",
