@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from agent_scientist.prompts import load as load_prompts
 from conftest import cli_env
 from support.openai_server import ChatServer
 from support.scripted import ScriptedModel, code
@@ -26,7 +27,6 @@ from agent_scientist.agent.interpreter import (
     SandboxedExecutor,
     isolation_warning,
 )
-from agent_scientist.prompts import load as load_prompts
 from agent_scientist.experiments.sandbox import detect
 
 KEY = "sk-planner-SECRET-4242"
