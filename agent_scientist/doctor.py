@@ -15,7 +15,10 @@ KEY_PACKAGES = ("smolagents", "litellm", "chromadb", "pymupdf", "arxiv", "typer"
 
 def run_checks(settings: Settings, capabilities: list[Capability]) -> list[Check]:
     """The generic checks, then each capability's own (the entry point passes the capabilities)."""
-    checks = [*_model_checks(settings), _home_check(settings), arxiv_check(settings), *_package_checks()]
+    from agent_scientist.agent.interpreter import doctor_check as planner_sandbox_check
+
+    checks = [*_model_checks(settings), _home_check(settings), arxiv_check(settings), *_package_checks(),
+              planner_sandbox_check(settings)]
     for capability in capabilities:
         try:
             checks.extend(capability.doctor_checks(settings))

@@ -12,13 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from smolagents import CodeAgent, LiteLLMModel, tool
+from smolagents.local_python_executor import CodeOutput
 from smolagents.memory import ActionStep, MemoryStep, PlanningStep, TaskStep
 from smolagents.models import ChatMessage, MessageRole
 from smolagents.monitoring import LogLevel, Timing, TokenUsage
 from smolagents.utils import AgentError, AgentParsingError
 
+from agent_scientist.agent.interpreter import SandboxedExecutor
+
 __all__ = [
-    "ActionStep", "AgentError", "ChatMessage", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
+    "ActionStep", "AgentError", "ChatMessage", "CodeOutput", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
     "TaskStep", "Timing", "TokenUsage", "ask_reply", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
     "planner_agent", "set_history", "stop_before_next_step", "text_message",
 ]
@@ -31,11 +34,13 @@ def make_tool(fn: Callable) -> Any:
 
 def planner_agent(*, tools: list[Any], model: Any, prompt_templates: dict[str, Any], instructions: str | None,
                   authorized_imports: list[str], managed_agents: list[Any], step_callbacks: list[Callable],
-                  planning_interval: int, max_steps: int, max_print_chars: int) -> Any:
+                  planning_interval: int, max_steps: int, max_print_chars: int, executor: Any = None,
+                  settings: Any = None) -> Any:
     """The planner: a CodeAgent whose step limit is enforced by our callbacks, never by a forced answer.
 
     smolagents asks the model for a final answer once `max_steps` is reached; giving it one step more than
-    ours means our recorder always stops the run first (see `stop_before_next_step`).
+    ours means our recorder always stops the run first (see `stop_before_next_step`). Its code runs in
+    `executor` (default: a SandboxedExecutor under `settings`' sandbox limits), never in this process.
     """
     return CodeAgent(
         tools=tools,
@@ -49,14 +54,22 @@ def planner_agent(*, tools: list[Any], model: Any, prompt_templates: dict[str, A
         max_steps=max_steps + 1,
         verbosity_level=LogLevel.OFF,
         max_print_outputs_length=max_print_chars,
+        executor=executor or SandboxedExecutor(authorized_imports, max_print_chars, settings),
     )
 
 
 def managed_agent(*, tools: list[Any], model: Any, name: str, description: str, instructions: str,
-                  max_steps: int) -> Any:
-    """A helper agent the planner calls like a tool (e.g. the memory agent), silent like the planner."""
+                  max_steps: int, executor: Any = None, settings: Any = None) -> Any:
+    """A helper agent the planner calls like a tool (e.g. the memory agent), silent like the planner.
+
+    Its code runs in `executor` (default: a SandboxedExecutor under `settings`), as the planner's does.
+    """
     return CodeAgent(tools=tools, model=model, name=name, description=description, instructions=instructions,
-                     max_steps=max_steps, verbosity_level=LogLevel.OFF)
+                     max_steps=max_steps, verbosity_level=LogLevel.OFF,
+                     executor=executor or SandboxedExecutor([], MANAGED_PRINT_CHARS, settings))
+
+
+MANAGED_PRINT_CHARS = 50_000  # smolagents' DEFAULT_MAX_LEN_OUTPUT, what a managed agent had in-process
 
 
 def stop_before_next_step(agent: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from agent_scientist.agent.adapter import set_history
 from agent_scientist.agent.history import rebuild_history
+from agent_scientist.agent.interpreter import close_executors, isolation_warning
 from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, output_was_cut
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import build_toolbox, planner_tools
@@ -175,6 +176,7 @@ def build_agent(ctx: ToolContext, box: Toolbox, model: Any, recorder: StepRecord
         planning_interval=settings.planning_interval,
         max_steps=settings.max_steps,  # our recorder stops first, without a forced answer
         max_print_chars=settings.read_chars * 2,
+        settings=settings,
     )
 
 
@@ -206,6 +208,7 @@ def run(
         meter = UsageMeter(worker_model) if worker_model is not None and worker_model is not model else None
         ctx = ToolContext(ws=ws, settings=settings, worker_model=worker_model)
         box = build_toolbox(ctx, capabilities)
+        ctx.warnings.extend(w for w in [isolation_warning(settings)] if w)  # planner code not sandboxed here
         for warning in ctx.warnings:
             progress.warn(warning)
         model_id = getattr(model, "model_id", "") or settings.model
@@ -235,6 +238,7 @@ def run(
         ws.update(status=outcome.status, stop_reason=outcome.reason)
         bound = settings.end_of_run_timeout if outcome.reason == "interrupted" else None
         skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound)
+        close_executors(agent)  # the sandboxed interpreters of the planner and its managed agents
         end = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
         if outcome.log:
             end["log"] = Path(outcome.log).name

@@ -240,6 +240,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared: list[Callable
         description=" ".join(spec["description"].split()),
         instructions=spec["instructions"],
         max_steps=6,
+        settings=ctx.settings,
     )
 
 

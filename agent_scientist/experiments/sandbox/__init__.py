@@ -14,10 +14,13 @@ from agent_scientist.experiments.sandbox.run import (
     MB,
     PROTECTIONS,
     SANDBOX_UID,
+    Sandboxed,
     SandboxResult,
     run_sandboxed,
+    start_sandboxed,
 )
 from agent_scientist.experiments.sandbox.tree import iter_tree
 
-__all__ = ["MB", "PROTECTIONS", "SANDBOX_UID", "Capabilities", "Capture", "Gpu", "SandboxResult", "clean_env",
-           "detect", "is_credential_like", "iter_tree", "run_sandboxed", "select_gpus"]
+__all__ = ["MB", "PROTECTIONS", "SANDBOX_UID", "Capabilities", "Capture", "Gpu", "SandboxResult", "Sandboxed", "clean_env",
+           "detect", "is_credential_like", "iter_tree", "run_sandboxed", "select_gpus",
+           "start_sandboxed"]

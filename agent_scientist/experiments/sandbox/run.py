@@ -184,19 +184,93 @@ def _drop_cgroup(cgroup: str) -> None:
             time.sleep(0.02)
 
 
-def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list[Path], home: Path,
-                  settings: Settings, timeout: float, out_dir: Path, tail_bytes: int = 64 * 1024,
-                  namespaces: bool = True) -> SandboxResult:
-    """Run argv under every protection this machine allows; never raises for the child's behaviour.
+@dataclass
+class Sandboxed:
+    """A process started by `start_sandboxed`: what is needed to kill it, reap it and say what it got."""
 
-    Only `writable` (and the interpreter, read-only) of `workspace` and the machine is visible.
-    `namespaces=False` forces the degraded mode (used by tests to cover it).
+    proc: subprocess.Popen
+    cgroups: list[str]
+    use_ns: bool
+    use_net_ns: bool
+    root: bool
+    limits: dict[str, int]
+    memory_cgroup: bool
+    pids_cgroup: bool
+    nproc_rlimit: bool
+    settings: Settings
+    gpus: list = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    status: dict = field(default_factory=dict)  # what the boot reported so far (see `poll_status`)
+    oom_killed: bool = False
+    status_fd: int = -1
+    lifeline_fd: int = -1  # the boot kills the process when this write end closes
+
+    def kill(self) -> None:
+        """SIGKILL the whole tree (idempotent)."""
+        kill_tree(self.proc, self.cgroups, scan=not self.use_ns)
+
+    def poll_status(self) -> dict:
+        """Merge what the boot has written on its status pipe so far, without waiting."""
+        if self.status_fd >= 0:
+            self.status.update(_parse_status(_read_available(self.status_fd)))
+        return self.status
+
+    def stop(self) -> None:
+        """Kill, reap, close the pipes and drop the cgroups; then `status` and `oom_killed` are final."""
+        if self.proc.returncode is None:
+            self.kill()
+            self.proc.wait()
+        if self.lifeline_fd >= 0:
+            os.close(self.lifeline_fd)
+            self.lifeline_fd = -1
+        self.oom_killed = self.oom_killed or _oom_killed(self.cgroups)
+        for cgroup in self.cgroups:
+            _drop_cgroup(cgroup)
+        self.cgroups = []
+        if self.status_fd >= 0:
+            self.poll_status()
+            os.close(self.status_fd)
+            self.status_fd = -1
+
+    def protections(self, write_limit: bool) -> dict[str, bool]:
+        """Which of PROTECTIONS this process got (from the boot's report)."""
+        got = self.status.get("got", {})
+        cgroups_joined = bool(got.get("cgroups"))
+        protections = {
+            "process_group": True,
+            "kill_tree": self.use_ns or cgroups_joined,
+            "cpu_limit": "RLIMIT_CPU" in self.limits,
+            "memory_limit": (self.memory_cgroup and cgroups_joined) or "RLIMIT_AS" in self.limits,
+            "file_size_limit": "RLIMIT_FSIZE" in self.limits,
+            "write_limit": write_limit,
+            "process_limit": (self.pids_cgroup and cgroups_joined and self.settings.sandbox_max_procs > 0)
+            or self.nproc_rlimit,
+            "clean_env": True,
+            "read_only_fs": bool(got.get("read_only_fs")),
+            "home_hidden": bool(got.get("home_hidden")),
+            "private_tmp": bool(got.get("private_tmp")),
+            # IPC+UTS ns, and the host's sockets in bound folders covered
+            "ipc_isolated": self.use_ns and bool(got.get("home_hidden")) and bool(got.get("sockets_hidden")),
+            "no_network": self.use_net_ns,
+            "no_root": bool(got.get("no_root")) or not self.root,
+            "no_capabilities": bool(got.get("no_capabilities")) or not self.root,
+            "own_keyring": bool(got.get("own_keyring")),
+        }
+        return {k: protections[k] for k in PROTECTIONS}
+
+
+def start_sandboxed(argv: list[str], *, cwd: Path, writable: list[Path], home: Path, settings: Settings,
+                    namespaces: bool = True, readable: list[Path] | None = None, stdin: int | None = None,
+                    stdout: int | None = None, stderr: int | None = None) -> Sandboxed:
+    """Start argv under every protection this machine allows and return at once (the caller owns its life).
+
+    Only `writable`, `readable` (read-only), the system paths and the interpreter are visible; stdin/stdout/
+    stderr are as for Popen. Always end it with `Sandboxed.stop`.
     """
     caps = detect()
     use_ns = bool(namespaces and caps.unshare)
     use_net_ns = use_ns and caps.network_ns and not settings.sandbox_network
     root = os.geteuid() == 0
-    out_dir.mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
     tmpdir = "/tmp" if use_ns else str(home.parent / "tmp")
     os.makedirs(tmpdir, exist_ok=True)
@@ -225,13 +299,14 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     if not use_ns:
         _hide_own_proc()
     uid = SANDBOX_UID if root else -1
-    if root and not use_ns and not all(reachable_by_others(p) for p in (argv[0], str(cwd))):
+    if root and not use_ns and not all(reachable_by_others(p) for p in (argv[0], str(cwd), *map(str, readable or []))):
         uid = -1  # no namespace to re-root into, and uid SANDBOX_UID could not even start the interpreter
         warnings.append(f"Runs as root with no capabilities: {argv[0]} or {cwd} is in a folder other users "
                      "cannot enter.")
     if root:  # the writable folders belong to whoever the experiment runs as
         hand_over(writable, max(uid, 0))
     expose = [(p, False) for p in SYSTEM_PATHS + tuple(interpreter_paths(argv[0], env))]
+    expose += [(str(p), False) for p in readable or []]
     expose += [(str(p), True) for p in writable]
     sockets = host_sockets([p for p, _ in expose]) if use_ns else []
     devices = list(DEVICES) + ((caps.gpu_control + [g.node for g in gpus]) if gpus else [])
@@ -247,71 +322,63 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     command = [sys.executable, "-I", "-S", str(BOOT), marshal.dumps(boot_cfg).hex()]
     if use_ns:
         command = [caps.unshare, *ns_flags(), *(["--net"] if use_net_ns else []), "--", *command]
+    try:
+        proc = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr,
+                                pass_fds=(status_w, life_r), start_new_session=True, cwd=cwd, env=env)
+    except BaseException:
+        for fd in (status_r, status_w, life_r, life_w):
+            os.close(fd)
+        for cgroup in cgroups:
+            _drop_cgroup(cgroup)
+        raise
+    os.close(status_w)
+    os.close(life_r)
+    return Sandboxed(proc, cgroups, use_ns, use_net_ns, root, limits, memory_cgroup, pids_cgroup, nproc_rlimit,
+                     settings, gpus, warnings, status_fd=status_r, lifeline_fd=life_w)
+
+
+def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list[Path], home: Path,
+                  settings: Settings, timeout: float, out_dir: Path, tail_bytes: int = 64 * 1024,
+                  namespaces: bool = True) -> SandboxResult:
+    """Run argv under every protection this machine allows; never raises for the child's behaviour.
+
+    Only `writable` (and the interpreter, read-only) of `workspace` and the machine is visible.
+    `namespaces=False` forces the degraded mode (used by tests to cover it).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
     disk_bytes = max(1, settings.sandbox_file_size_mb) * MB
     started = time.monotonic()
     timed_out = interrupted = False
-    proc = watch = None
+    box = watch = None
     try:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, pass_fds=(status_w, life_r), start_new_session=True,
-                                cwd=cwd, env=env)
-        os.close(status_w)
-        status_w = -1
+        box = start_sandboxed(argv, cwd=cwd, writable=writable, home=home, settings=settings,
+                              namespaces=namespaces, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+        proc = box.proc
         out = Capture(proc.stdout, out_dir / "stdout.txt", tail_bytes, disk_bytes)
         err = Capture(proc.stderr, out_dir / "stderr.txt", tail_bytes, disk_bytes)
         if settings.sandbox_write_mb > 0 or settings.sandbox_write_files > 0:
-            watch = WriteWatch(writable, settings.sandbox_write_mb * MB, settings.sandbox_write_files,
-                               lambda: kill_tree(proc, cgroups, scan=not use_ns))
+            watch = WriteWatch(writable, settings.sandbox_write_mb * MB, settings.sandbox_write_files, box.kill)
         try:
             _wait(proc, max(0.1, timeout))
         except subprocess.TimeoutExpired:
             timed_out = True
         except KeyboardInterrupt:
             interrupted = True
-        kill_tree(proc, cgroups, scan=not use_ns)
+        box.kill()
         proc.wait()
         out.finish()
         err.finish()
     finally:
         if watch:
             watch.finish()
-        for fd in (status_w, life_r, life_w):
-            if fd >= 0:
-                os.close(fd)
-        if proc is None:
-            os.close(status_r)
-        if proc is not None and proc.returncode is None:  # an exception escaped: leave nothing running
-            kill_tree(proc, cgroups, scan=not use_ns)
-            proc.wait()
-        oom = _oom_killed(cgroups)
-        for cgroup in cgroups:
-            _drop_cgroup(cgroup)
+        if box is not None:  # also when an exception escaped: leave nothing running
+            box.stop()
     duration = time.monotonic() - started
-    status = _read_status(status_r)
-    got = status.get("got", {})
+    status = box.status
     notes = list(status.get("notes", []))
     if status.get("fatal"):
         notes.insert(0, f"sandbox setup failed: {status['fatal']}")
-    protections = {
-        "process_group": True,
-        "kill_tree": use_ns or bool(got.get("cgroups")),
-        "cpu_limit": "RLIMIT_CPU" in limits,
-        "memory_limit": (memory_cgroup and bool(got.get("cgroups"))) or "RLIMIT_AS" in limits,
-        "file_size_limit": "RLIMIT_FSIZE" in limits,
-        "write_limit": watch is not None,
-        "process_limit": (pids_cgroup and bool(got.get("cgroups")) and settings.sandbox_max_procs > 0)
-        or nproc_rlimit,
-        "clean_env": True,
-        "read_only_fs": bool(got.get("read_only_fs")),
-        "home_hidden": bool(got.get("home_hidden")),
-        "private_tmp": bool(got.get("private_tmp")),
-        # IPC+UTS ns, and the host's sockets in bound folders covered
-        "ipc_isolated": use_ns and bool(got.get("home_hidden")) and bool(got.get("sockets_hidden")),
-        "no_network": use_net_ns,
-        "no_root": bool(got.get("no_root")) or not root,
-        "no_capabilities": bool(got.get("no_capabilities")) or not root,
-        "own_keyring": bool(got.get("own_keyring")),
-    }
     exit_code = status.get("exit", proc.returncode)
     if timed_out or interrupted:
         exit_code = None
@@ -319,27 +386,29 @@ def run_sandboxed(argv: list[str], *, cwd: Path, workspace: Path, writable: list
     if watch and watch.hit:  # every process of the run is dead by now: nothing races the clean-up
         stopped = f"Stopped by the sandbox: {watch.hit} into its folders; {watch.clean(out_dir)}"
     return SandboxResult(exit_code, timed_out, interrupted, round(duration, 3), out, err,
-                         {k: protections[k] for k in PROTECTIONS}, notes, [g.describe() for g in gpus],
-                         stopped, oom, warnings)
+                         box.protections(watch is not None), notes, [g.describe() for g in box.gpus],
+                         stopped, box.oom_killed, box.warnings)
 
 
-def _read_status(fd: int) -> dict:
-    """Merge the lines the boot wrote: what it enforced, then (namespaces) the exit status."""
+def _read_available(fd: int) -> bytes:
+    """What can be read from `fd` now, without waiting."""
     chunks = []
-    try:
-        os.set_blocking(fd, False)
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_status(data: bytes) -> dict:
+    """Merge the lines the boot wrote: what it enforced, then (namespaces) the exit status."""
     status: dict = {}
-    for line in b"".join(chunks).splitlines():
+    for line in data.splitlines():
         try:
             record = ast.literal_eval(line.decode("utf-8", "replace"))
         except (ValueError, SyntaxError):
