@@ -17,7 +17,7 @@ from smolagents.local_python_executor import LocalPythonExecutor
 
 from agent_scientist.agent.adapter import make_tool
 from agent_scientist.agent.interpreter import SandboxedExecutor
-from agent_scientist.experiments.sandbox import detect
+from agent_scientist.sandbox import detect
 
 STEP = "total = sum(range(100))\nprint('total', total)\ntotal"
 CALLS = 50

@@ -17,7 +17,7 @@ from agent_scientist.config import load_settings
 from agent_scientist.contracts import Toolbox, ToolContext
 from agent_scientist.experiments import editor as editor_module
 from agent_scientist.experiments.runner import run_script
-from agent_scientist.experiments.sandbox import detect
+from agent_scientist.sandbox import detect
 from agent_scientist.workspace import Workspace
 
 

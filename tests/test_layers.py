@@ -22,7 +22,8 @@ LAYERS = [
     ("composition", {"capabilities", "doctor"}),
     ("features", {"review", "report", "memory", "papers", "experiments"}),
     ("runtime", {"agent"}),
-    ("contracts", {"contracts", "workspace", "records", "config", "fsio", "untrusted", "__init__"}),
+    # sandbox: the process sandbox both experiments and the planner's interpreter run in (imports config only).
+    ("contracts", {"contracts", "workspace", "records", "config", "fsio", "untrusted", "sandbox", "__init__"}),
 ]
 # Modules whose layer is not their package's: each its own unit in the cycle check.
 MODULE_LAYERS = {

@@ -27,7 +27,7 @@ from agent_scientist.agent.interpreter import (
     SandboxedExecutor,
     isolation_warning,
 )
-from agent_scientist.experiments.sandbox import detect
+from agent_scientist.sandbox import detect
 
 KEY = "sk-planner-SECRET-4242"
 HAVE_NS = bool(detect().unshare)

@@ -22,7 +22,7 @@ from agent_scientist.agent.registry import planner_tools
 from agent_scientist.contracts import Toolbox, ToolError
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import run_many, run_script
-from agent_scientist.experiments.sandbox import report as sandbox_report
+from agent_scientist.sandbox import report as sandbox_report
 
 pytestmark = pytest.mark.ray
 
@@ -220,7 +220,7 @@ def test_unenforced_protections_on_the_worker_are_listed(home: Path, ray_head) -
 
 def test_doctor_runs_a_trivial_task_in_the_sandbox_on_a_worker(home: Path, ray_head) -> None:
     from agent_scientist.experiments.executors.ray import _task
-    from agent_scientist.experiments.sandbox import detect
+    from agent_scientist.sandbox import detect
 
     ctx = on_ray(home, ray_head)
     checks = {what: (ok, detail) for what, ok, detail in runner_module.RunnerCapability().doctor_checks(ctx.settings)}

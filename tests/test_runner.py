@@ -14,7 +14,7 @@ from agent_scientist.contracts import Toolbox, ToolError
 from agent_scientist.experiments import editor as editor_module
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import STDERR_CHARS, STDOUT_CHARS, run_script
-from agent_scientist.experiments.sandbox import PROTECTIONS
+from agent_scientist.sandbox import PROTECTIONS
 
 
 def test_tool_registration(home: Path) -> None:
@@ -27,7 +27,7 @@ def test_tool_registration(home: Path) -> None:
 
 
 def test_instruction_tells_the_truth_without_namespaces(home: Path, monkeypatch) -> None:
-    from agent_scientist.experiments.sandbox import probe
+    from agent_scientist.sandbox import probe
 
     monkeypatch.setattr(probe, "_caps", probe.Capabilities(rlimits=True))  # a machine refusing them
     box = Toolbox()

@@ -19,8 +19,8 @@ import pytest
 from support.lab import LEAK_DRIVER, alive, ancestors, lab, missing, procs_with, script, start_driver, token
 
 from agent_scientist.experiments.runner import run_script
-from agent_scientist.experiments.sandbox import PROTECTIONS, detect, is_credential_like
-from agent_scientist.experiments.sandbox.report import doctor_checks
+from agent_scientist.sandbox import PROTECTIONS, detect, is_credential_like
+from agent_scientist.sandbox.report import doctor_checks
 
 HAVE_NS = bool(detect().unshare)
 needs_ns = pytest.mark.needs_sandbox(HAVE_NS, "user namespaces")  # skips, or fails when the sandbox is required

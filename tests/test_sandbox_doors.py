@@ -19,7 +19,7 @@ import pytest
 from support.lab import lab, script, token
 
 from agent_scientist.experiments.runner import run_script
-from agent_scientist.experiments.sandbox import SANDBOX_UID, detect
+from agent_scientist.sandbox import SANDBOX_UID, detect
 
 HAVE_NS = bool(detect().unshare)
 needs_ns = pytest.mark.needs_sandbox(HAVE_NS, "user namespaces")

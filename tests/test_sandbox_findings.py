@@ -20,7 +20,7 @@ import pytest
 from support.lab import lab, missing, script, token
 
 from agent_scientist.experiments.runner import run_script
-from agent_scientist.experiments.sandbox import detect
+from agent_scientist.sandbox import detect
 
 HAVE_NS = bool(detect().unshare)
 needs_ns = pytest.mark.needs_sandbox(HAVE_NS, "user namespaces")
@@ -97,7 +97,7 @@ def test_handing_files_over_races_no_symlink_into_a_host_file(tmp_path: Path) ->
     (root chowning files/ to the experiment's uid) must never change a host file's owner."""
     import subprocess
 
-    from agent_scientist.experiments.sandbox.tree import hand_over
+    from agent_scientist.sandbox.tree import hand_over
 
     if platform.machine() not in ("x86_64", "aarch64"):
         pytest.skip("renameat2 syscall number unknown here")
@@ -172,7 +172,7 @@ def test_a_host_socket_under_an_exposed_read_only_path_cannot_be_reached(home: P
 
 
 def test_doctor_says_how_host_sockets_are_kept_away(settings) -> None:
-    from agent_scientist.experiments.sandbox.report import protection_report
+    from agent_scientist.sandbox.report import protection_report
 
     ok, detail = protection_report(settings)["ipc_isolated"]
     assert "no socket file outside files/" not in detail

@@ -20,8 +20,8 @@ from support.lab import lab, script
 from agent_scientist.contracts import Toolbox
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import run_script
-from agent_scientist.experiments.sandbox import Gpu, detect, select_gpus
-from agent_scientist.experiments.sandbox.report import doctor_checks
+from agent_scientist.sandbox import Gpu, detect, select_gpus
+from agent_scientist.sandbox.report import doctor_checks
 
 HAVE_NS = bool(detect().unshare)
 needs_ns = pytest.mark.needs_sandbox(HAVE_NS, "user namespaces")

@@ -42,7 +42,7 @@ class InterpreterFailure(Exception):
 
 def isolation_warning(settings: Settings | None = None, namespaces: bool = True) -> str:
     """The warning for the start of a run and `doctor` where the kernel refuses the sandbox's namespaces."""
-    from agent_scientist.experiments.sandbox import detect
+    from agent_scientist.sandbox import detect
 
     caps = detect()
     if namespaces and caps.unshare:
@@ -154,7 +154,7 @@ class SandboxedExecutor:
             return
         if self.box is not None:
             self._discard()
-        from agent_scientist.experiments.sandbox import start_sandboxed
+        from agent_scientist.sandbox import start_sandboxed
 
         self._tmp = tempfile.mkdtemp(prefix="agent-scientist-interp-")
         cfg = json.dumps({"imports": self.imports, "max_print": self.max_print})

@@ -23,8 +23,8 @@ from agent_scientist.config import Settings
 from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.experiments.editor import resolve_in_files
 from agent_scientist.experiments.executors import RunSpec, get_executor
-from agent_scientist.experiments.sandbox import Capture, detect, report
 from agent_scientist.records import RunRecord
+from agent_scientist.sandbox import Capture, detect, report
 from agent_scientist.untrusted import mark
 from agent_scientist.workspace import Workspace, WorkspaceError, now_iso
 

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from agent_scientist.experiments.sandbox import iter_tree
+from agent_scientist.sandbox import iter_tree
 
 MAX_WALK = 20000
 

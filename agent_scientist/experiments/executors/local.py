@@ -8,8 +8,8 @@ import threading
 from agent_scientist.config import Settings
 from agent_scientist.contracts import Check, ToolError
 from agent_scientist.experiments.executors import Outcome, RunSpec, hostname
-from agent_scientist.experiments.sandbox import run_sandboxed
 from agent_scientist.experiments.snapshot import changed_since, snapshot
+from agent_scientist.sandbox import run_sandboxed
 
 
 class LocalExecutor:
@@ -28,7 +28,7 @@ class LocalExecutor:
         return 1
 
     def doctor_checks(self, settings: Settings) -> list[Check]:
-        return []  # the sandbox's own checks (experiments.sandbox.report) cover this machine
+        return []  # the sandbox's own checks (sandbox.report) cover this machine
 
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> Outcome:
         """Run in the sandbox here; artifacts are what changed in files/ (runs/ excluded)."""

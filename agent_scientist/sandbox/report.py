@@ -17,9 +17,9 @@ from pathlib import Path
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import Check
-from agent_scientist.experiments.sandbox.env import clean_env, select_gpus
-from agent_scientist.experiments.sandbox.probe import Gpu, detect
-from agent_scientist.experiments.sandbox.run import SANDBOX_UID, run_sandboxed
+from agent_scientist.sandbox.env import clean_env, select_gpus
+from agent_scientist.sandbox.probe import Gpu, detect
+from agent_scientist.sandbox.run import SANDBOX_UID, run_sandboxed
 
 NOT_ENFORCED = {  # what a user risks when a protection is missing, shown by `doctor`
     "kill_tree": "a grandchild that leaves the process group can outlive a timeout",

@@ -12,7 +12,7 @@ import os
 import subprocess
 
 from agent_scientist.config import Settings
-from agent_scientist.experiments.sandbox.probe import Gpu
+from agent_scientist.sandbox.probe import Gpu
 
 _CREDENTIAL_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "AUTH",
                      "COOKIE", "SESSION", "PRIVATE")

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent_scientist.config import Settings
-from agent_scientist.experiments.sandbox.capture import Capture
-from agent_scientist.experiments.sandbox.env import SYSTEM_PATHS, clean_env, interpreter_paths, select_gpus
-from agent_scientist.experiments.sandbox.probe import CGROUP_PREFIX, detect, ns_flags
-from agent_scientist.experiments.sandbox.tree import WriteWatch, hand_over, reachable_by_others
+from agent_scientist.sandbox.capture import Capture
+from agent_scientist.sandbox.env import SYSTEM_PATHS, clean_env, interpreter_paths, select_gpus
+from agent_scientist.sandbox.probe import CGROUP_PREFIX, detect, ns_flags
+from agent_scientist.sandbox.tree import WriteWatch, hand_over, reachable_by_others
 
 MB = 1024 * 1024
 BOOT = Path(__file__).with_name("boot.py")

@@ -7,10 +7,10 @@ namespaces just before the experiment; report.py says what is enforced (for the 
 `doctor`). Where the kernel refuses a protection the run still happens and the result says what was missing.
 """
 
-from agent_scientist.experiments.sandbox.capture import Capture
-from agent_scientist.experiments.sandbox.env import clean_env, is_credential_like, select_gpus
-from agent_scientist.experiments.sandbox.probe import Capabilities, Gpu, detect
-from agent_scientist.experiments.sandbox.run import (
+from agent_scientist.sandbox.capture import Capture
+from agent_scientist.sandbox.env import clean_env, is_credential_like, select_gpus
+from agent_scientist.sandbox.probe import Capabilities, Gpu, detect
+from agent_scientist.sandbox.run import (
     MB,
     PROTECTIONS,
     SANDBOX_UID,
@@ -19,7 +19,7 @@ from agent_scientist.experiments.sandbox.run import (
     run_sandboxed,
     start_sandboxed,
 )
-from agent_scientist.experiments.sandbox.tree import iter_tree
+from agent_scientist.sandbox.tree import iter_tree
 
 __all__ = ["MB", "PROTECTIONS", "SANDBOX_UID", "Capabilities", "Capture", "Gpu", "SandboxResult", "Sandboxed", "clean_env",
            "detect", "is_credential_like", "iter_tree", "run_sandboxed", "select_gpus",
