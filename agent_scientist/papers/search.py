@@ -12,9 +12,9 @@ from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.lexical import bm25
 from agent_scientist.papers.sources import SOURCES, merge, record
 from agent_scientist.papers.store import (
-    bm25,
     query_terms,
     search_cache_path,
 )

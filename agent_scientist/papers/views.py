@@ -7,11 +7,8 @@ from typing import Any
 
 from agent_scientist.agent.registry import ToolError
 from agent_scientist.papers.ids import citation_label
-from agent_scientist.papers.store import (
-    bm25,
-    chunk_pages,
-    tokens,
-)
+from agent_scientist.papers.lexical import bm25, tokens
+from agent_scientist.papers.store import chunk_pages
 
 PASSAGES = 4
 log = logging.getLogger(__name__)

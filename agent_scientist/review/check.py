@@ -153,7 +153,8 @@ def build_item(ws: Workspace, settings: Settings, claim: Claim, paper_id: str, p
 
 
 def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
-    from agent_scientist.papers.store import bm25, chunk_pages, tokens
+    from agent_scientist.papers.lexical import bm25, tokens
+    from agent_scientist.papers.store import chunk_pages
 
     chunks = chunk_pages(pages)
     scores = bm25(tokens(query), [c["text"] for c in chunks])
