@@ -217,3 +217,39 @@ def test_resume_after_sigkill_pays_no_batch_twice(home: Path, tmp_path: Path) ->
     records = [json.loads(line) for line in Workspace.open(home, "ev").steps_path.read_text().splitlines()]
     judged = [i["passage_id"] for r in records if r.get("type") == "evidence" for i in r["items"]]
     assert len(judged) == len(set(judged)) == found.read  # no passage judged (paid for) twice
+
+
+def test_report_and_show_carry_evidence_cost_and_disagreement(home: Path, cli) -> None:
+    from support.report_ws import add_step
+
+    from agent_scientist.report import render
+
+    ws = _workspace(home)
+    with ChatServer(responder=_responder()) as server:
+        settings = _settings(home, server, model="openai/gpt-4o-mini")
+        found = gather(ws, settings, open_memory(ws, settings), build_model(settings, "worker"), QUESTION)
+    add_step(ws, 1, final_answer="Dropout helps [arXiv:2401.00001v1 p.1] but not always [arXiv:2401.00002v1 p.1].")
+    ws.update(status="completed")
+    text = render(ws, []).text
+    assert f"- **Of which evidence:** {found.tokens_in:,} in, {found.tokens_out:,} out" in text
+    note = text.split("**Disagreement in the literature**", 1)[1].split("##", 1)[0]
+    assert "supported by arXiv:2401.00001v1" in note and "contradicted by arXiv:2401.00002v1" in note
+    shown = cli("show", "ev").stdout
+    assert f"of which evidence (gather_evidence): tokens in {found.tokens_in} / out {found.tokens_out}" in shown
+
+
+def test_reviewer_sees_evidence_first_and_doctor_names_planner_prices(home: Path) -> None:
+    from agent_scientist.memory.capability import doctor_checks
+    from agent_scientist.review.check import build_item
+    from agent_scientist.review.claims import Claim
+
+    ws = _workspace(home)
+    with ChatServer(responder=_responder()) as server:
+        settings = _settings(home, server)
+        found = gather(ws, settings, open_memory(ws, settings), build_model(settings, "worker"), QUESTION)
+    item = next(i for i in found.kept() if i["paper_id"] == "2401.00001v1")
+    claim = Claim(number=1, text="Dropout helps.", plain="Dropout helps.", start=0, end=14)
+    built = build_item(ws, settings, claim, "2401.00001v1", (item["page"], item["page"]))
+    assert not isinstance(built, str)
+    assert built.shown.startswith("EVIDENCE gathered earlier") and item["quote"] in built.shown
+    assert any(c[0] == "evidence" and "planner prices" in c[2] for c in doctor_checks(Settings(model="openai/x")))

@@ -296,6 +296,12 @@ def doctor_checks(settings: Any) -> list[Check]:
     from agent_scientist.memory.embedding import EmbeddingError, get_embedder
 
     checks = []
+    if settings.model and not settings.worker_model:
+        checks.append(("evidence", True, f"no worker_model set: gather_evidence reads passages on the planner model "
+                       f"{settings.model}, at planner prices; set worker_model to a cheaper model"))
+    elif settings.worker_model:
+        checks.append(("evidence", True, f"gather_evidence on the worker model {settings.worker_model}, "
+                       f"{settings.evidence_concurrency} call(s) in flight"))
     try:
         vector = get_embedder(settings.embedding_model or "local", settings.api_base).embed(["doctor check"])[0]
         checks.append(("embedding model", True, f"{settings.embedding_model or 'local'}: {len(vector)} dimensions"))

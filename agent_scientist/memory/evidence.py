@@ -311,3 +311,25 @@ def question_items(ws: Workspace) -> dict[str, list[dict[str, Any]]]:
         g = Gathered(question, items=list(items.values()))
         out[question] = g.kept()
     return out
+
+
+def disagreements(ws: Workspace) -> list[tuple[str, dict[str, list[str]]]]:
+    """(question, sides) for every gathered question whose kept items take both sides."""
+    out = []
+    for question, items in question_items(ws).items():
+        s = sides(items)
+        if s["supports"] and s["contradicts"]:
+            out.append((question, s))
+    return out
+
+
+def evidence_for(ws: Workspace, paper_id: str, pages: tuple[int, int] | None) -> str:
+    """The kept evidence items of a paper (on the cited pages, when pages are cited), as lines for the
+    reviewer, who sees them before the cited text; '' when there are none."""
+    lines = []
+    for question, items in question_items(ws).items():
+        for item in items:
+            page = int(item.get("page") or item["pages"][0])
+            if item["paper_id"] == paper_id and (pages is None or pages[0] <= page <= pages[1]):
+                lines.append(f"- p.{page} ({item['stance']} on {question!r}): {item['summary']} “{item['quote']}”")
+    return "EVIDENCE gathered earlier from this source:\n" + "\n".join(lines[:6]) if lines else ""

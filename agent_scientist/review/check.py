@@ -143,13 +143,22 @@ def build_item(ws: Workspace, settings: Settings, claim: Claim, paper_id: str, p
             return f"{paper_id} has no page {first}"
         label = f"{paper_id} p.{first}" + (f"-{last}" if last != first else "")
         shown = "\n\n".join(f"[page {n}]\n{text}" for n, text in chosen)
+        shown = "\n\n".join(x for x in (_evidence(ws, paper_id, pages), shown) if x)
         return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS], chosen)
     hits = passages(claim.plain, paper_id) if passages else []
     if not hits:
         hits = _lexical_passages(all_pages, claim.plain)
     shown = "\n\n".join(f"[p.{h.get('page_start')}] {' '.join(str(h.get('text', '')).split())}" for h in hits)
+    shown = "\n\n".join(x for x in (_evidence(ws, paper_id, None), shown) if x)
     return Item(claim.number, paper_id, None, paper_id, shown[:SOURCE_CHARS] or all_pages[0][:SOURCE_CHARS],
                 list(enumerate(all_pages, start=1)))
+
+
+def _evidence(ws: Workspace, paper_id: str, pages: tuple[int, int] | None) -> str:
+    """gather_evidence's items on this source, shown to the reviewer first (memory/evidence.py)."""
+    from agent_scientist.memory.evidence import evidence_for
+
+    return evidence_for(ws, paper_id, pages)
 
 
 def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
