@@ -124,6 +124,7 @@ def test_gather_checks_quotes_reports_disagreement_and_saves_items(home: Path) -
         ctx = ToolContext(ws=ws, settings=settings, worker_model=build_model(settings, "worker"))
         run, box = memory_box(ctx)
         tool = next(t for t in box.tools if t.name == "gather_evidence")
+        assert "call `gather_evidence(question)`" in " ".join(box.instructions)  # the planner is told to use it
         answer = tool(question=QUESTION, paper_ids="2401.00001, 2401.00003v1", k=4)
         assert "disagree" not in answer.split("\n")[0]  # the contradicting paper was not asked for
         assert "[arXiv:2401.00001v1 p." in answer and "score 8/10, supports" in answer

@@ -4,8 +4,9 @@ Why FTS5 and not bm25s, rank-bm25 or tantivy: it adds and deletes rows increment
 (bm25s rebuilds its matrices on every add; rank-bm25 scores in pure Python, keeps nothing on disk and is
 unmaintained since 2022), it is crash-safe and shared safely between processes like the chromadb store
 beside it, and it ships with Python (tantivy would be a 10 MB binary dependency for the same job).
-Text is stored as our own tokens (`tokens`), so ranking matches exactly across every user: a paper
-index on disk (`LexicalIndex(path)`) and the small in-memory sets of `bm25(query, docs)`.
+Text is stored as our own tokens (`tokens`), Porter-stemmed by FTS5 on both sides (on the real-text benchmark
+BM25 alone finds 0.822 of the titles' texts first, against 0.773 unstemmed), so ranking is the same for
+every user: a paper index on disk (`LexicalIndex(path)`) and the small in-memory sets of `bm25(query, docs)`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class LexicalIndex:
     `group` is what a row belongs to (a paper id, or "" for a note); `base` a version-free key to filter on.
     """
 
-    def __init__(self, path: str | Path = ":memory:"):
+    def __init__(self, path: str | Path = ":memory:", tokenize: str = "porter unicode61"):
         self.path = str(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
@@ -55,7 +56,7 @@ class LexicalIndex:
             "CREATE TABLE IF NOT EXISTS rows (n INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, grp TEXT NOT NULL,"
             " base TEXT NOT NULL, kind TEXT NOT NULL);"
             "CREATE INDEX IF NOT EXISTS rows_grp ON rows(grp);"
-            "CREATE VIRTUAL TABLE IF NOT EXISTS body USING fts5(words, tokenize='unicode61');")
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS body USING fts5(words, tokenize='{tokenize}');")
 
     def close(self) -> None:
         with self._lock:
