@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_memory import distractors, fresh_store, title_abstract_pairs  # noqa: E402
+from bench_memory import fresh_store, quality_store, title_abstract_pairs  # noqa: E402
 
 from agent_scientist.config import Settings  # noqa: E402
 from agent_scientist.papers.store import chunk_pages  # noqa: E402
@@ -48,11 +48,7 @@ def _rates(ranked: list[list[str]], wanted: list[str]) -> tuple[float, float]:
 
 
 def bench_quality(root: Path) -> None:
-    pairs = title_abstract_pairs()
-    store = fresh_store(root, "quality")
-    notes = [{"id": f"doc-{i}", "text": body, "kind": "finding"} for i, (_, body) in enumerate(pairs)]
-    notes += [{"id": f"distractor-{i}", "text": t, "kind": "finding"} for i, t in enumerate(distractors())]
-    store.add_notes(notes)
+    store, pairs, notes = quality_store(root)
     dense, hybrid = [], []
     for summary, _ in pairs:
         dense.append([n["id"] for n in store.nearest_notes(store.embed([summary])[0], 5, kind="finding")])
