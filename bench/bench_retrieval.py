@@ -9,8 +9,10 @@
 - passages: the same descriptions cut into 3-page "papers", chunked as papers are; per passage one exact-term
   query (its rarest word, a name or number, plus two of its other words) and one sentence query (its first
   12 words); recall@1/@5 of that passage, dense (nearest_passages) against hybrid (search_passages).
-- latency: passage search over N synthetic passages (random unit vectors, texts of Zipf-drawn words: embedding
-  100,000 real passages takes hours on 2 cores); the query vector is given, so only the search is timed.
+- latency: passage search over N synthetic passages (random unit vectors; texts of words drawn with the real-text
+  set's frequencies: embedding 100,000 real passages takes hours on 2 cores), real titles as queries; the query
+  vector is given, so only the search is timed. Dense against hybrid up to --full-max (filling chromadb is
+  slow); the lexical search alone, what hybrid adds, at every size.
 - tokens: a question over 5 papers x 10 pages: the planner's input tokens when it reads every page
   (read_paper's page views) against one gather_evidence answer; the worker's tokens as metered.
 - gather: wall time of one gather over 30 candidates, loopback worker answering in 1 s, concurrency 1 vs 4.
@@ -96,35 +98,61 @@ def bench_passages(root: Path) -> None:
               f"dense r@1 {d1:.3f} r@5 {d5:.3f}; hybrid r@1 {h1:.3f} r@5 {h5:.3f}")
 
 
-def bench_latency(root: Path, sizes: list[int]) -> None:
+def _word_source(rng: np.random.Generator):
+    """Words drawn with the real-text set's frequencies (after our tokenizer drops stop words), and real
+    queries: the benchmark's titles."""
+    from agent_scientist.papers.lexical import tokens
+
+    pairs = title_abstract_pairs()
+    counts = Counter(t for _, body in pairs for t in tokens(body))
+    words = list(counts)
+    p = np.array([counts[w] for w in words], dtype=float)
+    p /= p.sum()
+    return (lambda n: " ".join(rng.choice(words, n, p=p))), [s for s, _ in pairs]
+
+
+def bench_latency(root: Path, sizes: list[int], full_max: int) -> None:
+    """Dense against hybrid passage search on a full store (sizes up to `full_max`: chromadb takes minutes
+    per 10,000 rows on 2 loaded cores), and the lexical search alone (what hybrid adds) at every size."""
+    from agent_scientist.papers.lexical import LexicalIndex
+
     rng = np.random.default_rng(0)
-    vocab = [f"w{i}" for i in range(20000)]
-    zipf = 1.0 / np.arange(1, len(vocab) + 1)
-    zipf /= zipf.sum()
+    draw, titles = _word_source(rng)
     for size in sizes:
+        texts = [draw(120) for _ in range(size)]
+        index = LexicalIndex(root / f"lexical-{size}.sqlite3")
+        for offset in range(0, size, 5000):
+            index.add({"id": f"p{offset + j}", "text": t, "kind": "passage"}
+                      for j, t in enumerate(texts[offset:offset + 5000]))
+        times = []
+        for q in titles[:100]:
+            t0 = time.perf_counter()
+            index.search(q, 40, kind="passage")
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"latency: lexical search alone at {size:,} passages: p50 {statistics.median(times):.1f} ms, "
+              f"p95 {statistics.quantiles(times, n=20)[-1]:.1f} ms (100 real titles as queries)")
+        if size > full_max:
+            continue
         store = fresh_store(root, f"latency-{size}")
         start = time.perf_counter()
         for offset in range(0, size, 1000):
             n = min(1000, size - offset)
             vecs = rng.normal(size=(n, 384)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            texts = [" ".join(rng.choice(vocab, 120, p=zipf)) for _ in range(n)]
             pid = f"2401.{offset // 1000:05d}v1"
             ids = [f"{pid}#{j}" for j in range(n)]
             metas = [{"paper_id": pid, "paper_base": pid[:-2], "page_start": 1 + j // 100, "page_end": 1 + j // 100,
                       "chunks": n} for j in range(n)]
-            store._write(store.passages, ids, texts, metas, vecs)
-            store.lexical.add([store._lexical_row("passage", i, t, m) for i, t, m in zip(ids, texts, metas,
+            chunk = texts[offset:offset + n]
+            store._write(store.passages, ids, chunk, metas, vecs)
+            store.lexical.add([store._lexical_row("passage", i, t, m) for i, t, m in zip(ids, chunk, metas,
                                                                                             strict=True)])
         fill = time.perf_counter() - start
-        queries = [(rng.normal(size=384).astype(np.float32), " ".join(rng.choice(vocab, 8, p=zipf)))
-                   for _ in range(100)]
         timings: dict[str, list[float]] = {"dense": [], "hybrid": []}
-        for vector, text in queries[:3]:
-            store.nearest_passages(vector / np.linalg.norm(vector), 5)
-            store.hybrid_passages(text, 5, vector=vector / np.linalg.norm(vector))
-        for vector, text in queries:
-            vector = vector / np.linalg.norm(vector)
+        vectors = rng.normal(size=(100, 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.hybrid_passages(titles[0], 5, vector=vectors[0])
+        for vector, text in zip(vectors, titles[:100], strict=False):
             t0 = time.perf_counter()
             store.nearest_passages(vector, 5)
             t1 = time.perf_counter()
@@ -134,8 +162,8 @@ def bench_latency(root: Path, sizes: list[int]) -> None:
             timings["hybrid"].append((t2 - t1) * 1000)
         parts = [f"{k} p50 {statistics.median(v):.1f} ms p95 {statistics.quantiles(v, n=20)[-1]:.1f} ms"
                  for k, v in timings.items()]
-        print(f"latency: passage search at {size:,} synthetic passages: {'; '.join(parts)} "
-              f"(filled in {fill:.0f} s; query embedding not included)")
+        print(f"latency: passage search at {size:,} passages (random vectors, texts drawn with real word "
+              f"frequencies): {'; '.join(parts)} (filled in {fill:.0f} s; query embedding not included)")
 
 
 def _evidence_ws(root: Path, name: str, papers: int = 5, pages: int = 10) -> Workspace:
@@ -218,13 +246,14 @@ def bench_gather(root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="quality,passages,latency,tokens,gather")
-    parser.add_argument("--sizes", default="10000")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--full-max", type=int, default=10000, help="largest size filled into chromadb too")
     args = parser.parse_args()
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name, fn in (("quality", lambda: bench_quality(root)), ("passages", lambda: bench_passages(root)),
-                         ("latency", lambda: bench_latency(root, [int(s) for s in args.sizes.split(",")])),
+                         ("latency", lambda: bench_latency(root, [int(s) for s in args.sizes.split(",")], args.full_max)),
                          ("tokens", lambda: bench_tokens(root)), ("gather", lambda: bench_gather(root))):
             if name in only:
                 fn()

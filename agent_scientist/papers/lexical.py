@@ -23,7 +23,8 @@ _STOP = set("a an the of and or in on for to with by from is are was were be as 
 # FTS5 gives a term in half the rows or more an idf of 1e-6: beside a match on a rare term, a row matched
 # only by such terms says nothing, and is left out (below this share of the best score).
 MIN_SHARE = 1e-3
-MAX_QUERY_TERMS = 32  # a long question's rarest words rank as well as all of them, at a fraction of the cost
+MAX_QUERY_TERMS = 32
+POSTINGS = 20_000  # rows a search may score: the rarest terms are kept until their rows add up to this  # a long question's rarest words rank as well as all of them, at a fraction of the cost
 
 
 def tokens(text: str) -> list[str]:
@@ -34,11 +35,14 @@ def tokens(text: str) -> list[str]:
             for w in words]
 
 
-def _match(query: str | list[str]) -> str:
-    """An FTS5 MATCH expression: any of the query's terms (each quoted, so no term is an operator)."""
+def _terms(query: str | list[str]) -> list[str]:
     terms = tokens(query) if isinstance(query, str) else [t for t in query if re.fullmatch(r"[a-z0-9]+", t)]
-    unique = list(dict.fromkeys(terms))[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{t}"' for t in unique)
+    return list(dict.fromkeys(terms))[:MAX_QUERY_TERMS]
+
+
+def _match(terms: list[str]) -> str:
+    """An FTS5 MATCH expression: any of the terms (each quoted, so no term is an operator)."""
+    return " OR ".join(f'"{t}"' for t in terms)
 
 
 class LexicalIndex:
@@ -56,7 +60,11 @@ class LexicalIndex:
             "CREATE TABLE IF NOT EXISTS rows (n INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, grp TEXT NOT NULL,"
             " base TEXT NOT NULL, kind TEXT NOT NULL);"
             "CREATE INDEX IF NOT EXISTS rows_grp ON rows(grp);"
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS body USING fts5(words, tokenize='{tokenize}');")
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS body USING fts5(words, tokenize='{tokenize}');"
+            "CREATE VIRTUAL TABLE IF NOT EXISTS body_terms USING fts5vocab(body, 'row');"
+            # a scratch table with the same tokenizer: how a query's words are stemmed, to look up their counts
+            f"CREATE VIRTUAL TABLE temp.query USING fts5(words, tokenize='{tokenize}');"
+            "CREATE VIRTUAL TABLE temp.query_terms USING fts5vocab(temp, query, 'instance');")
 
     def close(self) -> None:
         with self._lock:
@@ -113,12 +121,40 @@ class LexicalIndex:
         with self._lock:
             return {i for (i,) in self._db.execute("SELECT id FROM rows WHERE kind = ?", (kind,))}
 
+    def _useful_terms(self, terms: list[str]) -> list[str]:
+        """The query's terms worth scoring, rarest first: a term in half the rows or more weighs nothing in
+        FTS5's BM25 (idf 1e-6), and past POSTINGS rows scored the commoner terms are left out (the rare ones
+        decide the ranking; the common ones only cost time)."""
+        self._db.execute("DELETE FROM temp.query")
+        self._db.executemany("INSERT INTO temp.query (rowid, words) VALUES (?, ?)",
+                             [(n, t) for n, t in enumerate(terms, start=1)])
+        stem = {int(doc): term for term, doc in self._db.execute("SELECT term, doc FROM temp.query_terms")}
+        stems = sorted(set(stem.values()))
+        if not stems:
+            return []
+        marks = ",".join("?" * len(stems))
+        df = dict(self._db.execute(f"SELECT term, doc FROM body_terms WHERE term IN ({marks})", stems))
+        total = int(self._db.execute("SELECT count(*) FROM rows").fetchone()[0])
+        ranked = sorted((int(df.get(stem[n], 0)), t) for n, t in enumerate(terms, start=1) if n in stem)
+        out, work = [], 0
+        for count, term in ranked:
+            if count == 0 or (2 * count >= total and out):
+                continue
+            if out and work + count > POSTINGS:
+                break
+            out.append(term)
+            work += count
+        return out
+
     def search(self, query: str | list[str], k: int = 10, kind: str = "", group: str = "",
                base: str = "") -> list[tuple[str, float]]:
         """(id, BM25 score) of the best `k` rows matching any query term, best first; rows matched only by
         terms most rows contain, beside rows with a rare one, are left out."""
-        expr = _match(query)
-        if not expr or k <= 0:
+        if k <= 0:
+            return []
+        with self._lock:
+            expr = _match(self._useful_terms(_terms(query)))
+        if not expr:
             return []
         conds, args = ["body MATCH ?"], [expr]
         for column, value in (("kind", kind), ("grp", group), ("base", base)):
