@@ -199,12 +199,13 @@ def bench_tokens(root: Path) -> None:
     from agent_scientist.fsio import read_json
     from agent_scientist.memory import open_memory
     from agent_scientist.memory.evidence import describe, gather
+    from agent_scientist.papers.layout import paper_dir
     from agent_scientist.papers.views import page_view
 
     ws = _evidence_ws(root, "tokens")
     reading = 0
     for meta in ws.papers():
-        data = read_json(ws.paper_dir(meta["id"]) / "pages.json")
+        data = read_json(paper_dir(ws, meta["id"]) / "pages.json")
         for page in range(1, len(data["pages"]) + 1):
             reading += len(page_view(dict(meta), data, page, 6000))
     with ChatServer(responder=_worker_reply) as server:

@@ -22,7 +22,6 @@ import yaml
 
 from agent_scientist.config import Settings
 from agent_scientist.papers.ids import citation_label
-from agent_scientist.review.check import find_quote, paper_pages, quote_problem
 from agent_scientist.workspace import Workspace
 
 EVIDENCE_KIND = "evidence"
@@ -97,6 +96,7 @@ def candidates(ws: Workspace, store: Any, question: str, paper_ids: list[str], n
     """The best `n` passages for the question from the named papers (or all the workspace's), each paper
     indexed first if its passages are not in the memory yet."""
     from agent_scientist.papers.store import add_passages
+    from agent_scientist.review.check import paper_pages
 
     papers = paper_ids or [str(m["id"]) for m in ws.papers()]
     for pid in papers:
@@ -127,6 +127,7 @@ def _render(question: str, batch: list[dict[str, Any]]) -> str:
 
 def _item(ws: Workspace, qkey: str, passage: dict[str, Any], entry: dict[str, Any] | None, why: str) -> dict:
     """One judged passage: the worker's answer where its quote is found on the passage's pages."""
+    from agent_scientist.review.check import find_quote, paper_pages, quote_problem
     start, end = int(passage["page_start"] or 1), int(passage["page_end"] or passage["page_start"] or 1)
     item: dict[str, Any] = {"id": item_id(passage["id"], qkey), "passage_id": passage["id"],
                             "paper_id": passage["paper_id"], "pages": [start, end], "page": None, "score": 0,

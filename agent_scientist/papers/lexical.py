@@ -136,7 +136,8 @@ class LexicalIndex:
         df = dict(self._db.execute(f"SELECT term, doc FROM body_terms WHERE term IN ({marks})", stems))
         total = int(self._db.execute("SELECT count(*) FROM rows").fetchone()[0])
         ranked = sorted((int(df.get(stem[n], 0)), t) for n, t in enumerate(terms, start=1) if n in stem)
-        out, work = [], 0
+        out: list[str] = []
+        work = 0
         for count, term in ranked:
             if count == 0 or (2 * count >= total and out):
                 continue
