@@ -11,17 +11,14 @@ kind `evidence` in the memory, so `recall` finds them later.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import math
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
-
-import yaml
 
 from agent_scientist.config import Settings
 from agent_scientist.papers.ids import citation_label
+from agent_scientist.prompts import load, render
 from agent_scientist.workspace import Workspace
 
 EVIDENCE_KIND = "evidence"
@@ -36,11 +33,9 @@ TOKENS_PER_PASSAGE = 220  # the worker's output cap per passage (summary + quote
 STANCES = ("supports", "contradicts", "neutral")
 
 
-@lru_cache(maxsize=1)
 def prompt() -> dict[str, Any]:
     """The worker's prompt (prompts/evidence.yaml)."""
-    text = importlib.resources.files("agent_scientist.prompts").joinpath("evidence.yaml").read_text()
-    return yaml.safe_load(text)
+    return load("evidence")
 
 
 def question_key(question: str) -> str:
@@ -115,8 +110,6 @@ def candidates(ws: Workspace, store: Any, question: str, paper_ids: list[str], n
 
 
 def _render(question: str, batch: list[dict[str, Any]]) -> str:
-    from agent_scientist.memory.worker import render
-
     blocks = []
     for n, p in enumerate(batch, start=1):
         where = f"p.{p['page_start']}" + (f"-{p['page_end']}" if p["page_end"] != p["page_start"] else "")
