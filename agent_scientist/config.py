@@ -81,6 +81,7 @@ class Settings:
     memory_url: str = ""  # empty: embedded chromadb in <workspace>/memory
     embedding_model: str = "local"  # "local" (bundled ONNX MiniLM) or a litellm embedding model
     context_threshold_tokens: int = 24000
+    evidence_concurrency: int = 4  # gather_evidence's worker calls in flight at once
     # Sandbox for experiments.
     sandbox_python: str = field(default_factory=_default_python)
     sandbox_cpu_seconds: int = 600
@@ -178,7 +179,7 @@ def _as_float(value: Any) -> float:
 # Smallest accepted value of each number setting; every other number setting must be >= 0.
 _MINIMUM = {"max_steps": 1, "model_timeout": 0.001, "max_output_tokens": 1, "worker_max_output_tokens": 1,
             "max_parse_errors": 1, "read_chars": 1, "pdf_max_mb": 0.001, "pdf_max_pages": 1,
-            "http_timeout": 0.001}
+            "http_timeout": 0.001, "evidence_concurrency": 1}
 
 
 def _check_limits(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypedDict
 
 SCHEMA_VERSION = 1
 
-StepType = Literal["run_start", "action", "planning", "summary", "run_end", "claim_check", "review"]
+StepType = Literal["run_start", "action", "planning", "summary", "run_end", "claim_check", "review", "evidence"]
 Status = Literal["created", "running", "interrupted", "failed", "completed"]
 
 
@@ -85,6 +85,10 @@ class StepRecord(TypedDict, total=False):
     claims: list[dict[str, Any]]  # review: each claim with its verdict and evidence
     counts: dict[str, int]  # review: claims per verdict
     revise: bool  # review: whether the planner was sent back to revise (its `task`)
+    # evidence (one gather_evidence worker call): agent_scientist.memory.evidence; `reviewer` is its model
+    question: str
+    question_key: str  # memory.evidence.question_key: the cache key with each item's passage_id
+    items: list[dict[str, Any]]  # {id, passage_id, paper_id, pages, page, score, stance, summary, quote, dropped}
 
 
 class RunRecord(TypedDict, total=False):
@@ -141,13 +145,22 @@ class Note(TypedDict, total=False):
     step: int
     created_at: str
     updated_at: str
+    # kind "evidence" only (memory/evidence.py): the question it answers, the passage's pages, the worker's view
+    question: str
+    pages: list[int]
+    stance: str
+    score: int
+    quote: str
+
+
+_EVIDENCE_FIELDS = ("question", "stance", "quote")
 
 
 def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None) -> Note:
     """A note from a memory row (its document and its flat metadata)."""
     meta = meta or {}
     tags = str(meta.get("tags") or "")
-    return Note(
+    note = Note(
         id=note_id,
         text=text or "",
         kind=meta.get("kind", "finding"),
@@ -159,6 +172,12 @@ def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None)
         created_at=meta.get("created_at", ""),
         updated_at=meta.get("updated_at", ""),
     )
+    if meta.get("question"):
+        for key in _EVIDENCE_FIELDS:
+            note[key] = str(meta.get(key) or "")  # type: ignore[literal-required]
+        note["score"] = int(meta.get("score") or 0)
+        note["pages"] = [int(p) for p in str(meta.get("pages") or "").split("-") if p.isdigit()]
+    return note
 
 
 def note_to_store(note: Note | dict[str, Any], now: str) -> dict[str, Any]:
@@ -166,7 +185,7 @@ def note_to_store(note: Note | dict[str, Any], now: str) -> dict[str, Any]:
     tags = note.get("tags") or []
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",")]
-    return {
+    meta: dict[str, Any] = {
         "kind": note.get("kind") or "finding",
         "status": note.get("status") or "active",
         "source": note.get("source") or "",
@@ -176,6 +195,11 @@ def note_to_store(note: Note | dict[str, Any], now: str) -> dict[str, Any]:
         "created_at": note.get("created_at") or now,
         "updated_at": note.get("updated_at") or note.get("created_at") or now,
     }
+    if note.get("question"):
+        meta.update({key: str(note.get(key) or "") for key in _EVIDENCE_FIELDS})
+        meta["score"] = int(note.get("score") or 0)
+        meta["pages"] = "-".join(str(int(p)) for p in note.get("pages") or [])
+    return meta
 
 
 # -- reading what steps.jsonl recorded (light: the report, review, evals and the live view all read it) --------

@@ -400,6 +400,17 @@ def _usage(records: list[StepRecord]) -> dict[str, Any]:
     return total
 
 
+def evidence_usage(records: list[StepRecord]) -> dict[str, Any]:
+    """Tokens and cost of gather_evidence's worker calls (its `evidence` records), shown apart by show and the report."""
+    total: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+    for r in records:
+        if r.get("type") == "evidence":
+            total["tokens_in"] += int(r.get("worker_tokens_in") or 0)
+            total["tokens_out"] += int(r.get("worker_tokens_out") or 0)
+            total["cost_usd"] += float(r.get("worker_cost_usd") or 0.0)
+    return total
+
+
 def _at_least(meta: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
     """The larger of the recorded and the recounted counters: a budget must never loosen."""
     out = {key: max(meta.get(key) or 0, value) for key, value in usage.items()}

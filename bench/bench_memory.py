@@ -74,12 +74,18 @@ def fresh_store(root: Path, name: str):
     return open_memory(ws, Settings(home=root))
 
 
-def bench_quality(root: Path) -> None:
+def quality_store(root: Path):
+    """The real-text retrieval set stored as notes: (store, (summary, description) pairs, notes stored)."""
     pairs = title_abstract_pairs()
     store = fresh_store(root, "quality")
     notes = [{"id": f"doc-{i}", "text": body, "kind": "finding"} for i, (_, body) in enumerate(pairs)]
     notes += [{"id": f"distractor-{i}", "text": t, "kind": "finding"} for i, t in enumerate(distractors())]
     store.add_notes(notes)
+    return store, pairs, notes
+
+
+def bench_quality(root: Path) -> None:
+    store, pairs, notes = quality_store(root)
     hits1 = hits5 = 0
     for i, (summary, _) in enumerate(pairs):
         ids = [r["id"] for r in store.recall(summary, k=5, kind="finding")]

@@ -13,7 +13,7 @@ from typing import Any
 
 
 def load(name: str) -> dict[str, Any]:
-    """The prompt file `<name>.yaml` of this package (planner, memory, reviewer, eval), as a dict."""
+    """The prompt file `<name>.yaml` of this package (planner, memory, reviewer, evidence, eval), as a dict."""
     return copy.deepcopy(_parsed(name))
 
 

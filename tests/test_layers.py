@@ -37,9 +37,12 @@ FEATURE_EDGES = {
     ("review", "papers"): "the checker reads citations and the cited pages from papers",
     ("report", "memory"): "the report lists the notes the memory kept",
     ("review", "memory"): "the checker asks the worker and searches passages through the memory",
-    ("memory", "papers"): "note sources are paper ids: the one id grammar, papers.ids",
+    ("memory", "papers"): "note sources are paper ids (papers.ids); gather_evidence reads and indexes the papers"
+                          "' pages and checks quotes with the review's own check (papers.store, papers.quotes); the"
+                          " lexical index is the one BM25 (papers.lexical)",
 }
-FEATURE_EDGE_TARGETS = {("memory", "papers"): (f"{PKG}.papers.ids",)}  # edges narrowed to these modules
+FEATURE_EDGE_TARGETS = {("memory", "papers"): (f"{PKG}.papers.ids", f"{PKG}.papers.quotes", f"{PKG}.papers.store",
+                                               f"{PKG}.papers.lexical")}  # edges narrowed to these modules
 
 
 def module_name(path: Path) -> str:

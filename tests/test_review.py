@@ -11,9 +11,9 @@ from support.scripted import ScriptedModel, code
 from agent_scientist.agent import loop
 from agent_scientist.config import load_settings
 from agent_scientist.papers.citation_index import index_for
+from agent_scientist.papers.quotes import find_quote
 from agent_scientist.records import latest_review
 from agent_scientist.report import render
-from agent_scientist.review.check import find_quote
 from agent_scientist.review.claims import split_claims
 from agent_scientist.review.revise import AnswerReview, ReviewCapability, check_answer
 from agent_scientist.workspace import Workspace

@@ -136,6 +136,20 @@ def unpriced_models(settings: Settings) -> list[str]:
     return [m for m in models if not price_model(m, settings.price_per_mtok)]
 
 
+_apart = threading.local()
+
+
+class metered_apart:  # noqa: N801 - used as a `with` block, like a function
+    """Calls made in this thread inside the block are metered by their caller (gather_evidence), not by
+    the UsageMeter of the step, so their tokens are counted once."""
+
+    def __enter__(self) -> None:
+        _apart.on = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _apart.on = False
+
+
 class UsageMeter:
     """Counts the tokens of every call a model makes outside the planner's own steps (the worker)."""
 
@@ -148,7 +162,7 @@ class UsageMeter:
         def generate(*args: Any, **kwargs: Any) -> Any:
             message = original(*args, **kwargs)
             usage = getattr(message, "token_usage", None)
-            if usage is not None:
+            if usage is not None and not getattr(_apart, "on", False):
                 self.tokens_in += usage.input_tokens
                 self.tokens_out += usage.output_tokens
             return message

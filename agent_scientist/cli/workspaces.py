@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from agent_scientist.cli.common import cli_settings, console, fail, open_workspace, print_json
-from agent_scientist.workspace import Workspace, WorkspaceError, list_names
+from agent_scientist.workspace import Workspace, WorkspaceError, evidence_usage, list_names
 
 HEADERS = ("name", "status", "steps", "tokens", "cost", "updated")
 _REASONS = {"max_steps": "max steps", "budget": "budget", "interrupted": "Ctrl-C", "final_answer": ""}
@@ -93,6 +93,10 @@ def show(
         f"Planner steps {meta.get('steps', 0)} · tokens in {meta.get('tokens_in', 0)} / out "
         f"{meta.get('tokens_out', 0)} · cost ${meta.get('cost_usd', 0.0):.4f}", highlight=False
     )
+    evidence = evidence_usage(steps)
+    if evidence["tokens_in"] or evidence["tokens_out"]:
+        console.print(f"  of which evidence (gather_evidence): tokens in {evidence['tokens_in']} / out "
+                      f"{evidence['tokens_out']} · cost ${evidence['cost_usd']:.4f}", highlight=False)
     console.print(models_text(meta), highlight=False, markup=False)
     console.print(f"Created {meta.get('created_at')} · updated {meta.get('updated_at')}", highlight=False)
     for r in steps:

@@ -11,6 +11,8 @@ from typing import Any
 from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.memory import MemoryUnavailable, open_memory
 from agent_scientist.memory.consolidate import describe, prepare_note, save_note
+from agent_scientist.memory.evidence import EVIDENCE_KIND
+from agent_scientist.memory.evidence import MAX_K as EVIDENCE_MAX_K
 from agent_scientist.memory.trim import HistoryTrimmer
 from agent_scientist.memory.worker import ask, parse_json, prompts
 
@@ -18,6 +20,10 @@ log = logging.getLogger(__name__)
 
 MEMORY_GUIDE = ("Notes: `remember(content, kind, source, page)` each finding with its source right after "
                 "reading it; `recall(query)` before re-reading anything.")
+EVIDENCE_GUIDE = ("Evidence: once you have papers, call `gather_evidence(question)` (or with `paper_ids`) before "
+                  "answering instead of reading every page: the worker model scores the best passages and quotes them. "
+                  "Cite the items it lists exactly as shown, and when it reports a disagreement, say so in the "
+                  "answer, naming the papers on each side.")
 MAX_K = 20
 LESSONS_CHARS = 1500  # of lessons put in the planner's instructions
 MAX_LESSONS = 3  # written per run
@@ -109,8 +115,8 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
         kind = (kind or "").strip().lower()
         from agent_scientist.memory.store import KINDS
 
-        if kind and kind not in (*KINDS, "passage", "superseded"):
-            raise ToolError(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}, passage or superseded.")
+        if kind and kind not in (*KINDS, EVIDENCE_KIND, "passage", "superseded"):
+            raise ToolError(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}, evidence, passage or superseded.")
         try:
             return store.recall(str(query), max(1, min(int(k or 5), MAX_K)), kind, source or "")
         except MemoryUnavailable as exc:
@@ -118,8 +124,22 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
         except Exception as exc:
             raise _failed(exc) from None
 
+    def gather_evidence(question: str, paper_ids: str = "", k: int = 8) -> str:
+        """Gather evidence for a question from the workspace's papers: the worker model reads the best ~30
+        passages and gives each a relevance score, a summary, a stance and a verbatim quote (checked on the
+        page). Returns the top items with citations ready to paste.
+
+        Args:
+            question: The question or claim, in plain words.
+            paper_ids: Only these papers (comma-separated ids, e.g. "2401.01234v2, local:ab12cd34"); empty for all.
+            k: Number of items to list (at most 20).
+        """
+        return run_gather(cap, ctx, question, paper_ids, k)
+
     box.add_functions(remember, recall)
+    box.add_functions(gather_evidence)
     box.instructions.append(MEMORY_GUIDE)
+    box.instructions.append(EVIDENCE_GUIDE)
 
     if ctx.worker_model is not None:
         box.managed_agents.append(_memory_agent(cap, ctx, [recall, remember]))
@@ -129,6 +149,35 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
         text = lessons_instructions(cap.store)
         if text:
             box.instructions.append(text)
+
+
+def run_gather(cap: MemoryCapability, ctx: ToolContext, question: str, paper_ids: str, k: int) -> str:
+    """gather_evidence's work: check the arguments, gather, describe; failures become short observations."""
+    from agent_scientist.memory.evidence import describe, gather
+    from agent_scientist.papers.ids import match_key
+
+    store = _store(cap)
+    question = " ".join(str(question or "").split())
+    if not question:
+        raise ToolError("The question is empty: say in words what the evidence should answer.")
+    if ctx.worker_model is None:
+        raise ToolError("No model is configured to read the evidence; read the papers' pages instead.")
+    known = {match_key(str(m["id"])): str(m["id"]) for m in ctx.ws.papers()}
+    ids, missing = [], []
+    for part in str(paper_ids or "").replace(";", ",").split(","):
+        if part.strip():
+            key = match_key(part.strip())
+            (ids.append(known[key]) if key in known else missing.append(part.strip()))
+    if missing:
+        raise ToolError(f"Not in this workspace: {', '.join(missing)}. Read them first (read_paper) or leave "
+                        "paper_ids empty for all papers.")
+    if not ids and not known:
+        raise ToolError("The workspace has no papers yet: search_papers and read_paper first.")
+    try:
+        found = gather(ctx.ws, ctx.settings, store, ctx.worker_model, question, ids)
+    except MemoryUnavailable as exc:
+        raise ToolError(str(exc)) from None
+    return describe(found, max(1, min(int(k or 8), EVIDENCE_MAX_K)))
 
 
 def lessons_instructions(store: Any, limit: int = LESSONS_CHARS) -> str:
@@ -249,6 +298,12 @@ def doctor_checks(settings: Any) -> list[Check]:
     from agent_scientist.memory.embedding import EmbeddingError, get_embedder
 
     checks = []
+    if settings.model and not settings.worker_model:
+        checks.append(("evidence", True, f"no worker_model set: gather_evidence reads passages on the planner model "
+                       f"{settings.model}, at planner prices; set worker_model to a cheaper model"))
+    elif settings.worker_model:
+        checks.append(("evidence", True, f"gather_evidence on the worker model {settings.worker_model}, "
+                       f"{settings.evidence_concurrency} call(s) in flight"))
     try:
         vector = get_embedder(settings.embedding_model or "local", settings.api_base).embed(["doctor check"])[0]
         checks.append(("embedding model", True, f"{settings.embedding_model or 'local'}: {len(vector)} dimensions"))

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from agent_scientist.memory.connection import StoreBase, now_iso
+from agent_scientist.memory.connection import now_iso
+from agent_scientist.memory.hybrid import HybridMixin
 from agent_scientist.papers.ids import citation_label, match_key
 from agent_scientist.records import Note, note_from_store, note_to_store
 
@@ -36,6 +37,12 @@ def source_matches(stored: str, wanted: str) -> bool:
     return any(_norm_source(part) == w for part in stored.split(";") if part.strip())
 
 
+def note_matches(note: dict[str, Any], status: str = "active", kind: str = "", source: str = "") -> bool:
+    """Whether a note passes recall's filters (status, kind, source; empty means any)."""
+    return ((not status or note["status"] == status) and (not kind or note["kind"] == kind)
+            and (not source or source_matches(note["source"], source)))
+
+
 def merge_sources(a: str, b: str) -> str:
     parts: list[str] = []
     for part in (a.split(";") + b.split(";")):
@@ -52,7 +59,7 @@ def _where(conds: list[dict[str, Any]]) -> dict[str, Any] | None:
     return conds[0] if len(conds) == 1 else {"$and": conds}
 
 
-class NotesMixin(StoreBase):
+class NotesMixin(HybridMixin):
     """Notes: add, read, update, retire, list and find nearest."""
 
     # -- notes ------------------------------------------------------------
@@ -60,6 +67,7 @@ class NotesMixin(StoreBase):
         """Store notes (dicts with text, kind, ...) as they are; returns their ids. No consolidation."""
         ids = [n.get("id") or new_note_id() for n in notes]
         self._write(self.notes, ids, [n["text"] for n in notes], [note_to_store(n, now_iso()) for n in notes], vectors)
+        self.lexical.add([{"id": i, "text": n["text"], "kind": "note"} for i, n in zip(ids, notes, strict=True)])
         return ids
 
     def get_notes(self, ids: list[str]) -> list[Note]:
@@ -78,6 +86,7 @@ class NotesMixin(StoreBase):
             self.notes.update(ids=[note["id"]], metadatas=[note_to_store(note, now_iso())])
         else:
             self._write(self.notes, [note["id"]], [note["text"]], [note_to_store(note, now_iso())])
+            self.lexical.add([{"id": note["id"], "text": note["text"], "kind": "note"}])
 
     def set_status(self, note_id: str, status: str) -> None:
         current = self.get_notes([note_id])
@@ -112,8 +121,7 @@ class NotesMixin(StoreBase):
             return []
 
         def keep(note: dict[str, Any]) -> bool:
-            return ((not status or note["status"] == status) and (not kind or note["kind"] == kind)
-                    and (not source or source_matches(note["source"], source)))
+            return note_matches(note, status, kind, source)
 
         want = min(total, max(n * 4, 20))
         out = [x for x in self._query_notes(vector, want, None) if keep(x)]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from agent_scientist.memory.connection import StoreBase
+from agent_scientist.memory.hybrid import PER_PAPER, POOL, HybridMixin, diverse, fuse
 from agent_scientist.memory.notes import _norm_source, paper_source
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 PASSAGE_CHARS = 800  # passage text returned by recall(); the paper itself has the rest
 
 
-class PassagesMixin(StoreBase):
+class PassagesMixin(HybridMixin):
     """Passages: index (now or later), wait for the index, and search."""
 
     # -- passages ---------------------------------------------------------
@@ -36,7 +36,10 @@ class PassagesMixin(StoreBase):
         metas = [{"paper_id": paper_id, "paper_base": _norm_source(paper_source(paper_id)),
                   "page_start": int(c.get("page_start") or 0), "chunks": len(chunks),
                   "page_end": int(c.get("page_end") or c.get("page_start") or 0)} for c in chunks]
-        self._write(self.passages, ids, [str(c["text"]) for c in chunks], metas)
+        texts = [str(c["text"]) for c in chunks]
+        self._write(self.passages, ids, texts, metas)
+        self.lexical.add([self._lexical_row("passage", i, t, m) for i, t, m in zip(ids, texts, metas, strict=True)],
+                         replace_group=paper_id)
         return len(ids)
 
     def add_passages_later(self, paper_id: str, chunks: list[dict[str, Any]]) -> None:
@@ -99,9 +102,11 @@ class PassagesMixin(StoreBase):
         expected = (got["metadatas"][0] or {}).get("chunks")
         return expected is None or int(expected) == len(got["ids"])  # None: indexed by an earlier version
 
-    def search_passages(self, query: str, k: int = 5, paper_id: str = "") -> list[dict[str, Any]]:
-        """Passages ranked by relevance to `query`: text, paper_id, page_start, page_end, score."""
-        return self.nearest_passages(self.embed([query])[0], k, paper_id)
+    def search_passages(self, query: str, k: int = 5, paper_id: str = "", source: str = "",
+                        per_paper: int = PER_PAPER) -> list[dict[str, Any]]:
+        """Passages ranked by relevance to `query` (dense and lexical fused, a few per paper unless
+        `paper_id` is given): id, text, paper_id, page_start, page_end, score."""
+        return self.hybrid_passages(query, k, paper_id, source, per_paper)
 
     def nearest_passages(self, vector: np.ndarray, k: int = 5, paper_id: str = "",
                          source: str = "") -> list[dict[str, Any]]:
@@ -121,3 +126,20 @@ class PassagesMixin(StoreBase):
                         "score": round(1.0 - float(dist), 4)})
         return out
 
+    def hybrid_passages(self, query: str, k: int = 5, paper_id: str = "", source: str = "",
+                        per_paper: int = PER_PAPER, vector: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """Passages for `query` by dense and lexical rank fused; at most `per_paper` of one paper unless
+        `paper_id` is given. Each: id, text, paper_id, page_start, page_end, score (the fused score)."""
+        if k <= 0:
+            return []
+        vector = self.embed([query])[0] if vector is None else vector
+        pool = max(POOL, 4 * k)
+        dense = self.nearest_passages(vector, pool, paper_id, source)  # waits for background indexing
+        lexical = [i for i, _ in self.lexical.search(query, pool, kind="passage", group=paper_id,
+                                                     base=_norm_source(source) if source and not paper_id else "")]
+        scores = fuse([d["id"] for d in dense], lexical)
+        rows = {d["id"]: d for d in dense}
+        rows.update(self._passage_rows([i for i in lexical if i not in rows]))
+        ranked = sorted((r for r in rows.values()), key=lambda r: -scores.get(r["id"], 0.0))
+        out = [{**r, "score": round(scores.get(r["id"], 0.0), 5)} for r in ranked]
+        return diverse(out, k, 0 if paper_id else per_paper)

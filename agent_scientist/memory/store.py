@@ -20,13 +20,16 @@ from agent_scientist.memory.connection import (  # noqa: F401 - the store's publ
     now_iso,
     parse_url,
 )
+from agent_scientist.memory.hybrid import LEXICAL_FILE, PER_PAPER, POOL, diverse, fuse
 from agent_scientist.memory.notes import (  # noqa: F401
     KINDS,
     STATUSES,
     NotesMixin,
+    _norm_source,
     _where,
     merge_sources,
     new_note_id,
+    note_matches,
     paper_source,
     source_matches,
 )
@@ -39,30 +42,56 @@ class MemoryStore(NotesMixin, PassagesMixin):
 
     # -- recall -----------------------------------------------------------
     def recall(self, query: str, k: int = 5, kind: str = "", source: str = "") -> list[dict[str, Any]]:
-        """Notes and passages ranked by relevance: id, text, kind, source, page, score.
+        """Notes and passages ranked by relevance (dense and lexical fused): id, text, kind, source, page, score.
 
         Active notes of every kind plus passages by default; kind "passage" gives passages only,
-        kind "superseded" the retired notes, any other kind the active notes of that kind.
+        kind "superseded" the retired notes, any other kind the active notes of that kind. At most
+        PER_PAPER passages of one paper.
         """
         vector = self.embed([query])[0]
-        results: list[dict[str, Any]] = []
+        pool = max(POOL, 4 * k)
+        dense: list[tuple[float, dict[str, Any]]] = []
+        lexical: list[tuple[float, str]] = []
+        rows: dict[str, dict[str, Any]] = {}
+        status, note_kind = ("superseded", "") if kind == "superseded" else ("active", kind)
         if kind != "passage":
-            status, note_kind = ("superseded", "") if kind == "superseded" else ("active", kind)
-            for n in self.nearest_notes(vector, k, status=status, kind=note_kind, source=source):
-                row = {key: n[key] for key in ("id", "text", "kind", "source", "page", "score")}
-                if status != "active":
-                    row["status"] = status
-                results.append(row)
+            for n in self.nearest_notes(vector, pool, status=status, kind=note_kind, source=source):
+                rows[n["id"]] = self._note_row(n, status)
+                dense.append((n["score"], rows[n["id"]]))
+            hits = dict(self.lexical.search(query, pool, kind="note"))
+            for found in self.get_notes([i for i in hits if i not in rows]):
+                if note_matches(dict(found), status, note_kind, source):
+                    rows[found["id"]] = self._note_row(dict(found), status)
+            lexical += [(s, i) for i, s in hits.items() if i in rows]
         if kind in ("", "passage"):
-            for p in self.nearest_passages(vector, k, source=source):
-                text = p["text"]
-                if len(text) > PASSAGE_CHARS:
-                    text = text[:PASSAGE_CHARS] + " [...cut: read the page for the rest]"
-                results.append({"id": p["id"], "text": text, "kind": "passage",
-                                "source": paper_source(p["paper_id"]), "page": p["page_start"],
-                                "page_end": p["page_end"], "score": p["score"]})
-        results.sort(key=lambda r: -r["score"])
-        return results[:k]
+            base = _norm_source(source) if source else ""
+            for p in self.nearest_passages(vector, pool, source=source):
+                rows[p["id"]] = self._passage_row(p)
+                dense.append((p["score"], rows[p["id"]]))
+            hits = dict(self.lexical.search(query, pool, kind="passage", base=base))
+            for i, p in self._passage_rows([i for i in hits if i not in rows]).items():
+                rows[i] = self._passage_row(p)
+            lexical += [(s, i) for i, s in hits.items() if i in rows]
+        scores = fuse([r["id"] for _, r in sorted(dense, key=lambda x: -x[0])],
+                      [i for _, i in sorted(lexical, key=lambda x: -x[0])])
+        ranked = [{**r, "score": round(scores.get(r["id"], 0.0), 5)}
+                  for r in sorted(rows.values(), key=lambda r: -scores.get(r["id"], 0.0))]
+        return diverse(ranked, k, PER_PAPER, key="paper_id")
+
+    @staticmethod
+    def _note_row(n: dict[str, Any], status: str) -> dict[str, Any]:
+        row = {key: n[key] for key in ("id", "text", "kind", "source", "page")}
+        if status != "active":
+            row["status"] = status
+        return row
+
+    @staticmethod
+    def _passage_row(p: dict[str, Any]) -> dict[str, Any]:
+        text = p["text"]
+        if len(text) > PASSAGE_CHARS:
+            text = text[:PASSAGE_CHARS] + " [...cut: read the page for the rest]"
+        return {"id": p["id"], "text": text, "kind": "passage", "source": paper_source(p["paper_id"]),
+                "page": p["page_start"], "page_end": p["page_end"], "paper_id": p["paper_id"]}
 
     # -- history ----------------------------------------------------------
     def add_summary(self, first: int, last: int, text: str) -> None:
@@ -82,4 +111,6 @@ def open_store(ws: Workspace, settings: Settings) -> MemoryStore:
     client, prefix, where = _connect(ws, settings)
     store = MemoryStore(client, prefix, where, settings.embedding_model, settings.api_base)
     store.exit_wait_s = settings.end_of_run_timeout
+    store.lexical_path = ws.memory_dir / LEXICAL_FILE
+    store.sync_lexical()  # opens the lexical index, repairing it if a crash left it behind the store
     return store

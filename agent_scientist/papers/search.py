@@ -10,11 +10,11 @@ from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.lexical import bm25
 from agent_scientist.papers.sources import registry
 from agent_scientist.papers.sources.base import Query, Source, check_dates, compact_date
 from agent_scientist.papers.sources.works import merge
 from agent_scientist.papers.store import (
-    bm25,
     query_terms,
     search_cache_path,
 )

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_jso
 from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
 from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.lexical import tokens
 from agent_scientist.workspace import Workspace, now_iso
 
 CHUNK_CHARS = 1200
@@ -193,44 +192,12 @@ def chunk_pages(pages: list[str], size: int = CHUNK_CHARS) -> list[dict]:
     return chunks
 
 
-_STOP = set("a an the of and or in on for to with by from is are was were be as at that this it its we our "
-            "their these those which what how does do not no can using use via than then".split())
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case words for lexical ranking, without stop words; a plural `s` is dropped so that
-    `widget` finds `widgets` (the same rule on both sides: a crude but consistent stem)."""
-    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1 and w not in _STOP]
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")) else w
-            for w in words]
-
-
 def query_terms(query: str) -> list[str]:
     """Words of an arXiv-syntax query without field prefixes, operators or date ranges."""
     query = re.sub(r"submittedDate:\[[^\]]*\]", " ", query)
     query = re.sub(r"\b(AND|OR|ANDNOT)\b", " ", query)
     query = re.sub(r"\b(ti|au|abs|cat|all|co|jr|rn|id):", " ", query)
     return tokens(query)
-
-
-def bm25(query: list[str], docs: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
-    """Okapi BM25 scores of `docs` for the query terms: enough to rank a few hundred passages."""
-    bags = [Counter(tokens(d)) for d in docs]
-    if not bags:
-        return []
-    avg = sum(sum(bag.values()) for bag in bags) / len(bags) or 1.0
-    scores = []
-    for bag in bags:
-        length = sum(bag.values())
-        score = 0.0
-        for term in set(query):
-            tf = bag.get(term, 0)
-            if tf:
-                df = sum(1 for other in bags if term in other)
-                idf = math.log(1 + (len(bags) - df + 0.5) / (df + 0.5))
-                score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg))
-        scores.append(score)
-    return scores
 
 
 # -- local PDFs -------------------------------------------------------------------

@@ -7,11 +7,8 @@ from typing import Any
 
 from agent_scientist.contracts import ToolError
 from agent_scientist.papers.ids import citation_label
-from agent_scientist.papers.store import (
-    bm25,
-    chunk_pages,
-    tokens,
-)
+from agent_scientist.papers.lexical import bm25, tokens
+from agent_scientist.papers.store import chunk_pages
 from agent_scientist.untrusted import escape, mark, mark_inline
 
 PASSAGES = 4

@@ -23,7 +23,7 @@ from agent_scientist.report.citations import UNVERIFIED_ANCHOR, escape_inline, r
 from agent_scientist.report.evidence import annotate, evidence_section, finish
 from agent_scientist.report.evidence import header_line as evidence_header
 from agent_scientist.report.missed import may_have_missed, reference_links
-from agent_scientist.workspace import Workspace
+from agent_scientist.workspace import Workspace, evidence_usage
 
 FINDING_KINDS = ("finding", "result")
 OPEN_KINDS = ("question", "todo")
@@ -126,6 +126,10 @@ class _Builder:
             f"- **Tokens:** {int(meta.get('tokens_in') or 0):,} in, {int(meta.get('tokens_out') or 0):,} out",
             f"- **Cost:** ${float(meta.get('cost_usd') or 0.0):.4f}",
         ]
+        evidence = evidence_usage(self.steps)
+        if evidence["tokens_in"] or evidence["tokens_out"]:
+            lines.append(f"- **Of which evidence:** {evidence['tokens_in']:,} in, {evidence['tokens_out']:,} out, "
+                         f"${evidence['cost_usd']:.4f} (gather_evidence on the worker model)")
         if self.review:
             lines.append(evidence_header(self.review))
         if self.partial:
@@ -150,7 +154,20 @@ class _Builder:
         if self.answer is None:
             return "## Answer\n\n*No final answer was given.*"
         body = finish(self.renderer("answer").render(annotate(self.answer, self.review, self.strict)), self.review)
-        return "## Answer\n\n" + (body or "*The final answer was empty.*")
+        return "## Answer\n\n" + (body or "*The final answer was empty.*") + self.disagreement()
+
+    def disagreement(self) -> str:
+        """'Disagreement in the literature': gathered questions whose evidence took both sides, where the
+        answer cites a paper on either side."""
+        from agent_scientist.memory.evidence import disagreements
+
+        lines = []
+        for question, sides in disagreements(self.ws):
+            if not any(label in (self.answer or "") for side in sides.values() for label in side):
+                continue
+            lines.append(f"- On {escape_inline(question)}: supported by {escape_inline(', '.join(sides['supports']))}; "
+                         f"contradicted by {escape_inline(', '.join(sides['contradicts']))}.")
+        return "\n\n**Disagreement in the literature**\n\n" + "\n".join(lines) if lines else ""
 
     def _note_line(self, note: dict[str, Any]) -> str:
         location = f"{note.get('kind', 'note')} note {note.get('id', '?')}"

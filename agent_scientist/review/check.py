@@ -1,14 +1,7 @@
 """The check: each cited claim against the text it cites, with the worker model's verdict and a quote
 that the code itself must find in that text.
 
-The quote check. The quote and the cited text are both reduced to their words and numbers: Unicode NFKC
-(ligatures such as "ﬁ" become "fi"), soft hyphens dropped, a word hyphenated at a line end joined,
-lower case, then every run of letters or of digits (a decimal point or comma between digits kept) is a
-token; punctuation, quote marks and white space are ignored. The quote matches when its tokens, joined,
-occur in the text's tokens, joined, starting and ending on token boundaries (so "86" never matches inside
-"0.86"). A quote may skip text with "..." or "…": each fragment must then be found, in order. A quote needs
-at least 4 tokens and at most 500 characters. A page-cited claim's quote must be on the cited pages; a
-whole-paper citation's quote anywhere in the paper (the reviewer sees the paper's best passages for it).
+The quote check is papers/quotes.py (the same code checks gather_evidence's quotes).
 
 A verdict that asserts something about the text (supported, partial, contradicted) stands only with a
 found quote; otherwise, and for any reply that is missing, unreadable, an error or a timeout, the
@@ -18,15 +11,12 @@ verdict is `unverified`. `unsupported` needs no quote.
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent_scientist.config import Settings
-from agent_scientist.fsio import read_json
-from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.quotes import MAX_QUOTE_CHARS, find_quote, paper_pages, quote_problem
 from agent_scientist.prompts import load, render
 from agent_scientist.review.claims import Claim
 from agent_scientist.workspace import Workspace
@@ -40,83 +30,7 @@ RANK = {"supported": 0, "partial": 1, "contradicted": 2, "unsupported": 3, "unve
 BATCH = 4  # claim-source pairs per worker call
 SOURCE_CHARS = 6000  # cited text shown to the reviewer per pair
 PASSAGES = 3  # best passages shown for a whole-paper citation
-MIN_QUOTE_TOKENS = 4
-MAX_QUOTE_CHARS = 500
 TOKENS_PER_ITEM = 200  # the reviewer's output cap per pair (a quote of 300 characters is ~75 tokens)
-
-_HYPHEN_RE = re.compile(r"(\w)[-\u2010\u2011]\s*\n\s*(\w)")
-_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
-_ELLIPSIS_RE = re.compile(r"\[?(?:\.\s*){3,}\]?|\[?…\]?")
-
-
-def normalise_tokens(text: str) -> list[str]:
-    """The words and numbers of a text, as the quote check compares them."""
-    text = unicodedata.normalize("NFKC", str(text)).replace("\u00ad", "")
-    text = _HYPHEN_RE.sub(r"\1\2", text).lower()
-    return _TOKEN_RE.findall(text)
-
-
-class _Haystack:
-    """A text's tokens joined, with the offsets where tokens start and end."""
-
-    def __init__(self, text: str):
-        tokens = normalise_tokens(text)
-        self.joined = "".join(tokens)
-        self.starts, self.ends, pos = set(), set(), 0
-        for token in tokens:
-            self.starts.add(pos)
-            pos += len(token)
-            self.ends.add(pos)
-
-    def find(self, tokens: list[str], after: int = 0) -> int:
-        """End offset of the first aligned occurrence at or after `after`, or -1."""
-        needle = "".join(tokens)
-        pos = self.joined.find(needle, after)
-        while pos != -1:
-            if pos in self.starts and pos + len(needle) in self.ends:
-                return pos + len(needle)
-            pos = self.joined.find(needle, pos + 1)
-        return -1
-
-
-def quote_problem(quote: str) -> str:
-    """Why a quote cannot be checked at all ('' if it can)."""
-    if len(quote) > MAX_QUOTE_CHARS:
-        return f"the quote is longer than {MAX_QUOTE_CHARS} characters"
-    if len(normalise_tokens(quote)) < MIN_QUOTE_TOKENS:
-        return f"the quote has fewer than {MIN_QUOTE_TOKENS} words"
-    return ""
-
-
-def find_quote(quote: str, pages: list[tuple[int, str]]) -> int | None:
-    """The page (number) where the quote occurs, also across one page break; None if it is not there."""
-    fragments = [normalise_tokens(f) for f in _ELLIPSIS_RE.split(quote)]
-    fragments = [f for f in fragments if f]
-    if not fragments or quote_problem(quote):
-        return None
-    candidates = [(n, text) for n, text in pages]
-    candidates += [(n, a + "\n" + b) for (n, a), (_m, b) in zip(pages, pages[1:], strict=False)]
-    for number, text in candidates:
-        hay, pos = _Haystack(text), 0
-        for fragment in fragments:
-            pos = hay.find(fragment, pos)
-            if pos == -1:
-                break
-        else:
-            return number
-    return None
-
-
-# -- the cited text ------------------------------------------------------------
-def paper_pages(ws: Workspace, paper_id: str) -> list[str]:
-    """The per-page text of a workspace paper ([] when it has none)."""
-    try:
-        data = read_json(paper_dir(ws, paper_id) / "pages.json")
-    except (OSError, ValueError):
-        return []
-    pages = data.get("pages") if isinstance(data, dict) else None
-    return [str(p) for p in pages] if isinstance(pages, list) else []
-
 
 @dataclass
 class Item:
@@ -143,17 +57,27 @@ def build_item(ws: Workspace, settings: Settings, claim: Claim, paper_id: str, p
             return f"{paper_id} has no page {first}"
         label = f"{paper_id} p.{first}" + (f"-{last}" if last != first else "")
         shown = "\n\n".join(f"[page {n}]\n{text}" for n, text in chosen)
+        shown = "\n\n".join(x for x in (_evidence(ws, paper_id, pages), shown) if x)
         return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS], chosen)
     hits = passages(claim.plain, paper_id) if passages else []
     if not hits:
         hits = _lexical_passages(all_pages, claim.plain)
     shown = "\n\n".join(f"[p.{h.get('page_start')}] {' '.join(str(h.get('text', '')).split())}" for h in hits)
+    shown = "\n\n".join(x for x in (_evidence(ws, paper_id, None), shown) if x)
     return Item(claim.number, paper_id, None, paper_id, shown[:SOURCE_CHARS] or all_pages[0][:SOURCE_CHARS],
                 list(enumerate(all_pages, start=1)))
 
 
+def _evidence(ws: Workspace, paper_id: str, pages: tuple[int, int] | None) -> str:
+    """gather_evidence's items on this source, shown to the reviewer first (memory/evidence.py)."""
+    from agent_scientist.memory.evidence import evidence_for
+
+    return evidence_for(ws, paper_id, pages)
+
+
 def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
-    from agent_scientist.papers.store import bm25, chunk_pages, tokens
+    from agent_scientist.papers.lexical import bm25, tokens
+    from agent_scientist.papers.store import chunk_pages
 
     chunks = chunk_pages(pages)
     scores = bm25(tokens(query), [c["text"] for c in chunks])

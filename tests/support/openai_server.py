@@ -25,7 +25,11 @@ from typing import Any
 class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
                  worker_script: list[Any] | None = None, worker_default: str = "nothing to add",
-                 prompt_tokens: int | None = None, responder: Any = None):
+                 prompt_tokens: int | None = None, responder: Any = None, delay_s: float = 0.0):
+        self.delay_s = delay_s  # every chat answer waits this long (a slow model)
+        self.in_flight = 0  # chat requests being answered now
+        self.max_in_flight = 0  # the most at once
+        self.chat_calls = 0  # chat requests received
         self.prompt_tokens = prompt_tokens  # report this instead of the prompt's size (a server that drops text)
         self.responder = responder
         self.script: list[Any] = list(script or [])
@@ -124,6 +128,19 @@ class ChatServer:
                         server.rejected.append(repr(message.get("content"))[:200])
                         self._send(400, {"error": {"message": "content must be a string", "type": "invalid_request_error"}})
                         return
+                with server.lock:
+                    server.chat_calls += 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._chat(payload)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _chat(self, payload: dict[str, Any]) -> None:
+                if server.delay_s:
+                    time.sleep(server.delay_s)
                 entry = server.responder(payload) if server.responder else None
                 if entry is not None:
                     pass

@@ -1,0 +1,265 @@
+"""Hybrid retrieval and gather_evidence, each against its same-run baseline.
+
+    python bench/bench_retrieval.py                    # quality, latency at 10,000, tokens, gather wall time
+    python bench/bench_retrieval.py --sizes 10000,100000
+    python bench/bench_retrieval.py --only quality,passages
+
+- quality: bench_memory's real-text set (installed distributions' summary -> description, pydoc topics as
+  distractors): recall@1/@5, dense only (nearest_notes) against hybrid (recall).
+- passages: the same descriptions cut into 3-page "papers", chunked as papers are; per passage one exact-term
+  query (its rarest word, a name or number, plus two of its other words) and one sentence query (its first
+  12 words); recall@1/@5 of that passage, dense (nearest_passages) against hybrid (search_passages).
+- latency: passage search over N synthetic passages (random unit vectors; texts of words drawn with the real-text
+  set's frequencies: embedding 100,000 real passages takes hours on 2 cores), real titles as queries; the query
+  vector is given, so only the search is timed. Dense against hybrid up to --full-max (filling chromadb is
+  slow); the lexical search alone, what hybrid adds, at every size.
+- tokens: a question over 5 papers x 10 pages: the planner's input tokens when it reads every page
+  (read_paper's page views) against one gather_evidence answer; the worker's tokens as metered.
+- gather: wall time of one gather over 30 candidates, loopback worker answering in 1 s, concurrency 1 vs 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_memory import fresh_store, quality_store, title_abstract_pairs  # noqa: E402
+
+from agent_scientist.config import Settings  # noqa: E402
+from agent_scientist.papers.store import chunk_pages  # noqa: E402
+from agent_scientist.workspace import Workspace  # noqa: E402
+
+
+def _rates(ranked: list[list[str]], wanted: list[str]) -> tuple[float, float]:
+    n = len(wanted) or 1
+    return (sum(r[:1] == [w] for r, w in zip(ranked, wanted, strict=True)) / n,
+            sum(w in r[:5] for r, w in zip(ranked, wanted, strict=True)) / n)
+
+
+def bench_quality(root: Path) -> None:
+    store, pairs, notes = quality_store(root)
+    dense, hybrid = [], []
+    for summary, _ in pairs:
+        dense.append([n["id"] for n in store.nearest_notes(store.embed([summary])[0], 5, kind="finding")])
+        hybrid.append([r["id"] for r in store.recall(summary, k=5, kind="finding")])
+    wanted = [f"doc-{i}" for i in range(len(pairs))]
+    (d1, d5), (h1, h5) = _rates(dense, wanted), _rates(hybrid, wanted)
+    print(f"quality: {len(pairs)} title->abstract queries over {len(notes)} texts: dense r@1 {d1:.3f} r@5 {d5:.3f}; "
+          f"hybrid r@1 {h1:.3f} r@5 {h5:.3f}")
+
+
+def bench_passages(root: Path) -> None:
+    from agent_scientist.papers.lexical import tokens
+
+    pairs = title_abstract_pairs()
+    store = fresh_store(root, "passages")
+    chunks_of: dict[str, list[dict]] = {}
+    for i, (_, body) in enumerate(pairs):
+        third = max(1, len(body) // 3)
+        pages = [body[j:j + third] for j in range(0, len(body), third)][:3]
+        chunks_of[f"2401.{i:05d}v1"] = chunk_pages(pages, size=400)
+    for pid, chunks in chunks_of.items():
+        store.add_passages(pid, chunks)
+    df = Counter(t for chunks in chunks_of.values() for c in chunks for t in set(tokens(c["text"])))
+    sets: dict[str, list[tuple[str, str]]] = {"exact-term": [], "sentence": []}
+    for pid, chunks in chunks_of.items():
+        for n, c in enumerate(chunks):
+            words = tokens(c["text"])
+            rare = [w for w in words if df[w] == 1 and (any(ch.isdigit() for ch in w) or len(w) > 6)]
+            if rare and len(words) > 8:
+                others = [w for w in words if df[w] > 1][:2]
+                sets["exact-term"].append((" ".join([rare[0], *others]), f"{pid}#{n}"))
+            first = " ".join(c["text"].split()[:12])
+            if len(first.split()) >= 8:
+                sets["sentence"].append((first, f"{pid}#{n}"))
+    total = sum(len(c) for c in chunks_of.values())
+    for name, queries in sets.items():
+        dense, hybrid = [], []
+        for query, _ in queries:
+            vector = store.embed([query])[0]
+            dense.append([p["id"] for p in store.nearest_passages(vector, 5)])
+            hybrid.append([p["id"] for p in store.hybrid_passages(query, 5, vector=vector)])
+        wanted = [w for _, w in queries]
+        (d1, d5), (h1, h5) = _rates(dense, wanted), _rates(hybrid, wanted)
+        print(f"passages: {len(queries)} {name} queries over {total} passages of {len(chunks_of)} papers: "
+              f"dense r@1 {d1:.3f} r@5 {d5:.3f}; hybrid r@1 {h1:.3f} r@5 {h5:.3f}")
+
+
+def _word_source(rng: np.random.Generator):
+    """Words drawn with the real-text set's frequencies (after our tokenizer drops stop words), and real
+    queries: the benchmark's titles."""
+    from agent_scientist.papers.lexical import tokens
+
+    pairs = title_abstract_pairs()
+    counts = Counter(t for _, body in pairs for t in tokens(body))
+    words = list(counts)
+    p = np.array([counts[w] for w in words], dtype=float)
+    p /= p.sum()
+    return (lambda n: " ".join(rng.choice(words, n, p=p))), [s for s, _ in pairs]
+
+
+def bench_latency(root: Path, sizes: list[int], full_max: int) -> None:
+    """Dense against hybrid passage search on a full store (sizes up to `full_max`: chromadb takes minutes
+    per 10,000 rows on 2 loaded cores), and the lexical search alone (what hybrid adds) at every size."""
+    from agent_scientist.papers.lexical import LexicalIndex
+
+    rng = np.random.default_rng(0)
+    draw, titles = _word_source(rng)
+    for size in sizes:
+        texts = [draw(120) for _ in range(size)]
+        index = LexicalIndex(root / f"lexical-{size}.sqlite3")
+        for offset in range(0, size, 5000):
+            index.add({"id": f"p{offset + j}", "text": t, "kind": "passage"}
+                      for j, t in enumerate(texts[offset:offset + 5000]))
+        times = []
+        for q in titles[:100]:
+            t0 = time.perf_counter()
+            index.search(q, 40, kind="passage")
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"latency: lexical search alone at {size:,} passages: p50 {statistics.median(times):.1f} ms, "
+              f"p95 {statistics.quantiles(times, n=20)[-1]:.1f} ms (100 real titles as queries)")
+        if size > full_max:
+            continue
+        store = fresh_store(root, f"latency-{size}")
+        start = time.perf_counter()
+        for offset in range(0, size, 1000):
+            n = min(1000, size - offset)
+            vecs = rng.normal(size=(n, 384)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            pid = f"2401.{offset // 1000:05d}v1"
+            ids = [f"{pid}#{j}" for j in range(n)]
+            metas = [{"paper_id": pid, "paper_base": pid[:-2], "page_start": 1 + j // 100, "page_end": 1 + j // 100,
+                      "chunks": n} for j in range(n)]
+            chunk = texts[offset:offset + n]
+            store._write(store.passages, ids, chunk, metas, vecs)
+            store.lexical.add([store._lexical_row("passage", i, t, m) for i, t, m in zip(ids, chunk, metas,
+                                                                                            strict=True)])
+        fill = time.perf_counter() - start
+        timings: dict[str, list[float]] = {"dense": [], "hybrid": []}
+        vectors = rng.normal(size=(100, 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.hybrid_passages(titles[0], 5, vector=vectors[0])
+        for vector, text in zip(vectors, titles[:100], strict=False):
+            t0 = time.perf_counter()
+            store.nearest_passages(vector, 5)
+            t1 = time.perf_counter()
+            store.hybrid_passages(text, 5, vector=vector)
+            t2 = time.perf_counter()
+            timings["dense"].append((t1 - t0) * 1000)
+            timings["hybrid"].append((t2 - t1) * 1000)
+        parts = [f"{k} p50 {statistics.median(v):.1f} ms p95 {statistics.quantiles(v, n=20)[-1]:.1f} ms"
+                 for k, v in timings.items()]
+        print(f"latency: passage search at {size:,} passages (random vectors, texts drawn with real word "
+              f"frequencies): {'; '.join(parts)} (filled in {fill:.0f} s; query embedding not included)")
+
+
+def _evidence_ws(root: Path, name: str, papers: int = 5, pages: int = 10) -> Workspace:
+    from support.review_ws import add_text_paper
+
+    ws = Workspace.create(root, name, "Does dropout improve calibration?")
+    for p in range(papers):
+        text = []
+        for page in range(1, pages + 1):
+            paras = [f"Paper {p} section {page}.{n}: with dropout {0.1 * n:.1f} the expected calibration error was "
+                     f"{p + page / 10 + n / 100:.2f} on benchmark {page}{n}. " + "We followed the usual protocol "
+                     "with fixed splits, five seeds and no extra tuning of the other hyperparameters. " * 4
+                     for n in range(1, 4)]
+            text.append("\n\n".join(paras))
+        add_text_paper(ws, f"2401.{p:05d}v1", text)
+    return ws
+
+
+def _worker_reply(payload: dict) -> str | None:
+    user = payload["messages"][-1]["content"]
+    if "QUESTION:" not in user:
+        return None
+    items = [{"item": int(n), "score": 7, "summary": "Dropout changes the calibration error on this benchmark.",
+              "stance": "supports", "quote": text.split(". ")[0]}
+             for n, text in re.findall(r"PASSAGE (\d+) \([^)]*\):\n<<<\n(.*?)\n>>>", user, re.S)]
+    return json.dumps(items)
+
+
+def bench_tokens(root: Path) -> None:
+    from support.openai_server import ChatServer
+
+    from agent_scientist.agent.models import build_model
+    from agent_scientist.fsio import read_json
+    from agent_scientist.memory import open_memory
+    from agent_scientist.memory.evidence import describe, gather
+    from agent_scientist.papers.layout import paper_dir
+    from agent_scientist.papers.views import page_view
+
+    ws = _evidence_ws(root, "tokens")
+    reading = 0
+    for meta in ws.papers():
+        data = read_json(paper_dir(ws, meta["id"]) / "pages.json")
+        for page in range(1, len(data["pages"]) + 1):
+            reading += len(page_view(dict(meta), data, page, 6000))
+    with ChatServer(responder=_worker_reply) as server:
+        settings = Settings(home=root, model="openai/worker", api_base=server.url, model_retries=0)
+        found = gather(ws, settings, open_memory(ws, settings), build_model(settings, "worker"), ws.question)
+    answer = len(describe(found, 8))
+    call = len('gather_evidence("Does dropout improve calibration?")')
+    print(f"tokens: a question over 5 papers x 10 pages: planner input reading every page ~{reading // 4:,} tokens; "
+          f"calling gather_evidence ~{(answer + call) // 4:,} tokens ({reading / (answer + call):.1f}x fewer); "
+          f"worker {found.tokens_in:,} in + {found.tokens_out:,} out over {found.batches} calls "
+          f"(tokens ~ characters / 4 on the planner side; the worker's as the loopback server metered them)")
+
+
+def bench_gather(root: Path) -> None:
+    from support.openai_server import ChatServer
+
+    from agent_scientist.agent.models import build_model
+    from agent_scientist.memory import open_memory
+    from agent_scientist.memory.evidence import gather
+
+    walls = {}
+    for limit in (1, 4):
+        ws = _evidence_ws(root, f"gather-{limit}")
+        with ChatServer(responder=_worker_reply, delay_s=1.0) as server:
+            settings = Settings(home=root, model="openai/worker", api_base=server.url, model_retries=0,
+                                evidence_concurrency=limit)
+            store = open_memory(ws, settings)
+            from agent_scientist.memory.evidence import candidates
+
+            candidates(ws, store, ws.question, [])  # index the papers first: only the gather is timed
+            t0 = time.perf_counter()
+            found = gather(ws, settings, store, build_model(settings, "worker"), ws.question)
+            walls[limit] = (time.perf_counter() - t0, found.read, found.batches, server.max_in_flight)
+    (w1, n1, b1, _), (w4, _, _, m4) = walls[1], walls[4]
+    print(f"gather: {n1} candidates in {b1} worker calls answering in 1 s: concurrency 1 {w1:.1f} s, "
+          f"concurrency 4 {w4:.1f} s ({w1 / w4:.1f}x; at most {m4} in flight)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="quality,passages,latency,tokens,gather")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--full-max", type=int, default=10000, help="largest size filled into chromadb too")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, fn in (("quality", lambda: bench_quality(root)), ("passages", lambda: bench_passages(root)),
+                         ("latency", lambda: bench_latency(root, [int(s) for s in args.sizes.split(",")], args.full_max)),
+                         ("tokens", lambda: bench_tokens(root)), ("gather", lambda: bench_gather(root))):
+            if name in only:
+                fn()
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
