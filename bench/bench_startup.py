@@ -56,7 +56,9 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(CPU s, wall s, stdout) of one process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    # Outside any checkout: `python -m` puts the working folder first on sys.path, which would run this tree
+    # under the base interpreter too.
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -94,14 +96,14 @@ def first_call(python: str, home: Path, server: object, arrivals: list[float], r
             server.url, "--quiet"]  # type: ignore[attr-defined]
     if resume:  # a finished workspace to resume: run it once first
         subprocess.run([python, "-m", "agent_scientist", "research", "Does X improve Y?", "--name", name, *base],
-                       env=env, check=True, capture_output=True)
+                       env=env, check=True, capture_output=True, cwd=tempfile.gettempdir())
         argv = [python, "-m", "agent_scientist", "resume", name, "--instruction", "Check once more.", *base]
     else:
         argv = [python, "-m", "agent_scientist", "research", "Does X improve Y?", "--name", name, *base]
     seen = len(arrivals)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, capture_output=True)
+    subprocess.run(argv, env=env, check=True, capture_output=True, cwd=tempfile.gettempdir())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return arrivals[seen] - start, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
