@@ -22,7 +22,11 @@ __all__ = ["KINDS", "MemoryStore", "MemoryUnavailable", "read_notes", "open_memo
 
 def __getattr__(name: str) -> Any:
     """The store's names on first use: a reader of a workspace without memory (export) skips numpy and chromadb."""
-    if name in ("KINDS", "MemoryStore", "MemoryUnavailable"):
+    if name == "MemoryUnavailable":  # without numpy or chromadb: a reader catching it need not open a store
+        from agent_scientist.memory.connection import MemoryUnavailable
+
+        return MemoryUnavailable
+    if name in ("KINDS", "MemoryStore"):
         from agent_scientist.memory import store
 
         return getattr(store, name)
