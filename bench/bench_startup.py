@@ -1,14 +1,22 @@
-"""Cold starts: `agent-scientist --help` and `memory search` as a user runs them, against a bare start.
+"""Cold starts as a user runs them: commands that do no work, memory search, papers read --query, and the
+time from `research` / `resume` start to the first model request; each against a bare start, same run.
 
-Run: python bench/bench_startup.py. Prints, in the same run: a bare `python -c pass`, `--help`, a
-CLI `memory search` on a workspace of 300 notes (median of N runs, each a new process), the same
-search in a warm process (the in-process figure), and where one cold search spends its time
-(imports, opening chromadb, loading the embedding model, the query).
+Run: python bench/bench_startup.py [--base /path/to/other/venv/bin/python] [--runs 5]
+
+CPU time is the children's user+system time (resource.getrusage(RUSAGE_CHILDREN)), the steadier figure on a
+shared machine; wall time is also printed. With --base, every command also runs under that interpreter (a
+checkout of main installed in another venv), interleaved run by run with this one, so "before" and "after"
+come from the same minutes of the same machine, and the outputs of both are compared (same results).
+The first-model-call figure comes from a loopback OpenAI-compatible server that records when each request
+arrives. At the end: where one cold `memory search` spends its time (imports, opening chromadb, loading the
+embedding model, the query), for this checkout.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -16,7 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-RUNS = 5
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+QUERY = "calibration of deep networks"
+FINAL = 'Thought: done.\n<code>\nfinal_answer("Label smoothing improves calibration.")\n</code>'
+
 PHASES = r"""
 import sys, time
 t0 = time.perf_counter()
@@ -24,78 +37,164 @@ from agent_scientist.config import load_settings
 from agent_scientist.workspace import Workspace
 import agent_scientist.cli
 t1 = time.perf_counter()
+import chromadb
+t2 = time.perf_counter()
 from agent_scientist.memory import open_memory
 s = load_settings({"home": sys.argv[1]})
 store = open_memory(Workspace.open(s.home, "w"), s)
-t2 = time.perf_counter()
+t3 = time.perf_counter()
 from agent_scientist.memory.embedding import get_embedder
 get_embedder()
-t3 = time.perf_counter()
-store.recall("calibration of deep networks", 5)
 t4 = time.perf_counter()
-print(f"{(t1 - t0) * 1e3:.0f} {(t2 - t1) * 1e3:.0f} {(t3 - t2) * 1e3:.0f} {(t4 - t3) * 1e3:.0f}")
+store.recall("calibration of deep networks", 5)
+t5 = time.perf_counter()
+print(" ".join(f"{(b - a) * 1e3:.0f}" for a, b in ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))))
 """
 
 
-OPEN = r"""
-import sys, time
-t0 = time.perf_counter()
-from agent_scientist.config import load_settings
-from agent_scientist.workspace import Workspace
-from agent_scientist.memory import open_memory
-from agent_scientist.memory.embedding import preload
-s = load_settings({"home": sys.argv[1]})
-if sys.argv[2] == "preload":
-    preload()
-store = open_memory(Workspace.open(s.home, "w"), s)
-store.embed(["warm-up"])
-print(f"{(time.perf_counter() - t0) * 1e3:.0f}")
-"""
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(CPU s, wall s, stdout) of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    # Outside any checkout: `python -m` puts the working folder first on sys.path, which would run this tree
+    # under the base interpreter too.
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[1:]} exited {done.returncode}: {done.stderr[-800:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, done.stdout
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def build_home(home: Path) -> None:
+    """w: 300 notes; full: a finished workspace with a report; lib: one PDF with its passages indexed."""
+    from support.pdfs import make_paper
+    from support.report_ws import full_workspace
 
-
-def main() -> None:
     from agent_scientist.config import load_settings
     from agent_scientist.memory import open_memory
     from agent_scientist.workspace import Workspace
 
-    home = Path(tempfile.mkdtemp()) / "workspaces"
     s = load_settings({"home": str(home)})
     store = open_memory(Workspace.create(home, "w", "Q?"), s)
     store.add_notes([{"text": f"Note {i}: label smoothing changes calibration by {i / 10:.1f} points.",
                       "kind": "finding"} for i in range(300)])
+    full_workspace(home)
+    pdf = home.parent / "paper.pdf"
+    pdf.write_bytes(make_paper(pages=6))
     env = {**os.environ, "AGENT_SCIENTIST_HOME": str(home)}
-    py = [sys.executable]
-    bare = timed(py + ["-c", "pass"], env)
-    helped = timed(py + ["-m", "agent_scientist", "--help"], env)
-    cold = timed(py + ["-m", "agent_scientist", "memory", "search", "w", "calibration of deep networks"], env)
-    warm = []
-    for _ in range(20):
-        start = time.perf_counter()
-        store.recall("calibration of deep networks", 5)
-        warm.append(time.perf_counter() - start)
-    phases = subprocess.run(py + ["-c", PHASES, str(home)], env=env, capture_output=True, text=True, check=True)
-    imports, chroma, model, query = phases.stdout.split()
-    opened = {}
-    for mode in ("sequential", "preload", "sequential", "preload"):
-        run = subprocess.run(py + ["-c", OPEN, str(home), mode], env=env, capture_output=True, text=True, check=True)
-        opened.setdefault(mode, []).append(float(run.stdout))
-    print(f"bare python start:                 {bare * 1e3:7.0f} ms")
-    print(f"agent-scientist --help:            {helped * 1e3:7.0f} ms ({helped / bare:.1f}x bare)")
-    print(f"memory search, CLI (cold process): {cold * 1e3:7.0f} ms ({cold / bare:.1f}x bare)")
-    print(f"memory search, in a warm process:  {statistics.median(warm) * 1e3:7.1f} ms")
-    print(f"one cold search: CLI imports {imports} ms, open chromadb {chroma} ms, "
-          f"load embedding model {model} ms, embed + query {query} ms")
-    print(f"open memory + load model, one after the other: {min(opened['sequential']):7.0f} ms (best of 2); "
-          f"model preloaded in a thread: {min(opened['preload']):7.0f} ms")
+    subprocess.run([sys.executable, "-m", "agent_scientist", "papers", "add", str(pdf), "--name", "lib"],
+                   env=env, check=True, capture_output=True)
+
+
+def first_call(python: str, home: Path, server: object, arrivals: list[float], resume: bool) -> tuple[float, float]:
+    """Seconds from the process start to the first model request it sends, and the process's CPU seconds."""
+    name = f"r{len(arrivals)}"
+    env = {**os.environ, "AGENT_SCIENTIST_HOME": str(home), "OPENAI_API_KEY": "sk-bench"}
+    base = ["--model", "openai/gpt-4o-mini", "--worker-model", "openai/worker", "--api-base",
+            server.url, "--quiet"]  # type: ignore[attr-defined]
+    if resume:  # a finished workspace to resume: run it once first
+        subprocess.run([python, "-m", "agent_scientist", "research", "Does X improve Y?", "--name", name, *base],
+                       env=env, check=True, capture_output=True, cwd=tempfile.gettempdir())
+        argv = [python, "-m", "agent_scientist", "resume", name, "--instruction", "Check once more.", *base]
+    else:
+        argv = [python, "-m", "agent_scientist", "research", "Does X improve Y?", "--name", name, *base]
+    seen = len(arrivals)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, capture_output=True, cwd=tempfile.gettempdir())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return arrivals[seen] - start, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", default="", help="python of a venv with main installed: the 'before'")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-first-call", action="store_true")
+    args = parser.parse_args()
+    pythons = {"after": sys.executable}
+    if args.base:
+        pythons = {"before": args.base, **pythons}
+    home = Path(tempfile.mkdtemp()) / "workspaces"
+    build_home(home)
+    env = {**os.environ, "AGENT_SCIENTIST_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "120"}
+    commands = [
+        ("python -c pass", ["-c", "pass"]),
+        ("--help", ["-m", "agent_scientist", "--help"]),
+        ("--version", ["-m", "agent_scientist", "--version"]),
+        ("list", ["-m", "agent_scientist", "list"]),
+        ("show full", ["-m", "agent_scientist", "show", "full"]),
+        ("export full (markdown)", ["-m", "agent_scientist", "export", "full", "--output", "-"]),
+        ("memory search (300 notes)", ["-m", "agent_scientist", "memory", "search", "w", QUERY]),
+        ("papers read --query", ["-m", "agent_scientist", "papers", "read", "local:" + _local_id(home),
+                                 "--query", "sparse widgets gadget accuracy", "--name", "lib"]),
+    ]
+    cpu: dict[tuple[str, str], list[float]] = {}
+    wall: dict[tuple[str, str], list[float]] = {}
+    outputs: dict[tuple[str, str], str] = {}
+    for _ in range(args.runs):
+        for label, argv in commands:
+            for which, python in pythons.items():
+                c, w, out = run_once([python, *argv], env)
+                cpu.setdefault((label, which), []).append(c)
+                wall.setdefault((label, which), []).append(w)
+                outputs[(label, which)] = out
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; median of {args.runs} "
+          "runs, each a new process, interleaved")
+    cols = "  ".join(f"{w:>22s}" for w in pythons)
+    print(f"{'command':28s}  {cols}   (CPU ms, x bare CPU, x --help CPU; wall ms)")
+    med = {key: statistics.median(v) for key, v in cpu.items()}
+    for label, _ in commands:
+        cells = []
+        for which in pythons:
+            c = med[(label, which)]
+            cells.append(f"{c * 1e3:5.0f} {c / med[('python -c pass', which)]:4.1f}x "
+                         f"{c / med[('--help', which)]:4.1f}x {statistics.median(wall[(label, which)]) * 1e3:5.0f}")
+        same = ""
+        if len(pythons) == 2 and label.split()[0] in ("memory", "papers", "export", "show", "list"):
+            same = "  same output" if outputs[(label, "before")] == outputs[(label, "after")] else "  OUTPUT DIFFERS"
+        print(f"{label:28s}  " + "  ".join(f"{c:>22s}" for c in cells) + same)
+    if not args.skip_first_call:
+        bench_first_call(pythons, home, args.runs, wall)
+    phases = subprocess.run([sys.executable, "-c", PHASES, str(home)], env=env, capture_output=True, text=True,
+                            check=True)
+    cli, chroma, opened, model, query = phases.stdout.split()
+    print(f"one cold search (after), wall: CLI imports {cli} ms, import chromadb {chroma} ms, open the store "
+          f"{opened} ms, load the embedding model {model} ms, embed + query {query} ms")
+
+
+def bench_first_call(pythons: dict[str, str], home: Path, runs: int, wall: dict) -> None:
+    from support.openai_server import ChatServer
+
+    arrivals: list[float] = []
+
+    def note(payload: dict) -> None:
+        if payload.get("model") != "worker":
+            arrivals.append(time.perf_counter())
+        return None
+
+    with ChatServer(default=FINAL, responder=note) as server:
+        for resume in (False, True):
+            got: dict[str, list[tuple[float, float]]] = {}
+            for _ in range(runs):
+                for which, python in pythons.items():
+                    got.setdefault(which, []).append(first_call(python, home, server, arrivals, resume))
+            label = "resume" if resume else "research"
+            cells = []
+            for which in pythons:
+                first = statistics.median(t for t, _ in got[which])
+                helped = statistics.median(wall[("--help", which)])
+                cells.append(f"{which}: {first * 1e3:5.0f} ms ({first / helped:.1f}x --help wall)")
+            print(f"{label}: start to first model request  " + "   ".join(cells))
+
+
+def _local_id(home: Path) -> str:
+    from agent_scientist.workspace import Workspace
+
+    papers = Workspace.open(home, "lib").papers()
+    return papers[0]["id"].removeprefix("local:")
 
 
 if __name__ == "__main__":

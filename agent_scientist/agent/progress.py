@@ -8,9 +8,6 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.panel import Panel
-from rich.syntax import Syntax
-from rich.text import Text
 
 from agent_scientist.records import failure_kind, short
 
@@ -206,6 +203,10 @@ class Progress:
             if wrote:
                 self._line(f"  {wrote}")
         else:
+            from rich.panel import Panel
+            from rich.syntax import Syntax  # pygments: only for the live view, not for show or export
+            from rich.text import Text
+
             title = f"Step {record['step']}  ·  {status}  ·  {self._figures(record, meta)}"
             body: list[Any] = []
             if record.get("code"):

@@ -224,6 +224,10 @@ def read_cmd(
     settings = cli_settings()
     ws = _workspace(settings, name)
     has_memory = bool(settings.memory_url) or (ws.memory_dir / "chroma.sqlite3").exists()
+    if name and query and has_memory:
+        from agent_scientist.memory.embedding import preload
+
+        preload(settings.embedding_model, settings.api_base)  # the query's model loads while chromadb opens
     memory = _memory(ws, settings) if name and query and has_memory else None  # same passages as read_paper
     try:
         text = read(ws, settings, paper_id, page, query, memory)

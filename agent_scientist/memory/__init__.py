@@ -8,16 +8,35 @@ The planner's tools and the memory agent are registered by `agent_scientist.memo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from agent_scientist.config import Settings
-from agent_scientist.memory.store import KINDS, MemoryStore, MemoryUnavailable, open_store
 from agent_scientist.records import Note
 from agent_scientist.workspace import Workspace
+
+if TYPE_CHECKING:
+    from agent_scientist.memory.store import KINDS, MemoryStore, MemoryUnavailable
 
 __all__ = ["KINDS", "MemoryStore", "MemoryUnavailable", "read_notes", "open_memory"]
 
 
+def __getattr__(name: str) -> Any:
+    """The store's names on first use: a reader of a workspace without memory (export) skips numpy and chromadb."""
+    if name == "MemoryUnavailable":  # without numpy or chromadb: a reader catching it need not open a store
+        from agent_scientist.memory.connection import MemoryUnavailable
+
+        return MemoryUnavailable
+    if name in ("KINDS", "MemoryStore"):
+        from agent_scientist.memory import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_memory(ws: Workspace, settings: Settings) -> MemoryStore:
     """The workspace's memory store; raises MemoryUnavailable with a clear message if it cannot open."""
+    from agent_scientist.memory.store import open_store
+
     return open_store(ws, settings)
 
 
@@ -31,4 +50,6 @@ def read_notes(ws: Workspace, settings: Settings, kinds: list[str] | None = None
     folder = ws.memory_dir
     if not settings.memory_url and not (folder / "chroma.sqlite3").exists() and not folder.is_file():
         return []  # nothing was ever stored: do not create a store just to read it
+    from agent_scientist.memory.store import open_store
+
     return open_store(ws, settings).list_notes(kinds=kinds, status=status)

@@ -8,15 +8,16 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import numpy as np
 
 from agent_scientist.config import Settings
 from agent_scientist.memory.embedding import EmbeddingError, get_embedder
 from agent_scientist.workspace import Workspace
 from agent_scientist.workspace import now_iso as workspace_now_iso
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOCK_WAIT_S = 5.0  # how long to wait for another process's write lock before giving up
 WRITE_BATCH = 256  # rows per chromadb write (also bounded by the client's own maximum)

@@ -12,9 +12,10 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class LocalEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors (n x 384, float32, unit length) for `texts`, in order."""
+        import numpy as np  # here, not at import: MemoryUnavailable's readers (export) need no numpy
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Tokenize everything once, then batch texts of similar TOKEN length so padding stays near zero
@@ -93,6 +96,8 @@ class LocalEmbedder:
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:
         """One model call on token-id rows, padded with zeros to the longest row."""
+        import numpy as np
+
         width = max(len(r) for r in rows)
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -121,6 +126,8 @@ class LiteLLMEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for `texts` from the API, L2-normalised."""
+        import numpy as np
+
         from agent_scientist.agent.models import endpoint_kwargs, import_litellm
 
         litellm = import_litellm()
