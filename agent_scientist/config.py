@@ -103,6 +103,8 @@ class Settings:
     ray_runtime_env: dict[str, Any] = field(default_factory=dict)  # a TOML table passed to Ray (pip, image_uri)
     ray_max_upload_mb: float = 100.0  # the snapshot of files/ sent with each run
     ray_max_download_mb: float = 512.0  # output and changed files brought back from each run
+    # The paper export (export --format latex|pdf).
+    paper_size: str = "a4"  # a4 or letter
 
     @property
     def effective_worker_model(self) -> str:
@@ -300,12 +302,17 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
 
 
 EXECUTORS = ("local", "ray")  # the values of `executor` (experiments/executors builds each)
+PAPER_SIZES = ("a4", "letter")  # the values of `paper_size` (export --format latex|pdf)
 
 
 def _check_choices(settings: Settings) -> None:
-    """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources)."""
+    """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources,
+    paper_size)."""
     if settings.executor not in EXECUTORS:
         raise ConfigError(f"Setting 'executor' must be one of {', '.join(EXECUTORS)}, not {settings.executor!r}.")
+    if settings.paper_size not in PAPER_SIZES:
+        raise ConfigError(f"Setting 'paper_size' must be one of {', '.join(PAPER_SIZES)}, "
+                          f"not {settings.paper_size!r}.")
     gpus = settings.sandbox_gpus.strip().lower()
     if gpus not in ("auto", "none", "", "-1") and not all(p.strip().isdigit() for p in gpus.split(",")):
         raise ConfigError(f"Setting 'sandbox_gpus' must be auto, none, or GPU indices like \"0,1\", "
