@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -275,7 +276,7 @@ def _read_toml(path: Path, raw: bytes | None = None) -> dict:
 
 def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
     """Build Settings from defaults, TOML files, the environment, then `overrides` (flags)."""
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
     for path in config_files():
@@ -285,7 +286,7 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
                 raise ConfigError(f"{path}: unknown setting {key!r}. Known: {', '.join(sorted(known))}.")
             values[key] = _coerce(key, raw, known[key].type)
     for name, f in known.items():
-        raw = env.get(ENV_PREFIX + name.upper())
+        raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:
             values[name] = _coerce(ENV_PREFIX + name.upper(), raw, f.type)
     for name, raw in (overrides or {}).items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_text
@@ -45,7 +45,7 @@ def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] 
     from agent_scientist.memory import MemoryUnavailable, read_notes
 
     try:
-        return list(read_notes(ws, settings)), ""
+        return cast(list[dict[str, Any]], list(read_notes(ws, settings))), ""
     except MemoryUnavailable as exc:
         return None, " ".join(str(exc).split())[:300] or type(exc).__name__
     except Exception as exc:  # not a known store failure: logged with its traceback, the report still comes out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import paper_ref_key
@@ -142,7 +142,7 @@ def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | N
         "partial": partial,
         "answer": answer,
         "steps": {"count": sum(1 for s in steps if s.get("type") == "action"),  # planner steps, as everywhere
-                  "records": [_step_summary(s) for s in steps]},
+                  "records": [_step_summary(cast(dict[str, Any], s)) for s in steps]},
         "notes": None if notes is None else sorted(notes, key=lambda n: (str(n.get("created_at") or ""),
                                                                           str(n.get("id") or ""))),
         "notes_error": notes_error or None,

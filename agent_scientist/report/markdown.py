@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.papers.citation_index import CitationIndex, workspace_page_count
 from agent_scientist.papers.citations import paper_ref_key, parse_part
@@ -83,8 +83,8 @@ class _Builder:
         self.notes = notes
         self.notes_error = notes_error
         self.report_dir = report_dir
-        self.steps = ws.steps()
-        self.papers = ws.papers()
+        self.steps = cast(list[dict[str, Any]], ws.steps())  # records read as plain dicts here
+        self.papers = cast(list[dict[str, Any]], ws.papers())
         self.index = CitationIndex(self.papers, workspace_page_count(ws))
         self.answer = ws.final_answer()
         self.partial = ws.meta.get("status") != "completed" or self.answer is None
@@ -189,7 +189,7 @@ class _Builder:
                                    "No open questions or next steps were recorded in memory.")
 
     def experiments(self) -> str:
-        runs = sorted(self.ws.runs(), key=lambda r: (int(r.get("run") or 0)))
+        runs = sorted(cast(list[dict[str, Any]], self.ws.runs()), key=lambda r: (int(r.get("run") or 0)))
         if not runs:
             return "## Experiments\n\n*No experiments were run.*"
         rows = ["| Run | Script | Arguments | Exit | Duration | Metrics |", "|---:|---|---|---|---:|---|"]
@@ -217,7 +217,9 @@ class _Builder:
         """Links to a run's artifacts and saved output, and its images embedded (if still its own)."""
         number = int(run.get("run") or 0)
         paths = sorted({str(p) for p in (run.get("artifacts") or [])})
-        links, images, missing = [], [], 0
+        links: list[str] = []
+        images: list[str] = []
+        missing = 0
         for path in paths:
             link = relative_file_link(self.ws.files_dir, path, self.report_dir)
             if link is None:
@@ -251,7 +253,7 @@ class _Builder:
         folder = self.ws.files_dir / output_dir
         if not output_dir or not folder.is_dir():
             return ""
-        links = []
+        links: list[str] = []
         for file in sorted(folder.iterdir(), key=lambda f: f.name):
             rel = f"{output_dir}/{file.name}"
             if rel in artifacts or not file.is_file() or file.stat().st_size == 0:
