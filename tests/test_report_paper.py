@@ -147,7 +147,8 @@ def test_eval_workspace_exports_through_the_cli(home: Path, cli) -> None:
     assert pdf.returncode == 0, pdf.stderr
     assert "Which is larger? A) 2^10" in _text(ws.root / "paper.pdf")
     latex = cli("export", name, "--format", "latex", "--output", str(home.parent / "q1-tex"))
-    assert latex.returncode == 0, latex.stderr and "LaTeX folder written to" in latex.stderr
+    assert latex.returncode == 0, latex.stderr
+    assert "LaTeX folder written to" in latex.stderr
     assert "$2^{10} = 1024 > 10^3$" in (home.parent / "q1-tex" / "main.tex").read_text()
 
 

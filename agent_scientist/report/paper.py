@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def copy_figure(source: Path, target: Path) -> bool:
 _MD = MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
-class Writer:
+class Writer(ABC):
     """Walks the markdown of a Paper and writes one typesetting language; subclasses say how."""
 
     def __init__(self, paper: Paper, files_dir: Path, figures_dir: Path):
@@ -178,59 +179,76 @@ class Writer:
         self.figure_count = 0
 
     # -- to override -------------------------------------------------------
+    @abstractmethod
     def text(self, text: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def math(self, tex: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def strong(self, inner: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def emph(self, inner: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def code(self, text: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def cite(self, group: list[Cite]) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def link(self, inner: str, href: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def internal(self, inner: str, anchor: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def anchor(self, anchor: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def linebreak(self) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def heading(self, level: int, inner: str) -> str:
-        raise NotImplementedError
+        ...
 
     def paragraph(self, inner: str) -> str:
         return inner + "\n\n"
 
+    @abstractmethod
     def items(self, items: list[str], ordered: bool, start: int) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def quote(self, inner: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def code_block(self, text: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def table(self, head: list[str], rows: list[list[str]], widths: list[float]) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def figure(self, name: str, caption: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def rule(self) -> str:
-        raise NotImplementedError
+        ...
 
     # -- shared ------------------------------------------------------------
     def inline_text(self, text: str) -> str:
