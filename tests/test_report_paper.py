@@ -181,3 +181,10 @@ def test_escaping_and_math_units() -> None:
     assert math_tex("50% & #") == r"50\% \& \#"
     assert typst_math(r"\frac{1}{n} \sum_{i} x_i^2 \leq \alpha") == "(1)/(n) sum_(i) x_(i)^(2) <= alpha"
     assert typst_math(r"\text{acc} / \foo") == 'upright("acc") \\/ upright("foo")'
+
+
+def test_math_typst_refuses_is_set_as_text(home: Path, settings, tmp_path: Path) -> None:
+    ws = paper_workspace(home, answer="A root with no radicand $\\sqrt$ and $x^2$ [arXiv:2401.01234 p.3].\n")
+    result = export_paper(ws, settings, "pdf", tmp_path / "fallback.pdf")
+    text = _text(result.path)
+    assert "$\\sqrt$" in text and "$x^2$" in text and "[1, p.3]" in text
