@@ -113,6 +113,7 @@ def test_typst_pdf_same_content_with_clickable_citations(home: Path, settings, t
     assert len(_images(result.path)) >= 3
     with pymupdf.open(result.path) as doc:
         assert doc[0].rect.width == pytest.approx(595, abs=1)  # A4 by default
+        assert doc.metadata["title"] == TITLE + " (50% & $5_x)"  # the question, without markdown escapes
         internal = [link for page in doc for link in page.get_links() if link["kind"] == pymupdf.LINK_GOTO]
     assert len(internal) >= 4  # each citation jumps to its reference
     _render_first_page(result.path, tmp_path)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from agent_scientist.report.latex import GREEK, MATH_SYMBOLS, math_tex
-from agent_scientist.report.paper import Cite, Paper, Writer
+from agent_scientist.report.paper import Cite, Paper, Writer, unprotect
 
 TYPST_NAMES = {**{v: v for v in GREEK.values()}, "varepsilon": "epsilon.alt", "vartheta": "theta.alt",
                "varphi": "phi.alt", "leq": "<=", "le": "<=", "geq": ">=", "ge": ">=", "neq": "!=", "ne": "!=",
@@ -208,8 +208,9 @@ def typst_document(paper: Paper, files_dir: Path, figures_dir: Path, paper_size:
                    plain_math: bool = False) -> tuple[str, TypstWriter]:
     w = TypstWriter(paper, files_dir, figures_dir, plain_math)
     title = w.render(paper.title).strip()
+    plain_title = re.sub(r"\\(.)", r"\1", unprotect(paper.title, paper))  # the PDF's metadata: no markdown escapes
     parts = [
-        f"#set document(title: {typst_string(re.sub(r'<[^>]*>', '', paper.title))}, date: none)",
+        f"#set document(title: {typst_string(plain_title)}, date: none)",
         f"#set page(paper: {typst_string('us-letter' if paper_size == 'letter' else 'a4')}, margin: 2.5cm, "
         "numbering: \"1\")",
         "#set text(size: 10.5pt)",
