@@ -189,3 +189,15 @@ def test_math_typst_refuses_is_set_as_text(home: Path, settings, tmp_path: Path)
     result = export_paper(ws, settings, "pdf", tmp_path / "fallback.pdf")
     text = _text(result.path)
     assert "$\\sqrt$" in text and "$x^2$" in text and "[1, p.3]" in text
+
+
+def test_citation_groups_and_removed_ones_in_latex(home: Path, settings, tmp_path: Path) -> None:
+    from support.report_ws import full_workspace
+
+    ws = full_workspace(home)
+    tex = (export_paper(ws, settings, "latex", tmp_path / "full").path / "main.tex").read_text()
+    assert "[\\citealp{hopper2023small}; \\citealp[pp.~5--6]{lovelace2024dropout}]" in tex  # one group, two cites
+    assert "\\citep[tab.~2]{lovelace2024dropout}" in tex and "\\citep[p.~4]{curielab}" in tex
+    assert "\\nocite{lovelace2024dropout,hopper2023small,noether1999old,curielab}" in tex  # the report's numbering
+    assert tex.count("citation removed: U") >= 5 and "2501.99999" not in tex.split("\\appendix")[0]
+    assert "Never Cited" not in (tmp_path / "full" / "references.bib").read_text()
