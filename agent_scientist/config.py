@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,8 @@ class Settings:
     ray_runtime_env: dict[str, Any] = field(default_factory=dict)  # a TOML table passed to Ray (pip, image_uri)
     ray_max_upload_mb: float = 100.0  # the snapshot of files/ sent with each run
     ray_max_download_mb: float = 512.0  # output and changed files brought back from each run
+    # The paper export (export --format latex|pdf).
+    paper_size: str = "a4"  # a4 or letter
 
     @property
     def effective_worker_model(self) -> str:
@@ -274,7 +277,7 @@ def _read_toml(path: Path, raw: bytes | None = None) -> dict:
 
 def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
     """Build Settings from defaults, TOML files, the environment, then `overrides` (flags)."""
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
     for path in config_files():
@@ -284,7 +287,7 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
                 raise ConfigError(f"{path}: unknown setting {key!r}. Known: {', '.join(sorted(known))}.")
             values[key] = _coerce(key, raw, known[key].type)
     for name, f in known.items():
-        raw = env.get(ENV_PREFIX + name.upper())
+        raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:
             values[name] = _coerce(ENV_PREFIX + name.upper(), raw, f.type)
     for name, raw in (overrides or {}).items():
@@ -301,12 +304,17 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
 
 
 EXECUTORS = ("local", "ray")  # the values of `executor` (experiments/executors builds each)
+PAPER_SIZES = ("a4", "letter")  # the values of `paper_size` (export --format latex|pdf)
 
 
 def _check_choices(settings: Settings) -> None:
-    """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources)."""
+    """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources,
+    paper_size)."""
     if settings.executor not in EXECUTORS:
         raise ConfigError(f"Setting 'executor' must be one of {', '.join(EXECUTORS)}, not {settings.executor!r}.")
+    if settings.paper_size not in PAPER_SIZES:
+        raise ConfigError(f"Setting 'paper_size' must be one of {', '.join(PAPER_SIZES)}, "
+                          f"not {settings.paper_size!r}.")
     gpus = settings.sandbox_gpus.strip().lower()
     if gpus not in ("auto", "none", "", "-1") and not all(p.strip().isdigit() for p in gpus.split(",")):
         raise ConfigError(f"Setting 'sandbox_gpus' must be auto, none, or GPU indices like \"0,1\", "

@@ -44,8 +44,8 @@ def test_usage_errors_exit_2(home: Path, cli) -> None:
     full_workspace(home)
     unknown = cli("export", "nope")
     assert unknown.returncode == 2 and "No workspace named 'nope'" in unknown.stderr
-    bad = cli("export", "full", "--format", "pdf")
-    assert bad.returncode == 2 and "Unknown format 'pdf'" in bad.stderr
+    bad = cli("export", "full", "--format", "docx")
+    assert bad.returncode == 2 and "Unknown format 'docx'" in bad.stderr
     assert not (home / "full" / "report.md").exists()
 
 

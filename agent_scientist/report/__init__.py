@@ -1,4 +1,4 @@
-"""Reports: export a workspace as markdown (with verified citations), JSON or BibTeX.
+"""Reports: export a workspace as markdown (with verified citations), JSON, BibTeX, or a paper (LaTeX, PDF).
 
 `write_report` is what `research` calls when a run completes and what `export` calls on demand;
 it works on any workspace, finished or not, and marks an unfinished one as partial.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_text
@@ -19,9 +19,13 @@ from agent_scientist.report.markdown import build_markdown
 from agent_scientist.workspace import Workspace
 
 FORMATS = ("markdown", "json", "bibtex")
+PAPER_FORMATS = ("latex", "pdf")
+ENGINES = ("typst", "latex")
+
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMATS", "ReportResult", "build_markdown", "load_notes", "render", "write_report"]
+__all__ = ["ENGINES", "FORMATS", "PAPER_FORMATS", "PaperResult", "ReportResult", "build_markdown", "export_paper",
+           "load_notes", "render", "write_report"]
 
 
 @dataclass
@@ -41,7 +45,7 @@ def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] 
     from agent_scientist.memory import MemoryUnavailable, read_notes
 
     try:
-        return list(read_notes(ws, settings)), ""
+        return cast(list[dict[str, Any]], list(read_notes(ws, settings))), ""
     except MemoryUnavailable as exc:
         return None, " ".join(str(exc).split())[:300] or type(exc).__name__
     except Exception as exc:  # not a known store failure: logged with its traceback, the report still comes out
@@ -77,3 +81,53 @@ def write_report(ws: Workspace, settings: Settings, fmt: str = "markdown",
         atomic_write_text(path, result.text)
         result.path = path
     return result
+
+
+@dataclass
+class PaperResult:
+    """A paper export: where it went (a folder for latex, a file for pdf), and what the report found."""
+
+    path: Path
+    figures: int
+    references: int
+    partial: bool
+    unverified: list[dict[str, Any]] = field(default_factory=list)
+    notes_error: str = ""
+    engine: str = ""
+
+
+def export_paper(ws: Workspace, settings: Settings, fmt: str, output: Path | None = None, engine: str = "typst",
+                 strict: bool = False) -> PaperResult:
+    """`latex`: main.tex + references.bib + figures/ in `output` (default <workspace>/paper/);
+    `pdf`: one file (default <workspace>/paper.pdf), typeset by Typst, or by pdflatex with engine="latex"."""
+    import tempfile
+
+    from agent_scientist.fsio import atomic_write_bytes
+    from agent_scientist.report.latex import compile_latex, write_latex
+    from agent_scientist.report.paper import build_paper
+    from agent_scientist.report.pdf import typst_pdf
+
+    if fmt not in PAPER_FORMATS or engine not in ENGINES:
+        raise ValueError(f"unknown paper format {fmt!r} or engine {engine!r}")
+    notes, notes_error = load_notes(ws, settings)
+    paper = build_paper(ws, notes, notes_error, strict)
+    assert paper.report is not None
+    bibtex = to_bibtex(ws, paper.report.index)
+
+    def result(path: Path, figures: int, used: str) -> PaperResult:
+        assert paper.report is not None
+        return PaperResult(path, figures, len(paper.references), paper.partial, paper.report.index.unverified(),
+                           notes_error, used)
+
+    if fmt == "latex":
+        folder = Path(output) if output is not None else ws.root / "paper"
+        return result(folder, write_latex(paper, ws.files_dir, folder, bibtex, settings.paper_size).figure_count, "")
+    target = Path(output) if output is not None else ws.root / "paper.pdf"
+    if engine == "latex":
+        with tempfile.TemporaryDirectory(prefix="agent-scientist-paper-") as tmp:
+            writer = write_latex(paper, ws.files_dir, Path(tmp) / "paper", bibtex, settings.paper_size)
+            data, figures = compile_latex(Path(tmp) / "paper"), writer.figure_count
+    else:
+        data, figures = typst_pdf(paper, ws.files_dir, settings.paper_size)
+    atomic_write_bytes(target, data)
+    return result(target, figures, engine)

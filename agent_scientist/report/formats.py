@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import paper_ref_key
@@ -89,20 +89,29 @@ def bibtex_entry(paper: dict[str, Any], key: str) -> str:
     return f"@{entry_type}{{{key},\n{body}\n}}\n"
 
 
+def bib_keys(index: CitationIndex) -> list[tuple[int, dict[str, Any], str]]:
+    """(number, paper, key) per cited paper in order of first citation; keys made unique with a, b, c...
+
+    The one home of the keys: references.bib and the LaTeX export's \\citep use the same."""
+    out: list[tuple[int, dict[str, Any], str]] = []
+    seen: set[str] = set()
+    for number, paper in index.references():
+        key = base = bib_key(paper)
+        suffix = ord("a")
+        while key in seen:
+            key, suffix = f"{base}{chr(suffix)}", suffix + 1
+        seen.add(key)
+        out.append((number, paper, key))
+    return out
+
+
 def to_bibtex(ws: Workspace, index: CitationIndex) -> str:
     """One entry per cited paper, in order of first citation; keys made unique with a, b, c..."""
     header = f"% Cited papers of agent-scientist workspace {ws.name}, in order of first citation.\n"
     unverified = len(index.unverified())
     if unverified:
         header += f"% {unverified} unverified citation(s) were left out; see the markdown report's appendix.\n"
-    entries, seen = [], set()
-    for _number, paper in index.references():
-        key = base = bib_key(paper)
-        suffix = ord("a")
-        while key in seen:
-            key, suffix = f"{base}{chr(suffix)}", suffix + 1
-        seen.add(key)
-        entries.append(bibtex_entry(paper, key))
+    entries = [bibtex_entry(paper, key) for _number, paper, key in bib_keys(index)]
     if not entries:
         header += "% No papers were cited.\n"
     return header + "".join("\n" + e for e in entries)
@@ -133,7 +142,7 @@ def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | N
         "partial": partial,
         "answer": answer,
         "steps": {"count": sum(1 for s in steps if s.get("type") == "action"),  # planner steps, as everywhere
-                  "records": [_step_summary(s) for s in steps]},
+                  "records": [_step_summary(cast(dict[str, Any], s)) for s in steps]},
         "notes": None if notes is None else sorted(notes, key=lambda n: (str(n.get("created_at") or ""),
                                                                           str(n.get("id") or ""))),
         "notes_error": notes_error or None,

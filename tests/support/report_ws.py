@@ -146,3 +146,56 @@ def full_workspace(home: Path, name: str = "full", answer: str = ANSWER) -> Work
     ws.append_step({"type": "run_end", "step": 3, "status": "completed", "reason": "final answer"})
     freeze(ws, status="completed", models={"planner": "openai/gpt-4o-mini", "worker": "ollama/qwen3"})
     return ws
+
+
+PAPER_ANSWER = """\
+Dropout improves calibration on small datasets [arXiv:2401.01234 p.3], as measured by $\\mathrm{ECE} = \\sum_{b} \\frac{|B_b|}{n} |acc(B_b) - conf(B_b)|$
+with $\\alpha \\leq 0.5$ and $x_{i}^{2} \\geq \\{1, 2\\}$; earlier work agrees [arXiv:2312.00001v1 p.2, fig.1].
+
+## Method
+
+Every character TeX and Typst treat specially: 50% & more, snake_case, #hash, a lone $5 fee, {braces}, ~tilde,
+x^y, back\\slash, *stars*, @at, <angle>, [brackets], `code`, Émile, α-ß, ≤ ≥ ≈ ∞ —dashes— “quotes”, 日本, ✓.
+A risky formula $\\input{/etc/passwd} \\write18{ls}$ and an open one $a^^5c$ are set inert.
+
+| Model | Accuracy % |
+|---|---|
+| baseline_a | 81 & up |
+| dropout #2 | 86 |
+
+![Accuracy by dropout rate](runs/1/accuracy.png)
+
+Unbacked: [arXiv:2501.99999]; a paper table [arXiv:2401.01234, Table 2].
+"""
+
+
+def plot_png(seed: int, width: int = 320, height: int = 200) -> bytes:
+    """A real plot-like PNG: axes and a polyline drawn by pymupdf, different per seed."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=width, height=height)
+    page.draw_rect(pymupdf.Rect(30, 10, width - 10, height - 30), color=(0, 0, 0))
+    points = [pymupdf.Point(30 + i * (width - 40) / 9, height - 40 - ((i * 37 + seed * 11) % 120)) for i in range(10)]
+    page.draw_polyline(points, color=((seed * 0.13) % 1, 0.3, 0.8), width=2)
+    page.insert_text((40, height - 10), f"plot {seed}", fontsize=11)
+    return page.get_pixmap(dpi=72).tobytes("png")
+
+
+def paper_workspace(home: Path, name: str = "paper", status: str = "completed",
+                    answer: str | None = PAPER_ANSWER) -> Workspace:
+    """A research workspace for the paper export: cited papers with pages, runs with plots, math and specials."""
+    ws = Workspace.create(home, name, "Does dropout improve calibration on small datasets? (50% & $5_x)")
+    add_paper(ws, "2401.01234v2", "Dropout and Calibration", ["Ada Lovelace", "Alan Turing"], 2024, pages=12)
+    add_paper(ws, "2312.00001v1", "Small Data & Big_Models: 100% #1", ["Émile Noether"], 2023, pages=5)
+    add_run(ws, 1, "train.py", ["--dropout", "0.1"], 0, 12.3, {"accuracy": 0.86, "ece_%": 0.031},
+            {"accuracy.png": plot_png(1), "curve.png": plot_png(2)})
+    add_run(ws, 2, "train.py", ["--dropout", "0.5"], 0, 11.0, {"accuracy": 0.84}, {"calib.png": plot_png(3)})
+    ws.append_step({"type": "run_start", "step": 0, "task": ws.question, "instruction": None})
+    add_step(ws, 1)
+    if answer is not None:
+        add_step(ws, 2, final_answer=answer)
+    if status == "completed":
+        ws.append_step({"type": "run_end", "step": 2, "status": "completed", "reason": "final answer"})
+    freeze(ws, status=status, models={"planner": "openai/gpt-4o-mini"})
+    return ws
