@@ -197,6 +197,14 @@ def test_start_and_stop_a_run_from_the_page_with_allow_runs(web_home, served, br
             log = ws.root / "serve.log"  # the run's own output, as a terminal would have shown it
             _wait_for(lambda: "Interrupted. Continue with: agent-scientist resume does-stopping-work" in log.read_text())
             assert "$ agent-scientist research Does stopping work? --name does-stopping-work" in log.read_text()
+
+            hold.set()
+            browser.find_element(By.NAME, "instruction").send_keys("Finish it.")
+            browser.find_element(By.ID, "resume").click()
+            _wait_for(lambda: Workspace.open(web_home, "does-stopping-work").live_status == "completed", 120)
+            assert "$ agent-scientist resume does-stopping-work --quiet --instruction Finish it." in log.read_text()
+            steps = Workspace.open(web_home, "does-stopping-work").steps()
+            assert any(s.get("type") == "run_start" and s.get("instruction") == "Finish it." for s in steps)
         finally:
             hold.set()
             runner.stop()

@@ -83,6 +83,8 @@ def find_quote(folder: Path, page: int, quote: str) -> Highlight | None:
 def _as_quoted(text: str, quote: str) -> str:
     """The page's words as the quote has them at its ends: punctuation the quote does not end with is dropped."""
     quote = quote.strip()
+    if "- " not in quote:  # a word the line end split: "cali- bration" is the quote's "calibration"
+        text = re.sub(r"(\w)- (\w)", r"\1\2", text)
     while text and not text[-1].isalnum() and not quote.endswith(text[-1]):
         text = text[:-1]
     while text and not text[0].isalnum() and not quote.startswith(text[0]):
