@@ -143,6 +143,7 @@ def test_a_run_in_progress_adds_steps_without_a_reload(web_home, served, browser
             _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps details.step")) >= before + 2)
             _wait(browser, lambda d: d.find_element(By.ID, "status").text == "completed")
             assert browser.execute_script("return window.__same_page") == 42  # never reloaded
+            assert "reload for its report" in browser.find_element(By.ID, "ended").text
             _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#steps .step-title")[-1].text.startswith("Run ended"))
             titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#steps .step-title")]
             assert titles.count("Step 2") == 1 and titles.count("Step 3") == 1  # each step once

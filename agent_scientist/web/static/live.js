@@ -20,9 +20,17 @@
     });
     source.addEventListener("status", function (e) {
       var data = JSON.parse(e.data);
+      var was = ws.getAttribute("data-status");
       status.textContent = data.text;
       status.className = "status status-" + data.status;
       ws.setAttribute("data-status", data.status);
+      if (was === "running" && data.status !== "running" && !document.getElementById("ended")) {
+        var note = document.createElement("a");  // the report is drawn once; say where the final one is
+        note.id = "ended";
+        note.href = window.location.pathname + window.location.search;
+        note.textContent = " The run ended: reload for its report.";
+        status.parentNode.insertBefore(note, status.nextSibling);
+      }
     });
     source.onerror = function () {  // the server went away or the stream ended: reconnect from our offset
       source.close();
