@@ -11,7 +11,7 @@ Usage: python bench/bench_serve.py [--workspaces 100] [--repeat 15]
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,17 +23,10 @@ from agent_scientist.records import answer_hash
 from agent_scientist.report import render
 from agent_scientist.workspace import Workspace, list_names
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_workbench import median_ms  # noqa: E402  (one warm-up call, then the median of N)
+
 SENTENCE = "On CIFAR-10 the expected calibration error falls from 4.5% to 2.1% with a dropout rate of {n}."
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm: imports, template compilation, page counts
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def make_home(root: Path, count: int) -> Path:
