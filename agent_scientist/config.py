@@ -246,10 +246,13 @@ def mcp_server_entries(name: str, value: Any) -> list[dict]:
     return entries
 
 
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")  # bind addresses that answer on every interface
+
+
 def is_loopback(host: str) -> bool:
     """True for every spelling of a loopback address: localhost, 127.1, 127.0.0.2, 0x7f.1, ::1, [::1].
 
-    What a server bound here may trust a `Host` header to name (`serve`; the MCP server's check is the same rule)."""
+    The one rule for what a loopback bind may accept as `Host` (`mcp --transport http`, `serve`)."""
     import ipaddress
     import socket
 

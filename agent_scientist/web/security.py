@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from agent_scientist.config import is_loopback
+from agent_scientist.config import WILDCARDS, is_loopback
 
 COOKIE = "agent_scientist_token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-WILDCARDS = ("0.0.0.0", "::", "[::]", "")
 HEADERS = [  # no page of ours loads anything from elsewhere, runs inline script or sits in a frame
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; "
                                  b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
