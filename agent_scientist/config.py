@@ -250,6 +250,29 @@ def mcp_server_entries(name: str, value: Any) -> list[dict]:
     return entries
 
 
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")  # bind addresses that answer on every interface
+
+
+def is_loopback(host: str) -> bool:
+    """True for every spelling of a loopback address: localhost, 127.1, 127.0.0.2, 0x7f.1, ::1, [::1].
+
+    The one rule for what a loopback bind may accept as `Host` (`mcp --transport http`, `serve`)."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        return ipaddress.ip_address(socket.inet_aton(name)).is_loopback  # the short and hex IPv4 forms
+    except OSError:
+        return False
+
+
 def user_config_dir() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "agent-scientist"

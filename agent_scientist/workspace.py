@@ -242,6 +242,16 @@ class Workspace:
             os.close(fd)
         return False
 
+    def lock_holder(self) -> int | None:
+        """The pid of the live process holding the workspace (written by `lock`), or None."""
+        if not self.is_locked():
+            return None
+        try:
+            text = self.lock_path.read_text(errors="replace").strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() and int(text) > 0 else None
+
     @property
     def question(self) -> str:
         return self.meta.get("question", "")

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "agent_scientist.cli.eval",
     "agent_scientist.cli.mcp",
     "agent_scientist.cli.trust",
+    "agent_scientist.cli.serve",
 )
 
 

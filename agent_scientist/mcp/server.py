@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_scientist.agent.registry import build_toolbox, planner_tools
-from agent_scientist.config import Settings
+from agent_scientist.config import WILDCARDS, Settings, is_loopback  # noqa: F401 - WILDCARDS: cli/mcp.py reads it here
 from agent_scientist.contracts import Capability, ToolContext, ToolError
 from agent_scientist.workspace import Workspace, list_names, validate_name
 
@@ -240,27 +240,6 @@ def serve_stdio(served: Served) -> None:
             await server.run(read, write, server.create_initialization_options())
 
     anyio.run(main)
-
-
-WILDCARDS = ("0.0.0.0", "::", "[::]", "")
-
-
-def is_loopback(host: str) -> bool:
-    """True for every spelling of a loopback address: localhost, 127.1, 127.0.0.2, 0x7f.1, ::1, [::1]."""
-    import ipaddress
-    import socket
-
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        pass
-    try:
-        return ipaddress.ip_address(socket.inet_aton(name)).is_loopback  # the short and hex IPv4 forms
-    except OSError:
-        return False
 
 
 def transport_security(host: str, port: int) -> Any:

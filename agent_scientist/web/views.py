@@ -1,0 +1,255 @@
+"""What each page shows, read from the workspace home (and nothing else): plain dicts for the templates."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agent_scientist.config import Settings
+from agent_scientist.fsio import read_json, read_jsonl
+from agent_scientist.papers.citation_index import workspace_page_count
+from agent_scientist.papers.layout import paper_dir
+from agent_scientist.records import latest_review, short
+from agent_scientist.web import pages
+from agent_scientist.web.render import report_html, url
+from agent_scientist.workspace import EVALS_DIR, Workspace, WorkspaceError, list_names, validate_name
+
+MAX_SHOWN = 6000  # characters of one step's code or observation on the page; the rest is cut, and says so
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+
+
+def clip(text: Any, limit: int = MAX_SHOWN) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more characters cut)"
+
+
+def workspace_row(ws: Workspace) -> dict[str, Any]:
+    meta = ws.meta
+    return {"name": ws.name, "status": ws.live_status, "question": short(meta.get("question"), 140),
+            "steps": int(meta.get("steps") or 0),
+            "tokens": int(meta.get("tokens_in") or 0) + int(meta.get("tokens_out") or 0),
+            "cost": float(meta.get("cost_usd") or 0.0), "updated": str(meta.get("updated_at") or ""),
+            "href": url("/ws", name=ws.name)}
+
+
+def home_page(home: Path) -> dict[str, Any]:
+    """Every workspace (newest change first) and every eval with its headline figures."""
+    rows, broken = [], []
+    for name in list_names(home):
+        try:
+            rows.append(workspace_row(Workspace.open(home, name)))
+        except WorkspaceError as exc:
+            broken.append({"name": name, "error": str(exc)})
+    rows.sort(key=lambda r: r["updated"], reverse=True)
+    return {"workspaces": rows, "broken": broken, "evals": eval_list(home)}
+
+
+def eval_list(home: Path) -> list[dict[str, Any]]:
+    from agent_scientist.evals.summary import rows as summary_rows
+
+    found = []
+    for path in sorted((Path(home) / EVALS_DIR).glob("*/summary.json")):
+        try:
+            data = read_json(path)
+            figures = {label: shown for label, shown, _ in summary_rows(data)}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        found.append({"name": path.parent.name, "href": url("/eval", name=path.parent.name),
+                      "scored": figures.get("questions scored", ""), "accuracy": figures.get("accuracy", ""),
+                      "validity": figures.get("citation validity", ""), "support": figures.get("claim support", ""),
+                      "partial": bool(data.get("partial"))})
+    return found
+
+
+class NotesCache:
+    """A workspace's notes, read again only when its memory changed on disk (opening chromadb is slow)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, list[dict[str, Any]] | None, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
+        from agent_scientist.report import load_notes
+
+        db = ws.memory_dir / "chroma.sqlite3"
+        stamp = db.stat().st_mtime if db.exists() else 0.0
+        with self._lock:
+            hit = self._cache.get(str(ws.root))
+            if hit and hit[0] == stamp:
+                return hit[1], hit[2]
+            notes, error = load_notes(ws, settings)
+            self._cache[str(ws.root)] = (stamp, notes, error)
+            return notes, error
+
+
+def running_step(ws: Workspace, steps: Sequence[Mapping[str, Any]]) -> str:
+    """What the page can say of a run in flight: the model call is not on disk, the step number is."""
+    if ws.live_status != "running":
+        return ""
+    done = max((int(s.get("step") or 0) for s in steps if s.get("type") == "action"), default=0)
+    return f"running, step {done + 1}"
+
+
+def step_view(record: Mapping[str, Any], position: int) -> dict[str, Any]:
+    kind = str(record.get("type") or "")
+    tokens = int(record.get("tokens_in") or 0) + int(record.get("tokens_out") or 0)
+    title = {"action": f"Step {record.get('step')}", "planning": f"Plan (step {record.get('step')})",
+             "run_start": "Run started" + (" (resumed)" if record.get("resumed") else ""),
+             "run_end": f"Run ended: {record.get('status')}" + (f" ({record['reason']})" if record.get("reason") else ""),
+             "summary": "History summary", "claim_check": "Claim check", "review": "Review"}.get(kind, kind)
+    body = []
+    for label, key in (("Task", "task"), ("Instruction", "instruction"), ("Plan", "plan"), ("Code", "code"),
+                       ("Observation", "observation"), ("Error", "error"), ("Final answer", "final_answer"),
+                       ("Summary", "text")):
+        if record.get(key):
+            body.append({"label": label, "text": clip(record[key]), "error": key == "error"})
+    if kind == "review" and record.get("counts"):
+        from agent_scientist.records import summary_line
+
+        body.append({"label": "Claims", "text": summary_line(record["counts"]), "error": False})
+    return {"n": position, "kind": kind, "title": title, "tokens": tokens,
+            "duration": float(record.get("duration_s") or 0.0), "failed": bool(record.get("error")),
+            "summary": short(record.get("error") or record.get("observation") or record.get("final_answer")
+                             or record.get("task") or "", 120), "body": body}
+
+
+def workspace_page(ws: Workspace, settings: Settings, notes_cache: NotesCache) -> dict[str, Any]:
+    from agent_scientist.report import render
+
+    notes, notes_error = notes_cache.get(ws, settings)
+    steps = ws.steps()
+    result = render(ws, notes, "markdown", report_dir=ws.root, notes_error=notes_error)
+    index = result.index
+    numbers = {n: str(p["id"]) for n, p in index.references()} if index else {}
+    answer = ws.final_answer()
+    review = latest_review(steps, answer) if answer is not None else None
+    claims = {int(c["n"]): c for c in (review or {}).get("claims") or []}
+    meta = ws.meta
+    return {
+        "name": ws.name, "question": meta.get("question") or "", "status": ws.live_status,
+        "models": meta.get("models") or {}, "meta": meta, "running": running_step(ws, steps),
+        "report": report_html(result.text, ws.name, numbers, claims),
+        "steps": [step_view(r, i) for i, r in enumerate(steps) if r.get("type") != "claim_check"],
+        "offset": ws.steps_path.stat().st_size if ws.steps_path.exists() else 0,
+        "experiments": experiments(ws), "papers": papers(ws), "notes": notes or [], "notes_error": notes_error,
+    }
+
+
+def experiments(ws: Workspace) -> list[dict[str, Any]]:
+    out = []
+    for run in sorted(ws.runs(), key=lambda r: int(r.get("run") or 0)):
+        artifacts = sorted({str(p) for p in run.get("artifacts") or []})
+        images = [url("/ws/file", name=ws.name, path=f"files/{p}") for p in artifacts
+                  if p.lower().endswith(IMAGE_SUFFIXES) and (ws.files_dir / p).is_file()]
+        out.append({"run": run.get("run"), "script": run.get("script") or "", "args": run.get("args") or "",
+                    "exit": "timed out" if run.get("timed_out") else run.get("exit_code"),
+                    "duration": float(run.get("duration_s") or 0.0),
+                    "metrics": json.dumps(run.get("metrics"), indent=1, sort_keys=True) if run.get("metrics") else "",
+                    "images": images[:8],
+                    "files": [(p, url("/ws/file", name=ws.name, path=f"files/{p}")) for p in artifacts
+                              if not p.lower().endswith(IMAGE_SUFFIXES)][:30]})
+    return out
+
+
+def papers(ws: Workspace) -> list[dict[str, Any]]:
+    return [{"id": p["id"], "title": p.get("title") or "Untitled", "authors": ", ".join(p.get("authors") or [])[:200],
+             "pages": p.get("pages") or 0, "href": url("/ws/paper", name=ws.name, paper=p["id"])} for p in ws.papers()]
+
+
+def find_paper(ws: Workspace, paper_id: str) -> dict[str, Any] | None:
+    for paper in ws.papers():
+        if str(paper["id"]) == paper_id:
+            return dict(paper)
+    return None
+
+
+def page_texts(ws: Workspace, paper: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = read_json(paper_dir(ws, str(paper["id"])) / "pages.json")
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def locate(stored: dict[str, Any], kind: str, number: int) -> dict[str, Any] | None:
+    """The caption of figure/table `number` (`kind` fig or tab) with its page, from pages.json."""
+    word = r"(?:fig(?:ure)?\.?)" if kind == "fig" else r"(?:tab(?:le)?\.?)"
+    import re
+
+    for caption in stored.get("captions") or []:
+        if re.match(rf"\s*{word}\s*{number}\b", str(caption.get("text") or ""), re.I):
+            return caption
+    return None
+
+
+def citation_page(ws: Workspace, paper: dict[str, Any], page: int, claim_n: int | None,
+                  located: tuple[str, int] | None = None) -> dict[str, Any]:
+    """The cited page: image URL, the quote's boxes on it, the text with the quote marked, neighbours."""
+    stored = page_texts(ws, paper)
+    texts = list(stored.get("pages") or [])
+    caption = locate(stored, *located) if located else None
+    if caption and not page:
+        page = int(caption.get("page") or 0)
+    count = workspace_page_count(ws)(paper) or len(texts)
+    steps = ws.steps()
+    answer = ws.final_answer()
+    review = latest_review(steps, answer) if answer is not None else None
+    claims = [c for c in (review or {}).get("claims") or [] if str(c.get("paper_id")) == str(paper["id"])]
+    claim = next((c for c in claims if int(c["n"]) == claim_n), None) if claim_n is not None else None
+    if claim is None:  # any claim whose evidence is on this page
+        claim = next((c for c in claims if c.get("quote") and c.get("pages") and
+                      int(c["pages"][0]) <= page <= int(c["pages"][-1])), None)
+    quote = str((claim or {}).get("quote") or (caption or {}).get("text") or "")
+    text = texts[page - 1] if 1 <= page <= len(texts) else ""
+    folder = paper_dir(ws, str(paper["id"]))
+    highlight = pages.find_quote(folder, page, quote) if quote else None
+    if highlight is None and (folder / "paper.pdf").is_file() and 1 <= page <= count:
+        highlight = pages.find_quote(folder, page, "")
+    marked = pages.mark_text(text, quote) if quote else None
+    return {
+        "name": ws.name, "paper": paper, "page": page, "count": count, "claim": claim, "quote": quote,
+        "caption": caption, "text": text, "marked": marked, "highlight": highlight,
+        "image": url("/ws/page.png", name=ws.name, paper=paper["id"], page=page)
+        if (folder / "paper.pdf").is_file() and 1 <= page <= count else "",
+        "prev": url("/ws/page", name=ws.name, paper=paper["id"], page=page - 1) if page > 1 else "",
+        "next": url("/ws/page", name=ws.name, paper=paper["id"], page=page + 1) if page < count else "",
+        "overview": url("/ws/paper", name=ws.name, paper=paper["id"]), "back": url("/ws", name=ws.name),
+    }
+
+
+def paper_page(ws: Workspace, paper: dict[str, Any]) -> dict[str, Any]:
+    stored = page_texts(ws, paper)
+    count = workspace_page_count(ws)(paper)
+    return {"name": ws.name, "paper": paper, "count": count, "outline": stored.get("outline") or [],
+            "captions": stored.get("captions") or [],
+            "pages": [(n, url("/ws/page", name=ws.name, paper=paper["id"], page=n)) for n in range(1, count + 1)],
+            "back": url("/ws", name=ws.name)}
+
+
+def eval_page(home: Path, name: str) -> dict[str, Any]:
+    from agent_scientist.evals.summary import load, rows
+
+    data = load(str(_summary(home, name)), home)
+    results = read_jsonl(Path(home) / EVALS_DIR / name / "results.jsonl")
+    for r in results:
+        r["href"] = url("/ws", name=r["workspace"]) if r.get("workspace") else ""
+    others = [e["name"] for e in eval_list(home) if e["name"] != name]
+    return {"name": name, "data": data, "rows": rows(data), "results": results, "others": others}
+
+
+def compare_page(home: Path, a: str, b: str) -> dict[str, Any]:
+    from agent_scientist.evals.summary import compare, load
+
+    return {"a": a, "b": b, "rows": compare(load(str(_summary(home, a)), home), load(str(_summary(home, b)), home))}
+
+
+def _summary(home: Path, name: str) -> Path:
+    """<home>/evals/NAME/summary.json of a plain eval name, or WorkspaceError."""
+    validate_name(name)
+    path = Path(home) / EVALS_DIR / name / "summary.json"
+    if name == EVALS_DIR or not path.is_file():
+        raise WorkspaceError(f"No eval named {name!r} in {home}.")
+    return path

@@ -1,0 +1,131 @@
+"""The web view's parts without a browser, through the real app in-process: quotes found on real PDF pages
+(across a line-end hyphen), a figure citation opening its caption's page, raw HTML kept inert, the memory search
+giving recall's answer, experiments' figures served, and the Host names a loopback bind accepts."""
+
+from __future__ import annotations
+
+import pymupdf
+import pytest
+from support.pdfs import FIGURE_CAPTION, make_paper
+
+from agent_scientist.config import is_loopback, load_settings
+from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.pdf import extract
+from agent_scientist.papers.store import store_paper
+from agent_scientist.web import pages
+from agent_scientist.web.render import report_html
+from agent_scientist.web.security import allowed_hosts
+from agent_scientist.workspace import Workspace
+
+TOKEN = "test-token"
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")  # starlette's TestClient on httpx 0.x
+
+
+@pytest.fixture
+def client(home):
+    from starlette.testclient import TestClient
+
+    from agent_scientist.web.app import Config, create_app
+
+    c = TestClient(create_app(Config(load_settings({"home": str(home)}), TOKEN)), base_url="http://127.0.0.1:8000")
+    c.cookies.set("agent_scientist_token", TOKEN)
+    return c
+
+
+def _pdf_paper(ws: Workspace, pid: str, data: bytes) -> None:
+    store_paper(ws, {"id": pid, "title": "A paper", "authors": ["Ada Lovelace"], "source": "arxiv"}, data, extract(data))
+
+
+def test_a_quote_across_a_line_end_hyphen_is_boxed_word_by_word(home):
+    ws = Workspace.create(home, "w", "q")
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 100), ["Before that, the expected cali-", "bration error falls to 2.1% here."],
+                     fontsize=11, fontname="helv")
+    _pdf_paper(ws, "2401.01234v1", doc.tobytes())
+    folder = paper_dir(ws, "2401.01234v1")
+    found = pages.find_quote(folder, 1, "the expected calibration error falls to 2.1%")
+    assert found is not None and len(found.boxes) == 8  # the expected cali- bration error falls to 2.1%
+    assert found.text == "the expected calibration error falls to 2.1%"
+    assert found.boxes[3][1] > found.boxes[0][1]  # the second line's words sit lower
+    assert pages.find_quote(folder, 1, "words not on the page").boxes == []
+    text = "Before that, the expected cali-\nbration error falls to 2.1% here."
+    before, quoted, after = pages.mark_text(text, "the expected calibration error falls to 2.1%")
+    assert before == "Before that, " and quoted.endswith("2.1") and after.startswith("% here")
+    image = pages.page_image(folder, 1)
+    assert image == folder / "pages" / "1.png" and image.read_bytes()[:4] == b"\x89PNG"
+    stamp = image.stat().st_mtime_ns
+    assert pages.page_image(folder, 1).stat().st_mtime_ns == stamp  # rendered once
+
+
+def test_a_figure_citation_opens_the_page_of_its_caption(home, client):
+    ws = Workspace.create(home, "w", "q")
+    _pdf_paper(ws, "2401.00001v2", make_paper(4))
+    response = client.get("/ws/page?name=w&paper=2401.00001v2&fig=1")
+    assert response.status_code == 200
+    assert "page 3 of 4" in response.text and FIGURE_CAPTION in response.text
+    assert '<g id="highlight" data-text="Figure 1: Accuracy of sparse widgets versus model size.">' in response.text
+    png = client.get("/ws/page.png?name=w&paper=2401.00001v2&page=3")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert client.get("/ws/page.png?name=w&paper=2401.00001v2&page=9").status_code == 404
+
+
+def test_raw_html_in_the_markdown_stays_text():
+    markdown = ('<script>alert(1)</script>\n\nA claim <img src=x onerror="alert(2)"> [1, p.2](#ref-1) [✓](#claim-1).\n\n'
+                '- <a id="claim-1"></a>ok [x](javascript:alert(3))\n')
+    html = report_html(markdown, "w", {1: "2401.01234v2"}, {1: {"n": 1, "verdict": "supported", "quote": "q"}})
+    assert "<script" not in html and "<img" not in html and "href=\"javascript" not in html
+    assert "&lt;script&gt;" in html
+    assert '<a id="claim-1"></a>' in html
+    assert 'href="/ws/page?name=w&amp;paper=2401.01234v2&amp;page=2&amp;claim=1" class="cite"' in html
+
+
+def test_the_memory_search_gives_what_recall_gives(home, client, settings):
+    from agent_scientist.memory import open_memory
+
+    ws = Workspace.create(home, "w", "q")
+    store = open_memory(ws, settings)
+    store.add_notes([{"text": "Label smoothing lowers calibration error.", "kind": "finding"},
+                     {"text": "The cafeteria opens at nine.", "kind": "finding"}])
+    expected = [r["text"] for r in store.recall("calibration", 20)]
+    response = client.get("/ws/memory?name=w&q=calibration")
+    assert response.status_code == 200
+    shown = response.text.split('id="hits"')[1].split("</ol>")[0]
+    assert [t for t in expected if t in shown] == expected
+    assert shown.index(expected[0]) < shown.index(expected[-1])
+
+
+def test_experiments_show_their_figures_and_files_are_never_run(home, client):
+    ws = Workspace.create(home, "w", "q")
+    doc = pymupdf.open()
+    doc.new_page(width=100, height=80)
+    (ws.files_dir / "plot.png").write_bytes(doc[0].get_pixmap().tobytes("png"))
+    (ws.files_dir / "page.html").write_text("<script>alert(1)</script>")
+    ws.append_run({"run": 1, "script": "exp.py", "args": "", "exit_code": 0, "duration_s": 1.0,
+                   "metrics": {"ece": 0.031}, "artifacts": ["plot.png", "page.html"], "output_dir": "runs/1"})
+    page = client.get("/ws?name=w").text
+    assert '<img class="figure" src="/ws/file?name=w&amp;path=files%2Fplot.png"' in page and "&#34;ece&#34;: 0.031" in page
+    assert client.get("/ws/file?name=w&path=files/plot.png").headers["content-type"] == "image/png"
+    served = client.get("/ws/file?name=w&path=files/page.html")
+    assert served.headers["content-type"].startswith("text/plain")
+    assert served.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_loopback_spellings_and_the_hosts_a_bind_accepts():
+    for host in ("localhost", "127.0.0.1", "127.1", "127.0.0.2", "0x7f.1", "::1", "[::1]", "LOCALHOST."):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "example.com", "10.0.0.1", "::", "127.0.0.1.example.com"):
+        assert not is_loopback(host), host
+    assert allowed_hosts("127.0.0.1", 8000) == {"127.0.0.1:8000", "localhost:8000", "[::1]:8000"}
+    assert allowed_hosts("192.168.1.5", 8000) == {"192.168.1.5:8000"}
+    assert allowed_hosts("0.0.0.0", 8000) is None  # only the token protects a wildcard bind
+
+
+def test_lock_holder_is_the_pid_the_run_recorded(home):
+    import os
+
+    ws = Workspace.create(home, "w", "q")
+    assert ws.lock_holder() is None
+    with ws.lock():
+        assert ws.lock_holder() == os.getpid()
+    assert ws.lock_holder() is None
