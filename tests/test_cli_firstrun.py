@@ -291,7 +291,7 @@ def test_papers_add_skips_the_arxiv_stamp_and_links_the_paper_offline(home, cli,
     listed = json.loads(cli("papers", "list", "--name", "lib", "--json").stdout)
     local = next(p for p in listed if p["source"] == "local")
     assert local["title"] == TITLE and local["authors"] == ["Ada Lovelace", "Alan Turing"]
-    assert local["arxiv_id"] == "1111.2011v2" and local["doi"] == "10.1103/PhysRevB.85.123456"
+    assert local["arxiv_id"] == "1111.2011v2" and local["doi"] == "10.1103/physrevb.85.123456"  # normal form (ids)
     assert local["abstract"].startswith("We show that sparse widgets")
     read = cli("papers", "read", "1111.2011", "--name", "lib")  # no download: the library holds it
     assert read.returncode == 0, read.stderr
