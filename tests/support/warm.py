@@ -88,9 +88,9 @@ def _preload() -> dict[str, Any]:
         try:
             for name in PRELOAD:
                 if name == "litellm":
-                    from agent_scientist.agent.models import _import_litellm
+                    from agent_scientist.agent.models import import_litellm
 
-                    _import_litellm()  # the way the program imports it (bundled price table, no telemetry)
+                    import_litellm()  # the way the program imports it (bundled price table, no telemetry)
                 else:
                     importlib.import_module(name)
             sys.stdout.flush()
