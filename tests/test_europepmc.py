@@ -186,3 +186,29 @@ def test_a_research_run_cites_a_pmc_page_and_the_report_verifies_it(home, cli) -
     report = (home / "w" / "report.md").read_text()
     assert f"[[1, p.{page}](#ref-1)] [✓](#claim-1)" in report and "Appendix: unverified citations" not in report
     assert PMC in report
+
+
+def test_update_finds_a_new_paper_and_a_new_retraction_with_no_model(home, cli) -> None:
+    earlier = PmcPaper("PMC2000", "Kinase timing in budding yeast", year=2011, doi="10.1000/kt.2011", full_text=False)
+    with EuropePmcServer([YEAST, earlier]) as server:
+        env = cli_env(home, **server.env(), AGENT_SCIENTIST_PAPER_SOURCES="europepmc")
+        assert cli("init", "w").returncode == 0
+        found = cli("papers", "search", "kinase yeast", "--name", "w", "--json", env=env)
+        assert found.returncode == 0 and "Kinase timing in budding yeast" in found.stdout, found.stderr
+        assert cli("papers", "read", f"doi:{earlier.doi}", "--name", "w", env=env).returncode == 0
+        server.papers.append(PmcPaper("PMC3000", "Kinase waves in yeast", year=2031, doi="10.1000/kw.2031"))
+        earlier.pub_types.append("Retracted Publication")
+        done = cli("update", "w", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "1 new paper(s)" in done.stdout and "doi:10.1000/kw.2031" in done.stdout
+        assert f"doi:{earlier.doi} is now retracted (per Europe PMC)" in done.stdout
+        searched = [r for r in server.requests if "kinase+yeast" in r]
+        assert "FIRST_PDATE" in searched[-1]  # restricted to papers since the last run
+        again = cli("update", "w", env=env)
+        assert again.returncode == 0 and "0 new paper(s)" in again.stdout and "0 new flag(s)" in again.stdout
+    ws = Workspace.open(home, "w")
+    assert next(m for m in ws.papers() if m["id"] == f"doi:{earlier.doi}")["retracted"] is True
+    exported = cli("export", "w", env=cli_env(home))
+    assert exported.returncode == 0, exported.stderr
+    report = (home / "w" / "report.md").read_text()
+    assert "## What changed since" in report and "nothing new" in report  # the last update is rendered
