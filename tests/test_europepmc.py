@@ -212,3 +212,21 @@ def test_update_finds_a_new_paper_and_a_new_retraction_with_no_model(home, cli) 
     assert exported.returncode == 0, exported.stderr
     report = (home / "w" / "report.md").read_text()
     assert "## What changed since" in report and "nothing new" in report  # the last update is rendered
+
+
+def test_resume_update_gives_the_planner_the_new_papers(home, cli) -> None:
+    with EuropePmcServer([YEAST]) as epmc:
+        env = cli_env(home, **epmc.env(), AGENT_SCIENTIST_PAPER_SOURCES="europepmc")
+        first = [code('print(search_papers("kinase yeast"))'), code('final_answer("Kinases matter.")')]
+        with ChatServer(first) as chat:
+            run = cli("research", "Do kinases matter?", "--name", "w", "--model", MODEL, "--worker-model", WORKER,
+                      "--api-base", chat.url, "--quiet", env=env, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+        epmc.papers.append(PmcPaper("PMC3000", "Kinase waves in yeast", year=2031, doi="10.1000/kw.2031"))
+        with ChatServer([code('final_answer("Kinases matter, and waves too.")')]) as chat:
+            resumed = cli("resume", "w", "--update", "--api-base", chat.url, "--quiet", env=env, timeout=300)
+            planner = [r for r in chat.requests if r.get("model") != "worker"]
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    told = json.dumps(planner[0]["messages"])
+    assert "doi:10.1000/kw.2031" in told and "from `update`" in told
+    assert "## What changed since" in (home / "w" / "report.md").read_text()
