@@ -6,12 +6,15 @@ papers/jats.py pages. No key; Europe PMC asks for no more than a few requests a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_scientist.config import Settings
 from agent_scientist.papers import fetch, ids
-from agent_scientist.papers.sources.base import FullText, KeyedIndex, Query, plain_words
+from agent_scientist.papers.sources.base import FullText, KeyedIndex, Query, plain_words, reach_check
 from agent_scientist.papers.sources.works import MAX_JSON, parse_json, record
+
+if TYPE_CHECKING:
+    from agent_scientist.contracts import Check
 
 NAME = "europepmc"
 WHAT = "Europe PMC"
@@ -131,6 +134,9 @@ class EuropePmcSource(KeyedIndex):
 
     def rate_limit_fix(self) -> str:
         return self.no_key_hint
+
+    def doctor_checks(self, settings: Settings) -> list[Check]:
+        return [reach_check(self, settings, "no key needed; calls spaced 0.1 s apart")]
 
     def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
             list[dict], int | None]:
