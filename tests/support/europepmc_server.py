@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
+
+from support.loopback import Loopback
 
 SECTIONS = ("Introduction", "Methods", "Results", "Discussion")
 
@@ -76,32 +77,12 @@ def jats(paper: PmcPaper) -> bytes:
     return xml.encode()
 
 
-class EuropePmcServer:
+class EuropePmcServer(Loopback):
     def __init__(self, papers: list[PmcPaper]):
         self.papers = papers
         self.requests: list[str] = []
         self.script: deque[str] = deque()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> EuropePmcServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> EuropePmcServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        super().__init__(_handler(self))
 
     def env(self) -> dict[str, str]:
         return {"AGENT_SCIENTIST_EUROPEPMC_API_URL": self.base}

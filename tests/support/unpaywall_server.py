@@ -10,11 +10,12 @@ Failures are scripted one per request: "429" (plain-text body), "500". Requests 
 from __future__ import annotations
 
 import json
-import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
+
+from support.loopback import Loopback
 
 
 @dataclass
@@ -26,26 +27,12 @@ class OaRecord:
     pdf_is_html: bool = False  # url_for_pdf points at a page that answers HTML
 
 
-class UnpaywallServer:
+class UnpaywallServer(Loopback):
     def __init__(self, records: list[OaRecord]):
         self.records = records
         self.requests: list[str] = []
         self.script: deque[str] = deque()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> UnpaywallServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        super().__init__(_handler(self))
 
     def env(self, email: str = "lab@example.org") -> dict[str, str]:
         return {"AGENT_SCIENTIST_UNPAYWALL_API_URL": self.base + "/v2", "AGENT_SCIENTIST_CONTACT_EMAIL": email}
