@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
 
-from support.loopback import Loopback
+from support.loopback import Loopback, QuietHandler
 
 SECTIONS = ("Introduction", "Methods", "Results", "Discussion")
 
@@ -121,21 +121,7 @@ class EuropePmcServer(Loopback):
 
 
 def _handler(server: EuropePmcServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             server.requests.append(self.path)
             url = urlparse(self.path)

@@ -9,13 +9,12 @@ Failures are scripted one per request: "429" (plain-text body), "500". Requests 
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
 
-from support.loopback import Loopback
+from support.loopback import Loopback, QuietHandler
 
 
 @dataclass
@@ -48,23 +47,7 @@ class UnpaywallServer(Loopback):
 
 
 def _handler(server: UnpaywallServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes | dict, ctype: str = "application/json",
-                  headers: dict | None = None) -> None:
-            data = json.dumps(body).encode() if isinstance(body, dict) else body
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             server.requests.append(self.path)
             url = urlparse(self.path)
