@@ -78,6 +78,9 @@ class Settings:
     semantic_scholar_delay: float = 1.0
     openalex_api_url: str = "https://api.openalex.org"  # key: OPENALEX_API_KEY
     openalex_email: str = ""  # OpenAlex's polite pool
+    europepmc_api_url: str = "https://www.ebi.ac.uk/europepmc/webservices/rest"  # search + PMC full text
+    unpaywall_api_url: str = "https://api.unpaywall.org/v2"  # best open-access PDF of a DOI; needs contact_email
+    contact_email: str = ""  # sent where a service asks for one (Unpaywall `email`, ...)
     # Memory.
     memory_url: str = ""  # empty: embedded chromadb in <workspace>/memory
     embedding_model: str = "local"  # "local" (bundled ONNX MiniLM) or a litellm embedding model

@@ -103,3 +103,17 @@ def test_holds_finds_a_folder_exactly_or_any_version(tmp_path: Path) -> None:
         assert holds(ws.papers_dir, asked), asked
     for asked in ("2401.00001v1", "2401.0000", "HEP-TH/9901001", "local:abcdef1", "doi:10.1093/mind"):
         assert not holds(ws.papers_dir, asked), asked
+
+
+def test_pmcid_is_an_id_kind_citable_with_pages() -> None:
+    from agent_scientist.papers import citations, ids
+    from agent_scientist.papers.layout import folder_name
+
+    pid = ids.parse("pmcid: pmc3320746")
+    assert pid == ids.PaperId("pmcid", "PMC3320746") and pid.stored == pid.label == "pmcid:PMC3320746"
+    assert ids.parse("PMC3320746") is None and ids.parse("pmcid:3320746") is None  # the prefix and PMC are needed
+    assert ids.find_ids("as shown [pmcid:PMC3320746 p.4] and pmcid:PMC1x") == [pid]
+    assert ids.aliases({"id": "doi:10.1000/x", "pmcid": "PMC3320746"}) == ["doi:10.1000/x", "pmcid:PMC3320746"]
+    assert folder_name("pmcid:PMC3320746") == "pmcid_PMC3320746"
+    ref = citations.parse_part("pmcid:PMC3320746 p.4-5")
+    assert isinstance(ref, citations.Ref) and (ref.kind, ref.first_page, ref.last_page) == ("pmcid", 4, 5)

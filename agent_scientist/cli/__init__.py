@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "agent_scientist.cli.mcp",
     "agent_scientist.cli.trust",
     "agent_scientist.cli.serve",
+    "agent_scientist.cli.update",
 )
 
 

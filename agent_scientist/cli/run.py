@@ -94,6 +94,8 @@ def resume(
     api_base: str = typer.Option(None, "--api-base", help=API_BASE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="Plain line output."),
     executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    update: bool = typer.Option(False, "--update", help="First run `update` (no model call); the new papers "
+                                "become the planner's task."),
 ) -> None:
     """Continue an interrupted, failed or finished workspace in this process.
 
@@ -108,6 +110,12 @@ def resume(
         fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research "
              f"{_quote(ws.question or 'QUESTION')} --name {name}")
     _preflight(settings)
+    if update:
+        from agent_scientist.cli.update import bring_up_to_date
+        from agent_scientist.papers.update import new_papers_task
+
+        task = new_papers_task(bring_up_to_date(ws, settings))
+        instruction = f"{instruction}\n\n{task}" if instruction else task
     if ws.status == "completed" and not instruction:
         warn("This workspace is completed; resuming without --instruction asks the planner to keep working.")
     raise typer.Exit(_run(ws, settings, instruction=instruction, quiet=quiet))

@@ -7,6 +7,7 @@ id kind is a change here only (papers/citations.py, the citation grammar, builds
   DOI     `doi:10.1093/mind/lix.236.433` (lower-cased)           cited the same
   S2      `s2:<40 hex>` (Semantic Scholar paperId, lower-cased)  cited the same
   local   `local:<6-64 hex>` (prefix of the PDF's sha256)       cited the same
+  PMC     `pmcid:PMC3320746` (PubMed Central; `PMC` upper case)  cited the same
 
 Rules where the earlier copies disagreed (the stricter reading that still accepts every real id):
 old-style arXiv archives are lower case letters with at most one hyphen (`HEP-TH/9901001` is refused),
@@ -30,6 +31,7 @@ _DOI_URL = r"(?:https?://)?(?:dx\.)?doi\.org/"
 _DOI = r"10\.\d{4,9}/[^\s\[\]<>\"';,]*[^\s\[\]<>\"';,.)]"
 _HEX40 = r"[0-9a-fA-F]{40}"
 _LOCAL = r"[0-9a-fA-F]{6,64}"
+_PMCID = r"PMC\d{1,10}"
 
 _ARXIV_DOI = r"10\.48550/arxiv\."  # the DOI arXiv gives every paper: 10.48550/arXiv.<id>
 
@@ -45,11 +47,12 @@ def _pattern(named: bool, bare: bool) -> str:
         alts.append(rf"(?<![\w/.]){group('bare', f'(?:{_NEW}|{_OLD}){_VERSION}')}(?![\w/]|\.\d)")
     alts += [rf"(?:\bdoi\s*:\s*|{_DOI_URL}){group('doi', _DOI)}",
              rf"\bs2\s*:\s*{group('s2', _HEX40)}(?![0-9a-zA-Z])",
-             rf"\blocal\s*:\s*{group('local', _LOCAL)}(?![0-9a-zA-Z])"]
+             rf"\blocal\s*:\s*{group('local', _LOCAL)}(?![0-9a-zA-Z])",
+             rf"\bpmcid\s*:\s*{group('pmcid', _PMCID)}(?![0-9a-zA-Z])"]
     return "(?:" + "|".join(alts) + ")"
 
 
-# One id anywhere in free text (answers, notes, history). Groups: arxiv, bare, doi, s2, local.
+# One id anywhere in free text (answers, notes, history). Groups: arxiv, bare, doi, s2, local, pmcid.
 ID_PATTERN = _pattern(named=True, bare=True)
 ID_RE = re.compile(ID_PATTERN, re.I)
 _PREFIXED_RE = re.compile(_pattern(named=True, bare=False), re.I)
@@ -59,11 +62,11 @@ PROSE_PATTERN = _pattern(named=False, bare=False)
 # A DOI printed anywhere (a journal footer: `10.x/y`, `DOI: 10.x/y`, `https://doi.org/10.x/y`).
 _ANY_DOI_RE = re.compile(rf"(?<![\w/.])(?:doi\s*:\s*|{_DOI_URL})?({_DOI})", re.I)
 # The start of a citation attempt in a bracket: any id form (prefix, URL or bare arXiv id).
-PREFIX_RE = re.compile(rf"\s*(?:arxiv\s*:|doi\s*:|s2\s*:|local\s*:|{_ARXIV_URL}|{_DOI_URL})", re.I)
+PREFIX_RE = re.compile(rf"\s*(?:arxiv\s*:|doi\s*:|s2\s*:|local\s*:|pmcid\s*:|{_ARXIV_URL}|{_DOI_URL})", re.I)
 ID_FORMS = ("2401.01234, 2401.01234v2, arXiv:2401.01234, https://arxiv.org/abs/2401.01234, "
-            "doi:10.1093/mind/lix.236.433, s2:<40-hex Semantic Scholar id>, or a local id such as local:ab12cd34")
-KINDS = ("arxiv", "doi", "s2", "local")
-CITE_FORMS = "arXiv:ID, doi:DOI, s2:ID or local:ID"  # how a citation names each kind, for messages
+            "doi:10.1093/mind/lix.236.433, s2:<40-hex Semantic Scholar id>, pmcid:PMC3320746, or a local id such as local:ab12cd34")
+KINDS = ("arxiv", "doi", "s2", "local", "pmcid")
+CITE_FORMS = "arXiv:ID, doi:DOI, s2:ID, pmcid:PMCN or local:ID"  # how a citation names each kind, for messages
 
 
 class PaperIdError(ValueError):
@@ -122,6 +125,8 @@ def _from_match(m: re.Match) -> PaperId:
             name, _, cls = archive.partition(".")
             base = f"{name}.{cls.upper()}/{number}" if cls else f"{name}/{number}"
         return PaperId("arxiv", base + (version or "").lower())
+    if groups["pmcid"]:
+        return PaperId("pmcid", "PMC" + groups["pmcid"][3:])
     for kind in ("doi", "s2", "local"):
         if groups[kind]:
             return PaperId(kind, groups[kind].lower())
@@ -210,4 +215,6 @@ def aliases(meta: dict) -> list[str]:
         out.append(str(meta["arxiv_id"]))
     if meta.get("s2_id"):
         out.append(f"s2:{meta['s2_id']}")
+    if meta.get("pmcid"):
+        out.append(f"pmcid:{meta['pmcid']}")
     return [a for a in out if parse(a)]

@@ -55,7 +55,7 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
         known = ", ".join(m["id"] for m in ws.papers() if m.get("source") == "local")[:400] or "none"
         raise ToolError(f"No local paper {pid} in this workspace (local papers: {known}). A person adds PDFs "
                         "with `agent-scientist papers add NAME FILE...`.")
-    if ids.kind_of(pid) in ("doi", "s2"):
+    if ids.kind_of(pid) in ("doi", "s2", "pmcid"):
         return _fetch_work(ws, settings, pid)
     entry = cached_entry(ws, pid)
     if entry is None:
@@ -108,6 +108,8 @@ def resolve_work(ws: Workspace, settings: Settings, pid: str) -> dict | None:
 
     asked = [n for n in source_names(settings.paper_sources) if registry.get(n).resolves]
     names = asked or [n for n in registry.names() if registry.get(n).resolves]
+    if ids.kind_of(pid) == "pmcid" and "europepmc" not in names:  # only Europe PMC knows PMC ids here
+        names.append("europepmc")
     cache = search_cache_path(ws, {"work": ids.match_key(pid), "sources": names}, ".works")
     try:
         return read_json(cache)["work"]
@@ -139,11 +141,9 @@ def _resolve_quietly(ws: Workspace, settings: Settings, pid: str) -> dict | None
 
 
 def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
-    """A DOI or S2 paper: from arXiv when it has an arXiv version, else its open-access PDF, else its abstract."""
-    from agent_scientist.papers.arxiv import check_pdf_bytes
+    """A DOI, S2 or PMC paper, trying in order: arXiv, the open-access PDFs of Semantic Scholar and OpenAlex,
+    Unpaywall's, then Europe PMC's full text; else its abstract. meta["full_text_from"] says which was read."""
     from agent_scientist.papers.fetch import FetchError
-    from agent_scientist.papers.pdf import PdfError, extract
-    from agent_scientist.papers.sources import registry
 
     try:
         work = resolve_work(ws, settings, pid)
@@ -155,33 +155,107 @@ def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
     if work.get("arxiv_id"):
         arxiv_id = str(work["arxiv_id"])
         meta = find_paper(ws, arxiv_id) or _fetch(ws, settings, ids.base_id(arxiv_id))
-        return annotate(ws, meta, work)
-    stored = f"doi:{work['doi']}" if work.get("doi") else f"s2:{work['s2_id']}"
+        return annotate(ws, meta, {**work, "full_text_from": "arXiv"})
+    stored = work["id"] if ids.kind_of(work.get("id", "")) in ("doi", "s2", "pmcid") else pid
     have = find_paper(ws, stored)
     if have:
         return have
     meta = paper_meta(stored, work["sources"][0], work)
-    note = ""
-    for name in [n for n in work.get("sources") or [] if n in registry.REGISTRY]:  # who returned it, in order
-        try:
-            text = registry.get(name).full_text(settings, work)
-            if text is None:
-                continue
-            if text.kind != "pdf":
-                note = f"the open-access full text is {text.kind}, which read_paper cannot read yet"
-                continue
-            check_pdf_bytes(text.data, text.url)
-            extracted = extract(text.data, settings.pdf_max_pages)
-            return store_paper(ws, {**meta, "pdf_url": text.url, "scanned": extracted.scanned}, text.data, extracted)
-        except FetchError as exc:
-            if exc.kind == "offline":
-                raise ToolError(f"Could not download the open-access PDF of {stored}: {exc}. Nothing was saved; "
-                                "try again later.") from None
-            note = f"the open-access PDF could not be used ({exc})"
-        except PdfError as exc:
-            note = f"the open-access PDF cannot be read ({exc})"
-        break  # a full text was tried and failed (the note says why): the sources share the same open-access copy
-    return store_abstract_only(ws, {**meta, **({"full_text_note": note} if note else {})})
+    notes: list[str] = []
+    for where, url in _pdf_candidates(settings, work, notes):
+        stored_meta = _store_pdf(ws, settings, meta, where, url, notes)
+        if stored_meta is not None:
+            return stored_meta
+    stored_meta = _store_europepmc(ws, settings, work, meta, notes)
+    if stored_meta is not None:
+        return stored_meta
+    return store_abstract_only(ws, {**meta, **({"full_text_note": "; ".join(notes)[:600]} if notes else {})})
+
+
+def _pdf_candidates(settings: Settings, work: dict, notes: list[str]) -> list[tuple[str, str]]:
+    """(who, PDF URL) to try, in order, each URL once: Semantic Scholar's and OpenAlex's, then Unpaywall's."""
+    from agent_scientist.papers.fetch import FetchError
+    from agent_scientist.papers.sources import unpaywall
+
+    out: list[tuple[str, str]] = []
+    if work.get("pdf_url"):
+        out.append(("/".join(s for s in work.get("sources") or [] if s != "europepmc") or "index",
+                    str(work["pdf_url"])))
+    if not work.get("doi"):
+        return out
+    try:
+        location = unpaywall.best_location(settings, str(work["doi"]))
+    except ValueError as exc:
+        notes.append(f"Unpaywall not asked: {exc}")
+        return out
+    except FetchError as exc:
+        notes.append(f"Unpaywall failed: {exc}")
+        return out
+    if location is None:
+        notes.append("Unpaywall knows no open-access copy")
+    elif not location.pdf_url:
+        notes.append(f"Unpaywall knows only a landing page without a PDF ({location.landing_url}); not downloaded")
+    elif all(location.pdf_url != url for _w, url in out):
+        out.append(("Unpaywall", location.pdf_url))
+    return out
+
+
+def _store_pdf(ws: Workspace, settings: Settings, meta: dict, where: str, url: str, notes: list[str]) -> dict | None:
+    """Download and store one open-access PDF; None (with a note) when it is not a readable PDF."""
+    from agent_scientist.papers.arxiv import check_pdf_bytes
+    from agent_scientist.papers.fetch import FetchError, http_get
+    from agent_scientist.papers.pdf import PdfError, extract
+
+    try:
+        data = http_get(url, timeout=settings.http_timeout, max_bytes=int(settings.pdf_max_mb * 1e6),
+                        what=f"the open-access PDF of {meta['id']}")
+        if data[:1024].lstrip()[:1] == b"<":
+            notes.append(f"{url} ({where}) is a landing page (HTML), not a PDF; not stored")
+            return None
+        check_pdf_bytes(data, url)
+        extracted = extract(data, settings.pdf_max_pages)
+    except FetchError as exc:
+        if exc.kind == "offline":
+            raise ToolError(f"Could not download the open-access PDF of {meta['id']}: {exc}. Nothing was saved; "
+                            "try again later.") from None
+        notes.append(f"the open-access PDF from {where} could not be used ({exc})")
+        return None
+    except PdfError as exc:
+        notes.append(f"the open-access PDF from {where} cannot be read ({exc})")
+        return None
+    return store_paper(ws, {**meta, "pdf_url": url, "scanned": extracted.scanned,
+                            "full_text_from": f"open-access PDF via {where} ({url})"}, data, extracted)
+
+
+def _store_europepmc(ws: Workspace, settings: Settings, work: dict, meta: dict, notes: list[str]) -> dict | None:
+    """Europe PMC's JATS full text, paged, stored under the paper's PMCID (the pages are that text's own)."""
+    from agent_scientist.papers.fetch import FetchError
+    from agent_scientist.papers.jats import JatsError, parse
+    from agent_scientist.papers.sources import europepmc
+
+    found = work
+    try:
+        if not work.get("pmcid"):
+            found = europepmc.SOURCE.work(settings, meta["id"], work) or {}
+        if not found.get("pmcid"):
+            notes.append("Europe PMC has no PMC full text")
+            return None
+        text = europepmc.full_text_xml(settings, str(found["pmcid"]))
+        paged = parse(text.data, settings.pdf_max_pages)
+    except FetchError as exc:
+        notes.append("Europe PMC has no open-access full text" if exc.kind == "not_found"
+                     else f"Europe PMC full text failed ({exc})")
+        return None
+    except JatsError as exc:
+        notes.append(f"Europe PMC's full text cannot be read ({exc})")
+        return None
+    pmc = f"pmcid:{found['pmcid']}"
+    have = find_paper(ws, pmc)
+    if have:
+        return have
+    extra = {k: found.get(k) for k in ("pmcid", "pmid", "doi") if found.get(k)}
+    return store_paper(ws, {**meta, **extra, "id": pmc, "full_text_from": f"Europe PMC full text ({text.url})"},
+                       text.data, paged, file="paper.xml")
 
 
 def _cached_list(ws: Workspace, limit: int = 8) -> str:

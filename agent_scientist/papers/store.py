@@ -82,7 +82,8 @@ def load_pages(ws: Workspace, paper_id: str) -> dict:
 
 
 OPTIONAL_META = ("comment", "doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count",
-                 "publication_type", "retracted", "tldr", "open_access", "original_path", "scanned", "full_text")
+                 "publication_type", "retracted", "tldr", "open_access", "original_path", "scanned", "full_text",
+                 "pmcid", "pmid", "full_text_from")
 
 
 def paper_meta(paper_id: str, source: str, entry: dict, **extra: Any) -> dict:
@@ -98,15 +99,19 @@ def paper_meta(paper_id: str, source: str, entry: dict, **extra: Any) -> dict:
     return meta
 
 
-def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
-    """Write paper.pdf, pages.json, then meta.json (last: its presence means the paper is complete)."""
+def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any, file: str = "paper.pdf") -> dict:
+    """Write the file (paper.pdf, or paper.xml for a JATS full text), pages.json (with the section of each page
+    where the text has sections), then meta.json (last: its presence means the paper is complete)."""
     folder = paper_dir(ws, meta["id"])
-    atomic_write_bytes(folder / "paper.pdf", pdf)
-    atomic_write_json(folder / "pages.json", {
-        "pages": extracted.pages, "outline": extracted.outline, "captions": extracted.captions,
-        "scanned_pages": extracted.scanned_pages,
-    })
-    meta = {**meta, "file": "paper.pdf", "pages": len(extracted.pages), "added_at": now_iso(),
+    atomic_write_bytes(folder / file, pdf)
+    pages: dict[str, Any] = {"pages": extracted.pages, "outline": extracted.outline, "captions": extracted.captions,
+                             "scanned_pages": extracted.scanned_pages}
+    if getattr(extracted, "sections", None):
+        pages["sections"] = extracted.sections
+    if getattr(extracted, "references", None):
+        pages["references"] = extracted.references
+    atomic_write_json(folder / "pages.json", pages)
+    meta = {**meta, "file": file, "pages": len(extracted.pages), "added_at": now_iso(),
             "sha256": hashlib.sha256(pdf).hexdigest()}
     if extracted.total_pages > len(extracted.pages):
         meta["total_pages"] = extracted.total_pages
@@ -122,7 +127,7 @@ def search_cache_path(ws: Workspace, params: dict, folder: str = ".search") -> P
 
 
 WORK_META = ("doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count", "publication_type",
-             "retracted", "tldr")
+             "retracted", "tldr", "pmcid", "pmid")
 
 
 def annotate(ws: Workspace, meta: dict, work: dict) -> dict:

@@ -36,8 +36,11 @@ def overview(meta: dict, data: dict, limit: int) -> str:
         lines.append(" | ".join(facts))
     if meta.get("retracted"):
         lines.insert(1, "RETRACTED: do not rely on it (OpenAlex marks this paper retracted).")
+    if meta.get("full_text_from"):
+        lines.append(f"Full text read from: {meta['full_text_from']}")
     if meta.get("full_text") is False:
-        lines.append("No full text: no open-access PDF was found, so its pages cannot be read or cited; cite the "
+        tried = f"Only the abstract exists ({escape(meta['full_text_note'])}). " if meta.get("full_text_note") else ""
+        lines.append(tried + "No full text: no open-access PDF was found, so its pages cannot be read or cited; cite the "
                      f"paper as a whole, [{citation_label(meta['id'])}]. A person who has the PDF can add it with "
                      "`agent-scientist papers add NAME FILE`.")
     if meta.get("tldr"):
@@ -84,7 +87,9 @@ def page_view(meta: dict, data: dict, page: int, limit: int) -> str:
     text = pages[page - 1]
     if page in data.get("scanned_pages", []) or not text.strip():
         text = "(This page has no text layer: it is a scanned image or a figure; no OCR is available.)"
-    header = _header(meta, f"p.{page}/{len(pages)}")
+    sections = data.get("sections") or []
+    section = f" §{str(sections[page - 1])[:80]}" if len(sections) >= page and sections[page - 1] else ""
+    header = _header(meta, f"p.{page}/{len(pages)}{escape(section)}")
     where = f"{citation_label(meta['id'])} p.{page}"
     if len(text) > limit:
         cut = text[:limit].rsplit(" ", 1)[0]

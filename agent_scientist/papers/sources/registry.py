@@ -16,8 +16,9 @@ REGISTRY: dict[str, str] = {  # name in paper_sources -> the module whose SOURCE
     "arxiv": "agent_scientist.papers.sources.arxiv",
     "semantic_scholar": "agent_scientist.papers.sources.semantic_scholar",
     "openalex": "agent_scientist.papers.sources.openalex",
+    "europepmc": "agent_scientist.papers.sources.europepmc",
 }
-ALIASES = {"s2": "semantic_scholar", "semanticscholar": "semantic_scholar"}
+ALIASES = {"s2": "semantic_scholar", "semanticscholar": "semantic_scholar", "europe_pmc": "europepmc"}
 
 
 def names() -> tuple[str, ...]:

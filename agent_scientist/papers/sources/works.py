@@ -1,8 +1,8 @@
 """The one record shape every source maps to ("work"), and how records of several sources merge.
 
-A work is a plain dict: id (papers/ids.py stored form: arXiv id, else doi:, else s2:), title,
+A work is a plain dict: id (papers/ids.py stored form: arXiv id, else doi:, else s2:, else pmcid:), title,
 authors, year, published, venue, citation_count, open_access, pdf_url (an open-access PDF), abstract,
-tldr, doi, arxiv_id, s2_id, openalex_id, publication_type, retracted, sources (which indexes returned it).
+tldr, doi, arxiv_id, s2_id, openalex_id, publication_type, retracted, pmcid, sources (which indexes returned it).
 Records of several sources are merged by `merge`: same DOI, same arXiv id, or same normalised title and year.
 """
 
@@ -36,7 +36,7 @@ def record(**fields: Any) -> dict:
     """A work with every field present; its id is the best id it has (arXiv, else DOI, else S2)."""
     work: dict[str, Any] = {"id": "", "title": "", "authors": [], "year": None, "published": "", "venue": "", "citation_count": None,
             "open_access": False, "pdf_url": "", "abstract": "", "tldr": "", "doi": "", "arxiv_id": "", "s2_id": "",
-            "openalex_id": "", "publication_type": "", "retracted": False, "sources": []}
+            "openalex_id": "", "publication_type": "", "retracted": False, "pmcid": "", "sources": []}
     work.update({k: v for k, v in fields.items() if v is not None})
     work["title"] = " ".join(str(work["title"] or "").split())
     work["id"] = work["id"] or best_id(work)
@@ -48,7 +48,9 @@ def best_id(work: dict) -> str:
         return ids.base_id(str(work["arxiv_id"]))
     if work.get("doi"):
         return f"doi:{work['doi']}"
-    return f"s2:{work['s2_id']}" if work.get("s2_id") else ""
+    if work.get("s2_id"):
+        return f"s2:{work['s2_id']}"
+    return f"pmcid:{work['pmcid']}" if work.get("pmcid") else ""
 
 
 def title_key(title: str, year: Any) -> str:
@@ -64,6 +66,8 @@ def keys(work: dict) -> list[str]:
         out.append(f"arxiv:{ids.match_key(str(work['arxiv_id']))}")
     if work.get("s2_id"):
         out.append(f"s2:{work['s2_id']}")
+    if work.get("pmcid"):
+        out.append(f"pmcid:{work['pmcid']}")
     key = title_key(work.get("title", ""), work.get("year"))
     return out + ([key] if key else [])
 
