@@ -23,6 +23,7 @@ from agent_scientist.cli.common import (
     warn_unpriced,
 )
 from agent_scientist.config import ConfigError, Settings
+from agent_scientist.records import stop_label
 from agent_scientist.workspace import Workspace, WorkspaceError, unique_name
 
 MODEL_HELP = "Planner model, a litellm name (e.g. openai/gpt-4o-mini). Env: AGENT_SCIENTIST_MODEL."
@@ -221,7 +222,7 @@ def _run(ws: Workspace, settings: Settings, instruction: str | None, quiet: bool
         return EXIT_OK
     if outcome.status == "interrupted":
         if outcome.reason in ("max_steps", "budget"):
-            console.print(f"Stopped at the {outcome.reason.replace('_', ' ')} limit. "
+            console.print(f"S{stop_label(outcome.status, outcome.reason)[1:]}. "  # Stopped: max steps|budget.
                           f"Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")
             return EXIT_OK
         console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")
