@@ -145,7 +145,7 @@ def search_cmd(
         local = workspace_hits(ws, query) if name else []  # the ranking search_papers puts first
         if not local:
             fail(cli_phrasing(str(exc), name), EXIT_FAILED)
-        warn(f"The online sources could not be reached ({str(exc).split('.')[0]}); "
+        warn(f"The online sources could not be reached ({str(exc).rstrip('.')}); "
              f"showing the matching papers of workspace {name} only.")
         results = local
     if as_json:
@@ -154,9 +154,12 @@ def search_cmd(
     from rich.table import Table
 
     table = Table(show_lines=False, expand=False)
-    for column in ("id", "date", "title", "authors", "venue", "cites", "sources"):
-        table.add_column(column, overflow="fold")
     papers = [r for r in results if "id" in r]
+    # An id is copied into the next command: its column never shrinks or wraps; the others wrap.
+    table.add_column("id", no_wrap=True, min_width=max([len(str(r["id"])) for r in papers] + [2]))
+    table.add_column("date", no_wrap=True)
+    for column in ("title", "authors", "venue", "cites", "sources"):
+        table.add_column(column, overflow="fold")
     for r in papers:
         cites = "" if r.get("citation_count") is None else str(r["citation_count"])
         title = ("RETRACTED: " if r.get("retracted") else "") + r["title"]
@@ -169,7 +172,8 @@ def search_cmd(
             warn(f"{r['source_failed']} failed: {r['why']} ({r['fix']})")
     more = next((str(r["more"]) for r in results if r.get("more")), "")
     span = more.split(";")[0] + ". " if more else ""
-    after = "No more results." if more.endswith("no more.") else f"Next page: --offset {offset + max_results}."
+    last = more.endswith("no more.") or len(papers) < max_results
+    after = "No more results." if last else f"Next page: --offset {offset + max_results}."
     where = f" --name {name}" if name else ""
     console.print(f"{span}{after} Read one: agent-scientist papers read ID{where}", highlight=False)
 
