@@ -25,6 +25,7 @@ from agent_scientist.cli.common import (
     workspace_and_args,
 )
 from agent_scientist.config import Settings
+from agent_scientist.records import short
 from agent_scientist.workspace import Workspace
 
 CACHE_DIR = ".papers-cache"
@@ -260,7 +261,7 @@ def list_cmd(
         print_json(papers)
         return
     for meta in papers:
-        console.print(f"{meta['id']:<22} {meta.get('pages', 0):>4} p.  {meta.get('title', '')[:80]}",
+        console.print(f"{meta['id']:<22} {meta.get('pages', 0):>4} p.  {short(meta.get('title'), 80)}",
                       highlight=False, markup=False)
     console.print(f"{len(papers)} papers.", highlight=False)
 
