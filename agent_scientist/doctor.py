@@ -17,20 +17,90 @@ def run_checks(settings: Settings, capabilities: list[Capability]) -> list[Check
     """The generic checks, then each capability's own (the entry point passes the capabilities)."""
     from agent_scientist.agent.interpreter import doctor_check as planner_sandbox_check
 
-    checks = [*_model_checks(settings), _home_check(settings), arxiv_check(settings), *_package_checks(),
-              planner_sandbox_check(settings)]
+    models = _model_checks(settings)
+    reach = endpoint_check(settings) if all(ok for _, ok, _ in models) else None
+    checks = [*models, *([reach] if reach else []), _home_check(settings), arxiv_check(settings),
+              *_package_checks(), planner_sandbox_check(settings)]
     for capability in capabilities:
         try:
             checks.extend(capability.doctor_checks(settings))
         except Exception as exc:
             checks.append((capability.name, False, f"check failed: {exc}"))
-    seen: set[tuple[str, bool, str]] = set()
-    return [c for c in checks if not (c in seen or seen.add(c))]  # capabilities may repeat a generic check
+    return list(dict.fromkeys(checks))  # capabilities may repeat a generic check
 
 
-def preflight(settings: Settings) -> list[Check]:
-    """The cheap checks a run needs before anything is created (model name, key, endpoint); the failures."""
-    return [check for check in _model_checks(settings) if not check[1] and check[0] != "model price"]
+def preflight(settings: Settings, offline_ok: bool = False) -> list[Check]:
+    """The cheap checks a run needs before anything is created (model name, key, endpoint); the failures.
+
+    With the model settings sound, the provider's default endpoint must accept a connection within 4 s,
+    unless `offline_ok` (a proxy the check cannot see through)."""
+    failed = [check for check in _model_checks(settings) if not check[1] and check[0] != "model price"]
+    reach = None if failed or offline_ok else endpoint_check(settings)
+    return failed + ([reach] if reach and not reach[1] else [])
+
+
+# Where litellm sends a provider's calls when no --api-base is given: the environment variables it reads
+# first (in its order), then its built-in default.
+DEFAULT_ENDPOINTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "openai": (("OPENAI_BASE_URL", "OPENAI_API_BASE"), "https://api.openai.com/v1"),
+    "anthropic": (("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"), "https://api.anthropic.com"),
+    "gemini": ((), "https://generativelanguage.googleapis.com"),
+    "mistral": (("MISTRAL_API_BASE",), "https://api.mistral.ai/v1"),
+    "groq": ((), "https://api.groq.com/openai/v1"),
+    "deepseek": ((), "https://api.deepseek.com"),
+    "openrouter": (("OPENROUTER_API_BASE",), "https://openrouter.ai/api/v1"),
+    "ollama": (("OLLAMA_API_BASE",), "http://localhost:11434"),
+}
+
+
+def default_endpoint(model: str) -> str | None:
+    """The URL a model's calls go to without --api-base, for the providers in DEFAULT_ENDPOINTS."""
+    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    if provider not in DEFAULT_ENDPOINTS:
+        return None
+    names, default = DEFAULT_ENDPOINTS[provider]
+    return next((os.environ[n] for n in names if os.environ.get(n)), default)
+
+
+def connect(url: str, deadline: float = 4.0) -> None:
+    """Open (and close) a TCP connection to `url`'s host within `deadline`, name lookup included; OSError if not."""
+    import socket
+    import threading
+
+    parsed = urlparse(url)
+    if not parsed.hostname:
+        raise OSError(f"{url} names no host")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    result: dict[str, BaseException | bool] = {}
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=deadline).close()
+            result["ok"] = True
+        except OSError as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=attempt, daemon=True)  # a name lookup is not bound by the socket timeout
+    worker.start()
+    worker.join(deadline)
+    if "ok" not in result:
+        raise OSError(str(result.get("error") or f"no connection within {deadline:g} s"))
+
+
+def endpoint_check(settings: Settings, deadline: float = 4.0) -> Check | None:
+    """The provider's default endpoint accepts a connection within `deadline` (None: --api-base is set, or
+    the provider's endpoint is not known here)."""
+    if settings.api_base or not settings.model:
+        return None
+    urls = {u for u in (default_endpoint(m) for m in {settings.model, settings.effective_worker_model}) if u}
+    for url in sorted(urls):
+        try:
+            connect(url, deadline)
+        except OSError as exc:
+            return ("endpoint", False, f"cannot connect to {url} within {deadline:g} s ({exc}). Offline? Run a "
+                                       "local server and pass --api-base URL; behind a proxy the check cannot "
+                                       "see through, pass --offline-ok")
+    return ("endpoint", True, ", ".join(sorted(urls)) + " accepts connections") if urls else None
 
 
 def _model_checks(settings: Settings) -> list[Check]:

@@ -18,6 +18,26 @@ StepType = Literal["run_start", "action", "planning", "summary", "run_end", "cla
 Status = Literal["created", "running", "interrupted", "failed", "completed"]
 
 
+# The one vocabulary for how a run ended, in the live view, `list`, `show`, report.md and JSON alike.
+STOP_WORDS = {"max_steps": "stopped: max steps", "budget": "stopped: budget", "interrupted": "interrupted: Ctrl-C"}
+KILLED = "killed"
+
+
+def stop_label(status: str | None, reason: str | None = None, held: bool = True) -> str:
+    """How a run ended, in words: completed, stopped: max steps|budget, interrupted: Ctrl-C, killed, failed: <cause>.
+
+    `held` is whether a live process holds the workspace: a 'running' one that none holds was killed. Older
+    workspaces (status 'interrupted', reason 'max_steps' or free words) read in the same words."""
+    status, reason = status or "", " ".join(str(reason or "").split())
+    if status == "running":
+        return "running" if held else KILLED
+    if status == "interrupted":
+        return STOP_WORDS.get(reason, "interrupted: Ctrl-C")  # Ctrl-C or SIGTERM, whatever words were kept
+    if status == "failed":
+        return f"failed: {reason}" if reason else "failed"
+    return status or "unknown"
+
+
 class WorkspaceMeta(TypedDict, total=False):
     """workspace.json: replaced atomically on every change."""
 

@@ -43,6 +43,7 @@ from agent_scientist.records import (
     StepRecord,
     WorkspaceMeta,
     last_answer,
+    stop_label,
 )
 
 STATUSES = ("created", "running", "interrupted", "failed", "completed")
@@ -227,6 +228,13 @@ class Workspace:
         if status == "running" and not self.is_locked():
             return "interrupted"
         return status
+
+    @property
+    def stopped(self) -> str:
+        """How the last run ended, in the one vocabulary (records.stop_label)."""
+        meta = self.meta
+        held = meta.get("status") != "running" or self.is_locked()
+        return stop_label(meta.get("status"), meta.get("stop_reason"), held=held)
 
     def is_locked(self) -> bool:
         """Whether a live process holds the workspace (see `lock`)."""

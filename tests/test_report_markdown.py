@@ -223,7 +223,8 @@ def test_partial_report_says_why_in_words_and_how_to_continue(home: Path) -> Non
     ws.append_step({"type": "run_end", "step": 1, "status": "interrupted", "reason": "max_steps"})
     freeze(ws, status="interrupted", stop_reason="max_steps")
     text = build_markdown(ws, []).text
-    assert "(status: interrupted; reason: the step limit (--max-steps) was reached)" in text
+    assert "(stopped: max steps; the step limit (--max-steps) was reached)" in text
+    assert "- **Status:** stopped: max steps (partial report)" in text
     assert "> Continue the run with `agent-scientist resume limited`, then export the report again." in text
 
 

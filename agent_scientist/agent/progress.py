@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agent_scientist.records import failure_kind, short
+from agent_scientist.records import failure_kind, short, stop_label
 
 
 def observation_text(text: str | None) -> str:
@@ -267,7 +267,7 @@ class Progress:
         self.watch.uninstall()
         meta = ws.meta
         self._line(
-            f"{outcome.status} ({outcome.reason}) · {meta.get('steps', 0) - self.base['steps']} planner steps this run "
+            f"{stop_label(outcome.status, outcome.reason)} · {meta.get('steps', 0) - self.base['steps']} planner steps this run "
             f"({meta.get('steps', 0)} in the workspace) · run tok in {meta.get('tokens_in', 0) - self.base['tokens_in']} / out "
             f"{meta.get('tokens_out', 0) - self.base['tokens_out']} · run ${meta.get('cost_usd', 0.0) - self.base['cost_usd']:.4f}"
             f" · {self._elapsed()}"

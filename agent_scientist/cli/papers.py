@@ -25,6 +25,7 @@ from agent_scientist.cli.common import (
     workspace_and_args,
 )
 from agent_scientist.config import Settings
+from agent_scientist.records import short
 from agent_scientist.workspace import Workspace
 
 CACHE_DIR = ".papers-cache"
@@ -145,7 +146,7 @@ def search_cmd(
         local = workspace_hits(ws, query) if name else []  # the ranking search_papers puts first
         if not local:
             fail(cli_phrasing(str(exc), name), EXIT_FAILED)
-        warn(f"The online sources could not be reached ({str(exc).split('.')[0]}); "
+        warn(f"The online sources could not be reached ({str(exc).rstrip('.')}); "
              f"showing the matching papers of workspace {name} only.")
         results = local
     if as_json:
@@ -154,9 +155,12 @@ def search_cmd(
     from rich.table import Table
 
     table = Table(show_lines=False, expand=False)
-    for column in ("id", "date", "title", "authors", "venue", "cites", "sources"):
-        table.add_column(column, overflow="fold")
     papers = [r for r in results if "id" in r]
+    # An id is copied into the next command: its column never shrinks or wraps; the others wrap.
+    table.add_column("id", no_wrap=True, min_width=max([len(str(r["id"])) for r in papers] + [2]))
+    table.add_column("date", no_wrap=True)
+    for column in ("title", "authors", "venue", "cites", "sources"):
+        table.add_column(column, overflow="fold")
     for r in papers:
         cites = "" if r.get("citation_count") is None else str(r["citation_count"])
         title = ("RETRACTED: " if r.get("retracted") else "") + r["title"]
@@ -169,7 +173,8 @@ def search_cmd(
             warn(f"{r['source_failed']} failed: {r['why']} ({r['fix']})")
     more = next((str(r["more"]) for r in results if r.get("more")), "")
     span = more.split(";")[0] + ". " if more else ""
-    after = "No more results." if more.endswith("no more.") else f"Next page: --offset {offset + max_results}."
+    last = more.endswith("no more.") or len(papers) < max_results
+    after = "No more results." if last else f"Next page: --offset {offset + max_results}."
     where = f" --name {name}" if name else ""
     console.print(f"{span}{after} Read one: agent-scientist papers read ID{where}", highlight=False)
 
@@ -256,7 +261,7 @@ def list_cmd(
         print_json(papers)
         return
     for meta in papers:
-        console.print(f"{meta['id']:<22} {meta.get('pages', 0):>4} p.  {meta.get('title', '')[:80]}",
+        console.print(f"{meta['id']:<22} {meta.get('pages', 0):>4} p.  {short(meta.get('title'), 80)}",
                       highlight=False, markup=False)
     console.print(f"{len(papers)} papers.", highlight=False)
 

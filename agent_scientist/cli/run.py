@@ -23,11 +23,13 @@ from agent_scientist.cli.common import (
     warn_unpriced,
 )
 from agent_scientist.config import ConfigError, Settings
+from agent_scientist.records import stop_label
 from agent_scientist.workspace import Workspace, WorkspaceError, unique_name
 
 MODEL_HELP = "Planner model, a litellm name (e.g. openai/gpt-4o-mini). Env: AGENT_SCIENTIST_MODEL."
 EXECUTOR_HELP = "Where experiments run: local (default) or ray (the cluster at ray_address). Env: AGENT_SCIENTIST_EXECUTOR."
 API_BASE_HELP = "Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp). Env: AGENT_SCIENTIST_API_BASE."
+OFFLINE_OK_HELP = "Skip the check that the provider's endpoint accepts connections (behind a proxy)."
 BUDGET_HELP = ("Stop cleanly once the workspace has cost this much in all (USD, all its runs together). "
                "Env: AGENT_SCIENTIST_BUDGET_USD.")
 
@@ -44,6 +46,7 @@ def research(
     memory_url: str = typer.Option(None, "--memory-url", help="Use a Chroma server instead of the embedded store."),
     quiet: bool = typer.Option(False, "--quiet", help="Plain line output."),
     executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    offline_ok: bool = typer.Option(False, "--offline-ok", help=OFFLINE_OK_HELP),
 ) -> None:
     """Create a workspace for QUESTION and run the planner until it answers, hits a limit or is stopped.
 
@@ -70,7 +73,7 @@ def research(
             fail(f"Workspace {name!r} was made for another question: {asked!r}. Run that one with: "
                  f"agent-scientist research {_quote(asked)} --name {name}, or give this question "
                  f"another --name.")
-    _preflight(settings)  # before anything is created or read
+    _preflight(settings, offline_ok)  # before anything is created or read
     if existing is not None:
         ws = existing
         ws.update(question=question)
@@ -96,6 +99,7 @@ def resume(
     executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
     update: bool = typer.Option(False, "--update", help="First run `update` (no model call); the new papers "
                                 "become the planner's task."),
+    offline_ok: bool = typer.Option(False, "--offline-ok", help=OFFLINE_OK_HELP),
 ) -> None:
     """Continue an interrupted, failed or finished workspace in this process.
 
@@ -109,7 +113,7 @@ def resume(
     if ws.status == "created":
         fail(f"Workspace {name!r} has not run yet. Start it with: agent-scientist research "
              f"{_quote(ws.question or 'QUESTION')} --name {name}")
-    _preflight(settings)
+    _preflight(settings, offline_ok)
     if update:
         from agent_scientist.cli.update import bring_up_to_date
         from agent_scientist.papers.update import new_papers_task
@@ -143,12 +147,19 @@ def init(
                   highlight=False)
 
 
-def doctor() -> None:
-    """Check model settings, credentials, the workspace home, key packages and the sandbox."""
+def doctor(
+    model: str = typer.Option(None, "--model", help=MODEL_HELP),
+    worker_model: str = typer.Option(None, "--worker-model", help="Cheaper model for memory and summaries."),
+    api_base: str = typer.Option(None, "--api-base", help=API_BASE_HELP),
+) -> None:
+    """Check model settings, credentials, the endpoint, the workspace home, key packages and the sandbox.
+
+    Example: agent-scientist doctor --model openai/qwen3 --api-base http://localhost:8080/v1
+    """
     from agent_scientist.capabilities import default_capabilities
     from agent_scientist.doctor import run_checks
 
-    settings = cli_settings()
+    settings = cli_settings(model=model, worker_model=worker_model, api_base=api_base)
     checks = run_checks(settings, default_capabilities())
     bad = 0
     for name, ok, detail in checks:
@@ -166,11 +177,11 @@ def _require_model(settings: Settings) -> None:
         fail(str(exc), EXIT_USAGE)
 
 
-def _preflight(settings: Settings) -> None:
+def _preflight(settings: Settings, offline_ok: bool = False) -> None:
     """Refuse, with the fix, a run that cannot work (unknown provider, no key, no server); warn on cost."""
     from agent_scientist.doctor import preflight
 
-    problems = preflight(settings)
+    problems = preflight(settings, offline_ok)
     if problems:
         fail("This run cannot start:\n" + "\n".join(f"  - {what}: {detail}" for what, _, detail in problems)
              + "\nNothing was created. Check everything with: agent-scientist doctor", EXIT_USAGE)
@@ -229,7 +240,7 @@ def _run(ws: Workspace, settings: Settings, instruction: str | None, quiet: bool
         return EXIT_OK
     if outcome.status == "interrupted":
         if outcome.reason in ("max_steps", "budget"):
-            console.print(f"Stopped at the {outcome.reason.replace('_', ' ')} limit. "
+            console.print(f"S{stop_label(outcome.status, outcome.reason)[1:]}. "  # Stopped: max steps|budget.
                           f"Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")
             return EXIT_OK
         console.print(f"Interrupted. Continue with: agent-scientist resume {ws.name}{_export_hint(ws)}")

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from agent_scientist.cli.common import cli_settings, console, fail, open_workspace, print_json
+from agent_scientist.records import stop_label
 from agent_scientist.workspace import Workspace, WorkspaceError, evidence_usage, list_names
 
+STATUS_WIDTH = 30  # the status column; longer words wrap inside it
 HEADERS = ("name", "status", "steps", "tokens", "cost", "updated")
-_REASONS = {"max_steps": "max steps", "budget": "budget", "interrupted": "Ctrl-C", "final_answer": ""}
-
-
-def stop_label(meta: dict[str, Any], live_status: str) -> str:
-    """The status as a person reads it: why a run stopped, not only that it did."""
-    status, reason = meta.get("status") or "", str(meta.get("stop_reason") or "")
-    if status == "running" and live_status == "interrupted":
-        return "killed (no process holds it)"
-    if status == "interrupted":
-        if reason in ("max_steps", "budget"):
-            return f"stopped: {_REASONS[reason]}"
-        return f"interrupted: {_REASONS.get(reason, reason) or 'Ctrl-C'}"
-    if status == "failed":
-        return f"failed: {' '.join(reason.split())[:40]}" if reason else "failed"
-    return status
-
 
 def list_(json_out: bool = typer.Option(False, "--json", metavar="", help="Print JSON.")) -> None:
     """List workspaces with their status (and why a run stopped), steps, tokens, cost and question."""
@@ -35,7 +23,7 @@ def list_(json_out: bool = typer.Option(False, "--json", metavar="", help="Print
     for name in list_names(settings.home):
         try:
             ws = Workspace.open(settings.home, name)
-            rows.append({**ws.meta, "status": ws.live_status, "stopped": stop_label(ws.meta, ws.live_status)})
+            rows.append({**ws.meta, "status": ws.live_status, "stopped": ws.stopped})
         except WorkspaceError as exc:
             rows.append({"name": name, "status": "unreadable", "stopped": "unreadable", "question": str(exc)})
     if json_out:
@@ -45,7 +33,7 @@ def list_(json_out: bool = typer.Option(False, "--json", metavar="", help="Print
         console.print(f"No workspaces in {settings.home}. Start one with: agent-scientist research \"QUESTION\"",
                       highlight=False)
         return
-    cells = [(m.get("name", ""), m.get("stopped", ""), str(m.get("steps", "")),
+    cells: list[tuple[str, ...]] = [(str(m.get("name", "")), str(m.get("stopped", "")), str(m.get("steps", "")),
               f"{m.get('tokens_in', 0)}/{m.get('tokens_out', 0)}", f"${m.get('cost_usd', 0.0):.4f}",
               str(m.get("updated_at", ""))[:16].replace("T", " "), " ".join(str(m.get("question", "")).split()))
              for m in rows]
@@ -53,17 +41,24 @@ def list_(json_out: bool = typer.Option(False, "--json", metavar="", help="Print
     width = console.width
     fixed = [max(len(row[i]) for row in cells) for i in range(6)]
     fixed = [max(w, len(h)) for w, h in zip(fixed, HEADERS[:6], strict=True)]
+    fixed[1] = min(fixed[1], STATUS_WIDTH)  # a failure's cause wraps within the column, never cut
     room = width - sum(fixed) - 2 * 6
     if room >= 20:  # a table, the question cut to what is left of the line
         line = "  ".join(h.ljust(w) for h, w in zip(HEADERS[:6], fixed, strict=True)) + "  question"
         console.print(line, style="bold", highlight=False, markup=False)
         for row in cells:
-            console.print("  ".join(c.ljust(w) for c, w in zip(row[:6], fixed, strict=True)) + "  "
+            status = textwrap.wrap(row[1], fixed[1], break_on_hyphens=False) or [""]
+            first = (row[0], status[0], *row[2:6])
+            console.print("  ".join(c.ljust(w) for c, w in zip(first, fixed, strict=True)) + "  "
                           + _cut(row[6], room), highlight=False, markup=False)
+            for more in status[1:]:
+                console.print(" " * (fixed[0] + 2) + more, highlight=False, markup=False)
         return
     for row in cells:  # narrow terminal: the name on its own line, never cut
         console.print(row[0], style="bold", highlight=False, markup=False)
-        console.print(_cut(f"  {row[1]} · {row[2]} steps · {row[3]} tok · {row[4]} · {row[5]}", width),
+        for part in textwrap.wrap(row[1], width - 4, break_on_hyphens=False):
+            console.print(f"  {part}", highlight=False, markup=False)
+        console.print(_cut(f"  {row[2]} steps · {row[3]} tok · {row[4]} · {row[5]}", width),
                       highlight=False, markup=False)
         console.print(_cut(f"  {row[6]}", width), highlight=False, markup=False)
 
@@ -84,9 +79,9 @@ def show(
     meta = {**ws.meta, "status": ws.live_status}
     steps = ws.steps()
     if json_out:
-        print_json({"workspace": meta, "steps": steps})
+        print_json({"workspace": meta, "stopped": ws.stopped, "steps": steps})
         return
-    console.print(f"[bold]{meta['name']}[/]  {stop_label(ws.meta, ws.live_status)}")
+    console.print(f"[bold]{meta['name']}[/]  {escape(ws.stopped)}")
     console.print(f"Folder: {ws.root}", highlight=False)
     console.print(f"Question: {meta.get('question', '')}", highlight=False, markup=False)
     console.print(
@@ -104,7 +99,7 @@ def show(
         if kind == "run_start":
             console.print(f"[cyan]── run started ({'resume' if r.get('resumed') else 'new'}):[/] {short(r.get('task'), 100)}")
         elif kind == "run_end":
-            console.print(f"[cyan]── run ended: {r.get('status')} ({r.get('reason')})[/]")
+            console.print(f"[cyan]── run ended: {escape(stop_label(r.get('status'), r.get('reason')))}[/]")
             if r.get("log"):
                 console.print(f"   traceback: {ws.root / str(r['log'])}", highlight=False, markup=False)
         elif kind == "summary":

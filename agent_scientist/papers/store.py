@@ -292,7 +292,7 @@ def _link_arxiv(ws: Workspace, settings: Settings, meta: dict, data: bytes, extr
         entries, _ = query_api(settings, id_list=(aid,), max_results=1)
         entry = entries[0] if entries and entries[0].get("title") else {}
     except FetchError as exc:
-        note += f" (arXiv unreachable, metadata from the PDF: {str(exc)[:80]})"
+        note += f" (arXiv unreachable, metadata from the PDF: {str(exc).rstrip('.')})"  # whole, never cut
     if entry:
         for key in ("title", "authors", "published", "year", "categories", "primary_category", "abstract",
                     "pdf_url", "abs_url"):

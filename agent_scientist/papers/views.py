@@ -29,7 +29,9 @@ def overview(meta: dict, data: dict, limit: int) -> str:
              + (f" (first {pages} of {meta['total_pages']}; raise AGENT_SCIENTIST_PDF_MAX_PAGES)"
                 if meta.get("total_pages") else "")
              + (f" | Categories: {', '.join(meta['categories'])}" if meta.get("categories") else "")]
-    facts = [f"{name}: {meta[key]}" for name, key in (("Venue", "venue"), ("Year", "year"),
+    dated = str(meta.get("published") or meta.get("year") or "")
+    year = () if dated.startswith(str(meta.get("year") or "")) else (("Year", "year"),)  # one date line
+    facts = [f"{name}: {meta[key]}" for name, key in (("Venue", "venue"), *year,
                                                        ("Citations", "citation_count"), ("Type", "publication_type"),
                                                        ("DOI", "doi")) if meta.get(key) not in (None, "")]
     if facts:

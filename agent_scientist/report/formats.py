@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import paper_ref_key
+from agent_scientist.records import stop_label
 from agent_scientist.report.evidence import claims_json
 from agent_scientist.workspace import Workspace
 
@@ -122,6 +123,8 @@ def _step_summary(record: dict[str, Any]) -> dict[str, Any]:
     for key in ("task", "instruction", "status", "reason", "covers", "text", "counts"):
         if key in record:
             out[key] = record[key]
+    if record.get("type") == "run_end":
+        out["stopped"] = stop_label(record.get("status"), record.get("reason"))
     if record.get("error"):
         out["error"] = str(record["error"])[:_STEP_TEXT]
     if record.get("final_answer") is not None:
@@ -139,6 +142,7 @@ def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | N
         "format": JSON_FORMAT,
         "version": JSON_VERSION,
         "workspace": ws.meta,
+        "stopped": ws.stopped,  # records.stop_label: the same words as `list`, `show` and report.md
         "partial": partial,
         "answer": answer,
         "steps": {"count": sum(1 for s in steps if s.get("type") == "action"),  # planner steps, as everywhere

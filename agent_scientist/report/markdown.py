@@ -17,7 +17,7 @@ from typing import Any, cast
 from agent_scientist.papers.citation_index import CitationIndex, workspace_page_count
 from agent_scientist.papers.citations import paper_ref_key, parse_part
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.records import failures_summary, latest_review
+from agent_scientist.records import failures_summary, latest_review, stop_label
 from agent_scientist.report.answer import IMAGE_SUFFIXES, AnswerRenderer, code_span, relative_file_link
 from agent_scientist.report.citations import UNVERIFIED_ANCHOR, escape_inline, render_group
 from agent_scientist.report.evidence import annotate, evidence_section, finish
@@ -114,11 +114,12 @@ class _Builder:
         models_text = ", ".join(f"{escape_inline(role)} {code_span(str(name))}"
                                 for role, name in sorted(models.items()) if name) or "not recorded"
         status = str(meta.get("status") or "unknown")
+        stopped = stop_label(status, stop_reason(self.ws, self.steps))
         lines = [
             f"# {title}", "",
             f"- **Date:** {report_date(self.ws, self.steps)}",
             f"- **Workspace:** {code_span(self.ws.name)}",
-            f"- **Status:** {escape_inline(status)}" + (" (partial report)" if self.partial else ""),
+            f"- **Status:** {escape_inline(stopped)}" + (" (partial report)" if self.partial else ""),
             f"- **Models:** {models_text}",
             f"- **Steps:** {int(meta.get('steps') or 0)}",
             f"- **Tokens:** {int(meta.get('tokens_in') or 0):,} in, {int(meta.get('tokens_out') or 0):,} out",
@@ -131,10 +132,10 @@ class _Builder:
         if self.review:
             lines.append(evidence_header(self.review))
         if self.partial:
-            reason = stop_reason(self.ws, self.steps)
-            reason = STOP_REASONS.get(reason, reason)
-            why = f"status: {escape_inline(status)}" + (f"; reason: {escape_inline(reason)}" if reason else "")
-            lines += ["", f"> **Partial report.** The run has not completed ({why})."]
+            reason = stop_reason(self.ws, self.steps)  # free words an older run kept are shown, not dropped
+            why = STOP_REASONS.get(reason, reason if status == "interrupted" and reason != "interrupted" else "")
+            lines += ["", f"> **Partial report.** The run has not completed ({escape_inline(stopped)}"
+                          + (f"; {why}" if why else "") + ")."]
             failures = failures_summary(self.steps)
             if failures:
                 lines.append(f"> What went wrong: {escape_inline(failures)}.")
