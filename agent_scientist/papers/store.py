@@ -104,7 +104,7 @@ def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any) -> dict:
     atomic_write_bytes(folder / "paper.pdf", pdf)
     atomic_write_json(folder / "pages.json", {
         "pages": extracted.pages, "outline": extracted.outline, "captions": extracted.captions,
-        "scanned_pages": extracted.scanned_pages,
+        "scanned_pages": extracted.scanned_pages, "ocr_pages": extracted.ocr_pages,
     })
     meta = {**meta, "file": "paper.pdf", "pages": len(extracted.pages), "added_at": now_iso(),
             "sha256": hashlib.sha256(pdf).hexdigest()}

@@ -25,7 +25,8 @@ PAPERS_GUIDE = (
     "Papers: find them with search_papers and a precise query, refined as you learn (arXiv syntax: ti:, abs:, "
     "au:, cat:, AND/OR/ANDNOT); read them with read_paper (overview first, then only the pages you need, or "
     "query=\"...\" for passages); follow references and citations with paper_graph. Cite claims from papers "
-    "with their page, e.g. [arXiv:2401.01234 p.3] or [doi:10.1093/mind/lix.236.433 p.3]. Do not rely on a "
+    "with their page, e.g. [arXiv:2401.01234 p.3] or [doi:10.1093/mind/lix.236.433 p.3], a table or figure as "
+    "[arXiv:2401.01234 tab.2] or [arXiv:2401.01234 fig.3] after reading it (table=N, figure=N). Do not rely on a "
     "RETRACTED paper. For example:\n"
     "    for p in search_papers('abs:\"label smoothing\" AND abs:calibration', max_results=5):\n"
     "        print(p['id'], p['year'], p['title'])"
@@ -112,20 +113,24 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
         """
         return [mark_fields(r, FRAMED) for r in graph(ctx.ws, ctx.settings, paper_id, direction, limit, offset)]
 
-    def read_paper(paper_id: str, page: int = 0, query: str = "") -> str:
+    def read_paper(paper_id: str, page: int = 0, query: str = "", table: int = 0, figure: int = 0) -> str:
         """Read a paper's full text (downloaded and cached on first use); answers are bounded.
 
-        page=0 gives an overview (abstract, outline with pages, captions, page count); page=N gives
-        page N; query="..." gives the best matching passages with their pages. Cite as [arXiv:ID p.N] or
-        [doi:DOI p.N]. A paper with no open-access full text gives its abstract only.
+        page=0 gives an overview (abstract, outline with pages, tables and figures, page count); page=N gives
+        page N; query="..." gives the best matching passages with their pages; table=N gives table N as a
+        markdown grid (page=2 its next part when long); figure=N gives figure N's caption, the text inside it
+        and its image. Cite as [arXiv:ID p.N], [arXiv:ID tab.2], [arXiv:ID fig.3] or [doi:DOI p.N]. A paper
+        with no open-access full text gives its abstract only.
 
         Args:
             paper_id: e.g. "2401.01234v2", "arXiv:2401.01234", "doi:10.1093/mind/lix.236.433", "s2:<40 hex>",
                 or "local:ab12cd34".
             page: 0 for the overview, or a page number from 1.
             query: words to find in this paper; when given, page is ignored.
+            table: a table number from 1 (as in "Table 2"), or 0.
+            figure: a figure number from 1 (as in "Figure 3"), or 0.
         """
-        return read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages())
+        return read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages(), table, figure)
 
     box.add_functions(search_papers, read_paper, paper_graph)
     box.instructions.append(PAPERS_GUIDE)
