@@ -68,6 +68,22 @@ def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query:
     return text + (f"\n[note: {note}]" if note else "")
 
 
+def figure_image(ws: Workspace, paper_id: str, number: int) -> Path | None:
+    """The PNG of figure `number` of a cached paper, found from the paper's own extraction (never from a path
+    written by a model), or None when the paper, the figure or its image is not there."""
+    try:
+        meta = find_paper(ws, parse_paper_id(paper_id))
+    except ToolError:
+        return None
+    if meta is None:
+        return None
+    folder = paper_dir(ws, meta["id"])
+    found = visuals.cached(folder) or {}
+    image = next((f.get("image") for f in found.get("figures", []) if f.get("number") == number), None)
+    path = folder / str(image) if image else None
+    return path if path is not None and path.is_file() and path.parent == folder else None
+
+
 def ocr_late(folder: Path, data: dict, page: int) -> dict:
     """A scanned page read before Tesseract was installed is read by OCR now, once, and cached in pages.json."""
     from agent_scientist.papers.pdf import ocr_available, ocr_pdf_page

@@ -34,7 +34,7 @@ PAPERS_GUIDE = (
 
 
 def doctor_checks(settings: Settings) -> list[Check]:
-    """Local checks for `doctor` (no network): pymupdf loads, the PDF URL template has {id}."""
+    """Local checks for `doctor` (no network): pymupdf loads, Tesseract for scanned pages, the PDF URL has {id}."""
     checks = []
     try:
         import pymupdf
@@ -42,6 +42,11 @@ def doctor_checks(settings: Settings) -> list[Check]:
         checks.append(("pymupdf", True, pymupdf.VersionBind))
     except Exception as exc:  # pragma: no cover - an install problem
         checks.append(("pymupdf", False, f"cannot import ({exc}); reinstall agent-scientist"))
+    from agent_scientist.papers.pdf import OCR_FIX, tessdata
+
+    found = tessdata()
+    checks.append(("tesseract (OCR)", True, f"scanned pages are read by OCR (language data in {found})" if found else
+                   f"not installed: scanned pages stay unread (optional; to read them, {OCR_FIX})"))
     ok = "{id}" in settings.arxiv_pdf_url
     checks.append(("arxiv_pdf_url", ok, settings.arxiv_pdf_url if ok else
                    "AGENT_SCIENTIST_ARXIV_PDF_URL must contain {id}, e.g. https://arxiv.org/pdf/{id}"))

@@ -84,6 +84,7 @@ def _visual_item(ws: Workspace, claim: Claim, paper_id: str, pages: tuple[int, i
                  table: int | None) -> Item | str:
     """A cited table (its caption and markdown grid) or figure (its caption and the text inside it)."""
     from agent_scientist.papers import visuals
+    from agent_scientist.papers.layout import paper_dir
     from agent_scientist.papers.views import grid_rows
 
     kind, number = ("figure", figure) if figure is not None else ("table", table)
