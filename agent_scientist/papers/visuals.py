@@ -23,6 +23,9 @@ FILE = "visuals.json"
 MAX_SIDE = 1500
 MAX_BYTES = 1_000_000
 _CAPTION = re.compile(r"^(Figure|Fig\.?|Table|Tab\.?)\s*(\d+)\s*[:.|]", re.IGNORECASE)
+# pymupdf-layout's ONNX model gates the table finder when installed: 0.6 s a page for no better cells here
+# (bench/bench_figures.py measures both); the line finder, with its text strategy under captions, is used.
+USE_LAYOUT = False
 _MIN_REGION = 24.0  # points: smaller drawings are rules, bullets, underlines
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -127,21 +130,37 @@ def _captions(page: Any) -> list[dict]:
     return found
 
 
-def _cell_text(words: list, rect: Any) -> str:
-    """The words whose centre lies in a cell, in reading order, joined by single spaces."""
-    inside = [w for w in words if rect.x0 <= (w[0] + w[2]) / 2 <= rect.x1 and rect.y0 <= (w[1] + w[3]) / 2 <= rect.y1]
-    inside.sort(key=lambda w: (round(w[3]), w[0]))
-    return nfkc(" ".join(w[4] for w in inside))
-
-
 def _grid(page: Any, table: Any, words: list) -> list[list[str | None]]:
-    """The table's rows of cell texts; None where a cell is covered by a cell spanning it."""
+    """The table's rows of cell texts (None where a cell is covered by one spanning it). Each word inside the
+    table goes to the cell holding its centre, else to the nearest cell of its row (a header word wider than
+    the column the text strategy saw)."""
     import pymupdf
 
-    rows: list[list[str | None]] = []
-    for row in table.rows:
-        rows.append([None if cell is None else _cell_text(words, pymupdf.Rect(cell)) for cell in row.cells])
-    return rows
+    rows = [[None if cell is None else pymupdf.Rect(cell) for cell in row.cells] for row in table.rows]
+    texts: dict[tuple[int, int], list] = {}
+    area = pymupdf.Rect(table.bbox) + (-20, 0, 20, 0)
+    for word in words:
+        x, y = (word[0] + word[2]) / 2, (word[1] + word[3]) / 2
+        if not area.contains(pymupdf.Point(x, y)):
+            continue
+        best, gap = None, 1e9
+        for r, row in enumerate(rows):
+            for c, rect in enumerate(row):
+                if rect is None or not rect.y0 <= y <= rect.y1:
+                    continue
+                distance = 0.0 if rect.x0 <= x <= rect.x1 else min(abs(x - rect.x0), abs(x - rect.x1))
+                if distance < gap:
+                    best, gap = (r, c), distance
+        if best is not None:
+            texts.setdefault(best, []).append(word)
+    out: list[list[str | None]] = []
+    for r, row in enumerate(rows):
+        cells: list[str | None] = []
+        for c, rect in enumerate(row):
+            inside = sorted(texts.get((r, c), []), key=lambda w: (round(w[3]), w[0]))
+            cells.append(None if rect is None else nfkc(" ".join(w[4] for w in inside)))
+        out.append(cells)
+    return out
 
 
 def _tables(doc: Any, captions: list[list[dict]]) -> list[dict]:
@@ -155,7 +174,7 @@ def _tables(doc: Any, captions: list[list[dict]]) -> list[dict]:
         wanted = sorted((c for c in page_captions if c["kind"] == "table"), key=lambda c: c["rect"].y0)
         words = page.get_text("words")
         try:
-            found = list(page.find_tables(strategy="lines").tables)
+            found = list(page.find_tables(strategy="lines", use_layout=USE_LAYOUT).tables)
         except Exception:  # a page the finder cannot parse has no tables for us
             found = []
         used: set[int] = set()
@@ -168,7 +187,7 @@ def _tables(doc: Any, captions: list[list[dict]]) -> list[dict]:
             if pick is None:
                 clip = pymupdf.Rect(page.rect.x0, cap["rect"].y1, page.rect.x1, below)
                 try:
-                    text_tables = [t for t in page.find_tables(clip=clip, strategy="text").tables
+                    text_tables = [t for t in page.find_tables(clip=clip, strategy="text", use_layout=USE_LAYOUT).tables
                                    if t.row_count >= 2 and t.col_count >= 2]
                 except Exception:
                     text_tables = []
