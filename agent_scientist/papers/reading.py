@@ -28,6 +28,7 @@ from agent_scientist.papers.views import figure_view, overview, page_view, passa
 from agent_scientist.workspace import Workspace, now_iso
 
 FIGURE_TEXT_ONLY = "(Caption and text only: the image is not shown to this model; the image file holds it.)"
+FIGURE_ATTACHED = "(The figure's image is attached to this observation: look at it in the next step.)"
 
 
 def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query: str = "",

@@ -8,6 +8,7 @@ overview, one page, or the passages that best match a query; every answer is bou
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agent_scientist.config import Settings
@@ -80,8 +81,29 @@ class PapersCapability:
         return doctor_checks(settings)
 
 
+IMAGES_KEPT = 3  # action steps whose figure images stay in the prompt
+
+
 def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
-    """Give the planner `search_papers` and `read_paper` bound to this workspace."""
+    """Give the planner `search_papers` and `read_paper` bound to this workspace; with a planner that accepts
+    images, a figure read attaches the figure's PNG to that step's observation (found from the paper's own
+    cache by this process, never from a path the model wrote)."""
+    from agent_scientist.agent.models import accepts_images
+    from agent_scientist.papers.reading import FIGURE_ATTACHED, FIGURE_TEXT_ONLY, figure_image
+
+    vision = accepts_images(ctx.settings)
+    pending: list[Path] = []
+
+    def attach_figures(memory_step: Any, agent: Any = None) -> None:
+        from agent_scientist.agent.adapter import attach_images, drop_old_images
+
+        if pending:
+            attach_images(memory_step, list(pending))
+            pending.clear()
+        drop_old_images(agent, IMAGES_KEPT, memory_step)
+
+    if vision:
+        box.step_callbacks.append(attach_figures)
 
     def search_papers(query: str, max_results: int = 10, sort_by: str = "relevance", start_date: str = "",
                       end_date: str = "", offset: int = 0, source: str = "") -> list[dict]:
@@ -135,7 +157,13 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
             table: a table number from 1 (as in "Table 2"), or 0.
             figure: a figure number from 1 (as in "Figure 3"), or 0.
         """
-        return read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages(), table, figure)
+        text = read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages(), table, figure,
+                    FIGURE_ATTACHED if vision else FIGURE_TEXT_ONLY)
+        if vision and figure and not table and not str(query or "").strip():
+            image = figure_image(ctx.ws, paper_id, int(figure))
+            if image is not None:
+                pending.append(image)
+        return text
 
     box.add_functions(search_papers, read_paper, paper_graph)
     box.instructions.append(PAPERS_GUIDE)
