@@ -11,8 +11,8 @@ import pymupdf
 import pytest
 from support import pdfs
 
-from agent_scientist.agent.registry import ToolError
 from agent_scientist.config import load_settings
+from agent_scientist.contracts import ToolError
 from agent_scientist.papers import visuals
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.pdf import extract, ocr_available
@@ -41,7 +41,9 @@ def paper(ws, s, tmp_path) -> str:
 
 def test_tables_keep_every_cell_exactly(ws, s, paper) -> None:
     text = read(ws, s, paper, table=1)
-    assert text.startswith(f"[{paper} Table 1] p.4, 4 rows x 4 columns\nTable 1: Accuracy of the five methods")
+    assert text.startswith(f"[{paper} Table 1] p.4, 4 rows x 4 columns\n<<untrusted source={paper} Table 1>>\n"
+                           "Table 1: Accuracy of the five methods")  # the paper's text is framed as data
+    assert "| Dense | 0.50 |  | +0.1% |\n<<end untrusted>>" in text
     assert "| Method | Acc | F1 | Delta |\n|---|---|---|---|\n| Base | 3.30 | 0.07 | -1.5% |" in text
     assert "| Sparse | 12.05 | 007 | +2.0% |" in text and "| Dense | 0.50 |  | +0.1% |" in text
     assert f"[Cite as [{paper} tab.1].]" in text
@@ -90,7 +92,8 @@ def test_figures_raster_vector_and_caption_on_next_page(ws, s, paper) -> None:
     got = {(f["number"], f["page"], f["caption_page"], f["kind"]) for f in found["figures"]}
     assert got == {(1, 1, 1, "vector"), (2, 2, 2, "raster"), (3, 2, 3, "vector")}
     one = read(ws, s, paper, figure=1)
-    assert one.startswith(f"[{paper} Figure 1] p.1, vector figure\nCaption: Figure 1: Loss curve of the efficient")
+    assert one.startswith(f"[{paper} Figure 1] p.1, vector figure\n<<untrusted source={paper} Figure 1>>\n"
+                          "Caption: Figure 1: Loss curve of the efficient")
     assert "Text inside the figure: legend: loss epoch" in one
     assert "Caption and text only" in one and f"Cite as [{paper} fig.1]." in one
     image = ws.root / one.split("Image file: ")[1].splitlines()[0]
