@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from support.report_ws import add_paper
+from support.report_ws import add_paper, add_visuals
 
 from agent_scientist.evals.scoring import citation_measures, paper_keys, source_key
 from agent_scientist.papers import citations
@@ -102,6 +102,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws = Workspace.create(Path(tmp_path_factory.mktemp("grammar")), "grammar", "q")
     for n, pid in enumerate(PAPERS):
         add_paper(ws, pid, f"Paper {n}", ["A B"], pages=20)
+        add_visuals(ws, pid, figures=(1, 2, 3), tables=(1, 2, 3), pages=list(range(1, 21)))
     return ws
 
 

@@ -3,6 +3,7 @@ loopback arXiv: the same tools as the planner's, tool errors that keep the serve
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from contextlib import asynccontextmanager
@@ -50,6 +51,12 @@ async def _exercise(session: ClientSession, home: Path) -> None:
     page = await session.call_tool("read_paper", {"paper_id": "2402.00002", "page": 2})
     assert not page.isError and _text(page).startswith("[arXiv:2402.00002v1 p.2/")
     assert (home / "lab" / "papers").glob("*/meta.json")
+
+    figure = await session.call_tool("read_paper", {"paper_id": "2401.00001", "figure": 1})
+    assert not figure.isError and "Caption: Figure 1: Accuracy of sparse widgets" in _text(figure)
+    [image] = [c for c in figure.content if c.type == "image"]  # the figure itself, as an image content
+    assert image.mimeType == "image/png" and base64.b64decode(image.data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [c for c in page.content if c.type == "image"]
 
     bad = await session.call_tool("search_papers", {"query": "x", "max_results": "many"})
     assert bad.isError and "max_results" in _text(bad)

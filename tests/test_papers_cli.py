@@ -114,3 +114,24 @@ def test_read_query_in_a_workspace_with_memory_uses_its_passages(cli, home: Path
     found = cli("papers", "read", meta["id"], "-q", query, "--name", "lib")
     assert found.returncode == 0, found.stderr
     assert f"[{meta['id']} passages for '{query}']\n(1) p.3: Figure 1: Accuracy" in found.stdout
+
+
+def test_read_a_table_as_csv_and_a_figure_to_a_file(cli, home: Path, tmp_path: Path) -> None:
+    from support import pdfs
+
+    path = tmp_path / "visual.pdf"
+    path.write_bytes(pdfs.make_visual_paper())
+    added = cli("papers", "add", "vis", str(path))
+    assert added.returncode == 0, added.stderr
+    pid = added.stdout.split("added ")[1].split()[0]
+    grid = cli("papers", "read", pid, "--table", "1", "--name", "vis")
+    assert grid.returncode == 0 and "| Base | 3.30 | 0.07 | -1.5% |" in grid.stdout
+    as_csv = cli("papers", "read", pid, "--table", "3", "--csv", "--name", "vis")
+    assert as_csv.stdout.splitlines() == ["Model,Accuracy,", ",Top1,Top5", "Alpha,71.20,90.05", "Beta,-0.30,88.00"]
+    out = tmp_path / "fig2.png"
+    fig = cli("papers", "read", pid, "--figure", "2", "--output", str(out), "--name", "vis")
+    assert fig.returncode == 0 and f"Figure 2 written to {out}" in fig.stdout
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert cli("papers", "read", pid, "--csv", "--name", "vis").returncode == 2
+    missing = cli("papers", "read", pid, "--figure", "9", "--name", "vis")
+    assert missing.returncode == 1 and "has no figure 9" in missing.stdout + missing.stderr

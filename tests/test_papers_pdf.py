@@ -73,10 +73,10 @@ def test_page_numbers_are_kept_and_page_cap_applies() -> None:
 
 
 def test_scanned_pages_are_reported() -> None:
-    one = extract(pdfs.make_paper(3, scanned_page=2))
-    assert one.scanned_pages == [2] and not one.scanned
+    one = extract(pdfs.make_paper(3, scanned_page=2), ocr=False)
+    assert one.scanned_pages == [2] and not one.scanned and one.ocr_pages == []
     assert one.pages[1].strip() == ""
-    whole = extract(pdfs.make_scanned(2))
+    whole = extract(pdfs.make_scanned(2), ocr=False)
     assert whole.scanned and whole.scanned_pages == [1, 2]
 
 

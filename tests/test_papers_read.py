@@ -12,6 +12,7 @@ from support.arxiv_server import ArxivServer
 from agent_scientist.config import load_settings
 from agent_scientist.contracts import ToolError
 from agent_scientist.memory import open_memory
+from agent_scientist.papers import visuals
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.store import page_count
 from agent_scientist.papers.tool import find_paper, ingest_pdfs, read, search
@@ -48,7 +49,9 @@ def test_overview_shape(ws, s, arxiv) -> None:
     assert meta["id"] == "2401.00001v2" and meta["pages"] == 4 and meta["source"] == "arxiv"
     assert meta["year"] == 2024 and meta["categories"] == ["cs.LG", "stat.ML"] and meta["file"] == "paper.pdf"
     assert page_count(lambda pid: paper_dir(ws, pid), find_paper(ws, "arXiv:2401.00001")) == 4
-    assert files_under(ws) == ["2401.00001v2/meta.json", "2401.00001v2/pages.json", "2401.00001v2/paper.pdf"]
+    visuals.ensure(paper_dir(ws, "2401.00001v2"))  # tables and figures: extracted in the background once
+    assert files_under(ws) == ["2401.00001v2/figure-1.png", "2401.00001v2/meta.json", "2401.00001v2/pages.json",
+                               "2401.00001v2/paper.pdf", "2401.00001v2/visuals.json"]
 
 
 def test_page_and_passages(ws, s, arxiv) -> None:
@@ -156,9 +159,11 @@ def test_a_dropped_download_is_retried(ws, s, arxiv) -> None:
     assert arxiv.count("pdf") == 3
 
 
-def test_scanned_pdf_says_so(ws, s, arxiv) -> None:
+def test_scanned_pdf_says_so(ws, s, arxiv, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Tesseract: the pages stay unread, and the fix is named
     overview = read(ws, s, "2405.00019")
-    assert "scanned image without a text layer" in overview
+    assert "Scanned pages without a text layer, unreadable here: all" in overview
+    assert "apt-get install tesseract-ocr" in overview
     assert "no text layer" in read(ws, s, "2405.00019", page=1)
 
 

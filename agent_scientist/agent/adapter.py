@@ -22,7 +22,7 @@ from agent_scientist.agent.interpreter import SandboxedExecutor
 
 __all__ = [
     "ActionStep", "AgentError", "ChatMessage", "CodeOutput", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
-    "TaskStep", "Timing", "TokenUsage", "ask_reply", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
+    "TaskStep", "Timing", "TokenUsage", "ask_reply", "attach_images", "drop_old_images", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
     "planner_agent", "set_history", "stop_before_next_step", "text_message",
 ]
 
@@ -115,6 +115,30 @@ def ask_reply(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[
     usage = getattr(reply, "token_usage", None)
     return (str(content or "").strip(), int(getattr(usage, "input_tokens", 0) or 0),
             int(getattr(usage, "output_tokens", 0) or 0))
+
+
+def attach_images(step: Any, paths: list[Any]) -> int:
+    """Attach PNG files to an action step's observation, so the model sees them in its next prompt; the count."""
+    from PIL import Image
+
+    if not isinstance(step, ActionStep):
+        return 0
+    images = []
+    for path in paths:
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    step.observations_images = [*(step.observations_images or []), *images]
+    return len(images)
+
+
+def drop_old_images(agent: Any, keep: int = 3, current: Any = None) -> None:
+    """Images only in the last `keep` action steps' observations (counting `current`, the step whose callbacks
+    run, which smolagents adds to the history after them): older ones leave the prompt, like old text."""
+    steps = [s for s in history_steps(agent) if isinstance(s, ActionStep)] if agent is not None else []
+    if isinstance(current, ActionStep) and all(s is not current for s in steps):
+        steps.append(current)
+    for step in steps[:-keep] if keep else steps:
+        step.observations_images = None
 
 
 def is_parse_error(error: Any) -> bool:

@@ -42,8 +42,9 @@ def build_model(settings: Settings, role: str = "planner") -> Any:
         "max_tokens": cap,
     }
     kwargs.update(endpoint_kwargs(model_id, settings.api_base))
-    if settings.api_base:
-        # Local servers (llama.cpp, vLLM, Ollama) reject list-of-parts content: send plain strings.
+    if settings.api_base and not accepts_images(settings, role):
+        # Local servers (llama.cpp, vLLM, Ollama) reject list-of-parts content: send plain strings (a model
+        # that accepts images needs the parts: vision = on).
         kwargs["flatten_messages_as_text"] = True
     # smolagents' own retry waits a minute per rate limit; bound_calls retries within the call's bound.
     model = LiteLLMModel(model_id=model_id, retry=False, **kwargs)
@@ -103,6 +104,21 @@ def _cost(model_id: str, tokens_in: int, tokens_out: int) -> float:
     except Exception:  # unknown model: litellm raises; a local model costs nothing we can price
         return 0.0
     return float(prompt) + float(completion)
+
+
+def accepts_images(settings: Settings, role: str = "planner") -> bool:
+    """Whether the planner (or worker) model is shown images: `vision` on or off, or with auto what litellm's
+    model table says (an unknown model: no; a model behind `api_base`: no, such servers often refuse
+    list-of-parts messages, so `vision = on` says they take them)."""
+    if settings.vision != "auto":
+        return settings.vision == "on"
+    model_id = settings.model if role == "planner" else settings.effective_worker_model
+    if not model_id or settings.api_base:
+        return False
+    try:
+        return bool(import_litellm().supports_vision(model=model_id))
+    except Exception:  # litellm raises for a model it does not know
+        return False
 
 
 def model_known(model_id: str) -> bool:

@@ -18,7 +18,8 @@ def export(
     name: str = typer.Argument(..., metavar="NAME", help="Workspace name (see `agent-scientist list`)."),
     fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, json, bibtex, latex or pdf."),
     output: Path = typer.Option(None, "--output", "-o",
-                                help="Write here ('-' for stdout only). Default: markdown to "
+                                help="Write here ('-' for stdout only; markdown to a folder: DIR/report.md with the "
+                                     "cited figures beside it). Default: markdown to "
                                      "<workspace>/report.md and stdout; json and bibtex to stdout; latex: a "
                                      "folder, <workspace>/paper/; pdf: a file, <workspace>/paper.pdf."),
     engine: str = typer.Option("typst", "--engine", help="pdf only: typst (built in) or latex (pdflatex + "
@@ -45,10 +46,15 @@ def export(
 
     to_stdout = output is None or str(output) == "-"
     target = None if to_stdout else output
+    folder = None
     if target is not None and target.is_dir():
-        fail(f"--output {target} is a folder: give a file path, e.g. {target / ('report.' + _ext(fmt))}.")
+        if fmt != "markdown":
+            fail(f"--output {target} is a folder: give a file path, e.g. {target / ('report.' + _ext(fmt))}.")
+        folder, target = target, None  # markdown to a folder: report.md with the cited figures beside it
     try:
-        if target is not None or (output is None and fmt == "markdown"):
+        if folder is not None:
+            result = write_report(ws, settings, fmt=fmt, strict=strict, folder=folder)
+        elif target is not None or (output is None and fmt == "markdown"):
             result = write_report(ws, settings, fmt=fmt, output=target, strict=strict)
         else:
             result = _render_only(ws, settings, fmt, strict)

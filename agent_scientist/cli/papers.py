@@ -8,11 +8,13 @@ the workspace home that is not a workspace), so repeated commands need no networ
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from agent_scientist.cli.common import (
     EXIT_FAILED,
+    EXIT_USAGE,
     cli_phrasing,
     cli_settings,
     console,
@@ -218,11 +220,20 @@ def read_cmd(
     page: int = typer.Option(0, "--page", "-p", help="0 for the overview, N for page N."),
     query: str = typer.Option("", "--query", "-q", help="Show the passages that best match these words."),
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
+    table: int = typer.Option(0, "--table", help="Show table N as a markdown grid (--page N: its next part)."),
+    csv_out: bool = typer.Option(False, "--csv", help="With --table: the whole table as CSV."),
+    figure: int = typer.Option(0, "--figure", help="Show figure N: caption, text inside it, image file."),
+    output: Path = typer.Option(None, "--output", "-o", help="With --figure: copy its PNG image here."),
 ) -> None:
-    """Read a paper like the planner's read_paper tool: overview, one page, or matching passages.
+    """Read a paper like the planner's read_paper tool: overview, one page, matching passages, a table or a figure.
 
     Example: agent-scientist papers read 2401.01234 --page 3 --name mylib
+    Example: agent-scientist papers read 2401.01234 --table 2 --csv > table2.csv
     """
+    if csv_out and not table:
+        fail("--csv goes with --table N.", EXIT_USAGE)
+    if output is not None and not figure:
+        fail("--output goes with --figure N.", EXIT_USAGE)
     from agent_scientist.contracts import ToolError
     from agent_scientist.papers.tool import read
 
@@ -235,7 +246,9 @@ def read_cmd(
         preload(settings.embedding_model, settings.api_base)  # the query's model loads while chromadb opens
     memory = _memory(ws, settings) if name and query and has_memory else None  # same passages as read_paper
     try:
-        text = read(ws, settings, paper_id, page, query, memory)
+        text = read(ws, settings, paper_id, page, query, memory, table, figure)
+        if csv_out or output is not None:
+            text = _table_or_figure_file(ws, paper_id, table, figure, output) or text
     except ToolError as exc:
         holders = [w for w in _workspaces_holding(settings, paper_id) if w != name]
         hint = ""
@@ -244,6 +257,34 @@ def read_cmd(
                     f"{' --page ' + str(page) if page else ''} --name {holders[0]}")
         fail(cli_phrasing(str(exc), name) + hint, EXIT_FAILED)
     typer.echo(cli_phrasing(text, name))
+
+
+def _table_or_figure_file(ws: Any, paper_id: str, table: int, figure: int, output: Path | None) -> str:
+    """The table as CSV (printed), or the figure's PNG copied to `output` (a line saying where)."""
+    import csv
+    import io
+
+    from agent_scientist.fsio import atomic_write_bytes
+    from agent_scientist.papers import visuals
+    from agent_scientist.papers.layout import paper_dir
+    from agent_scientist.papers.store import find_paper
+
+    meta = find_paper(ws, paper_id)
+    folder = paper_dir(ws, meta["id"]) if meta else None
+    found = visuals.ensure(folder) if folder else {}
+    if table:
+        rows = next(t["rows"] for t in found.get("tables", []) if t["number"] == table)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([[c or "" for c in row] for row in rows])
+        return buffer.getvalue().rstrip("\n")
+    item = next(f for f in found.get("figures", []) if f["number"] == figure)
+    if not item.get("image") or folder is None or output is None:
+        fail(f"Figure {figure} has no rendered image.", EXIT_FAILED)
+    try:
+        atomic_write_bytes(output, (folder / item["image"]).read_bytes())
+    except OSError as exc:
+        fail(f"Could not write {output}: {exc}.", EXIT_FAILED)
+    return f"Figure {figure} written to {output} ({item['size'][0]}x{item['size'][1]} px)."
 
 
 @papers_app.command("list")

@@ -7,6 +7,7 @@ error with the message the planner would have seen, so no call can take the serv
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 import logging
@@ -178,6 +179,17 @@ def read_resource(settings: Settings, uri: str) -> tuple[str, str]:
 
 # -- the MCP server -------------------------------------------------------------------------------------
 
+def figure_png(served: Served, name: str, arguments: dict) -> bytes | None:
+    """The PNG of the figure a read_paper(figure=N) call answered, read from the paper's cache."""
+    from agent_scientist.papers.reading import figure_image
+
+    if name != "read_paper" or not isinstance(arguments.get("figure"), int) or arguments["figure"] < 1:
+        return None
+    ws = served.ws or Workspace(Path(served.settings.home) / CACHE_DIR)
+    path = figure_image(ws, str(arguments.get("paper_id") or ""), arguments["figure"])
+    return path.read_bytes() if path else None
+
+
 def make_server(served: Served) -> Any:
     """The low-level SDK server: tools and resources, each call in a thread, every failure a tool error."""
     import anyio
@@ -197,12 +209,16 @@ def make_server(served: Served) -> Any:
         return listed
 
     @server.call_tool(validate_input=False)  # check_arguments says which parameter is wrong
-    async def _call_tool(name: str, arguments: dict) -> list[types.TextContent]:
+    async def _call_tool(name: str, arguments: dict) -> list[types.TextContent | types.ImageContent]:
         try:
             text = await anyio.to_thread.run_sync(call, served, name, arguments)
         except ToolError as exc:
             return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], isError=True)
-        return [types.TextContent(type="text", text=text)]
+        content: list[types.TextContent | types.ImageContent] = [types.TextContent(type="text", text=text)]
+        image = figure_png(served, name, arguments)
+        if image:
+            content.append(types.ImageContent(type="image", data=base64.b64encode(image).decode(), mimeType="image/png"))
+        return content
 
     @server.list_resources()
     async def _list_resources() -> list[types.Resource]:

@@ -58,6 +58,8 @@ class CitationIndex:
 
     papers: list[dict[str, Any]]
     page_count: Callable[[dict[str, Any]], int] = lambda paper: int(paper.get("pages") or 0)
+    # the tables and figures of a paper (papers/visuals.py's record), None where none can be known
+    visuals: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda paper: None
     occurrences: list[Occurrence] = field(default_factory=list)
     _numbers: dict[str, int] = field(default_factory=dict)
     _labels: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -104,12 +106,35 @@ class CitationIndex:
             if count and last > count:
                 return self._reject(raw, location, f"page {last} is past the end of {paper['id']} ({count} pages)")
             pages = (first, last)
+        for kind, number in (("figure", ref.figure), ("table", ref.table)):
+            if number is not None:
+                problem = self._located(paper, kind, number, pages)
+                if problem:
+                    return self._reject(raw, location, problem)
         pid = str(paper["id"])
         number = self._numbers.setdefault(pid, len(self._numbers) + 1)
         occ = Occurrence(raw, location, True, pid, number, pages=pages, locator=ref.locator, note=note,
                          retracted=bool(paper.get("retracted")), figure=ref.figure, table=ref.table)
         self.occurrences.append(occ)
         return occ
+
+    def _located(self, paper: dict[str, Any], kind: str, number: int, pages: tuple[int, int] | None) -> str:
+        """Why a cited figure or table is not in the paper (or not on the cited pages); "" when it is."""
+        if paper.get("full_text") is False:
+            return f"the workspace has no full text of {paper['id']}: its {kind}s cannot be cited"
+        found = self.visuals(paper)
+        if found is None:
+            return f"the {kind}s of {paper['id']} are unknown (no PDF in the workspace)"
+        items = {int(i["number"]): i for i in found.get(f"{kind}s", [])}
+        if number not in items:
+            have = ", ".join(str(n) for n in sorted(items)) or "none"
+            return f"{paper['id']} has no {kind} {number} ({kind}s found: {have})"
+        item = items[number]
+        on = set(item.get("pages") or [item.get("page")]) | ({item["caption_page"]} if item.get("caption_page") else set())
+        if pages and not any(pages[0] <= n <= pages[1] for n in on):
+            where = ", ".join(f"p.{n}" for n in sorted(on))
+            return f"{kind} {number} of {paper['id']} is on {where}, not on the cited pages"
+        return ""
 
     def _reject(self, raw: str, location: str, reason: str) -> Occurrence:
         key = (" ".join(raw.split()).lower(), reason)
@@ -155,6 +180,22 @@ def workspace_page_count(ws: Workspace) -> Callable[[dict[str, Any]], int]:
     return count
 
 
+def workspace_visuals(ws: Workspace) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """The tables and figures of a workspace paper (extracted now if no read has finished it), once per paper."""
+    from agent_scientist.papers import visuals
+
+    cache: dict[str, dict[str, Any] | None] = {}
+
+    def found(paper: dict[str, Any]) -> dict[str, Any] | None:
+        pid = str(paper.get("id"))
+        if pid not in cache:
+            folder = paper_dir(ws, pid)
+            cache[pid] = visuals.ensure(folder) if (folder / "paper.pdf").is_file() else None
+        return cache[pid]
+
+    return found
+
+
 def index_for(ws: Workspace) -> CitationIndex:
-    """A fresh index over the workspace's papers and their page counts."""
-    return CitationIndex(cast(list[dict[str, Any]], ws.papers()), workspace_page_count(ws))
+    """A fresh index over the workspace's papers, their page counts, tables and figures."""
+    return CitationIndex(cast(list[dict[str, Any]], ws.papers()), workspace_page_count(ws), workspace_visuals(ws))

@@ -8,6 +8,7 @@ text layer, and the title/authors/year a local PDF declares.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class Extracted:
     outline: list[dict]
     captions: list[dict]
     scanned_pages: list[int] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)  # scanned pages whose text was read by Tesseract
     total_pages: int = 0  # in the file; len(pages) may be smaller under the page cap
     title: str = ""
     authors: list[str] = field(default_factory=list)
@@ -81,11 +83,12 @@ def open_pdf(data: bytes) -> Any:
     return doc
 
 
-def extract(data: bytes, max_pages: int = 500) -> Extracted:
-    """Extract up to `max_pages` pages of text plus outline, captions and declared metadata."""
+def extract(data: bytes, max_pages: int = 500, ocr: bool = True) -> Extracted:
+    """Extract up to `max_pages` pages of text plus outline, captions and declared metadata; scanned pages are
+    read by OCR when `ocr` and Tesseract is installed."""
     doc = open_pdf(data)
     try:
-        return _extract(doc, max_pages)
+        return _extract(doc, max_pages, ocr and ocr_available())
     except PdfError:
         raise
     except Exception as exc:
@@ -94,7 +97,7 @@ def extract(data: bytes, max_pages: int = 500) -> Extracted:
         doc.close()
 
 
-def _extract(doc: Any, max_pages: int) -> Extracted:
+def _extract(doc: Any, max_pages: int, ocr_on: bool = False) -> Extracted:
     import pymupdf
 
     flags = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP  # no ligature preservation
@@ -103,6 +106,7 @@ def _extract(doc: Any, max_pages: int) -> Extracted:
     captions: list[dict] = []
     headings: list[dict] = []
     scanned: list[int] = []
+    ocr: list[int] = []
     for number in range(min(total, max_pages)):
         page = doc[number]
         blocks = _drop_folios([b for b in page.get_text("blocks", flags=flags)
@@ -112,6 +116,10 @@ def _extract(doc: Any, max_pages: int) -> Extracted:
         text = "\n\n".join(paragraphs)
         if len(text.strip()) < SCANNED_MIN_CHARS and page.get_images(full=False):
             scanned.append(number + 1)
+            read = ocr_page(page) if ocr_on else None
+            if read is not None:
+                paragraphs, text = read.split("\n\n"), read
+                ocr.append(number + 1)
         for para in paragraphs:
             if _CAPTION.match(para):
                 captions.append({"text": para[:300], "page": number + 1})
@@ -124,8 +132,67 @@ def _extract(doc: Any, max_pages: int) -> Extracted:
     outline = toc or headings
     title, authors, year = _declared(doc, toc)
     arxiv_id, doi = printed_ids(doc[0].get_text("text") if total else "")
-    return Extracted(pages=pages, outline=outline, captions=captions, scanned_pages=scanned,
+    return Extracted(pages=pages, outline=outline, captions=captions, scanned_pages=scanned, ocr_pages=ocr,
                      total_pages=total, title=title, authors=authors, year=year, arxiv_id=arxiv_id, doi=doi)
+
+
+OCR_DPI = 200
+OCR_FIX = "install Tesseract (Debian/Ubuntu: apt-get install tesseract-ocr tesseract-ocr-eng) and read the paper again"
+
+
+def tessdata() -> str:
+    """Tesseract's language folder ("" when Tesseract or its English data is missing): TESSDATA_PREFIX, else
+    the folder the installed `tesseract` reports."""
+    import os
+
+    return _tessdata(os.environ.get("PATH", ""), os.environ.get("TESSDATA_PREFIX", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _tessdata(path: str, prefix: str) -> str:
+    """tessdata() for one PATH and TESSDATA_PREFIX (asking `tesseract` costs a process, so once)."""
+    import os
+    import shutil
+
+    if not shutil.which("tesseract", path=path):
+        return ""
+    folder = prefix
+    if not folder:
+        import pymupdf
+
+        try:
+            folder = pymupdf.get_tessdata() or ""
+        except Exception:  # pymupdf raises when it cannot find the folder
+            folder = ""
+    return folder if folder and os.path.isfile(os.path.join(folder, "eng.traineddata")) else ""
+
+
+def ocr_available() -> bool:
+    """Whether scanned pages can be read: `tesseract` on PATH with its English data."""
+    return bool(tessdata())
+
+
+def ocr_page(page: Any) -> str | None:
+    """A page's text read by Tesseract through pymupdf (paragraphs in reading order), None when OCR failed."""
+    import pymupdf
+
+    try:
+        textpage = page.get_textpage_ocr(flags=pymupdf.TEXT_PRESERVE_WHITESPACE, language="eng", dpi=OCR_DPI,
+                                         full=True, tessdata=tessdata())
+        blocks = [b for b in page.get_text("blocks", textpage=textpage) if b[6] == 0]
+    except Exception:  # Tesseract missing its data, or crashing on the image: the page stays scanned
+        return None
+    paragraphs = _join_split_words([p for p in (_clean_block(b[4]) for b in order_blocks(blocks, page.rect)) if p])
+    return "\n\n".join(paragraphs)
+
+
+def ocr_pdf_page(data: bytes, number: int) -> str | None:
+    """OCR of one page (1-based) of PDF bytes: for a scanned page read again once Tesseract is installed."""
+    doc = open_pdf(data)
+    try:
+        return ocr_page(doc[number - 1]) if 1 <= number <= doc.page_count else None
+    finally:
+        doc.close()
 
 
 def _margin_stamp(block: tuple, rect: Any) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
-from agent_scientist.papers import ids
+from agent_scientist.papers import ids, visuals
 from agent_scientist.papers.ids import base_id, version_of
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.search import source_names
@@ -23,28 +24,84 @@ from agent_scientist.papers.store import (
     store_abstract_only,
     store_paper,
 )
-from agent_scientist.papers.views import overview, page_view, passages_view
+from agent_scientist.papers.views import figure_view, overview, page_view, passages_view, table_view
 from agent_scientist.workspace import Workspace, now_iso
+
+FIGURE_TEXT_ONLY = "(Caption and text only: the image is not shown to this model; the image file holds it.)"
+FIGURE_ATTACHED = "(The figure's image is attached to this observation: look at it in the next step.)"
 
 
 def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query: str = "",
-         memory: Any = None) -> str:
-    """Overview (page 0), one page, or best passages of a paper, fetching and caching it on first use."""
+         memory: Any = None, table: int = 0, figure: int = 0, seen: str = FIGURE_TEXT_ONLY) -> str:
+    """Overview (page 0), one page, best passages, a table or a figure of a paper, fetching and caching it on
+    first use; tables and figures are extracted once in the background from the first read on."""
     pid = parse_paper_id(paper_id)
-    try:
-        page = int(page or 0)
-    except (TypeError, ValueError):
-        raise ToolError(f"page={page!r} is not a number: use 0 for the overview or a page number.") from None
+    numbers = {}
+    for name, value in (("page", page), ("table", table), ("figure", figure)):
+        try:
+            numbers[name] = int(value or 0)
+        except (TypeError, ValueError):
+            raise ToolError(f"{name}={value!r} is not a number: use 0 for the overview or a {name} number.") from None
+    page, table, figure = numbers["page"], numbers["table"], numbers["figure"]
     meta = find_paper(ws, pid) or _fetch(ws, settings, pid)
     data = load_pages(ws, meta["id"])
+    folder = paper_dir(ws, meta["id"])
+    visuals.start(folder, settings.pdf_max_pages)
     note = add_passages(memory, meta["id"], data.get("pages", []))
-    if str(query or "").strip():
+    if table or figure:
+        if meta.get("full_text") is False:
+            raise ToolError(f"{ids.citation_label(meta['id'])} has no full text in this workspace: it has no tables "
+                            "or figures to read; page=0 gives the abstract and metadata.")
+        found = visuals.ensure(folder, settings.pdf_max_pages)
+        if table:
+            text = table_view(meta, found, table, page, settings.read_chars)
+        else:
+            image = next((f.get("image") for f in found.get("figures", []) if f["number"] == figure), None)
+            path = str((folder / image).relative_to(ws.root)) if image else ""
+            text = figure_view(meta, found, figure, path, seen, settings.read_chars)
+    elif str(query or "").strip():
         text = passages_view(meta, data, str(query).strip(), memory if not note else None, settings.read_chars)
     elif page == 0:
-        text = overview(meta, data, settings.read_chars)
+        text = overview(meta, data, settings.read_chars, visuals.cached(folder))
     else:
-        text = page_view(meta, data, page, settings.read_chars)
+        data = ocr_late(folder, data, page)
+        text = page_view(meta, data, page, settings.read_chars, visuals.cached(folder))
     return text + (f"\n[note: {note}]" if note else "")
+
+
+def figure_image(ws: Workspace, paper_id: str, number: int) -> Path | None:
+    """The PNG of figure `number` of a cached paper, found from the paper's own extraction (never from a path
+    written by a model), or None when the paper, the figure or its image is not there."""
+    try:
+        meta = find_paper(ws, parse_paper_id(paper_id))
+    except ToolError:
+        return None
+    if meta is None:
+        return None
+    folder = paper_dir(ws, meta["id"])
+    found = visuals.cached(folder) or {}
+    image = next((f.get("image") for f in found.get("figures", []) if f.get("number") == number), None)
+    path = folder / str(image) if image else None
+    return path if path is not None and path.is_file() and path.parent == folder else None
+
+
+def ocr_late(folder: Path, data: dict, page: int) -> dict:
+    """A scanned page read before Tesseract was installed is read by OCR now, once, and cached in pages.json."""
+    from agent_scientist.papers.pdf import ocr_available, ocr_pdf_page
+
+    if page not in data.get("scanned_pages", []) or page in data.get("ocr_pages", []) or not ocr_available():
+        return data
+    try:
+        text = ocr_pdf_page((folder / "paper.pdf").read_bytes(), page)
+    except Exception:  # an unreadable PDF: the page stays unread, the view says so
+        return data
+    if text is None:
+        return data
+    pages = list(data["pages"])
+    pages[page - 1] = text
+    data = {**data, "pages": pages, "ocr_pages": sorted({*data.get("ocr_pages", []), page})}
+    atomic_write_json(folder / "pages.json", data)
+    return data
 
 
 def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:

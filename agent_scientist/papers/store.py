@@ -105,7 +105,8 @@ def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any, file: str
     folder = paper_dir(ws, meta["id"])
     atomic_write_bytes(folder / file, pdf)
     pages: dict[str, Any] = {"pages": extracted.pages, "outline": extracted.outline, "captions": extracted.captions,
-                             "scanned_pages": extracted.scanned_pages}
+                             "scanned_pages": extracted.scanned_pages,
+                             "ocr_pages": getattr(extracted, "ocr_pages", [])}
     if getattr(extracted, "sections", None):
         pages["sections"] = extracted.sections
     if getattr(extracted, "references", None):

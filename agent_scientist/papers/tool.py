@@ -8,6 +8,7 @@ overview, one page, or the passages that best match a query; every answer is bou
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agent_scientist.config import Settings
@@ -25,7 +26,8 @@ PAPERS_GUIDE = (
     "Papers: find them with search_papers and a precise query, refined as you learn (arXiv syntax: ti:, abs:, "
     "au:, cat:, AND/OR/ANDNOT); read them with read_paper (overview first, then only the pages you need, or "
     "query=\"...\" for passages); follow references and citations with paper_graph. Cite claims from papers "
-    "with their page, e.g. [arXiv:2401.01234 p.3] or [doi:10.1093/mind/lix.236.433 p.3]. Do not rely on a "
+    "with their page, e.g. [arXiv:2401.01234 p.3] or [doi:10.1093/mind/lix.236.433 p.3], a table or figure as "
+    "[arXiv:2401.01234 tab.2] or [arXiv:2401.01234 fig.3] after reading it (table=N, figure=N). Do not rely on a "
     "RETRACTED paper. For example:\n"
     "    for p in search_papers('abs:\"label smoothing\" AND abs:calibration', max_results=5):\n"
     "        print(p['id'], p['year'], p['title'])"
@@ -33,7 +35,7 @@ PAPERS_GUIDE = (
 
 
 def doctor_checks(settings: Settings) -> list[Check]:
-    """Local checks for `doctor` (no network): pymupdf loads, the PDF URL template has {id}."""
+    """Local checks for `doctor` (no network): pymupdf loads, Tesseract for scanned pages, the PDF URL has {id}."""
     checks = []
     try:
         import pymupdf
@@ -41,6 +43,11 @@ def doctor_checks(settings: Settings) -> list[Check]:
         checks.append(("pymupdf", True, pymupdf.VersionBind))
     except Exception as exc:  # pragma: no cover - an install problem
         checks.append(("pymupdf", False, f"cannot import ({exc}); reinstall agent-scientist"))
+    from agent_scientist.papers.pdf import OCR_FIX, tessdata
+
+    found = tessdata()
+    checks.append(("tesseract (OCR)", True, f"scanned pages are read by OCR (language data in {found})" if found else
+                   f"not installed: scanned pages stay unread (optional; to read them, {OCR_FIX})"))
     ok = "{id}" in settings.arxiv_pdf_url
     checks.append(("arxiv_pdf_url", ok, settings.arxiv_pdf_url if ok else
                    "AGENT_SCIENTIST_ARXIV_PDF_URL must contain {id}, e.g. https://arxiv.org/pdf/{id}"))
@@ -74,8 +81,29 @@ class PapersCapability:
         return doctor_checks(settings)
 
 
+IMAGES_KEPT = 3  # action steps whose figure images stay in the prompt
+
+
 def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
-    """Give the planner `search_papers` and `read_paper` bound to this workspace."""
+    """Give the planner `search_papers` and `read_paper` bound to this workspace; with a planner that accepts
+    images, a figure read attaches the figure's PNG to that step's observation (found from the paper's own
+    cache by this process, never from a path the model wrote)."""
+    from agent_scientist.agent.models import accepts_images
+    from agent_scientist.papers.reading import FIGURE_ATTACHED, FIGURE_TEXT_ONLY, figure_image
+
+    vision = accepts_images(ctx.settings)
+    pending: list[Path] = []
+
+    def attach_figures(memory_step: Any, agent: Any = None) -> None:
+        from agent_scientist.agent.adapter import attach_images, drop_old_images
+
+        if pending:
+            attach_images(memory_step, list(pending))
+            pending.clear()
+        drop_old_images(agent, IMAGES_KEPT, memory_step)
+
+    if vision:
+        box.step_callbacks.append(attach_figures)
 
     def search_papers(query: str, max_results: int = 10, sort_by: str = "relevance", start_date: str = "",
                       end_date: str = "", offset: int = 0, source: str = "") -> list[dict]:
@@ -112,20 +140,30 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
         """
         return [mark_fields(r, FRAMED) for r in graph(ctx.ws, ctx.settings, paper_id, direction, limit, offset)]
 
-    def read_paper(paper_id: str, page: int = 0, query: str = "") -> str:
+    def read_paper(paper_id: str, page: int = 0, query: str = "", table: int = 0, figure: int = 0) -> str:
         """Read a paper's full text (downloaded and cached on first use); answers are bounded.
 
-        page=0 gives an overview (abstract, outline with pages, captions, page count); page=N gives
-        page N; query="..." gives the best matching passages with their pages. Cite as [arXiv:ID p.N] or
-        [doi:DOI p.N]. A paper with no open-access full text gives its abstract only.
+        page=0 gives an overview (abstract, outline with pages, tables and figures, page count); page=N gives
+        page N; query="..." gives the best matching passages with their pages; table=N gives table N as a
+        markdown grid (page=2 its next part when long); figure=N gives figure N's caption, the text inside it
+        and its image. Cite as [arXiv:ID p.N], [arXiv:ID tab.2], [arXiv:ID fig.3] or [doi:DOI p.N]. A paper
+        with no open-access full text gives its abstract only.
 
         Args:
             paper_id: e.g. "2401.01234v2", "arXiv:2401.01234", "doi:10.1093/mind/lix.236.433", "s2:<40 hex>",
                 or "local:ab12cd34".
             page: 0 for the overview, or a page number from 1.
             query: words to find in this paper; when given, page is ignored.
+            table: a table number from 1 (as in "Table 2"), or 0.
+            figure: a figure number from 1 (as in "Figure 3"), or 0.
         """
-        return read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages())
+        text = read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages(), table, figure,
+                    FIGURE_ATTACHED if vision else FIGURE_TEXT_ONLY)
+        if vision and figure and not table and not str(query or "").strip():
+            image = figure_image(ctx.ws, paper_id, int(figure))
+            if image is not None:
+                pending.append(image)
+        return text
 
     box.add_functions(search_papers, read_paper, paper_graph)
     box.instructions.append(PAPERS_GUIDE)

@@ -8,6 +8,7 @@ from typing import Any
 from agent_scientist.contracts import ToolError
 from agent_scientist.papers.ids import citation_label
 from agent_scientist.papers.lexical import bm25, tokens
+from agent_scientist.papers.pdf import OCR_FIX
 from agent_scientist.papers.store import chunk_pages
 from agent_scientist.untrusted import escape, mark, mark_inline
 
@@ -19,7 +20,16 @@ def _header(meta: dict, what: str) -> str:
     return f"[{citation_label(meta['id'])} {what}]"
 
 
-def overview(meta: dict, data: dict, limit: int) -> str:
+def _numbers(pages: list[int]) -> str:
+    return ", ".join(str(n) for n in pages[:40]) + (f" and {len(pages) - 40} more" if len(pages) > 40 else "")
+
+
+def _span(pages: list[int]) -> str:
+    return str(pages[0]) if len(pages) == 1 else f"{pages[0]}-{pages[-1]}"
+
+
+def overview(meta: dict, data: dict, limit: int, visuals: dict | None = None) -> str:
+    """The abstract, outline and what the paper shows (tables and figures once extracted, else its captions)."""
     pages = len(data.get("pages", []))
     authors = meta.get("authors") or []
     shown = ", ".join(authors[:8]) + (f" et al. ({len(authors)} authors)" if len(authors) > 8 else "")
@@ -47,9 +57,13 @@ def overview(meta: dict, data: dict, limit: int) -> str:
                      "`agent-scientist papers add NAME FILE`.")
     if meta.get("tldr"):
         lines.append(f"TLDR: {mark_inline(meta['tldr'][:400])}")
-    if meta.get("scanned"):
-        lines.append("This PDF is a scanned image without a text layer: its pages cannot be read (no OCR). "
-                     "Rely on the abstract and metadata.")
+    scanned = [n for n in data.get("scanned_pages", []) if n not in data.get("ocr_pages", [])]
+    if data.get("ocr_pages"):
+        lines.append(f"Scanned pages read by OCR (text may hold recognition errors): {_numbers(data['ocr_pages'])}.")
+    if scanned or (meta.get("scanned") and not data.get("ocr_pages")):
+        lines.append("Scanned pages without a text layer, unreadable here: "
+                     f"{'all' if len(scanned) == pages or not scanned else _numbers(scanned)}. Fix: {OCR_FIX}."
+                     + (" Until then rely on the abstract and metadata." if meta.get("scanned") else ""))
     if meta.get("abstract"):
         abstract = meta["abstract"]
         room = max(300, min(2000, limit // 3))
@@ -59,14 +73,22 @@ def overview(meta: dict, data: dict, limit: int) -> str:
             if pages else f"Cite as [{citation_label(meta['id'])}] (no pages). "
             f"Related work: paper_graph('{meta['id']}').")
     budget = limit - sum(len(x) + 1 for x in lines) - len(tail) - 80
+    found = [f"Table {t['number']} (p.{_span(t['pages'])}): {t['caption'][:120]}"
+             for t in (visuals or {}).get("tables", [])]
+    found += [f"Figure {f['number']} (p.{f['page']}): {f['caption'][:120]}"
+              for f in (visuals or {}).get("figures", [])]
+    if visuals is not None and found:
+        tail = (f"Read a table: read_paper('{meta['id']}', table=N); a figure: read_paper('{meta['id']}', figure=N). "
+                + tail)
+    listed = ("Tables and figures", found) if visuals is not None and found else \
+        ("Figures and tables", [f"p.{c['page']}: {c['text'][:200]}" for c in data.get("captions", [])])
     sections = [("Outline", [f"{'  ' * (max(1, o.get('level', 1)) - 1)}{o['title']} (p.{o['page']})"
-                             for o in data.get("outline", [])]),
-                ("Figures and tables", [f"p.{c['page']}: {c['text'][:200]}" for c in data.get("captions", [])])]
+                             for o in data.get("outline", [])]), listed]
     for title, items in sections:
         if not items:
             continue
         kept: list[str] = []
-        share = budget // 2 if title == "Outline" and data.get("captions") else budget
+        share = budget // 2 if title == "Outline" and (data.get("captions") or found) else budget
         for item in items:
             if sum(len(k) + 3 for k in kept) + len(item) > share:
                 break
@@ -78,7 +100,8 @@ def overview(meta: dict, data: dict, limit: int) -> str:
     return body[: max(0, limit - len(tail) - 1)] + "\n" + tail
 
 
-def page_view(meta: dict, data: dict, page: int, limit: int) -> str:
+def page_view(meta: dict, data: dict, page: int, limit: int, visuals: dict | None = None) -> str:
+    """One page, its header marking OCR text, and the tables and figures on it (when already extracted)."""
     pages = data.get("pages", [])
     if meta.get("full_text") is False:
         raise ToolError(f"{citation_label(meta['id'])} has no full text in this workspace (no open-access PDF): "
@@ -87,11 +110,17 @@ def page_view(meta: dict, data: dict, page: int, limit: int) -> str:
         raise ToolError(f"Page {page} is out of range: {citation_label(meta['id'])} has {len(pages)} pages "
                         f"(1-{len(pages)}); page=0 gives the overview.")
     text = pages[page - 1]
-    if page in data.get("scanned_pages", []) or not text.strip():
-        text = "(This page has no text layer: it is a scanned image or a figure; no OCR is available.)"
+    ocr = page in data.get("ocr_pages", [])
+    if (page in data.get("scanned_pages", []) and not ocr) or not text.strip():
+        text = ("(This page has no text layer: it is a scanned image or a figure; no OCR is available. "
+                f"Fix: {OCR_FIX}.)")
     sections = data.get("sections") or []
     section = f" §{str(sections[page - 1])[:80]}" if len(sections) >= page and sections[page - 1] else ""
-    header = _header(meta, f"p.{page}/{len(pages)}{escape(section)}")
+    header = _header(meta, f"p.{page}/{len(pages)}{escape(section)}") + (" (OCR text of a scanned page)" if ocr else "")
+    shown = [f"Table {t['number']}" for t in (visuals or {}).get("tables", []) if page in t["pages"]]
+    shown += [f"Figure {f['number']}" for f in (visuals or {}).get("figures", []) if page == f["page"]]
+    if shown:
+        header += f"\n[on this page: {', '.join(shown)}; read one with table=N or figure=N]"
     where = f"{citation_label(meta['id'])} p.{page}"
     if len(text) > limit:
         cut = text[:limit].rsplit(" ", 1)[0]
@@ -132,3 +161,69 @@ def passages_view(meta: dict, data: dict, query: str, memory: Any, limit: int) -
     return (f"[{label} passages for {query!r}]\n{mark(found, label)}\n"
             f"Cite as [{label} p.N]; whole page: read_paper('{meta['id']}', page=N)." + (f"\n{failed}" if failed else ""))
 
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|")
+
+
+def grid_rows(table: dict) -> list[str]:
+    """A table as markdown rows: the header row, its rule, the other rows; a spanning cell is shown once."""
+    rows = table.get("rows") or []
+    if not rows:
+        return []
+    width = max(len(r) for r in rows)
+    lines = ["| " + " | ".join(_cell(c) for c in (r + [""] * (width - len(r)))) + " |" for r in rows]
+    return [lines[0], "|" + "---|" * width, *lines[1:]]
+
+
+def table_view(meta: dict, visuals: dict, number: int, part: int, limit: int) -> str:
+    """Table N as a markdown grid with its caption, pages and size; a long table in parts (part 1, 2, ...)."""
+    table = _find(meta, visuals, "table", number)
+    lines = grid_rows(table)
+    rows = table.get("rows") or []
+    head = (f"{_header(meta, f'Table {number}')} p.{_span(table['pages'])}, {len(rows)} rows x "
+            f"{max((len(r) for r in rows), default=0)} columns\n{table['caption']}")
+    keep = lines[:2 + table.get("header_rows", 1) - 1]  # the header rows repeat on every part
+    body = lines[len(keep):]
+    room = max(200, limit - len(head) - sum(len(x) + 1 for x in keep) - 200)
+    parts: list[list[str]] = [[]]
+    for line in body:
+        if parts[-1] and sum(len(x) + 1 for x in parts[-1]) + len(line) > room:
+            parts.append([])
+        parts[-1].append(line)
+    part = max(1, part)
+    if part > len(parts):
+        raise ToolError(f"Table {number} of {citation_label(meta['id'])} has {len(parts)} part(s); part {part} "
+                        "is past its end.")
+    chosen = parts[part - 1]
+    first = sum(len(p) for p in parts[:part - 1]) + 1
+    more = (f"[rows {first}-{first + len(chosen) - 1} of {len(body)}; next part: read_paper('{meta['id']}', "
+            f"table={number}, page={part + 1})]" if part < len(parts) else "")
+    cite = f"[Cite as [{citation_label(meta['id'])} tab.{number}].]"
+    framed = mark("\n".join([table["caption"], *keep, *chosen]), f"{citation_label(meta['id'])} Table {number}")
+    return "\n".join([head.split("\n")[0], framed] + ([more] if more else []) + [cite])
+
+
+def figure_view(meta: dict, visuals: dict, number: int, image_path: str, seen: str, limit: int) -> str:
+    """Figure N: caption, page, the text inside it, the image file, and what the model can see of it (`seen`)."""
+    figure = _find(meta, visuals, "figure", number)
+    where = f"p.{figure['page']}" + (f" (caption on p.{figure['caption_page']})"
+                                     if figure.get("caption_page") != figure["page"] else "")
+    inside = mark(f"Caption: {figure['caption'][:1000]}\nText inside the figure: {(figure.get('text') or '(none)')[:2000]}",
+                  f"{citation_label(meta['id'])} Figure {number}")
+    lines = [f"{_header(meta, f'Figure {number}')} {where}, {figure.get('kind', '')} figure", inside,
+             f"Image file: {image_path}" if image_path else "Image file: (not rendered)",
+             seen, f"Cite as [{citation_label(meta['id'])} fig.{number}]."]
+    return "\n".join(lines)
+
+
+def _find(meta: dict, visuals: dict, kind: str, number: int) -> dict:
+    items = visuals.get("tables" if kind == "table" else "figures", [])
+    for item in items:
+        if item["number"] == number:
+            return item
+    have = ", ".join(str(i["number"]) for i in items) or "none"
+    why = f" (extraction failed: {visuals['error']})" if visuals.get("error") else ""
+    raise ToolError(f"{citation_label(meta['id'])} has no {kind} {number}{why}; its {kind}s: {have}. "
+                    f"read_paper('{meta['id']}') lists them.")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agent_scientist.config import Settings
-from agent_scientist.fsio import atomic_write_text
+from agent_scientist.fsio import atomic_write_bytes, atomic_write_text
 from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.report.formats import to_bibtex, to_json
 from agent_scientist.report.markdown import build_markdown
@@ -38,6 +38,7 @@ class ReportResult:
     partial: bool = False
     index: CitationIndex | None = None
     notes_error: str = ""  # why memory was unavailable, if it was
+    figures: list[tuple[Path, str]] = field(default_factory=list)  # cited figure images to copy beside it
 
 
 def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
@@ -54,30 +55,38 @@ def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] 
 
 
 def render(ws: Workspace, notes: list[dict[str, Any]] | None, fmt: str = "markdown",
-           report_dir: Path | None = None, notes_error: str = "", strict: bool = False) -> ReportResult:
-    """Render a workspace in one format without writing anything (`strict`: only supported claims)."""
+           report_dir: Path | None = None, notes_error: str = "", strict: bool = False,
+           figures_beside: bool = False) -> ReportResult:
+    """Render a workspace in one format without writing anything (`strict`: only supported claims;
+    `figures_beside`: cited figures linked as figures/NAME.png beside the report, listed in `figures`)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    report = build_markdown(ws, notes, report_dir, notes_error, strict)
+    report = build_markdown(ws, notes, report_dir, notes_error, strict, figures_beside)
     if fmt == "markdown":
         text = report.text
     elif fmt == "bibtex":
         text = to_bibtex(ws, report.index)
     else:
         text = to_json(ws, report.index, notes, notes_error, report.partial, report.answer, report.review)
-    return ReportResult(text, None, report.index.unverified(), report.partial, report.index, notes_error)
+    return ReportResult(text, None, report.index.unverified(), report.partial, report.index, notes_error,
+                        report.figures if fmt == "markdown" else [])
 
 
 def write_report(ws: Workspace, settings: Settings, fmt: str = "markdown",
-                 output: Path | None = None, strict: bool = False) -> ReportResult:
-    """Export ws; markdown goes to <workspace>/report.md unless `output` says where (others: only if given)."""
+                 output: Path | None = None, strict: bool = False, folder: Path | None = None) -> ReportResult:
+    """Export ws; markdown goes to <workspace>/report.md unless `output` says where (others: only if given);
+    a markdown export to a `folder` writes folder/report.md with each cited figure beside it in figures/."""
+    if folder is not None:
+        output = Path(folder) / "report.md"
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     path = Path(output) if output is not None else (ws.report_path if fmt == "markdown" else None)
     notes, notes_error = load_notes(ws, settings)
     result = render(ws, notes, fmt, report_dir=(path.parent if path else ws.root), notes_error=notes_error,
-                    strict=strict)
+                    strict=strict, figures_beside=folder is not None and fmt == "markdown")
     if path is not None:
+        for source, name in result.figures:
+            atomic_write_bytes(path.parent / name, source.read_bytes())
         atomic_write_text(path, result.text)
         result.path = path
     return result

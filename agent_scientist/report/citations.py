@@ -15,15 +15,15 @@ UNVERIFIED_ANCHOR = "unverified-citations"
 
 def locator_text(pages: tuple[int, int] | list[int] | None, figure: int | None = None,
                  table: int | None = None, locator: str = "") -> str:
-    """`, p.3`, `, pp.3-4, fig.2`, `, tab.1` or `, §2` after a reference number ("" when nothing is located)."""
+    """`, p.3`, `, pp.3-4, Fig. 2`, `, Table 1` or `, §2` after a reference number ("" when nothing is located)."""
     where = []
     if pages:
         first, last = int(pages[0]), int(pages[-1])
         where.append(f"p.{first}" if first == last else f"pp.{first}-{last}")
     if figure is not None:
-        where.append(f"fig.{figure}")
+        where.append(f"Fig. {figure}")
     if table is not None:
-        where.append(f"tab.{table}")
+        where.append(f"Table {table}")
     if not where and locator:
         where.append(escape_inline(locator))
     return "".join(", " + w for w in where)

@@ -42,11 +42,16 @@ class Item:
     label: str  # "arXiv:2401.01234v2 p.3-4"
     shown: str  # the source text given to the reviewer
     searchable: list[tuple[int, str]] = field(default_factory=list)  # (page, text) the quote is checked in
+    figure: int | None = None  # a cited figure or table: the quote must be in its caption, text or grid
+    table: int | None = None
 
 
 def build_item(ws: Workspace, settings: Settings, claim: Claim, paper_id: str, pages: tuple[int, int] | None,
-               passages: Callable[[str, str], list[dict[str, Any]]] | None = None) -> Item | str:
+               passages: Callable[[str, str], list[dict[str, Any]]] | None = None, figure: int | None = None,
+               table: int | None = None) -> Item | str:
     """The cited text for one claim and paper, or why there is none."""
+    if figure is not None or table is not None:
+        return _visual_item(ws, claim, paper_id, pages, figure, table)
     all_pages = paper_pages(ws, paper_id)
     if not all_pages:
         return f"the workspace holds no text for {paper_id}"
@@ -73,6 +78,28 @@ def _evidence(ws: Workspace, paper_id: str, pages: tuple[int, int] | None) -> st
     from agent_scientist.memory.evidence import evidence_for
 
     return evidence_for(ws, paper_id, pages)
+
+
+def _visual_item(ws: Workspace, claim: Claim, paper_id: str, pages: tuple[int, int] | None, figure: int | None,
+                 table: int | None) -> Item | str:
+    """A cited table (its caption and markdown grid) or figure (its caption and the text inside it)."""
+    from agent_scientist.papers import visuals
+    from agent_scientist.papers.layout import paper_dir
+    from agent_scientist.papers.views import grid_rows
+
+    kind, number = ("figure", figure) if figure is not None else ("table", table)
+    found = visuals.ensure(paper_dir(ws, paper_id))
+    item = next((i for i in found.get(f"{kind}s", []) if i["number"] == number), None)
+    if item is None:
+        return f"{paper_id} has no {kind} {number}"
+    if kind == "table":
+        shown = f"[Table {number}, p.{item['page']}] {item['caption']}\n" + "\n".join(grid_rows(item))
+    else:
+        shown = (f"[Figure {number}, p.{item['page']}] {item['caption']}\nText inside the figure: "
+                 f"{item.get('text') or '(none)'}")
+    label = f"{paper_id} {'Fig.' if kind == 'figure' else 'Table'} {number}"
+    return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS], [(int(item["page"]), shown)],
+                figure, table)
 
 
 def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
@@ -142,6 +169,7 @@ def parse_verdicts(reply: str, count: int) -> dict[int, dict[str, Any]] | None:
 def judge(item: Item, answer: dict[str, Any] | None, failure: str = "") -> dict[str, Any]:
     """The recorded verdict for one item: the model's verdict only where its quote is found."""
     base = {"claim": item.claim, "paper_id": item.paper_id, "pages": list(item.pages) if item.pages else None,
+            **{k: v for k, v in (("figure", item.figure), ("table", item.table)) if v is not None},
             "model_verdict": None, "quote": "", "found_page": None}
     if answer is None:
         return {**base, "verdict": "unverified", "why": failure or "the reviewer gave no verdict for this claim"}
@@ -158,7 +186,7 @@ def judge(item: Item, answer: dict[str, Any] | None, failure: str = "") -> dict[
         return {**base, "verdict": "unverified", "why": problem}
     page = find_quote(quote, item.searchable)
     if page is None:
-        where = f"on {item.label}" if item.pages else f"in {item.paper_id}"
+        where = f"on {item.label}" if item.pages else f"in {item.label}"
         return {**base, "verdict": "unverified", "why": f"the quote is not {where}"}
     return {**base, "verdict": verdict, "found_page": page, "why": ""}
 

@@ -53,10 +53,13 @@ class Cite:
     paper_id: str = ""
     pages: tuple[int, int] | None = None
     reason: str = ""
+    figure: int | None = None
+    table: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        located = {k: v for k, v in (("figure", self.figure), ("table", self.table)) if v is not None}
         return {"raw": self.raw, "verified": self.verified, "paper_id": self.paper_id or None,
-                "pages": list(self.pages) if self.pages else None, "reason": self.reason or None}
+                "pages": list(self.pages) if self.pages else None, "reason": self.reason or None} | located
 
 
 @dataclass
@@ -194,7 +197,7 @@ def _resolve(raw: str, index: CitationIndex | None, location: str) -> Cite:
         occ = index.reject(raw, location, "not a workspace paper")
     else:
         occ = index.cite(parse_part(raw), raw, location)
-    return Cite(raw, occ.verified, occ.paper_id, occ.pages, occ.reason)
+    return Cite(raw, occ.verified, occ.paper_id, occ.pages, occ.reason, occ.figure, occ.table)
 
 
 def _is_uncited_claim(sentence: str) -> bool:

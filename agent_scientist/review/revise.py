@@ -62,12 +62,13 @@ def _done_items(records: list[dict[str, Any]], sha: str) -> dict[tuple, dict[str
             done = {}
         elif record.get("type") == "claim_check" and record.get("answer_sha") == sha:
             for v in record.get("verdicts") or []:
-                done[_key(v["claim"], v["paper_id"], v.get("pages"))] = v
+                done[_key(v["claim"], v["paper_id"], v.get("pages"), v.get("figure"), v.get("table"))] = v
     return done
 
 
-def _key(claim: int, paper_id: str, pages: Any) -> tuple:
-    return claim, paper_id, tuple(pages) if pages else None
+def _key(claim: int, paper_id: str, pages: Any, figure: Any = None, table: Any = None) -> tuple:
+    located = (("figure", figure),) if figure is not None else (("table", table),) if table is not None else ()
+    return (claim, paper_id, tuple(pages) if pages else None, *located)
 
 
 def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: Usage | None = None,
@@ -93,11 +94,11 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
     for claim in claims:
         seen = set()
         for cite in claim.cites:
-            key = _key(claim.number, cite.paper_id, cite.pages)
+            key = _key(claim.number, cite.paper_id, cite.pages, cite.figure, cite.table)
             if not cite.verified or key in seen or key in done:
                 continue
             seen.add(key)
-            item = build_item(ws, settings, claim, cite.paper_id, cite.pages, passages)
+            item = build_item(ws, settings, claim, cite.paper_id, cite.pages, passages, cite.figure, cite.table)
             if isinstance(item, str):
                 failures[key] = item
             else:
@@ -112,7 +113,7 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
         ws.append_step({"type": "claim_check", "answer_step": step, "answer_sha": sha, "reviewer": reviewer,
                         "verdicts": verdicts, **usage})
         for v in verdicts:
-            done[_key(v["claim"], v["paper_id"], v.get("pages"))] = v
+            done[_key(v["claim"], v["paper_id"], v.get("pages"), v.get("figure"), v.get("table"))] = v
     if say and total:
         say(f"checking claims {total}/{total}")
     results = [_claim_result(c, done, failures, reviewer) for c in claims]
@@ -128,7 +129,7 @@ def _claim_result(claim: Claim, done: dict[tuple, dict[str, Any]], failures: dic
                   reviewer: str) -> dict[str, Any]:
     evidence: list[dict[str, Any]] = []
     for cite in claim.cites:
-        key = _key(claim.number, cite.paper_id, cite.pages)
+        key = _key(claim.number, cite.paper_id, cite.pages, cite.figure, cite.table)
         if not cite.verified:
             evidence.append({"claim": claim.number, "paper_id": None, "pages": None, "raw": cite.raw,
                              "verdict": "unverified", "quote": "", "found_page": None,
@@ -136,7 +137,7 @@ def _claim_result(claim: Claim, done: dict[tuple, dict[str, Any]], failures: dic
         elif key in failures:
             evidence.append({"claim": claim.number, "paper_id": cite.paper_id, "pages": None, "raw": cite.raw,
                              "verdict": "unverified", "quote": "", "found_page": None, "why": failures[key]})
-        elif key in done and not any(_key(claim.number, e["paper_id"], e.get("pages")) == key for e in evidence):
+        elif key in done and not any(_key(claim.number, e["paper_id"], e.get("pages"), e.get("figure"), e.get("table")) == key for e in evidence):
             evidence.append({**done[key], "raw": cite.raw})
     base = {"n": claim.number, "text": claim.plain, "written": claim.text, "start": claim.start, "end": claim.end,
             "cite_end": claim.cite_end, "citations": [c.raw for c in claim.cites], "reviewer": reviewer}

@@ -25,11 +25,13 @@ from typing import Any
 class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
                  worker_script: list[Any] | None = None, worker_default: str = "nothing to add",
-                 prompt_tokens: int | None = None, responder: Any = None, delay_s: float = 0.0):
+                 prompt_tokens: int | None = None, responder: Any = None, delay_s: float = 0.0,
+                 accepts_parts: bool = False):
         self.delay_s = delay_s  # every chat answer waits this long (a slow model)
         self.in_flight = 0  # chat requests being answered now
         self.max_in_flight = 0  # the most at once
         self.chat_calls = 0  # chat requests received
+        self.accepts_parts = accepts_parts  # list-of-parts content (text, image_url) as OpenAI's API takes it
         self.prompt_tokens = prompt_tokens  # report this instead of the prompt's size (a server that drops text)
         self.responder = responder
         self.script: list[Any] = list(script or [])
@@ -124,7 +126,11 @@ class ChatServer:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 for message in payload.get("messages", []):
-                    if not isinstance(message.get("content"), str):
+                    content = message.get("content")
+                    if server.accepts_parts and isinstance(content, list) and all(
+                            isinstance(p, dict) and p.get("type") in ("text", "image_url") for p in content):
+                        continue
+                    if not isinstance(content, str):
                         server.rejected.append(repr(message.get("content"))[:200])
                         self._send(400, {"error": {"message": "content must be a string", "type": "invalid_request_error"}})
                         return

@@ -201,3 +201,156 @@ def make_stamped_paper(*, title_in_outline: bool = False, doi: str = "", salt: s
     data = doc.tobytes(garbage=3, deflate=True)
     doc.close()
     return data
+
+
+# -- tables, figures and scans (issue 22) ------------------------------------------
+# Each table: (caption, header rows, body rows, style); a header row given as a tuple of (text, span) pairs
+# spans columns. Cells keep leading zeros, signs, `%` and decimals exactly as written.
+VISUAL_TABLES = [
+    ("Table 1: Accuracy of the \ufb01ve methods on the suite.", [["Method", "Acc", "F1", "Delta"]],
+     [["Base", "3.30", "0.07", "-1.5%"], ["Sparse", "12.05", "007", "+2.0%"], ["Dense", "0.50", "", "+0.1%"]],
+     "ruled"),
+    ("Table 2. Runtime per seed, unruled.", [["Seed", "Time", "Memory"]],
+     [["001", "4.20", "1.5"], ["002", "4.75", "1.6"], ["003", "5.00", "1.7"]], "unruled"),
+    ("Table 3: Results with a spanning header.", [[("Model", 1), ("Accuracy", 2)], ["", "Top1", "Top5"]],
+     [["Alpha", "71.20", "90.05"], ["Beta", "-0.30", "88.00"]], "ruled"),
+]
+VISUAL_FIGURES = [  # (caption, kind, page it is drawn on, caption on the next page?)
+    ("Figure 1: Loss curve of the e\ufb03cient widget.", "vector", 1, False),
+    ("Fig. 2. A raster heat map of the gadget.", "raster", 2, False),
+    ("Figure 3: Curve whose caption sits on the next page.", "vector", 2, True),
+]
+
+
+def _cell_rows(header: list, body: list[list[str]]) -> list[list[tuple[str, int]]]:
+    rows = []
+    for row in [*header, *body]:
+        rows.append([c if isinstance(c, tuple) else (c, 1) for c in row])
+    return rows
+
+
+def write_line(page: pymupdf.Page, point: tuple[float, float], text: str, fontsize: float = 9) -> None:
+    """One line of text; a line with ligature glyphs is written in a font that has them (helv has not)."""
+    if text.isascii():
+        page.insert_text(point, text, fontsize=fontsize, fontname="helv")
+        return
+    writer = pymupdf.TextWriter(page.rect)
+    writer.append(point, text, font=pymupdf.Font("cjk"), fontsize=fontsize)
+    writer.write_text(page)
+
+
+def draw_table(page: pymupdf.Page, top: float, caption: str, header: list, body: list[list[str]], style: str,
+               left: float = 72, width: float = 360, row_h: float = 18) -> float:
+    """Draw a captioned table at `top` (caption above it); ruled: every cell boxed; unruled: text only with
+    a rule under the header. Returns the y below the table."""
+    write_line(page, (left, top), caption)
+    rows = _cell_rows(header, body)
+    columns = max(sum(span for _t, span in row) for row in rows)
+    col_w = width / columns
+    y = top + 10
+    for row in rows:
+        x_col = 0
+        for text, span in row:
+            rect = pymupdf.Rect(left + x_col * col_w, y, left + (x_col + span) * col_w, y + row_h)
+            if style == "ruled":
+                page.draw_rect(rect, color=(0, 0, 0), width=0.6)
+            if text:
+                page.insert_text((rect.x0 + 4, rect.y1 - 5), text, fontsize=9, fontname="helv")
+            x_col += span
+        y += row_h
+    return y + 12
+
+
+def draw_vector_plot(page: pymupdf.Page, rect: pymupdf.Rect, label: str = "epoch") -> None:
+    """A line plot made of vector strokes: axes, a curve, an axis label and a legend inside the frame."""
+    shape = page.new_shape()
+    shape.draw_line(rect.bl + (20, -20), rect.tl + (20, 10))
+    shape.draw_line(rect.bl + (20, -20), rect.br + (-10, -20))
+    points = [pymupdf.Point(rect.x0 + 20 + i * (rect.width - 40) / 12,
+                            rect.y1 - 25 - (rect.height - 50) * (1 - 0.8 ** i)) for i in range(13)]
+    shape.draw_polyline(points)
+    shape.finish(color=(0, 0, 0.8), width=1.2)
+    shape.commit()
+    page.insert_text((rect.x0 + rect.width / 2 - 10, rect.y1 - 6), label, fontsize=7, fontname="helv")
+    page.insert_text((rect.x1 - 60, rect.y0 + 14), "legend: loss", fontsize=7, fontname="helv")
+
+
+def raster_png(width: int = 240, height: int = 140, noise: bool = False) -> bytes:
+    """A small PNG heat map (no text in it); with `noise`, random pixels that PNG cannot compress."""
+    if noise:
+        rng = random.Random(3)
+        samples = bytes(rng.randrange(256) for _ in range(width * height * 3))
+        return pymupdf.Pixmap(pymupdf.csRGB, width, height, samples, False).tobytes("png")
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, width, height), False)
+    for x in range(0, width, 4):
+        for y in range(0, height, 4):
+            value = (x * 255 // width, y * 255 // height, 128)
+            pix.set_rect(pymupdf.IRect(x, y, x + 4, y + 4), value)
+    return pix.tobytes("png")
+
+
+def make_visual_paper(tables: list | None = None, figures: list | None = None, *, extra_pages: int = 0,
+                      split_table: bool = True) -> bytes:
+    """A paper with the given tables and figures (VISUAL_TABLES / VISUAL_FIGURES by default) at known pages:
+    tables first on page 1 onwards, figures on the pages they name, one table split over two pages."""
+    tables = VISUAL_TABLES if tables is None else tables
+    figures = VISUAL_FIGURES if figures is None else figures
+    doc = pymupdf.open()
+    pages = max([1, *(f[2] + (1 if f[3] else 0) for f in figures)]) + extra_pages + 2
+    for _ in range(pages):
+        doc.new_page(width=612, height=792)
+    body = "Body text of the paper talks about widgets and gadgets at some length. " * 3
+    for page in doc:
+        page.insert_textbox(pymupdf.Rect(72, 40, 540, 90), body, fontsize=9, fontname="helv")
+    # figures in the upper half of their page, caption below (or at the top of the next page)
+    for caption, kind, number, next_page in figures:
+        page = doc[number - 1]
+        taken = any(f[2] == number and f is not None and f[0] != caption and figures.index(f) < figures.index(
+            (caption, kind, number, next_page)) for f in figures)
+        top = 420 if taken else 100
+        rect = pymupdf.Rect(100, top, 440, top + 200)
+        if kind == "raster":
+            page.insert_image(rect, stream=raster_png())
+        else:
+            draw_vector_plot(page, rect)
+        if next_page:
+            write_line(doc[number], (72, 110), caption)
+        else:
+            write_line(page, (72, rect.y1 + 16), caption)
+    # tables on the pages after the figures: two per page
+    first = max([0, *(f[2] + (1 if f[3] else 0) for f in figures)])
+    while doc.page_count < first + len(tables) // 2 + 3:
+        doc.new_page(width=612, height=792)
+    for k, (caption, header, rows, style) in enumerate(tables):
+        page = doc[first + k // 2]
+        top = 140 if k % 2 == 0 else 440
+        draw_table(page, top, caption, header, rows, style)
+    if split_table:  # the last page holds a ruled table that continues on the next page
+        last = doc.page_count - 2
+        rows = [[f"r{i:02d}", f"{i * 1.25:.2f}", f"-{i}"] for i in range(1, 21)]
+        bottom = draw_table(doc[last], 420, "Table 9: A long table over two pages.", [["Run", "Score", "Gap"]],
+                            rows[:10], "ruled")
+        assert bottom < 792
+        draw_table(doc[last + 1], 120, "", [], rows[10:], "ruled")
+    data = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return data
+
+
+OCR_TEXT = ("The quick brown fox jumps over the lazy dog while seventeen zebras graze "
+            "near the harbor under a violet sky in early spring")
+
+
+def make_ocr_page(dpi: int = 200) -> bytes:
+    """A one-page scan: a page of plain text rendered to an image at `dpi` and put back without a text layer."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_textbox(pymupdf.Rect(72, 72, 540, 400), OCR_TEXT, fontsize=14, fontname="helv")
+    pix = page.get_pixmap(dpi=dpi)
+    out = pymupdf.open()
+    new = out.new_page(width=612, height=792)
+    new.insert_image(new.rect, pixmap=pix)
+    data = out.tobytes(garbage=3, deflate=True)
+    doc.close()
+    out.close()
+    return data

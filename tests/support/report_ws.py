@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json
+from agent_scientist.papers import visuals
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.workspace import Workspace
 
@@ -50,6 +51,19 @@ def add_paper(ws: Workspace, paper_id: str, title: str, authors: list[str], year
         atomic_write_json(folder / "pages.json", {"pages": [f"page {i + 1}" for i in range(pages_json)],
                                                   "outline": [], "captions": []})
     return meta
+
+
+def add_visuals(ws: Workspace, paper_id: str, figures: tuple[int, ...] = (), tables: tuple[int, ...] = (),
+                pages: list[int] | None = None) -> None:
+    """The placeholder PDF has no tables or figures: record what an extraction would have found (each on
+    `pages`, default p.1)."""
+    on = pages or [1]
+    atomic_write_json(paper_dir(ws, paper_id) / visuals.FILE, {
+        "version": visuals.VERSION,
+        "tables": [{"number": n, "page": on[0], "pages": on, "caption": f"Table {n}: numbers.", "rows": [["a", "b"]],
+                    "header_rows": 1} for n in tables],
+        "figures": [{"number": n, "page": on[0], "pages": on, "caption_page": on[0], "caption": f"Figure {n}: a plot.",
+                     "text": ""} for n in figures]})
 
 
 def add_step(ws: Workspace, step: int, final_answer: str | None = None, **extra: Any) -> None:
@@ -135,6 +149,7 @@ def full_workspace(home: Path, name: str = "full", answer: str = ANSWER) -> Work
               pages_json=3)
     add_paper(ws, "local:ab12cd34", "Lab Notes", ["Marie Curie"], None, pages=4)
     add_paper(ws, "2405.09999v1", "Never Cited", ["Nobody Here"], 2024, pages=8)
+    add_visuals(ws, "2401.01234v2", tables=(2,), pages=[4])
     add_run(ws, 1, "train.py", ["--dropout", "0.1"], 0, 12.34, {"accuracy": 0.86123, "loss": 0.41},
             {"accuracy.png": png_bytes(), "metrics.json": b'{"accuracy": 0.86123}\n'})
     add_run(ws, 2, "train.py", ["--dropout", "0.5", "--note", "a|b"], 1, 0.5, None, {})
