@@ -50,7 +50,9 @@ class Settings:
     worker_model: str = ""  # cheaper model for memory and summaries; defaults to `model`
     api_base: str = ""
     model_retries: int = 3
-    model_timeout: float = 120.0  # seconds per try; a call's total bound is model_timeout x (model_retries + 1)
+    model_timeout: float = 120.0  # a call's total bound is model_timeout x (model_retries + 1); also a try's silence bound
+    model_stall_timeout: float = 60.0  # a streamed try that gets no token for this long is closed (and retried)
+    system_prompt: str = "auto"  # auto | system | user: where the instructions go (user: inside the first user message)
     max_output_tokens: int = 4096  # cap on each planner reply
     worker_max_output_tokens: int = 1024  # cap on each worker reply
     # Planner loop.
@@ -184,7 +186,8 @@ def _as_float(value: Any) -> float:
 
 
 # Smallest accepted value of each number setting; every other number setting must be >= 0.
-_MINIMUM = {"max_steps": 1, "model_timeout": 0.001, "max_output_tokens": 1, "worker_max_output_tokens": 1,
+_MINIMUM = {"max_steps": 1, "model_timeout": 0.001, "model_stall_timeout": 0.001, "max_output_tokens": 1,
+            "worker_max_output_tokens": 1,
             "max_parse_errors": 1, "read_chars": 1, "pdf_max_mb": 0.001, "pdf_max_pages": 1,
             "http_timeout": 0.001, "evidence_concurrency": 1}
 
@@ -335,6 +338,9 @@ PAPER_SIZES = ("a4", "letter")  # the values of `paper_size` (export --format la
 VISION = ("auto", "on", "off")  # the values of `vision`
 
 
+SYSTEM_PROMPT_MODES = ("auto", "system", "user")
+
+
 def _check_choices(settings: Settings) -> None:
     """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources,
     paper_size, vision)."""
@@ -342,6 +348,9 @@ def _check_choices(settings: Settings) -> None:
         raise ConfigError(f"Setting 'vision' must be one of {', '.join(VISION)}, not {settings.vision!r}.")
     if settings.executor not in EXECUTORS:
         raise ConfigError(f"Setting 'executor' must be one of {', '.join(EXECUTORS)}, not {settings.executor!r}.")
+    if settings.system_prompt not in SYSTEM_PROMPT_MODES:
+        raise ConfigError(f"Setting 'system_prompt' must be one of {', '.join(SYSTEM_PROMPT_MODES)}, "
+                          f"not {settings.system_prompt!r}.")
     if settings.paper_size not in PAPER_SIZES:
         raise ConfigError(f"Setting 'paper_size' must be one of {', '.join(PAPER_SIZES)}, "
                           f"not {settings.paper_size!r}.")

@@ -22,7 +22,7 @@ from agent_scientist.agent.interpreter import SandboxedExecutor
 
 __all__ = [
     "ActionStep", "AgentError", "ChatMessage", "CodeOutput", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
-    "TaskStep", "Timing", "TokenUsage", "ask_reply", "attach_images", "drop_old_images", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
+    "TaskStep", "Timing", "TokenUsage", "ask_reply", "attach_images", "drop_old_images", "reply_message", "stream_request", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
     "planner_agent", "set_history", "stop_before_next_step", "text_message",
 ]
 
@@ -139,6 +139,20 @@ def drop_old_images(agent: Any, keep: int = 3, current: Any = None) -> None:
         steps.append(current)
     for step in steps[:-keep] if keep else steps:
         step.observations_images = None
+
+
+def stream_request(model: Any, messages: list[Any], **kwargs: Any) -> dict[str, Any]:
+    """The litellm.completion arguments smolagents' LiteLLMModel would send for `messages`, streamed with usage."""
+    request = model._prepare_completion_kwargs(
+        messages=messages, model=model.model_id, api_base=model.api_base, api_key=model.api_key,
+        custom_role_conversions=model.custom_role_conversions, convert_images_to_image_urls=True, **kwargs)
+    return {**request, "stream": True, "stream_options": {"include_usage": True}}
+
+
+def reply_message(text: str, tokens_in: int, tokens_out: int, raw: Any) -> ChatMessage:
+    """The assistant message a streamed reply adds up to, shaped as LiteLLMModel.generate returns it."""
+    return ChatMessage(role=MessageRole.ASSISTANT, content=text, raw=raw,
+                       token_usage=TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out))
 
 
 def is_parse_error(error: Any) -> bool:

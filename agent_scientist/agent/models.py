@@ -49,7 +49,8 @@ def build_model(settings: Settings, role: str = "planner") -> Any:
     # smolagents' own retry waits a minute per rate limit; bound_calls retries within the call's bound.
     model = LiteLLMModel(model_id=model_id, retry=False, **kwargs)
     return bound_calls(model, role=role, max_output_tokens=cap, timeout=settings.model_timeout,
-                       retries=settings.model_retries)
+                       retries=settings.model_retries, stall_timeout=settings.model_stall_timeout,
+                       api_base=settings.api_base, system_mode=SystemMode(settings.system_prompt))
 
 
 def endpoint_kwargs(model_id: str, api_base: str) -> dict[str, Any]:
@@ -201,7 +202,7 @@ class UsageMeter:
 # -- bounded calls -------------------------------------------------------------------------------
 
 class ModelCallTimeout(TimeoutError):
-    """A model call got no answer within its bound; the abandoned request is left to its own timeout."""
+    """A model call got no token within its stall bound, or ran past the whole call's bound; its stream is closed."""
 
 
 @dataclass
@@ -218,6 +219,11 @@ class CallState:
     tries: int = 1  # the most tries this call may make
     in_flight: bool = True
     ended: float | None = None
+    stall_s: float = 60.0  # a try with no token for this long is closed
+    tokens: int = 0  # output tokens of the try in progress, counted as they stream
+    try_started: float | None = None
+    first_token: float | None = None
+    last_token: float | None = None
     cut: bool = False  # the reply stopped at max_output_tokens
     timed_out: bool = False  # a try ran out of time (the call may still be retrying)
     last_error: str = ""
@@ -225,6 +231,13 @@ class CallState:
     @property
     def elapsed_s(self) -> float:
         return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Output tokens a second since the first token of the try in progress (0.0 before two tokens)."""
+        if not self.first_token or not self.last_token or self.tokens < 2 or self.last_token <= self.first_token:
+            return 0.0
+        return (self.tokens - 1) / (self.last_token - self.first_token)
 
     @property
     def hit_bound(self) -> bool:
@@ -249,6 +262,8 @@ def current_call(role: str | None = None) -> CallState | None:
 def output_was_cut(message: Any, max_output_tokens: int = 0) -> bool:
     """Whether a reply stopped at the output-token cap (finish_reason 'length', or usage at the cap)."""
     raw = getattr(message, "raw", None)
+    if isinstance(raw, dict) and raw.get("finish_reason") == "length":
+        return True
     choices = getattr(raw, "choices", None) or []
     if choices and getattr(choices[0], "finish_reason", None) == "length":
         return True
@@ -256,23 +271,74 @@ def output_was_cut(message: Any, max_output_tokens: int = 0) -> bool:
     return bool(max_output_tokens and usage is not None and usage.output_tokens >= max_output_tokens)
 
 
-def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, retries: int) -> Any:
-    """Bound every `model.generate`: `timeout` per try, by a clock; retries on transient errors
-    (Retry-After honoured) within timeout x (retries + 1) in total. Ctrl-C interrupts at once."""
-    original = model.generate
+class SystemMode:
+    """Where a model's instructions go: in a system message, or inside the first user message for chat templates
+    that drop the system role (gemma's). `auto` starts with `system` and switches once the server's prompt
+    tokens show the system message was dropped; `on_switch` records that (the workspace) and says so."""
+
+    def __init__(self, setting: str = "auto"):
+        self.setting = setting
+        self.fold = setting == "user"
+        self.on_switch: Any = None
+
+    @staticmethod
+    def dropped(prompt_chars: int, reported_tokens: int, system_chars: int) -> bool:
+        """Whether a reply's reported prompt tokens (under a quarter of the prompt's size) say the server
+        dropped the system message; the same rule as the live view's warning."""
+        expected = prompt_chars // 4  # about four characters a token
+        return bool(system_chars and reported_tokens and expected >= 500 and reported_tokens * 4 < expected)
+
+    def switch(self) -> None:
+        self.fold = True
+        if self.on_switch is not None:
+            self.on_switch()
+
+
+def fold_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages with every system message's text moved to the front of the first user message."""
+    system = "\n\n".join(_text_of(m.get("content")) for m in messages if m.get("role") == "system")
+    rest = [dict(m) for m in messages if m.get("role") != "system"]
+    if not system:
+        return rest
+    for message in rest:
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                message["content"] = [{"type": "text", "text": system + "\n\n"}, *content]
+            else:
+                message["content"] = f"{system}\n\n{content or ''}"
+            return rest
+    return [{"role": "user", "content": system}, *rest]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, retries: int,
+                stall_timeout: float = 60.0, api_base: str = "", system_mode: SystemMode | None = None) -> Any:
+    """Stream every `model.generate`, bounded: a try that gets no token for min(`stall_timeout`, `timeout`) is
+    closed; the whole call, retries (Retry-After honoured) and waits included, within timeout x (retries + 1).
+    A try still producing is never cut before that. Ctrl-C, a bound or an error closes the stream (the HTTP
+    connection), which makes llama.cpp, vLLM and Ollama stop generating; a try after a timeout waits first
+    until the server answers `/models` again, so it never queues behind the abandoned one."""
     model_id = getattr(model, "model_id", "") or ""
     tries = max(0, int(retries)) + 1
+    silence = min(stall_timeout, timeout)
+    model.system_mode = system_mode or SystemMode("system")  # loop.run may share one between planner and worker
 
-    def generate(*args: Any, **kwargs: Any) -> Any:
-        state = CallState(role, model_id, max_output_tokens, timeout, timeout * tries, time.monotonic(), tries=tries)
+    def generate(messages: list[Any], **kwargs: Any) -> Any:
+        state = CallState(role, model_id, max_output_tokens, timeout, timeout * tries, time.monotonic(), tries=tries,
+                          stall_s=silence)
         with _calls_lock:
             _calls[role] = state
         deadline = state.started + state.total_s
         try:
             while True:
                 try:
-                    message = _with_deadline(original, args, kwargs, min(timeout, deadline - time.monotonic()),
-                                             f"{model_id} (try {state.attempt} of {tries})")
+                    message = _stream_once(model, messages, kwargs, state, deadline, model.system_mode)
                 except Exception as exc:
                     state.last_error = str(exc)[:200]
                     state.timed_out = isinstance(exc, ModelCallTimeout)
@@ -280,6 +346,8 @@ def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, r
                     if wait is None or state.attempt >= tries or time.monotonic() + wait >= deadline:
                         raise
                     time.sleep(wait)
+                    if state.timed_out and api_base:
+                        wait_until_free(api_base, deadline - time.monotonic())
                     state.attempt += 1
                     continue
                 state.timed_out = False
@@ -293,27 +361,176 @@ def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, r
     return model
 
 
-def _with_deadline(fn: Any, args: tuple, kwargs: dict, seconds: float, what: str) -> Any:
-    """fn(*args, **kwargs) in a daemon thread, waited for at most `seconds` (signals still interrupt)."""
-    if seconds <= 0:
-        raise ModelCallTimeout(f"{what}: no time left in this call's bound")
+def _stream_once(model: Any, messages: list[Any], kwargs: dict[str, Any], state: CallState, deadline: float,
+                 mode: SystemMode) -> Any:
+    """One streamed try; with `auto` system mode, sent again at once folded if the server dropped the system
+    message (that reply was written without the instructions)."""
+    from agent_scientist.agent.adapter import stream_request
+
+    request = stream_request(model, messages, **kwargs)
+    plain = request["messages"]
+    if mode.fold:
+        request["messages"] = fold_system(plain)
+    message = _stream(request, state, deadline)
+    if mode.setting == "auto" and not mode.fold:
+        prompt_chars = sum(len(_text_of(m.get("content"))) for m in plain)
+        system_chars = sum(len(_text_of(m.get("content"))) for m in plain if m.get("role") == "system")
+        if mode.dropped(prompt_chars, message.token_usage.input_tokens, system_chars):
+            mode.switch()
+            request["messages"] = fold_system(plain)
+            state.tokens = 0
+            message = _stream(request, state, deadline)
+    return message
+
+
+def _stream(request: dict[str, Any], state: CallState, deadline: float) -> Any:
+    """Read one streamed reply from a daemon thread, chunk by chunk; the calling thread waits on the chunks (so
+    signals interrupt it) and closes the connection on any exit but the end of the reply."""
+    import queue
+
+    from agent_scientist.agent.adapter import reply_message
+
+    litellm = import_litellm()
+    chunks: queue.Queue = queue.Queue()
     box: dict[str, Any] = {}
-    done = threading.Event()
+    cancel = threading.Event()
+    what = f"{state.model_id} (try {state.attempt} of {state.tries})"
 
-    def target() -> None:
+    def read() -> None:
         try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
+            stream = litellm.completion(**request)
+            box["stream"] = stream
+            if cancel.is_set():
+                return
+            for chunk in stream:
+                chunks.put(("chunk", chunk))
+                if cancel.is_set():
+                    return
+            chunks.put(("end", None))
+        except BaseException as exc:  # handed to the waiting thread
+            chunks.put(("error", exc))
         finally:
-            done.set()
+            if cancel.is_set():
+                close_stream(box.get("stream"))
 
-    threading.Thread(target=target, name=f"model-call {what}", daemon=True).start()
-    if not done.wait(seconds):
-        raise ModelCallTimeout(f"{what} gave no answer within {seconds:.0f} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if deadline - time.monotonic() <= 0:
+        raise ModelCallTimeout(f"{what}: no time left in this call's bound")
+    state.try_started = time.monotonic()
+    state.first_token = state.last_token = None
+    state.tokens = 0
+    threading.Thread(target=read, name=f"model-stream {what}", daemon=True).start()
+    parts: list[str] = []
+    usage: Any = None
+    finish = None
+    last = time.monotonic()
+    ended = False
+    try:
+        while True:
+            now = time.monotonic()
+            wait = min(last + state.stall_s, deadline) - now
+            if wait <= 0:
+                if now >= deadline:
+                    raise ModelCallTimeout(f"{what}: the whole call's bound ({state.total_s:.0f} s) ran out "
+                                           f"after {state.tokens} tokens")
+                raise ModelCallTimeout(f"{what} gave no token for {state.stall_s:.0f} s (model_stall_timeout)")
+            try:
+                kind, item = chunks.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if kind == "error":
+                raise item
+            if kind == "end":
+                ended = True
+                break
+            last = time.monotonic()
+            if getattr(item, "usage", None):
+                usage = item.usage
+            for choice in getattr(item, "choices", None) or []:
+                delta = getattr(choice, "delta", None)
+                text = getattr(delta, "content", None) if delta is not None else None
+                if text:
+                    parts.append(text)
+                    state.tokens += 1  # llama.cpp, vLLM and Ollama send about one token a chunk
+                    state.first_token = state.first_token or last
+                    state.last_token = last
+                finish = getattr(choice, "finish_reason", None) or finish
+    finally:
+        if not ended:
+            cancel.set()
+            close_stream(box.get("stream"))
+    tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+    tokens_out = int(getattr(usage, "completion_tokens", 0) or 0) or state.tokens
+    state.tokens = tokens_out
+    return reply_message("".join(parts), tokens_in, tokens_out, raw={"finish_reason": finish})
+
+
+def close_stream(stream: Any) -> None:
+    """Close a litellm stream's HTTP connection now, even while another thread reads it (a socket shutdown)."""
+    if stream is None:
+        return
+    inner = getattr(stream, "completion_stream", stream)
+    response = getattr(inner, "response", None) or getattr(stream, "response", None)
+    extensions = getattr(response, "extensions", None) or {}
+    network = extensions.get("network_stream") if isinstance(extensions, dict) else None
+    sock = network.get_extra_info("socket") if network is not None else None
+    if sock is not None:
+        import socket
+
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    for closer in (getattr(inner, "close", None), getattr(response, "close", None)):
+        try:
+            if closer is not None:
+                closer()
+        except Exception:  # already closed, or closed under the reader's feet
+            pass
+
+
+def wait_until_free(api_base: str, seconds: float) -> bool:
+    """Before a try after a timeout: wait (at most `seconds`) until the server answers /models again, so the
+    identical prompt is not queued behind the abandoned one; says so when it waits."""
+    from agent_scientist.doctor import models_urls, probe
+
+    url = models_urls(api_base)[0]
+    end = time.monotonic() + max(0.0, seconds)
+    said = False
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            probe(url, min(4.0, left))
+            return True
+        except OSError:
+            if not said:
+                said = True
+                say(f"the model server is still busy with the abandoned request; waiting for {url} "
+                    f"(at most {left:.0f} s) before trying again")
+
+
+def say(message: str) -> None:
+    """A line for the user from a model call (stderr; the live view redirects it above its spinner)."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def bound_hint(state: CallState | None) -> str:
+    """After a call cut at the cap or stalled: which setting to change, with the measured tokens/s."""
+    if state is None:
+        return ""
+    rate = state.tokens_per_s
+    speed = f"{rate:.1f} tokens/s measured" if rate else "no token/s measured"
+    if state.cut:
+        need = f"; a full {state.max_output_tokens}-token reply takes about {state.max_output_tokens / rate:.0f} s" \
+            if rate else ""
+        return f"raise max_output_tokens (now {state.max_output_tokens}) or ask for shorter replies ({speed}{need})"
+    if state.timed_out:
+        return (f"raise model_stall_timeout (now {state.stall_s:g} s) if the server is slow to start a reply "
+                f"({speed}, {state.tokens} tokens before the stall)")
+    return ""
 
 
 _TRANSIENT = {408, 409, 425, 429, 500, 502, 503, 504, 529}

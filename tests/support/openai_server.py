@@ -11,6 +11,14 @@ never consume the planner's script. `responder(payload)`, if given, answers any 
 text or an int status; None falls through to the scripts), so concurrent runs can be answered by their
 content. POST /embeddings answers with bag-of-words vectors (hashed words), so texts that share words are
 near each other, as with a real embedding model.
+
+Like llama.cpp: a request with `"stream": true` is answered as server-sent events (`data: {...}` chunks, one
+token of four characters each, at `tokens_per_s` if set, usage in the last chunk, then `data: [DONE]`); the
+server stops generating when the client closes the connection (`closed_at` holds when it noticed). A non-streamed
+request at `tokens_per_s` is generated in full whether or not the client still waits (`generated` counts the
+tokens). `drop_system` drops system messages the way gemma's chat template does (the model never sees them,
+the prompt tokens count only the rest). `models_delay_s` makes GET /models answer that late while a chat
+request is being answered (a busy single-slot server).
 """
 
 from __future__ import annotations
@@ -26,7 +34,14 @@ class ChatServer:
     def __init__(self, script: list[Any] | None = None, default: str | None = None,
                  worker_script: list[Any] | None = None, worker_default: str = "nothing to add",
                  prompt_tokens: int | None = None, responder: Any = None, delay_s: float = 0.0,
+                 tokens_per_s: float = 0.0, drop_system: bool = False, models_delay_s: float = 0.0,
                  accepts_parts: bool = False):
+        self.tokens_per_s = tokens_per_s
+        self.drop_system = drop_system
+        self.models_delay_s = models_delay_s
+        self.closed_at: list[float] = []  # time.monotonic() when a streaming client's close was noticed
+        self.generated = 0  # tokens generated, whether or not anyone read them
+        self.seen: list[list[dict[str, Any]]] = []  # the messages the "model" saw (after the template)
         self.delay_s = delay_s  # every chat answer waits this long (a slow model)
         self.in_flight = 0  # chat requests being answered now
         self.max_in_flight = 0  # the most at once
@@ -105,6 +120,8 @@ class ChatServer:
 
             def do_GET(self) -> None:  # noqa: N802 - the model list every OpenAI-compatible server answers
                 if self.path.rstrip("/").endswith("/models"):
+                    if server.models_delay_s and server.in_flight:
+                        time.sleep(server.models_delay_s)
                     self._send(200, {"object": "list", "data": [{"id": "test", "object": "model"}]})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -158,11 +175,16 @@ class ChatServer:
                     headers = {"Retry-After": "0"} if entry == 429 else {}
                     self._send(entry, {"error": {"message": f"scripted {entry}", "type": "server_error"}}, headers)
                     return
+                messages = payload["messages"]
+                if server.drop_system:
+                    messages = [m for m in messages if m.get("role") != "system"]
+                with server.lock:
+                    server.seen.append(messages)
                 text = entry
                 for stop in payload.get("stop") or []:
                     if stop and stop in text:
                         text = text[: text.index(stop)]
-                prompt_tokens = sum(len(m["content"]) for m in payload["messages"]) // 4
+                prompt_tokens = sum(len(m["content"]) for m in messages) // 4
                 if server.prompt_tokens is not None:
                     prompt_tokens = server.prompt_tokens
                 completion_tokens = max(1, len(text) // 4)
@@ -170,6 +192,16 @@ class ChatServer:
                 cap = payload.get("max_tokens")
                 if cap and completion_tokens > cap:
                     text, completion_tokens, finish = text[: cap * 4], cap, "length"
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                         "total_tokens": prompt_tokens + completion_tokens}
+                if payload.get("stream"):
+                    self._stream(payload, text, finish, usage)
+                    return
+                if server.tokens_per_s:  # generated in full, whoever still waits for it
+                    for _ in range(completion_tokens):
+                        time.sleep(1 / server.tokens_per_s)
+                        with server.lock:
+                            server.generated += 1
                 self._send(200, {
                     "id": f"chatcmpl-{len(server.requests)}",
                     "object": "chat.completion",
@@ -180,6 +212,36 @@ class ChatServer:
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                               "total_tokens": prompt_tokens + completion_tokens},
                 })
+
+            def _stream(self, payload: dict[str, Any], text: str, finish: str, usage: dict[str, Any]) -> None:
+                base = {"id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": payload.get("model", "test")}
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                pieces = [text[i:i + 4] for i in range(0, len(text), 4)] or [""]
+                events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                "finish_reason": None}]}]
+                events += [{**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+                           for p in pieces]
+                events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+                if (payload.get("stream_options") or {}).get("include_usage"):
+                    events.append({**base, "choices": [], "usage": usage})
+                try:
+                    for i, event in enumerate(events):
+                        if server.tokens_per_s and 0 < i <= len(pieces):
+                            time.sleep(1 / server.tokens_per_s)
+                            with server.lock:
+                                server.generated += 1
+                        self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    with server.lock:
+                        server.closed_at.append(time.monotonic())  # the client left: stop generating
+                self.close_connection = True
 
         return Handler
 
