@@ -212,6 +212,7 @@ def run(
         for warning in ctx.warnings:
             progress.warn(warning)
         model_id = getattr(model, "model_id", "") or settings.model
+        share_system_mode(ws, settings, progress, model, worker_model)
         recorder = StepRecorder(ws, ctx, settings, model_id, progress, meter)
         agent = build_agent(ctx, box, model, recorder)
 
@@ -236,7 +237,11 @@ def run(
 
         outcome = _review(review, agent, task, review_pending, resuming, recorder, progress, meter)
         ws.update(status=outcome.status, stop_reason=outcome.reason)
-        bound = settings.end_of_run_timeout if outcome.reason == "interrupted" else None
+        if outcome.status == "failed" and hasattr(progress, "call_failed"):
+            progress.call_failed(outcome.reason)  # a stalled call: which setting to change
+        bound = min(settings.end_of_run_timeout, INTERRUPT_GRACE_S) if outcome.reason == "interrupted" else None
+        if box.run_end_hooks and hasattr(progress, "phase"):
+            progress.phase("end of run: lessons (worker model call)")
         skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound)
         close_executors(agent)  # the sandboxed interpreters of the planner and its managed agents
         end = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
@@ -247,6 +252,30 @@ def run(
         ws.append_step({**end, **(meter.take() if meter else {})})
         progress.end(ws, outcome)
         return outcome
+
+
+INTERRUPT_GRACE_S = 2.5  # after Ctrl-C the process exits within 3 s: end-of-run work gets at most this long
+
+
+def share_system_mode(ws: Workspace, settings: Settings, progress: Any, *models: Any) -> None:
+    """One system-prompt mode for the planner and the worker: `system_prompt = auto` starts from what the workspace
+    recorded; a switch (the server dropped the system message) is recorded there and said once."""
+    from agent_scientist.agent.models import SystemMode
+
+    mode = SystemMode(settings.system_prompt)
+    if settings.system_prompt == "auto" and ws.meta.get("system_prompt") == "user":
+        mode.fold = True
+
+    def switched() -> None:
+        ws.update(system_prompt="user")
+        progress.warn("the server's prompt tokens show its chat template drops the system message: the "
+                      "instructions now go inside the first user message (recorded in the workspace; "
+                      "set system_prompt = system to undo)")
+
+    mode.on_switch = switched
+    for model in models:
+        if model is not None and hasattr(model, "system_mode"):
+            model.system_mode = mode
 
 
 def run_end_hooks(hooks: list[Any], agent: Any, status: str, progress: Progress,

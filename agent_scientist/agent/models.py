@@ -224,6 +224,7 @@ class CallState:
     try_started: float | None = None
     first_token: float | None = None
     last_token: float | None = None
+    spent: bool = False  # the whole call's bound ran out (not a stall)
     cut: bool = False  # the reply stopped at max_output_tokens
     timed_out: bool = False  # a try ran out of time (the call may still be retrying)
     last_error: str = ""
@@ -430,6 +431,7 @@ def _stream(request: dict[str, Any], state: CallState, deadline: float) -> Any:
             wait = min(last + state.stall_s, deadline) - now
             if wait <= 0:
                 if now >= deadline:
+                    state.spent = True
                     raise ModelCallTimeout(f"{what}: the whole call's bound ({state.total_s:.0f} s) ran out "
                                            f"after {state.tokens} tokens")
                 raise ModelCallTimeout(f"{what} gave no token for {state.stall_s:.0f} s (model_stall_timeout)")
@@ -527,6 +529,9 @@ def bound_hint(state: CallState | None) -> str:
         need = f"; a full {state.max_output_tokens}-token reply takes about {state.max_output_tokens / rate:.0f} s" \
             if rate else ""
         return f"raise max_output_tokens (now {state.max_output_tokens}) or ask for shorter replies ({speed}{need})"
+    if state.timed_out and state.spent:
+        return (f"raise model_timeout (now {state.timeout_s:g} s; a whole call may take {state.total_s:g} s) "
+                f"({speed}, {state.tokens} tokens in the last try)")
     if state.timed_out:
         return (f"raise model_stall_timeout (now {state.stall_s:g} s) if the server is slow to start a reply "
                 f"({speed}, {state.tokens} tokens before the stall)")

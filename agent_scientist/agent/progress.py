@@ -30,11 +30,30 @@ FORMAT_HINT = ("{n} steps in a row without a code block: the model is not writin
 SDK_LOGGERS = ("openai._base_client", "anthropic._base_client")
 
 
-def _planner_call() -> Any:
-    """The planner's model call in flight, from the bounded-call hook in agent/models.py; None if none."""
+def _planner_call(role: str = "planner") -> Any:
+    """The model call of `role` in flight, from the bounded-call hook in agent/models.py; None if none."""
     models = sys.modules.get("agent_scientist.agent.models")
-    call = models.current_call("planner") if models is not None else None
+    call = models.current_call(role) if models is not None else None
     return call if call is not None and call.in_flight else None
+
+
+def _last_call() -> Any:
+    """The planner's latest call, in flight or not (for the hint after a cut reply)."""
+    models = sys.modules.get("agent_scientist.agent.models")
+    return models.current_call("planner") if models is not None else None
+
+
+def _hint() -> str:
+    models = sys.modules.get("agent_scientist.agent.models")
+    return models.bound_hint(_last_call()) if models is not None else ""
+
+
+def _stream_figures(call: Any) -> str:
+    """`312 tok so far · 19.5 tok/s` for a streamed call in flight; empty before its first token."""
+    if call is None or not call.tokens:
+        return ""
+    rate = call.tokens_per_s
+    return f"{call.tokens} tok so far" + (f" · {rate:.1f} tok/s" if rate else "")
 
 
 class _CallWatch:
@@ -143,8 +162,22 @@ class Progress:
             self._ticker = threading.Thread(target=self._tick, daemon=True)
             self._ticker.start()
 
+    def phase(self, text: str) -> None:
+        """Name the work after the last step (e.g. the end-of-run worker call), so it is not shown as a step."""
+        self.phase_text = text
+        if self.status is not None:
+            self.status.update(self.thinking_line())
+        else:
+            self._line(text)
+
     def thinking_line(self) -> str:
-        """`Step 3: thinking… 12s in this model call · try 2 · output cap 4096 tok`."""
+        """`Step 3: thinking… 12s in this model call · 312 tok so far · 19.5 tok/s · try 2 · output cap 4096 tok`."""
+        if getattr(self, "phase_text", ""):
+            call = _planner_call("worker")
+            parts = [f"{self.phase_text}…"]
+            if call is not None:
+                parts += [f"{call.elapsed_s:.0f}s", _stream_figures(call)]
+            return " · ".join(p for p in [*parts, f"run {self._elapsed()}"] if p)
         watch = self.watch
         seconds = time.monotonic() - (watch.started if watch.tries else self.step_started)
         tries, cap = watch.tries, watch.cap
@@ -152,6 +185,8 @@ class Progress:
         if call is not None:
             seconds, tries, cap = call.elapsed_s, max(tries, call.attempt), call.max_output_tokens or cap
         parts = [f"Step {self.next_step}: thinking… {seconds:.0f}s in this model call"]
+        if _stream_figures(call):
+            parts.append(_stream_figures(call))
         if tries > 1:
             parts.append(f"try {tries}" + (" (the last try ran out of time)" if call and call.timed_out else ""))
         if cap:
@@ -231,8 +266,9 @@ class Progress:
         notes = []
         out = int(record.get("tokens_out") or 0)
         if record.get("cut") or (cap and out >= cap):
+            hint = _hint()
             notes.append(f"step {record.get('step')}: the model's output hit the cap of {cap or out} tokens and "
-                         "was cut (max_output_tokens)")
+                         "was cut (max_output_tokens)" + (f": {hint}" if hint else ""))
         if record.get("error") and failure_kind(record["error"]) == "the model wrote no code block":
             self.format_errors += 1
         else:
@@ -248,6 +284,12 @@ class Progress:
                          f"({self.prompt_chars} characters): it may be dropping messages (e.g. a chat template "
                          "without a system role); the model may not see its instructions")
         return notes
+
+    def call_failed(self, error: str) -> None:
+        """After a model call that ended at a bound (a stall): which setting to change, with the tokens/s."""
+        hint = _hint()
+        if hint:
+            self.warn(f"{short(error, 160)}: {hint}")
 
     def activity(self, text: str) -> None:
         """Work between steps (e.g. "checking claims 3/12"): the spinner's text, or a plain line."""

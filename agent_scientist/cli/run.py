@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -181,11 +182,35 @@ def _preflight(settings: Settings, offline_ok: bool = False) -> None:
     """Refuse, with the fix, a run that cannot work (unknown provider, no key, no server); warn on cost."""
     from agent_scientist.doctor import preflight
 
-    problems = preflight(settings, offline_ok)
+    problems = _wait_if_busy(settings, preflight(settings, offline_ok), offline_ok)
     if problems:
         fail("This run cannot start:\n" + "\n".join(f"  - {what}: {detail}" for what, _, detail in problems)
              + "\nNothing was created. Check everything with: agent-scientist doctor", EXIT_USAGE)
     warn_unpriced(settings, "--budget-usd", settings.budget_usd)
+
+
+BUSY_WAIT_S = 30.0  # a server that accepts connections but is busy generating gets this long to answer
+
+
+def _wait_if_busy(settings: Settings, problems: list[Any], offline_ok: bool = False) -> list[Any]:
+    """A server that accepts connections but does not answer /models in time is busy (e.g. still generating an
+    abandoned reply): wait for it, up to BUSY_WAIT_S, saying so, instead of refusing."""
+    import time
+
+    from agent_scientist.doctor import preflight
+
+    busy = [p for p in problems if p[0] == "api base" and "did not answer within" in p[2]]
+    if not busy or len(busy) != len(problems):
+        return problems
+    started = time.monotonic()
+    print(f"server busy: {settings.api_base} accepts connections but has not answered yet (it may still be "
+          f"finishing an earlier request); waiting up to {BUSY_WAIT_S:g} s", file=sys.stderr, flush=True)
+    while time.monotonic() - started < BUSY_WAIT_S:
+        problems = preflight(settings, offline_ok)
+        if not problems:
+            print(f"server ready after {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+            return problems
+    return problems
 
 
 def _quote(text: str) -> str:

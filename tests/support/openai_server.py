@@ -41,7 +41,7 @@ class ChatServer:
         self.models_delay_s = models_delay_s
         self.closed_at: list[float] = []  # time.monotonic() when a streaming client's close was noticed
         self.generated = 0  # tokens generated, whether or not anyone read them
-        self.seen: list[list[dict[str, Any]]] = []  # the messages the "model" saw (after the template)
+        self.seen: list[dict[str, Any]] = []  # {"model", "messages"}: what the "model" saw (after the template)
         self.delay_s = delay_s  # every chat answer waits this long (a slow model)
         self.in_flight = 0  # chat requests being answered now
         self.max_in_flight = 0  # the most at once
@@ -179,7 +179,7 @@ class ChatServer:
                 if server.drop_system:
                     messages = [m for m in messages if m.get("role") != "system"]
                 with server.lock:
-                    server.seen.append(messages)
+                    server.seen.append({"model": payload.get("model"), "messages": messages})
                 text = entry
                 for stop in payload.get("stop") or []:
                     if stop and stop in text:
