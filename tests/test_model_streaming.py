@@ -133,3 +133,20 @@ def test_ctrl_c_skips_the_lessons_within_3_s_and_labels_the_end_of_run_call(home
     assert proc.returncode == 130, err
     assert "end of run: lessons (worker model call)" in out
     assert "end-of-run work (lessons) skipped: not done within end_of_run_timeout (2.5 s)" in err
+
+
+def test_a_try_after_a_stall_waits_until_the_server_is_free(home, capfd):
+    from agent_scientist.agent import models
+    from agent_scientist.agent.adapter import text_message
+    from agent_scientist.config import load_settings
+
+    hold = threading.Event()  # the server holds the first request (no token), and /models is slow meanwhile
+    with ChatServer([hold, "abandoned", "fine"], models_delay_s=5) as server:
+        s = load_settings({"home": str(home), "model": "openai/gpt-4o-mini", "api_base": server.url,
+                           "model_stall_timeout": 3, "model_timeout": 30, "model_retries": 1})
+        planner = models.build_model(s, "planner")
+        threading.Timer(8, hold.set).start()  # the abandoned request ends; the server is free again
+        reply = planner.generate([text_message("user", "hello")])
+    assert reply.content == "fine"
+    assert "still busy with the abandoned request; waiting for" in capfd.readouterr().err
+    assert server.chat_calls == 2 and server.max_in_flight == 1  # the second try never queued behind the first

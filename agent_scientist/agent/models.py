@@ -493,23 +493,40 @@ def close_stream(stream: Any) -> None:
 def wait_until_free(api_base: str, seconds: float) -> bool:
     """Before a try after a timeout: wait (at most `seconds`) until the server answers /models again, so the
     identical prompt is not queued behind the abandoned one; says so when it waits."""
-    from agent_scientist.doctor import models_urls, probe
-
-    url = models_urls(api_base)[0]
+    base = api_base.rstrip("/")
+    url = base + ("/models" if base.endswith("/v1") else "/v1/models")
     end = time.monotonic() + max(0.0, seconds)
     said = False
     while True:
         left = end - time.monotonic()
         if left <= 0:
             return False
-        try:
-            probe(url, min(4.0, left))
+        if _answers(url, min(4.0, left)):
             return True
-        except OSError:
-            if not said:
-                said = True
-                say(f"the model server is still busy with the abandoned request; waiting for {url} "
-                    f"(at most {left:.0f} s) before trying again")
+        if not said:
+            said = True
+            say(f"the model server is still busy with the abandoned request; waiting for {url} "
+                f"(at most {left:.0f} s) before trying again")
+
+
+def _answers(url: str, seconds: float) -> bool:
+    """Whether GET `url` gets any HTTP answer within `seconds` (read in a daemon thread, so nothing hangs)."""
+    import urllib.error
+    import urllib.request
+
+    done = threading.Event()
+
+    def get() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=seconds):  # noqa: S310 - the configured api_base
+                done.set()
+        except urllib.error.HTTPError:
+            done.set()  # an answer all the same: the server is free
+        except Exception:  # refused, reset or timed out: not free yet
+            time.sleep(min(1.0, seconds))
+
+    threading.Thread(target=get, daemon=True).start()
+    return done.wait(seconds)
 
 
 def say(message: str) -> None:
