@@ -21,7 +21,7 @@ from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import build_toolbox, planner_tools
 from agent_scientist.config import Settings
 from agent_scientist.contracts import Capability, Toolbox, ToolContext
-from agent_scientist.prompts import load as load_prompts
+from agent_scientist.prompting import load as load_prompts
 from agent_scientist.records import StepRecord
 from agent_scientist.workspace import Workspace
 

@@ -342,7 +342,7 @@ def _retry_wait(exc: BaseException, attempt: int) -> float | None:
 
 def ask_prompt(model: Any, spec: dict[str, Any], max_tokens: int = 0, **fields: Any) -> str:
     """One call with a prompt of prompts/*.yaml (`system`, and `user` with {{name}} fields); the reply text."""
-    from agent_scientist.prompts import render
+    from agent_scientist.prompting import render
 
     return ask_model(model, str(spec["system"]).strip(), render(str(spec["user"]), **fields), max_tokens)[0]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
 from agent_scientist.papers.citations import source_key
-from agent_scientist.prompts import load
+from agent_scientist.prompting import load
 from agent_scientist.workspace import Workspace
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
