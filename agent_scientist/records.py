@@ -76,6 +76,7 @@ class StepRecord(TypedDict, total=False):
     worker_tokens_in: int  # the worker model's usage during this step (memory, summaries, reviews)
     worker_tokens_out: int
     worker_cost_usd: float
+    cut: bool  # action/planning: the model's output reached max_output_tokens (the next prompt says so)
     # action
     model_output: str | None
     code: str | None
@@ -144,12 +145,31 @@ class PaperMeta(TypedDict, total=False):
     categories: list[str]
     comment: str
     pdf_url: str
-    source: str  # where the paper came from: arxiv, local
+    source: str  # where the paper came from: arxiv, local, or the index that found it (papers.sources)
     file: str  # paper.pdf
     pages: int  # pages extracted
     total_pages: int  # when the PDF had more pages than were extracted
     added_at: str
     sha256: str
+    # papers.store.paper_meta: every paper; the rest below only when known (store.OPTIONAL_META, WORK_META)
+    year: int | None
+    primary_category: str
+    abs_url: str
+    doi: str  # papers.ids normal form (lower case)
+    arxiv_id: str  # a non-arXiv paper (local PDF, DOI) that is also on arXiv
+    s2_id: str
+    openalex_id: str
+    venue: str
+    citation_count: int | None
+    publication_type: str
+    retracted: bool
+    tldr: str
+    open_access: bool
+    original_path: str  # local: the file it was added from
+    local_id: str  # the arXiv copy of a local PDF that printed its arXiv id: the local paper's id
+    scanned: bool  # some pages had no text layer (papers.pdf)
+    full_text: bool  # False: no full text anywhere, only the abstract (pages is 0)
+    full_text_note: str  # why there is no full text
 
 
 class Note(TypedDict, total=False):
