@@ -112,8 +112,20 @@ class StepRecord(TypedDict, total=False):
     items: list[dict[str, Any]]  # {id, passage_id, paper_id, pages, page, score, stance, summary, quote, dropped}
 
 
-class RunRecord(TypedDict, total=False):
-    """One line of runs.jsonl: an experiment run and what it produced."""
+class Placement(TypedDict, total=False):
+    """Where an experiment ran (experiments.executors' Outcome.placement), recorded on its RunRecord."""
+
+    executor: str  # local or ray
+    node: str  # host name
+    node_ip: str  # ray
+    node_id: str  # ray
+    resources: dict[str, float]  # ray: what the run asked the cluster for
+    left_on_worker: list[str]  # ray: files over ray_max_download_mb, left on the node
+    kept_dir: str  # ray: where they are
+
+
+class RunRecord(Placement, total=False):
+    """One line of runs.jsonl: an experiment run and what it produced (and where: its Placement keys)."""
 
     v: int
     run: int
@@ -130,6 +142,9 @@ class RunRecord(TypedDict, total=False):
     output_dir: str  # runs/<n>, relative to files/
     protections: dict[str, bool]
     step: int  # the planner step that ran it
+    gpus: list[str]  # the GPUs the run could see, e.g. "0: NVIDIA H200, 140 GiB"
+    stopped: str  # the sandbox stopped it early: "write limit" or "memory limit"
+    error: str  # the run was lost (worker or cluster gone)
 
 
 class PaperMeta(TypedDict, total=False):
