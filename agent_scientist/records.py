@@ -82,7 +82,7 @@ class StepRecord(TypedDict, total=False):
     code: str | None
     observation: str | None
     error: str | None
-    final_answer: str
+    final_answer: str | None  # present on the step that ended with an answer (None: it gave no value)
     # planning
     plan: str
     # run_start
@@ -96,6 +96,7 @@ class StepRecord(TypedDict, total=False):
     status: Status
     reason: str
     log: str  # run_end of a failed run: the workspace file with its traceback (run.log)
+    end_of_run_skipped: str  # run_end: the end-of-run hooks that did not finish in time
     # claim_check (one reviewer call) and review (one checked answer): agent_scientist.review.revise
     answer_step: int  # the action step whose final answer was checked
     answer_sha: str  # sha256 prefix of that answer

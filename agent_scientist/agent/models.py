@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from agent_scientist.config import Settings
+from agent_scientist.records import StepRecord
 
 
 def import_litellm() -> Any:
@@ -185,7 +186,7 @@ class UsageMeter:
 
         model.generate = generate
 
-    def take(self) -> dict[str, Any]:
+    def take(self) -> StepRecord:
         """The usage since the last take, as step-record fields."""
         tokens_in, tokens_out = self.tokens_in, self.tokens_out
         self.tokens_in = self.tokens_out = 0
