@@ -86,7 +86,7 @@ class StepRecord(TypedDict, total=False):
     # planning
     plan: str
     # run_start
-    task: str
+    task: str | None  # run_start: the planner's task; review: the revision asked for (None: the answer stands)
     instruction: str | None
     resumed: bool
     # summary (history trimming): steps covers[0]..covers[1] folded into text
@@ -98,7 +98,7 @@ class StepRecord(TypedDict, total=False):
     log: str  # run_end of a failed run: the workspace file with its traceback (run.log)
     end_of_run_skipped: str  # run_end: the end-of-run hooks that did not finish in time
     # claim_check (one reviewer call) and review (one checked answer): agent_scientist.review.revise
-    answer_step: int  # the action step whose final answer was checked
+    answer_step: int | None  # the action step whose final answer was checked (None: an old record without `step`)
     answer_sha: str  # sha256 prefix of that answer
     reviewer: str  # the worker model that gave the verdicts
     verdicts: list[dict[str, Any]]  # claim_check: {claim, paper_id, pages, verdict, model_verdict, quote, ...}

@@ -59,7 +59,7 @@ def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
     return next((m for m in complete if any(same(a) for a in ids.aliases(m))), None)
 
 
-def page_count(folder_of: Callable[[str], Path], meta: PaperMeta) -> int:
+def page_count(folder_of: Callable[[str], Path], meta: Mapping[str, Any]) -> int:
     """Pages of a cached paper: meta "pages", else pages.json (meta written before extraction), else 0."""
     n = int(meta.get("pages") or 0)
     if not n:
