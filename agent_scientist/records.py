@@ -56,6 +56,7 @@ class WorkspaceMeta(TypedDict, total=False):
     tokens_in: int  # planner and worker tokens together
     tokens_out: int
     cost_usd: float
+    eval: dict[str, Any]  # a workspace run by `eval`: its wall time so far (agent_scientist.evals.worker)
 
 
 class StepRecord(TypedDict, total=False):

@@ -417,7 +417,7 @@ def _usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def evidence_usage(records: list[StepRecord]) -> dict[str, Any]:
+def evidence_usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Tokens and cost of gather_evidence's worker calls (its `evidence` records), shown apart by show and the report."""
     total: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
     for r in records:

@@ -8,6 +8,7 @@ alone, and become markdown links after it (the renderer escapes any link a model
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from agent_scientist.papers.citation_index import CitationIndex
@@ -91,7 +92,7 @@ def evidence_section(review: dict[str, Any], index: CitationIndex, strict: bool 
     return "\n".join(lines)
 
 
-def claims_json(review: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+def claims_json(review: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
     """The `claims` list of `export --format json` and `verify --json`."""
     if not review:
         return None
