@@ -304,7 +304,7 @@ def last_answer(records: Sequence[Mapping[str, Any]]) -> tuple[int, Mapping[str,
     return None
 
 
-def latest_review(records: Sequence[Mapping[str, Any]], answer: str | None = None) -> dict[str, Any] | None:
+def latest_review(records: Sequence[StepRecord], answer: str | None = None) -> StepRecord | None:
     """The last complete review of `answer` (default: the workspace's last answer), or None."""
     found = last_answer(records)
     if found is None:
@@ -313,7 +313,7 @@ def latest_review(records: Sequence[Mapping[str, Any]], answer: str | None = Non
     sha = answer_hash(answer)
     for record in reversed(records):
         if record.get("type") == "review" and record.get("answer_sha") == sha:
-            return dict(record)
+            return StepRecord(**record)
     return None
 
 

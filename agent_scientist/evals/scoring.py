@@ -15,6 +15,7 @@ from typing import Any
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
 from agent_scientist.papers.citations import source_key
 from agent_scientist.prompting import load
+from agent_scientist.records import StepRecord
 from agent_scientist.workspace import Workspace
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
@@ -56,7 +57,7 @@ def citation_measures(index: Any) -> tuple[dict[str, Any], set[str]]:
             {o.paper_id for o in verified})
 
 
-def claim_figures(review: dict[str, Any] | None) -> dict[str, Any]:
+def claim_figures(review: StepRecord | None) -> dict[str, Any]:
     """Claim support from a claim-check `review` record (agent_scientist.review): supported / all claims."""
     claims = (review or {}).get("claims")
     if not isinstance(claims, list) or not claims:
