@@ -230,8 +230,9 @@ def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None)
         updated_at=meta.get("updated_at", ""),
     )
     if meta.get("question"):
-        for key in _EVIDENCE_FIELDS:
-            note[key] = str(meta.get(key) or "")  # type: ignore[literal-required]
+        note["question"] = str(meta.get("question") or "")  # _EVIDENCE_FIELDS, named for mypy
+        note["stance"] = str(meta.get("stance") or "")
+        note["quote"] = str(meta.get("quote") or "")
         note["score"] = int(meta.get("score") or 0)
         note["pages"] = [int(p) for p in str(meta.get("pages") or "").split("-") if p.isdigit()]
     return note

@@ -121,7 +121,7 @@ def _from_match(m: re.Match) -> PaperId:
     groups = m.groupdict()
     arxiv = groups["arxiv"] or groups.get("bare")
     if arxiv:
-        base, version = re.fullmatch(r"(.+?)([vV]\d+)?", arxiv).groups()  # type: ignore[union-attr]
+        base, version = re.fullmatch(r"(.+?)([vV]\d+)?", arxiv).groups()  # type: ignore[union-attr]  # matches any text
         if "/" in base:
             archive, number = base.split("/", 1)
             name, _, cls = archive.partition(".")
