@@ -187,6 +187,9 @@ class PaperMeta(TypedDict, total=False):
     scanned: bool  # some pages had no text layer (papers.pdf)
     full_text: bool  # False: no full text anywhere, only the abstract (pages is 0)
     full_text_note: str  # why there is no full text
+    full_text_from: str  # where a full text other than the PDF came from (Europe PMC's JATS XML)
+    pmcid: str
+    pmid: str
 
 
 class Note(TypedDict, total=False):
