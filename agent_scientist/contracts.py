@@ -50,7 +50,7 @@ class Toolbox:
     # Called as fn(memory_step, agent) after every planner step (ActionStep or PlanningStep).
     step_callbacks: list[Callable[..., None]] = field(default_factory=list)
     # Called as fn(agent, status) when a run ends (completed, interrupted or failed).
-    run_end_hooks: list[Callable[..., None]] = field(default_factory=list)
+    run_end_hooks: list[Callable[..., object]] = field(default_factory=list)  # what they return is not used
     # Guidance appended to the planner's instructions: how to use this capability's tools.
     instructions: list[str] = field(default_factory=list)
     # Reviews each final answer (agent_scientist.review.revise.AnswerReview): may send the planner back to revise.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def corrupt_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.corrupt{path.suffix}")
 
 
-def append_jsonl(path: Path, record: dict) -> None:
+def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
     """Append one JSON line and flush it to disk before returning."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,7 @@ def scan_jsonl(path: Path) -> tuple[list[tuple[int, bytes, dict]], list[tuple[in
     return good, bad, torn
 
 
-def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
+def read_jsonl(path: Path, strict: bool = False) -> list[dict[str, Any]]:
     """Read a JSON-lines log, skipping a last line a killed writer left half-written.
 
     With `strict`, any other unreadable line raises CorruptLog (naming the lines) instead of

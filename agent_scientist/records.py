@@ -56,6 +56,7 @@ class WorkspaceMeta(TypedDict, total=False):
     tokens_in: int  # planner and worker tokens together
     tokens_out: int
     cost_usd: float
+    eval: dict[str, Any]  # a workspace run by `eval`: its wall time so far (agent_scientist.evals.worker)
 
 
 class StepRecord(TypedDict, total=False):
@@ -76,16 +77,17 @@ class StepRecord(TypedDict, total=False):
     worker_tokens_in: int  # the worker model's usage during this step (memory, summaries, reviews)
     worker_tokens_out: int
     worker_cost_usd: float
+    cut: bool  # action/planning: the model's output reached max_output_tokens (the next prompt says so)
     # action
     model_output: str | None
     code: str | None
     observation: str | None
     error: str | None
-    final_answer: str
+    final_answer: str | None  # present on the step that ended with an answer (None: it gave no value)
     # planning
     plan: str
     # run_start
-    task: str
+    task: str | None  # run_start: the planner's task; review: the revision asked for (None: the answer stands)
     instruction: str | None
     resumed: bool
     # summary (history trimming): steps covers[0]..covers[1] folded into text
@@ -95,8 +97,9 @@ class StepRecord(TypedDict, total=False):
     status: Status
     reason: str
     log: str  # run_end of a failed run: the workspace file with its traceback (run.log)
+    end_of_run_skipped: str  # run_end: the end-of-run hooks that did not finish in time
     # claim_check (one reviewer call) and review (one checked answer): agent_scientist.review.revise
-    answer_step: int  # the action step whose final answer was checked
+    answer_step: int | None  # the action step whose final answer was checked (None: an old record without `step`)
     answer_sha: str  # sha256 prefix of that answer
     reviewer: str  # the worker model that gave the verdicts
     verdicts: list[dict[str, Any]]  # claim_check: {claim, paper_id, pages, verdict, model_verdict, quote, ...}
@@ -111,8 +114,20 @@ class StepRecord(TypedDict, total=False):
     items: list[dict[str, Any]]  # {id, passage_id, paper_id, pages, page, score, stance, summary, quote, dropped}
 
 
-class RunRecord(TypedDict, total=False):
-    """One line of runs.jsonl: an experiment run and what it produced."""
+class Placement(TypedDict, total=False):
+    """Where an experiment ran (experiments.executors' Outcome.placement), recorded on its RunRecord."""
+
+    executor: str  # local or ray
+    node: str  # host name
+    node_ip: str  # ray
+    node_id: str  # ray
+    resources: dict[str, float]  # ray: what the run asked the cluster for
+    left_on_worker: list[str]  # ray: files over ray_max_download_mb, left on the node
+    kept_dir: str  # ray: where they are
+
+
+class RunRecord(Placement, total=False):
+    """One line of runs.jsonl: an experiment run and what it produced (and where: its Placement keys)."""
 
     v: int
     run: int
@@ -129,6 +144,9 @@ class RunRecord(TypedDict, total=False):
     output_dir: str  # runs/<n>, relative to files/
     protections: dict[str, bool]
     step: int  # the planner step that ran it
+    gpus: list[str]  # the GPUs the run could see, e.g. "0: NVIDIA H200, 140 GiB"
+    stopped: str  # the sandbox stopped it early: "write limit" or "memory limit"
+    error: str  # the run was lost (worker or cluster gone)
 
 
 class PaperMeta(TypedDict, total=False):
@@ -144,12 +162,34 @@ class PaperMeta(TypedDict, total=False):
     categories: list[str]
     comment: str
     pdf_url: str
-    source: str  # where the paper came from: arxiv, local
+    source: str  # where the paper came from: arxiv, local, or the index that found it (papers.sources)
     file: str  # paper.pdf
     pages: int  # pages extracted
     total_pages: int  # when the PDF had more pages than were extracted
     added_at: str
     sha256: str
+    # papers.store.paper_meta: every paper; the rest below only when known (store.OPTIONAL_META, WORK_META)
+    year: int | None
+    primary_category: str
+    abs_url: str
+    doi: str  # papers.ids normal form (lower case)
+    arxiv_id: str  # a non-arXiv paper (local PDF, DOI) that is also on arXiv
+    s2_id: str
+    openalex_id: str
+    venue: str
+    citation_count: int | None
+    publication_type: str
+    retracted: bool
+    tldr: str
+    open_access: bool
+    original_path: str  # local: the file it was added from
+    local_id: str  # the arXiv copy of a local PDF that printed its arXiv id: the local paper's id
+    scanned: bool  # some pages had no text layer (papers.pdf)
+    full_text: bool  # False: no full text anywhere, only the abstract (pages is 0)
+    full_text_note: str  # why there is no full text
+    full_text_from: str  # where a full text other than the PDF came from (Europe PMC's JATS XML)
+    pmcid: str
+    pmid: str
 
 
 class Note(TypedDict, total=False):
@@ -193,8 +233,9 @@ def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None)
         updated_at=meta.get("updated_at", ""),
     )
     if meta.get("question"):
-        for key in _EVIDENCE_FIELDS:
-            note[key] = str(meta.get(key) or "")  # type: ignore[literal-required]
+        note["question"] = str(meta.get("question") or "")  # _EVIDENCE_FIELDS, named for mypy
+        note["stance"] = str(meta.get("stance") or "")
+        note["quote"] = str(meta.get("quote") or "")
         note["score"] = int(meta.get("score") or 0)
         note["pages"] = [int(p) for p in str(meta.get("pages") or "").split("-") if p.isdigit()]
     return note
@@ -267,7 +308,7 @@ def last_answer(records: Sequence[Mapping[str, Any]]) -> tuple[int, Mapping[str,
     return None
 
 
-def latest_review(records: Sequence[Mapping[str, Any]], answer: str | None = None) -> dict[str, Any] | None:
+def latest_review(records: Sequence[StepRecord], answer: str | None = None) -> StepRecord | None:
     """The last complete review of `answer` (default: the workspace's last answer), or None."""
     found = last_answer(records)
     if found is None:
@@ -276,7 +317,7 @@ def latest_review(records: Sequence[Mapping[str, Any]], answer: str | None = Non
     sha = answer_hash(answer)
     for record in reversed(records):
         if record.get("type") == "review" and record.get("answer_sha") == sha:
-            return dict(record)
+            return StepRecord(**record)
     return None
 
 

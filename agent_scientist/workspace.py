@@ -18,11 +18,11 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.fsio import (
     CorruptLog,
@@ -203,15 +203,14 @@ class Workspace:
                 ) from None
             if not isinstance(data, dict) or "status" not in data:
                 raise WorkspaceError(f"{self.meta_path} is not a workspace record. Nothing was changed.")
-            self._meta = data
+            self._meta = cast(WorkspaceMeta, data)  # JSON from disk: checked for its one required field above
         return self._meta
 
     def update(self, **fields: Any) -> WorkspaceMeta:
         """Change metadata fields and replace workspace.json atomically."""
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"unknown status {fields['status']!r}")
-        meta: WorkspaceMeta = {**self.meta}  # type: ignore[typeddict-item]
-        meta.update(fields)
+        meta = cast(WorkspaceMeta, {**self.meta, **fields})  # fields: WorkspaceMeta's names (callers' keywords)
         meta["updated_at"] = now_iso()
         atomic_write_json(self.meta_path, meta)
         self._meta = meta
@@ -267,7 +266,7 @@ class Workspace:
     # -- logs -------------------------------------------------------------
     def append_step(self, record: StepRecord) -> StepRecord:
         """Append a step record (flushed), then fold its counters into workspace.json."""
-        record = {"v": SCHEMA_VERSION, **record}  # type: ignore[typeddict-item]
+        record = {"v": SCHEMA_VERSION, **record}
         append_jsonl(self.steps_path, record)
         usage = _usage([record])
         if any(usage.values()):
@@ -283,7 +282,7 @@ class Workspace:
     def steps(self) -> list[StepRecord]:
         """Every step record; an unreadable line other than a half-written last one stops here."""
         try:
-            return read_jsonl(self.steps_path, strict=True)
+            return cast(list[StepRecord], read_jsonl(self.steps_path, strict=True))  # JSON lines from disk
         except CorruptLog as exc:
             raise self._damaged(self.steps_path, exc.lines, "steps") from None
 
@@ -336,12 +335,12 @@ class Workspace:
         good, bad = _scan_runs(self.runs_path)
         if bad:
             raise self._damaged(self.runs_path, [number for number, _ in bad], "runs")
-        return [record for _, _, record in good]  # type: ignore[misc]
+        return [cast(RunRecord, record) for _, _, record in good]  # checked by _run_ok
 
     # -- papers -----------------------------------------------------------
     def papers(self) -> list[PaperMeta]:
         """Metadata of every paper cached in the workspace (arXiv and local), sorted by id."""
-        found = []
+        found: list[PaperMeta] = []
         if self.papers_dir.exists():
             for meta_file in sorted(self.papers_dir.glob("*/meta.json")):
                 try:
@@ -349,7 +348,7 @@ class Workspace:
                 except (OSError, ValueError):
                     continue
                 if isinstance(meta, dict) and meta.get("id"):
-                    found.append(meta)
+                    found.append(cast(PaperMeta, meta))  # JSON from disk with an id
         return found
 
     # -- one process at a time --------------------------------------------
@@ -384,7 +383,7 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {"script": (str,), "duration_s": (int
                                             "metrics": (dict, type(None)), "exit_code": (int, type(None))}
 
 
-def _run_ok(record: dict) -> bool:
+def _run_ok(record: dict[str, Any]) -> bool:
     """A runs.jsonl record the report and the run numbering can use: `run` a whole number, known fields typed."""
     run = record.get("run")
     if not isinstance(run, int) or isinstance(run, bool) or run < 0:
@@ -407,7 +406,7 @@ def _set_aside(path: Path, good: list[tuple[int, bytes, dict]], bad: list[tuple[
         atomic_write_bytes(path, b"".join(raw + b"\n" for _, raw, _ in good))
 
 
-def _usage(records: list[StepRecord]) -> dict[str, Any]:
+def _usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Steps, tokens and cost in these records: the planner's own calls plus the worker's."""
     total: dict[str, Any] = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
     for r in records:
@@ -418,7 +417,7 @@ def _usage(records: list[StepRecord]) -> dict[str, Any]:
     return total
 
 
-def evidence_usage(records: list[StepRecord]) -> dict[str, Any]:
+def evidence_usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Tokens and cost of gather_evidence's worker calls (its `evidence` records), shown apart by show and the report."""
     total: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
     for r in records:
@@ -429,7 +428,7 @@ def evidence_usage(records: list[StepRecord]) -> dict[str, Any]:
     return total
 
 
-def _at_least(meta: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+def _at_least(meta: Mapping[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
     """The larger of the recorded and the recounted counters: a budget must never loosen."""
     out = {key: max(meta.get(key) or 0, value) for key, value in usage.items()}
     out["cost_usd"] = round(out["cost_usd"], 6)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from agent_scientist.prompts import load as load_prompts
 from support.scripted import ScriptedModel, code
 
 from agent_scientist.agent import adapter
 from agent_scientist.agent.history import rebuild_history
+from agent_scientist.prompting import load as load_prompts
 
 
 def _agent(model, callbacks, max_steps=5, tools=()):

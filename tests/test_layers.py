@@ -23,7 +23,8 @@ LAYERS = [
     ("features", {"review", "report", "memory", "papers", "experiments"}),
     ("runtime", {"agent"}),
     # sandbox: the process sandbox both experiments and the planner's interpreter run in (imports config only).
-    ("contracts", {"contracts", "workspace", "records", "config", "fsio", "untrusted", "sandbox", "__init__"}),
+    ("contracts", {"contracts", "workspace", "records", "config", "fsio", "untrusted", "sandbox", "prompting",
+                   "__init__"}),
 ]
 # Modules whose layer is not their package's: each its own unit in the cycle check.
 MODULE_LAYERS = {

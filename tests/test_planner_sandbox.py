@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-from agent_scientist.prompts import load as load_prompts
 from conftest import cli_env
 from support.openai_server import ChatServer
 from support.scripted import ScriptedModel, code
@@ -27,6 +26,7 @@ from agent_scientist.agent.interpreter import (
     SandboxedExecutor,
     isolation_warning,
 )
+from agent_scientist.prompting import load as load_prompts
 from agent_scientist.sandbox import detect
 
 KEY = "sk-planner-SECRET-4242"

@@ -77,3 +77,20 @@ def test_every_package_is_installed_by_a_plain_pip_install() -> None:
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "agent_scientist").rglob("__init__.py")}
     assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+
+
+def test_every_key_written_on_a_record_is_declared() -> None:
+    """records.py names every key the code writes (mypy checks the literal keys; these are the keys written
+    from tables, which it cannot see)."""
+    from typing import get_type_hints
+
+    from agent_scientist.experiments.executors import Outcome
+    from agent_scientist.papers.store import OPTIONAL_META, WORK_META
+    from agent_scientist.records import PaperMeta, Placement, RunRecord, StepRecord
+
+    paper_keys = set(get_type_hints(PaperMeta))
+    assert set(OPTIONAL_META) | set(WORK_META) <= paper_keys
+    assert {"id", "source", "title", "year", "primary_category", "abs_url", "full_text_note", "local_id"} <= paper_keys
+    assert {"cut", "end_of_run_skipped", "final_answer"} <= set(get_type_hints(StepRecord))
+    assert set(get_type_hints(Placement)) <= set(get_type_hints(RunRecord))
+    assert {"gpus", "stopped", "error"} <= set(get_type_hints(RunRecord)) & {f for f in Outcome.__dataclass_fields__}

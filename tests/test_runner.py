@@ -184,3 +184,17 @@ def test_nul_in_script_or_args_is_refused_before_running(home: Path) -> None:
     with pytest.raises(ToolError, match="Cannot split args .*NUL"):
         run_script(ctx, "real.py", args="a\0b")
     assert ctx.ws.runs() == []
+
+
+def test_ray_worker_entry_runs_in_the_sandbox_without_ray(home: Path) -> None:
+    """executors/remote.execute is what a Ray worker calls: it must import the sandbox it runs in (the import
+    pointed at a module that had moved, so every Ray run failed on the worker)."""
+    from agent_scientist import sandbox
+    from agent_scientist.experiments.executors import remote
+
+    ctx = lab(home)
+    reply = remote.execute([("hello.py", b"print('hi')\nopen('out.txt', 'w').write('x')\n")],
+                           {"argv": ["hello.py"], "timeout": 60, "settings": ctx.settings, "namespaces": False,
+                            "max_download": 1_000_000})
+    assert reply["exit_code"] == 0 and reply["logs"]["stdout"] == b"hi\n"
+    assert reply["files"] == [("out.txt", b"x")] and reply["sandbox_module"] == sandbox.__file__

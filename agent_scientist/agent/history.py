@@ -8,6 +8,7 @@ so the model sees the same trimmed view either way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +74,9 @@ def record_to_step(record: dict[str, Any]) -> MemoryStep | None:
     return None
 
 
-def rebuild_history(records: list[dict[str, Any]]) -> list[MemoryStep]:
+def rebuild_history(records: Sequence[Mapping[str, Any]]) -> list[MemoryStep]:
     """The planner memory for a workspace's records, with recorded summaries applied."""
-    steps = [s for s in (record_to_step(r) for r in records) if s is not None]
+    steps = [s for s in (record_to_step(dict(r)) for r in records) if s is not None]
     for record in records:
         if record.get("type") == "summary" and record.get("covers"):
             first, last = (int(x) for x in record["covers"])

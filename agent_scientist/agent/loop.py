@@ -21,8 +21,8 @@ from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import build_toolbox, planner_tools
 from agent_scientist.config import Settings
 from agent_scientist.contracts import Capability, Toolbox, ToolContext
-from agent_scientist.prompts import load as load_prompts
-from agent_scientist.records import StepRecord
+from agent_scientist.prompting import load as load_prompts
+from agent_scientist.records import Status, StepRecord
 from agent_scientist.workspace import Workspace
 
 RESUME_TASK = (
@@ -33,7 +33,7 @@ RESUME_TASK = (
 
 @dataclass
 class RunOutcome:
-    status: str  # completed, interrupted or failed
+    status: Status  # completed, interrupted or failed
     reason: str  # final_answer, max_steps, budget, interrupted, or the error
     final_answer: str | None = None
     log: str | None = None  # a failed run's traceback is in this file (the workspace's run.log)
@@ -111,20 +111,20 @@ class StepRecorder:
                 memory_step.observations = f"{note}\n{memory_step.observations}" if memory_step.observations else note
         if isinstance(memory_step, ActionStep):
             memory_step.step_number = self.next_step  # global numbering across runs
-            record.update(
-                type="action",
-                step=self.next_step,
-                model_output=_text(memory_step.model_output),
-                code=memory_step.code_action,
-                observation=memory_step.observations,
-                error=str(memory_step.error) if memory_step.error else None,
-            )
+            record.update({
+                "type": "action",
+                "step": self.next_step,
+                "model_output": _text(memory_step.model_output),
+                "code": memory_step.code_action,
+                "observation": memory_step.observations,
+                "error": str(memory_step.error) if memory_step.error else None,
+            })
             if memory_step.is_final_answer:
                 record["final_answer"] = _text(memory_step.action_output)
             self.next_step += 1
             self.ctx.step = self.next_step
         elif isinstance(memory_step, PlanningStep):
-            record.update(type="planning", step=self.next_step, plan=memory_step.plan)
+            record.update({"type": "planning", "step": self.next_step, "plan": memory_step.plan})
         else:
             return
         if self.worker_meter is not None:
@@ -244,7 +244,7 @@ def run(
             progress.phase("end of run: lessons (worker model call)")
         skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound)
         close_executors(agent)  # the sandboxed interpreters of the planner and its managed agents
-        end = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
+        end: StepRecord = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
         if outcome.log:
             end["log"] = Path(outcome.log).name
         if skipped:

@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 from agent_scientist.contracts import ToolError
 from agent_scientist.untrusted import mark, mark_all
@@ -46,7 +46,7 @@ class _Session:
     """One MCP client session on its own event-loop thread, as mcpadapt's MCPAdapt runs it, but with the
     server's stderr sent to a log file and a start-up failure kept (not printed) for the caller."""
 
-    def __init__(self, params: Any, timeout: float, errlog: IO[str]):
+    def __init__(self, params: Any, timeout: float, errlog: TextIO):
         self.params, self.timeout, self.errlog = params, timeout, errlog
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()

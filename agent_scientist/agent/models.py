@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from agent_scientist.config import Settings
+from agent_scientist.records import StepRecord
 
 
 def import_litellm() -> Any:
@@ -186,7 +187,7 @@ class UsageMeter:
 
         model.generate = generate
 
-    def take(self) -> dict[str, Any]:
+    def take(self) -> StepRecord:
         """The usage since the last take, as step-record fields."""
         tokens_in, tokens_out = self.tokens_in, self.tokens_out
         self.tokens_in = self.tokens_out = 0
@@ -581,7 +582,7 @@ def _retry_wait(exc: BaseException, attempt: int) -> float | None:
 
 def ask_prompt(model: Any, spec: dict[str, Any], max_tokens: int = 0, **fields: Any) -> str:
     """One call with a prompt of prompts/*.yaml (`system`, and `user` with {{name}} fields); the reply text."""
-    from agent_scientist.prompts import render
+    from agent_scientist.prompting import render
 
     return ask_model(model, str(spec["system"]).strip(), render(str(spec["user"]), **fields), max_tokens)[0]
 

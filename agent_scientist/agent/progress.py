@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -78,7 +79,7 @@ class _CallWatch:
             return
         watch = self
 
-        class _Logger(CustomLogger):  # type: ignore[misc]
+        class _Logger(CustomLogger):
             def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
                 watch.attempt(kwargs or {})
 
@@ -212,14 +213,14 @@ class Progress:
                 total += len(str(content or ""))
         self.prompt_chars = total
 
-    def _figures(self, record: dict[str, Any], meta: dict[str, Any]) -> str:
+    def _figures(self, record: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
         run_in = meta.get("tokens_in", 0) - self.base["tokens_in"]
         run_out = meta.get("tokens_out", 0) - self.base["tokens_out"]
         cost = meta.get("cost_usd", 0.0) - self.base["cost_usd"]
         return (f"{record.get('duration_s', 0):.1f}s · step tok in {record.get('tokens_in', 0)} / out "
                 f"{record.get('tokens_out', 0)} · run tok in {run_in} / out {run_out} · run ${cost:.4f}")
 
-    def step(self, record: dict[str, Any], meta: dict[str, Any]) -> None:
+    def step(self, record: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
         if record.get("type") == "planning":
             self._line(f"plan  | {self._figures(record, meta)} | {short(record.get('plan'), 100)}")
             return
@@ -261,7 +262,7 @@ class Progress:
         for note in notes:
             self.warn(note)
 
-    def _notes(self, record: dict[str, Any], cap: int | None) -> list[str]:
+    def _notes(self, record: Mapping[str, Any], cap: int | None) -> list[str]:
         """Warnings a step earns: output cut at the cap, repeated format errors, a prompt the server shrank."""
         notes = []
         out = int(record.get("tokens_out") or 0)

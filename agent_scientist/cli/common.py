@@ -70,8 +70,8 @@ def open_or_create_workspace(settings: Settings, name: str) -> Workspace:
 def _adopt_recorded(settings: Settings, ws: Workspace) -> Workspace:
     """Keep using what the workspace ran with (memory server, models, endpoint) unless told otherwise."""
     meta = ws.meta
-    if not settings.memory_url and meta.get("memory_url"):
-        settings.memory_url = meta["memory_url"]
+    if not settings.memory_url and (recorded_url := meta.get("memory_url")):
+        settings.memory_url = recorded_url
     recorded = meta.get("models") or {}
     if not settings.model and recorded.get("planner"):
         settings.model = recorded["planner"]

@@ -8,18 +8,20 @@ readable `Answer: (X)` to an option, and the optional judge of open answers; bot
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
 from agent_scientist.papers.citations import source_key
-from agent_scientist.prompts import load
+from agent_scientist.prompting import load
+from agent_scientist.records import StepRecord
 from agent_scientist.workspace import Workspace
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
 
 
-def paper_keys(paper: dict[str, Any]) -> set[str]:
+def paper_keys(paper: Mapping[str, Any]) -> set[str]:
     """Every gold-source form a workspace paper answers to (papers/citations.py source_key): its id, its DOI,
     its original file name."""
     keys = {source_key(str(paper.get("id") or ""))}
@@ -30,7 +32,7 @@ def paper_keys(paper: dict[str, Any]) -> set[str]:
     return keys - {""}
 
 
-def source_measures(q: Question, papers: list[dict[str, Any]], cited_ids: set[str]) -> dict[str, Any]:
+def source_measures(q: Question, papers: Sequence[Mapping[str, Any]], cited_ids: set[str]) -> dict[str, Any]:
     """Which gold sources were read in the workspace, and which of those the answer cited."""
     gold = [s for s in q.sources if s.strip()]
     if not gold:
@@ -55,7 +57,7 @@ def citation_measures(index: Any) -> tuple[dict[str, Any], set[str]]:
             {o.paper_id for o in verified})
 
 
-def claim_figures(review: dict[str, Any] | None) -> dict[str, Any]:
+def claim_figures(review: StepRecord | None) -> dict[str, Any]:
     """Claim support from a claim-check `review` record (agent_scientist.review): supported / all claims."""
     claims = (review or {}).get("claims")
     if not isinstance(claims, list) or not claims:

@@ -188,7 +188,8 @@ class Editor:
             raise ToolError(f"view_start={view_start} is past the end: {path} has {total} lines.")
         if end < start:
             raise ToolError(f"view_end={view_end} is before view_start={start}.")
-        shown, size, last = [], 0, start - 1
+        shown: list[str] = []
+        size, last = 0, start - 1
         for number in range(start, end + 1):
             row = f"{number:>5}  {_clip(lines[number - 1])}"
             if len(shown) >= MAX_VIEW_LINES or size + len(row) > MAX_VIEW_CHARS:
@@ -205,7 +206,8 @@ class Editor:
         return out
 
     def view_dir(self, target: Path, path: str) -> str:
-        rows, more = [], 0
+        rows: list[str] = []
+        more = 0
         for entry in sorted(target.iterdir()):
             for item in [entry] + (sorted(entry.iterdir()) if entry.is_dir() and not entry.is_symlink() else []):
                 if len(rows) >= MAX_DIR_ENTRIES:
@@ -255,7 +257,8 @@ class Editor:
                     if old_str.strip() and old_str.strip() in text else ""
                 raise ToolError(f"old_str not found in {path}{hint}. It must match exactly, including "
                                 "spaces and indentation; view the lines first.")
-            lines, pos = [], -1
+            lines: list[str] = []
+            pos = -1
             while (pos := text.find(old_str, pos + 1)) != -1 and len(lines) < 20:
                 lines.append(str(text.count("\n", 0, pos) + 1))
             raise ToolError(f"old_str occurs {count} times in {path} (lines {', '.join(lines)}); include "

@@ -125,10 +125,11 @@ def explain_exit(code: int | None, timed_out: bool, interrupted: bool, timeout: 
         return "" if code == 0 else f"Exited with code {code}; see stderr."
     sig = -code
     name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-    why = {signal.SIGXCPU: f"CPU time limit ({settings.sandbox_cpu_seconds} s) reached",
-           signal.SIGXFSZ: f"file size limit ({settings.sandbox_file_size_mb} MB) reached",
-           signal.SIGKILL: "killed (memory or process limit, or the system)",
-           signal.SIGSEGV: "crashed (segmentation fault; possibly out of memory)"}.get(sig, "killed")
+    reasons: dict[int, str] = {signal.SIGXCPU: f"CPU time limit ({settings.sandbox_cpu_seconds} s) reached",
+                               signal.SIGXFSZ: f"file size limit ({settings.sandbox_file_size_mb} MB) reached",
+                               signal.SIGKILL: "killed (memory or process limit, or the system)",
+                               signal.SIGSEGV: "crashed (segmentation fault; possibly out of memory)"}
+    why = reasons.get(sig, "killed")
     return f"Killed by signal {name}: {why}."
 
 

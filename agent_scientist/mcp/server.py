@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ def build(settings: Settings, capabilities: list[Capability], workspace: Workspa
 
 def input_schema(tool: Any) -> dict:
     """JSON Schema of a smolagents tool's inputs, with the defaults of its function."""
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(tool.forward).parameters
     except (TypeError, ValueError):
@@ -169,7 +171,7 @@ def read_resource(settings: Settings, uri: str) -> tuple[str, str]:
         return ws.report_path.read_text(encoding="utf-8", errors="replace"), "text/markdown"
     if what == "papers":
         keep = ("id", "title", "authors", "published", "pages", "source")
-        rows = [{k: meta[k] for k in keep if k in meta} for meta in ws.papers()]
+        rows = [{k: row[k] for k in keep if k in row} for row in map(dict, ws.papers())]
         text = json.dumps(rows, ensure_ascii=False, indent=1)
         if len(text) > PAPERS_RESOURCE_CHARS:
             text = text[:PAPERS_RESOURCE_CHARS] + f"\n... cut; `agent-scientist papers list {name}` lists all"
@@ -196,6 +198,7 @@ def make_server(served: Served) -> Any:
     import mcp.types as types
     from mcp.server.lowlevel import Server
     from mcp.server.lowlevel.helper_types import ReadResourceContents
+    from pydantic import AnyUrl
 
     instructions = ("Research tools of agent-scientist: search and read arXiv papers (cached, page-aware; "
                     "cite as [arXiv:ID p.N])" + (", and the workspace memory (remember, recall)."
@@ -209,7 +212,7 @@ def make_server(served: Served) -> Any:
         return listed
 
     @server.call_tool(validate_input=False)  # check_arguments says which parameter is wrong
-    async def _call_tool(name: str, arguments: dict) -> list[types.TextContent | types.ImageContent]:
+    async def _call_tool(name: str, arguments: dict) -> list[types.TextContent | types.ImageContent] | types.CallToolResult:
         try:
             text = await anyio.to_thread.run_sync(call, served, name, arguments)
         except ToolError as exc:
@@ -222,7 +225,7 @@ def make_server(served: Served) -> Any:
 
     @server.list_resources()
     async def _list_resources() -> list[types.Resource]:
-        return [types.Resource(uri=uri, name=name, description=desc, mimeType=mime)
+        return [types.Resource(uri=AnyUrl(uri), name=name, description=desc, mimeType=mime)
                 for uri, name, desc, mime in resources(served.settings)]
 
     @server.read_resource()

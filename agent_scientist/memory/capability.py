@@ -282,8 +282,9 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared: list[Callable
         return f"{note_id} is now superseded" + (f" by {by}." if by else ".")
 
     spec = prompts()["agent"]
+    own: list[Callable[..., Any]] = [browse_notes, update_note, supersede_note]
     return managed_agent(
-        tools=[make_tool(fn) for fn in (*shared, browse_notes, update_note, supersede_note)],
+        tools=[make_tool(fn) for fn in [*shared, *own]],
         model=ctx.worker_model,
         name="memory",
         description=" ".join(spec["description"].split()),

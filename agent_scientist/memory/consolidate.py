@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.memory.store import MemoryStore, merge_sources, new_note_id, now_iso
 from agent_scientist.memory.worker import ask, parse_json
@@ -108,7 +109,7 @@ def rule_decision(text: str, neighbours: list[dict[str, Any]], why: str) -> Deci
     return Decision("add", why=f"{why}; rule: add", fallback=True)
 
 
-def model_decision(model: Any, note: dict[str, Any], neighbours: list[dict[str, Any]]) -> Decision:
+def model_decision(model: Any, note: Mapping[str, Any], neighbours: list[dict[str, Any]]) -> Decision:
     """Ask the worker model; an unusable answer falls back to the rule, and is logged."""
     listing = "\n".join(f"[{n['id']}] ({n['kind']}, {n['source'] or 'no source'}) {n['text']}" for n in neighbours)
     try:
@@ -128,7 +129,7 @@ def model_decision(model: Any, note: dict[str, Any], neighbours: list[dict[str, 
     return Decision(action, target if action != "add" else "", text, why="model")
 
 
-def guard(decision: Decision, note: dict[str, Any], neighbours: list[dict[str, Any]]) -> Decision:
+def guard(decision: Decision, note: Mapping[str, Any], neighbours: list[dict[str, Any]]) -> Decision:
     """Refuse a merge (or 'nothing') between notes that differ in a number, a date or a qualifier."""
     if decision.action not in ("merge", "nothing"):
         return decision
@@ -144,7 +145,7 @@ def guard(decision: Decision, note: dict[str, Any], neighbours: list[dict[str, A
     return decision
 
 
-def save_note(store: MemoryStore, note: dict[str, Any], worker_model: Any = None) -> Saved:
+def save_note(store: MemoryStore, note: Note, worker_model: Any = None) -> Saved:
     """Store `note` (text, kind, source, page, tags, step) after consolidation; returns what happened."""
     vector = store.embed([note["text"]])[0]
     neighbours = store.nearest_notes(vector, NEIGHBOURS)
@@ -163,15 +164,16 @@ def save_note(store: MemoryStore, note: dict[str, Any], worker_model: Any = None
         (log.warning if worker_model is not None else log.info)("memory: consolidation fallback for %r: %s", note["text"][:80], decision.why)
     stamp = now_iso()
     if decision.action in ("merge", "nothing"):
-        target = next(n for n in close if n["id"] == decision.target)
-        merged = {**target, "source": merge_sources(target["source"], note.get("source", "")),
+        # a neighbour is a stored note plus its similarity `score`, which update_note does not store
+        target = cast(Note, next(n for n in close if n["id"] == decision.target))
+        merged: Note = {**target, "source": merge_sources(target["source"], note.get("source", "")),
                   "tags": sorted(set(target["tags"]) | set(note.get("tags") or [])),
                   "page": target["page"] or note.get("page", 0)}
         if decision.action == "merge" and decision.text:
             merged["text"] = decision.text
         store.update_note(merged)
         return Saved(target["id"], decision, merged["source"])
-    new = {**note, "id": new_note_id(), "status": "active", "created_at": stamp, "updated_at": stamp}
+    new: Note = {**note, "id": new_note_id(), "status": "active", "created_at": stamp, "updated_at": stamp}
     store.add_notes([new], vectors=vector[None, :])
     if decision.action == "supersede":
         store.set_status(decision.target, "superseded")

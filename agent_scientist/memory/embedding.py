@@ -184,7 +184,7 @@ def chroma_embedding_function(model: str = LOCAL_NAME, api_base: str = "") -> An
 
     The model loads on first use, so opening a store only to list notes stays quick.
     """
-    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 
     class AgentScientistEmbedding(EmbeddingFunction[Documents]):
         def __init__(self, model: str, api_base: str) -> None:
@@ -205,7 +205,7 @@ def chroma_embedding_function(model: str = LOCAL_NAME, api_base: str = "") -> An
         def build_from_config(config: dict[str, Any]) -> EmbeddingFunction[Documents]:
             return chroma_embedding_function(config.get("model") or LOCAL_NAME, config.get("api_base") or "")
 
-        def default_space(self) -> str:
+        def default_space(self) -> Space:
             return "cosine"
 
     return AgentScientistEmbedding(model or LOCAL_NAME, api_base)

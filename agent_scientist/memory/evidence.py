@@ -18,7 +18,7 @@ from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.papers.ids import citation_label
-from agent_scientist.prompts import load, render
+from agent_scientist.prompting import load, render
 from agent_scientist.workspace import Workspace
 
 EVIDENCE_KIND = "evidence"

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from agent_scientist.prompts import load
+from agent_scientist.prompting import load
 
 
 def prompts() -> dict[str, Any]:

@@ -79,7 +79,7 @@ class CitationIndex:
             return None, "the workspace holds no paper with this id", ""
         arxiv = [p for p in candidates if (paper_ref_key(p["id"]) or ("",))[0] == "arxiv"]
         if ref.kind == "arxiv" and len(arxiv) == len(candidates):
-            versions = {paper_ref_key(p["id"])[2]: p for p in candidates}  # type: ignore[index]
+            versions = {paper_ref_key(p["id"])[2]: p for p in candidates}  # type: ignore[index]  # all arXiv: each has a key
             if ref.version and ref.version in versions:
                 return versions[ref.version], "", ""
             best = versions[max(versions, key=_version_number)]

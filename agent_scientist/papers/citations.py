@@ -121,7 +121,7 @@ def parse_part(text: str) -> Ref | str:
         return Ref(kind, key, version)
     located = _locators(rest)
     if located is not None:
-        return Ref(kind, key, version, **located)  # type: ignore[arg-type]
+        return Ref(kind, key, version, **located)  # type: ignore[arg-type]  # _locators gives Ref's fields
     if _PAGE_LIKE_RE.match(rest) or not _FREE_RE.match(rest):
         return f"cannot read the page reference {rest[:40]!r} (write p.N or p. N-M)"
     return Ref(kind, key, version, locator=rest)

@@ -79,7 +79,7 @@ def paper_graph(ws: Workspace, settings: Settings, paper_id: str, direction: str
                             "before stay available.") from None
         except ValueError as exc:
             raise ToolError(str(exc)) from None
-        atomic_write_json(cache, {"params": {**params, "paper_id": ids.parse(pid).stored},  # type: ignore[union-attr]
+        atomic_write_json(cache, {"params": {**params, "paper_id": ids.parse(pid).stored},  # type: ignore[union-attr]  # pid was parsed
                                   "items": items, "next": nxt, "fetched_at": now_iso()})
     have: set[str] = set()
     for meta in ws.papers():

@@ -21,7 +21,9 @@ when stored and the arXiv id when compared (`PaperId.canonical`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 _NEW = r"\d{4}\.\d{4,5}"
 _OLD = r"(?-i:[a-z]+(?:-[a-z]+)?)(?:\.[A-Za-z]{2})?/\d{7}"
@@ -119,7 +121,7 @@ def _from_match(m: re.Match) -> PaperId:
     groups = m.groupdict()
     arxiv = groups["arxiv"] or groups.get("bare")
     if arxiv:
-        base, version = re.fullmatch(r"(.+?)([vV]\d+)?", arxiv).groups()  # type: ignore[union-attr]
+        base, version = re.fullmatch(r"(.+?)([vV]\d+)?", arxiv).groups()  # type: ignore[union-attr]  # matches any text
         if "/" in base:
             archive, number = base.split("/", 1)
             name, _, cls = archive.partition(".")
@@ -206,7 +208,7 @@ def doi_of(text: str) -> str:
     return pid.value if pid and pid.kind == "doi" else ""
 
 
-def aliases(meta: dict) -> list[str]:
+def aliases(meta: Mapping[str, Any]) -> list[str]:
     """Every stored id a paper is known by: its own, plus the DOI, arXiv id and S2 id recorded on it."""
     out = [str(meta.get("id", ""))]
     if meta.get("doi"):

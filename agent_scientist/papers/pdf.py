@@ -258,7 +258,8 @@ def _clean_block(text: str) -> str:
 def _unhyphenate(match: re.Match) -> str:
     """`exam-|ple` becomes `example`; a compound already hyphenated (`state-of-the-|art`) keeps its hyphen."""
     start = match.start()
-    head = _WORD_END.search(match.string, max(0, start - 60), start).group()
+    found = _WORD_END.search(match.string, max(0, start - 60), start)  # `$` at endpos: always a match
+    head = found.group() if found else ""
     if not head or not head[-1].isalpha():
         return match.group()  # not a word broken at the line end ("- " as a dash, a minus...)
     return "-" if "-" in head else ""

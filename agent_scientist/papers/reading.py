@@ -25,6 +25,7 @@ from agent_scientist.papers.store import (
     store_paper,
 )
 from agent_scientist.papers.views import figure_view, overview, page_view, passages_view, table_view
+from agent_scientist.records import PaperMeta
 from agent_scientist.workspace import Workspace, now_iso
 
 FIGURE_TEXT_ONLY = "(Caption and text only: the image is not shown to this model; the image file holds it.)"
@@ -104,7 +105,7 @@ def ocr_late(folder: Path, data: dict, page: int) -> dict:
     return data
 
 
-def _fetch(ws: Workspace, settings: Settings, pid: str) -> dict:
+def _fetch(ws: Workspace, settings: Settings, pid: str) -> PaperMeta:
     from agent_scientist.papers.arxiv import FetchError, check_pdf_bytes, download_pdf, query_api
     from agent_scientist.papers.pdf import PdfError, extract
 
@@ -197,7 +198,7 @@ def _resolve_quietly(ws: Workspace, settings: Settings, pid: str) -> dict | None
         return None
 
 
-def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
+def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> PaperMeta:
     """A DOI, S2 or PMC paper, trying in order: arXiv, the open-access PDFs of Semantic Scholar and OpenAlex,
     Unpaywall's, then Europe PMC's full text; else its abstract. meta["full_text_from"] says which was read."""
     from agent_scientist.papers.fetch import FetchError
@@ -226,7 +227,9 @@ def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> dict:
     stored_meta = _store_europepmc(ws, settings, work, meta, notes)
     if stored_meta is not None:
         return stored_meta
-    return store_abstract_only(ws, {**meta, **({"full_text_note": "; ".join(notes)[:600]} if notes else {})})
+    if notes:
+        meta["full_text_note"] = "; ".join(notes)[:600]
+    return store_abstract_only(ws, meta)
 
 
 def _pdf_candidates(settings: Settings, work: dict, notes: list[str]) -> list[tuple[str, str]]:
@@ -257,7 +260,8 @@ def _pdf_candidates(settings: Settings, work: dict, notes: list[str]) -> list[tu
     return out
 
 
-def _store_pdf(ws: Workspace, settings: Settings, meta: dict, where: str, url: str, notes: list[str]) -> dict | None:
+def _store_pdf(ws: Workspace, settings: Settings, meta: PaperMeta, where: str, url: str,
+               notes: list[str]) -> PaperMeta | None:
     """Download and store one open-access PDF; None (with a note) when it is not a readable PDF."""
     from agent_scientist.papers.arxiv import check_pdf_bytes
     from agent_scientist.papers.fetch import FetchError, http_get
@@ -284,7 +288,8 @@ def _store_pdf(ws: Workspace, settings: Settings, meta: dict, where: str, url: s
                             "full_text_from": f"open-access PDF via {where} ({url})"}, data, extracted)
 
 
-def _store_europepmc(ws: Workspace, settings: Settings, work: dict, meta: dict, notes: list[str]) -> dict | None:
+def _store_europepmc(ws: Workspace, settings: Settings, work: dict, meta: PaperMeta,
+                     notes: list[str]) -> PaperMeta | None:
     """Europe PMC's JATS full text, paged, stored under the paper's PMCID (the pages are that text's own)."""
     from agent_scientist.papers.fetch import FetchError
     from agent_scientist.papers.jats import JatsError, parse
@@ -310,8 +315,11 @@ def _store_europepmc(ws: Workspace, settings: Settings, work: dict, meta: dict, 
     have = find_paper(ws, pmc)
     if have:
         return have
-    extra = {k: found.get(k) for k in ("pmcid", "pmid", "doi") if found.get(k)}
-    return store_paper(ws, {**meta, **extra, "id": pmc, "full_text_from": f"Europe PMC full text ({text.url})"},
+    stored: PaperMeta = {**meta, "id": pmc, "full_text_from": f"Europe PMC full text ({text.url})"}
+    for k in ("pmcid", "pmid", "doi"):
+        if found.get(k):
+            stored[k] = found[k]
+    return store_paper(ws, stored,
                        text.data, paged, file="paper.xml")
 
 

@@ -3,6 +3,7 @@ and de-duplicated, plus the papers already in the workspace."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from agent_scientist.config import Settings
@@ -153,7 +154,7 @@ def _more(offset: int, shown: int, totals: dict[str, int], size: int, sources: l
     return f"{span}; next page: search_papers(same query, offset={offset + size})."
 
 
-def _result(entry: dict, source: str, in_workspace: bool = False, room: int = 0) -> dict:
+def _result(entry: Mapping[str, Any], source: str, in_workspace: bool = False, room: int = 0) -> dict:
     authors = list(entry.get("authors") or [])
     if len(authors) > AUTHORS_SHOWN + 1:
         authors = authors[:AUTHORS_SHOWN] + [f"et al. ({len(authors)} authors)"]
@@ -198,7 +199,7 @@ def workspace_hits(ws: Workspace, query: str, start_date: str = "", end_date: st
     return [_result(papers[i], "workspace") for _, i in ranked]
 
 
-def _in_dates(meta: dict, start_date: str, end_date: str) -> bool:
+def _in_dates(meta: Mapping[str, Any], start_date: str, end_date: str) -> bool:
     published = (meta.get("published") or "").replace("-", "")
     if not published:
         return not (start_date or end_date)

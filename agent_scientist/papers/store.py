@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import ToolError
@@ -21,6 +21,7 @@ from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.lexical import tokens
+from agent_scientist.records import PaperMeta
 from agent_scientist.workspace import Workspace, now_iso
 
 CHUNK_CHARS = 1200
@@ -35,7 +36,7 @@ def parse_paper_id(text: str) -> str:
 
 
 # -- the cache ---------------------------------------------------------------
-def find_paper(ws: Workspace, paper_id: str) -> dict | None:
+def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
     """Metadata of a cached paper (complete: meta.json and pages.json), resolving ids without version
     and ids recorded on another paper (the DOI of an arXiv paper, the arXiv id of a DOI paper)."""
     pid = parse_paper_id(paper_id)
@@ -44,7 +45,7 @@ def find_paper(ws: Workspace, paper_id: str) -> dict | None:
         folder = paper_dir(ws, pid)
         if (folder / "meta.json").is_file() and (folder / "pages.json").is_file():
             try:
-                return read_json(folder / "meta.json")
+                return cast(PaperMeta, read_json(folder / "meta.json"))  # JSON from disk
             except (OSError, ValueError):
                 return None
     complete = [m for m in ws.papers() if (paper_dir(ws, m["id"]) / "pages.json").is_file()]
@@ -58,7 +59,7 @@ def find_paper(ws: Workspace, paper_id: str) -> dict | None:
     return next((m for m in complete if any(same(a) for a in ids.aliases(m))), None)
 
 
-def page_count(folder_of: Callable[[str], Path], meta: dict) -> int:
+def page_count(folder_of: Callable[[str], Path], meta: Mapping[str, Any]) -> int:
     """Pages of a cached paper: meta "pages", else pages.json (meta written before extraction), else 0."""
     n = int(meta.get("pages") or 0)
     if not n:
@@ -86,9 +87,9 @@ OPTIONAL_META = ("comment", "doi", "arxiv_id", "s2_id", "openalex_id", "venue", 
                  "pmcid", "pmid", "full_text_from")
 
 
-def paper_meta(paper_id: str, source: str, entry: dict, **extra: Any) -> dict:
+def paper_meta(paper_id: str, source: str, entry: Mapping[str, Any], **extra: Any) -> PaperMeta:
     """The one shape of a paper's meta.json (store_paper adds file, pages, sha256, added_at)."""
-    meta = {"id": paper_id, "source": source, "title": entry.get("title") or "",
+    meta: dict[str, Any] = {"id": paper_id, "source": source, "title": entry.get("title") or "",
             "authors": list(entry.get("authors") or []), "published": entry.get("published") or "",
             "year": entry.get("year"), "categories": list(entry.get("categories") or []),
             "primary_category": entry.get("primary_category") or "", "abstract": entry.get("abstract") or "",
@@ -96,10 +97,11 @@ def paper_meta(paper_id: str, source: str, entry: dict, **extra: Any) -> dict:
     for key, value in [*((k, entry.get(k)) for k in OPTIONAL_META), *extra.items()]:
         if value not in (None, "", [], False) or (key == "full_text" and value is False):
             meta[key] = value
-    return meta
+    return cast(PaperMeta, meta)  # keys: PaperMeta's (OPTIONAL_META and the extras callers pass)
 
 
-def store_paper(ws: Workspace, meta: dict, pdf: bytes, extracted: Any, file: str = "paper.pdf") -> dict:
+def store_paper(ws: Workspace, meta: PaperMeta, pdf: bytes, extracted: Any,
+                file: str = "paper.pdf") -> PaperMeta:
     """Write the file (paper.pdf, or paper.xml for a JATS full text), pages.json (with the section of each page
     where the text has sections), then meta.json (last: its presence means the paper is complete)."""
     folder = paper_dir(ws, meta["id"])
@@ -131,7 +133,7 @@ WORK_META = ("doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count
              "retracted", "tldr", "pmcid", "pmid")
 
 
-def annotate(ws: Workspace, meta: dict, work: dict) -> dict:
+def annotate(ws: Workspace, meta: PaperMeta, work: Mapping[str, Any]) -> PaperMeta:
     """Record what the indexes know (DOI, venue, citations, retraction...) on a cached paper's meta.json, so
     the same paper reached by its arXiv id and by its DOI is one paper."""
     extra = {k: work[k] for k in WORK_META if work.get(k) not in (None, "", False) and meta.get(k) != work[k]}
@@ -139,12 +141,12 @@ def annotate(ws: Workspace, meta: dict, work: dict) -> dict:
         extra.pop("arxiv_id", None)
     if not extra:
         return meta
-    meta = {**meta, **extra}
+    meta = cast(PaperMeta, {**meta, **extra})  # extra: WORK_META keys
     atomic_write_json(paper_dir(ws, meta["id"]) / "meta.json", meta)
     return meta
 
 
-def store_abstract_only(ws: Workspace, meta: dict) -> dict:
+def store_abstract_only(ws: Workspace, meta: PaperMeta) -> PaperMeta:
     """A paper whose full text is nowhere to be had: its metadata and abstract, no pages (none can be cited)."""
     folder = paper_dir(ws, meta["id"])
     atomic_write_json(folder / "pages.json", {"pages": [], "outline": [], "captions": [], "scanned_pages": []})
@@ -266,10 +268,9 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
                 meta, note = _link_arxiv(ws, settings, meta, data, extracted)
             meta = store_paper(ws, meta, data, extracted)
             known[digest] = pid
-            if note:
-                meta = {**meta, "note": note}
+            row: dict[str, Any] = {**meta, **({"note": note} if note else {})}
             warning = add_passages(memory, pid, extracted.pages)
-            results.append({**meta, "warning": warning} if warning else meta)
+            results.append({**row, "warning": warning} if warning else row)
         except (OSError, PdfError, ToolError) as exc:
             results.append({"original_path": where, "error": f"{where}: {exc}"})
     if on_file is not None and expanded:
@@ -277,7 +278,8 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
     return results
 
 
-def _link_arxiv(ws: Workspace, settings: Settings, meta: dict, data: bytes, extracted: Any) -> tuple[dict, str]:
+def _link_arxiv(ws: Workspace, settings: Settings, meta: PaperMeta, data: bytes,
+                extracted: Any) -> tuple[PaperMeta, str]:
     """A local PDF that prints its arXiv id is that paper: take arXiv's metadata when it answers, and cache the
     PDF under the arXiv id too, so reading the id needs no download. Returns the local meta and a note."""
     from agent_scientist.papers.arxiv import FetchError, query_api
@@ -300,7 +302,7 @@ def _link_arxiv(ws: Workspace, settings: Settings, meta: dict, data: bytes, extr
             if entry.get(key):
                 meta[key] = entry[key]
         note += " (metadata from arXiv)"
-    vid = entry.get("id") if entry and version_of(entry.get("id", "")) and not version_of(aid) else aid
+    vid = str(entry["id"]) if entry and version_of(entry.get("id", "")) and not version_of(aid) else aid
     if not find_paper(ws, vid):
         store_paper(ws, {**meta, "id": vid, "source": "arxiv", "local_id": meta["id"],
                          "comment": entry.get("comment", "")}, data, extracted)

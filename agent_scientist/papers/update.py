@@ -132,7 +132,7 @@ def _retractions(ws: Workspace, settings: Settings, names: list[str]) -> list[di
             except FetchError:
                 continue
             if work and work.get("retracted"):
-                annotate(ws, dict(meta), {"retracted": True})
+                annotate(ws, meta, {"retracted": True})
                 flags.append({"id": meta["id"], "title": meta.get("title") or "",
                               "flag": f"retracted (per {source.title})"})
                 break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from agent_scientist.contracts import ToolError
@@ -16,7 +17,7 @@ PASSAGES = 4
 log = logging.getLogger(__name__)
 
 
-def _header(meta: dict, what: str) -> str:
+def _header(meta: Mapping[str, Any], what: str) -> str:
     return f"[{citation_label(meta['id'])} {what}]"
 
 
@@ -28,7 +29,7 @@ def _span(pages: list[int]) -> str:
     return str(pages[0]) if len(pages) == 1 else f"{pages[0]}-{pages[-1]}"
 
 
-def overview(meta: dict, data: dict, limit: int, visuals: dict | None = None) -> str:
+def overview(meta: Mapping[str, Any], data: dict, limit: int, visuals: dict | None = None) -> str:
     """The abstract, outline and what the paper shows (tables and figures once extracted, else its captions)."""
     pages = len(data.get("pages", []))
     authors = meta.get("authors") or []
@@ -100,7 +101,7 @@ def overview(meta: dict, data: dict, limit: int, visuals: dict | None = None) ->
     return body[: max(0, limit - len(tail) - 1)] + "\n" + tail
 
 
-def page_view(meta: dict, data: dict, page: int, limit: int, visuals: dict | None = None) -> str:
+def page_view(meta: Mapping[str, Any], data: dict, page: int, limit: int, visuals: dict | None = None) -> str:
     """One page, its header marking OCR text, and the tables and figures on it (when already extracted)."""
     pages = data.get("pages", [])
     if meta.get("full_text") is False:
@@ -131,7 +132,7 @@ def page_view(meta: dict, data: dict, page: int, limit: int, visuals: dict | Non
     return f"{header}\n{mark(text, where)}\n[{more}]"
 
 
-def passages_view(meta: dict, data: dict, query: str, memory: Any, limit: int) -> str:
+def passages_view(meta: Mapping[str, Any], data: dict, query: str, memory: Any, limit: int) -> str:
     hits: list[dict] = []
     failed = ""
     if memory is not None:
@@ -177,7 +178,7 @@ def grid_rows(table: dict) -> list[str]:
     return [lines[0], "|" + "---|" * width, *lines[1:]]
 
 
-def table_view(meta: dict, visuals: dict, number: int, part: int, limit: int) -> str:
+def table_view(meta: Mapping[str, Any], visuals: dict, number: int, part: int, limit: int) -> str:
     """Table N as a markdown grid with its caption, pages and size; a long table in parts (part 1, 2, ...)."""
     table = _find(meta, visuals, "table", number)
     lines = grid_rows(table)
@@ -205,7 +206,7 @@ def table_view(meta: dict, visuals: dict, number: int, part: int, limit: int) ->
     return "\n".join([head.split("\n")[0], framed] + ([more] if more else []) + [cite])
 
 
-def figure_view(meta: dict, visuals: dict, number: int, image_path: str, seen: str, limit: int) -> str:
+def figure_view(meta: Mapping[str, Any], visuals: dict, number: int, image_path: str, seen: str, limit: int) -> str:
     """Figure N: caption, page, the text inside it, the image file, and what the model can see of it (`seen`)."""
     figure = _find(meta, visuals, "figure", number)
     where = f"p.{figure['page']}" + (f" (caption on p.{figure['caption_page']})"
@@ -218,7 +219,7 @@ def figure_view(meta: dict, visuals: dict, number: int, image_path: str, seen: s
     return "\n".join(lines)
 
 
-def _find(meta: dict, visuals: dict, kind: str, number: int) -> dict:
+def _find(meta: Mapping[str, Any], visuals: dict, kind: str, number: int) -> dict:
     items = visuals.get("tables" if kind == "table" else "figures", [])
     for item in items:
         if item["number"] == number:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_text
 from agent_scientist.papers.citation_index import CitationIndex
+from agent_scientist.records import Note
 from agent_scientist.report.formats import to_bibtex, to_json
 from agent_scientist.report.markdown import build_markdown
 from agent_scientist.workspace import Workspace
@@ -41,12 +42,12 @@ class ReportResult:
     figures: list[tuple[Path, str]] = field(default_factory=list)  # cited figure images to copy beside it
 
 
-def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
+def load_notes(ws: Workspace, settings: Settings) -> tuple[list[Note] | None, str]:
     """All active notes from memory, or (None, why) when memory is unavailable: a report never fails on it."""
     from agent_scientist.memory import MemoryUnavailable, read_notes
 
     try:
-        return cast(list[dict[str, Any]], list(read_notes(ws, settings))), ""
+        return list(read_notes(ws, settings)), ""
     except MemoryUnavailable as exc:
         return None, " ".join(str(exc).split())[:300] or type(exc).__name__
     except Exception as exc:  # not a known store failure: logged with its traceback, the report still comes out
@@ -54,7 +55,7 @@ def load_notes(ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] 
         return None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:280]}"
 
 
-def render(ws: Workspace, notes: list[dict[str, Any]] | None, fmt: str = "markdown",
+def render(ws: Workspace, notes: list[Note] | None, fmt: str = "markdown",
            report_dir: Path | None = None, notes_error: str = "", strict: bool = False,
            figures_beside: bool = False) -> ReportResult:
     """Render a workspace in one format without writing anything (`strict`: only supported claims;

@@ -8,10 +8,11 @@ alone, and become markdown links after it (the renderer escapes any link a model
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from agent_scientist.papers.citation_index import CitationIndex
-from agent_scientist.records import summary_line
+from agent_scientist.records import StepRecord, summary_line
 from agent_scientist.report.citations import escape_inline, locator_text
 
 MARKS = {"supported": "✓", "partial": "~", "unsupported": "✗", "contradicted": "✗", "unverified": "?",
@@ -22,7 +23,7 @@ _OPEN, _CLOSE, _CUT = "\ue000", "\ue001", "\ue002"
 _PLACEHOLDER_RE = re.compile(f"([{_OPEN}{_CUT}])(\\d+){_CLOSE}")
 
 
-def annotate(answer: str, review: dict[str, Any] | None, strict: bool = False) -> str:
+def annotate(answer: str, review: StepRecord | None, strict: bool = False) -> str:
     """The answer with a placeholder after each claim (or, with `strict`, instead of claims not kept)."""
     text = answer.replace("\r\n", "\n").replace("\r", "\n")  # as claims.prepare: the offsets' text
     text = re.sub(f"[{_OPEN}{_CLOSE}{_CUT}]", "\ufffd", text)  # same length: recorded offsets stay right
@@ -42,7 +43,7 @@ def annotate(answer: str, review: dict[str, Any] | None, strict: bool = False) -
     return text
 
 
-def finish(rendered: str, review: dict[str, Any] | None) -> str:
+def finish(rendered: str, review: StepRecord | None) -> str:
     """Placeholders become verdict markers linking to the evidence, or removal markers."""
     marks = {str(c["n"]): MARKS.get(c["verdict"], "?") for c in (review or {}).get("claims") or []}
 
@@ -55,7 +56,7 @@ def finish(rendered: str, review: dict[str, Any] | None) -> str:
     return _PLACEHOLDER_RE.sub(replace, rendered)
 
 
-def header_line(review: dict[str, Any]) -> str:
+def header_line(review: StepRecord) -> str:
     reviewer = escape_inline(review.get("reviewer") or "unknown")
     return (f"- **Claims:** {summary_line(review.get('counts') or {})} "
             f"(reviewer {reviewer}; see [Evidence](#{EVIDENCE_ANCHOR}))")
@@ -71,7 +72,7 @@ def _where(claim: dict[str, Any], numbers: dict[str, int]) -> str:
     return f" ({escape_inline(pid)}{page})"
 
 
-def evidence_section(review: dict[str, Any], index: CitationIndex, strict: bool = False) -> str:
+def evidence_section(review: StepRecord, index: CitationIndex, strict: bool = False) -> str:
     """Claim → verdict → quote → [n, p.x], one line per claim, each the target of its marker."""
     numbers = {str(p["id"]): n for n, p in index.references()}
     lines = [f'<a id="{EVIDENCE_ANCHOR}"></a>', "", "## Evidence", "",
@@ -91,7 +92,7 @@ def evidence_section(review: dict[str, Any], index: CitationIndex, strict: bool 
     return "\n".join(lines)
 
 
-def claims_json(review: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+def claims_json(review: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
     """The `claims` list of `export --format json` and `verify --json`."""
     if not review:
         return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any, cast
+from typing import Any
 
 from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import paper_ref_key
-from agent_scientist.records import stop_label
+from agent_scientist.records import Note, StepRecord, stop_label
 from agent_scientist.report.evidence import claims_json
 from agent_scientist.workspace import Workspace
 
@@ -118,7 +118,7 @@ def to_bibtex(ws: Workspace, index: CitationIndex) -> str:
     return header + "".join("\n" + e for e in entries)
 
 
-def _step_summary(record: dict[str, Any]) -> dict[str, Any]:
+def _step_summary(record: StepRecord) -> dict[str, Any]:
     out = {k: record.get(k) for k in _STEP_FIELDS if k in record}
     for key in ("task", "instruction", "status", "reason", "covers", "text", "counts"):
         if key in record:
@@ -132,8 +132,8 @@ def _step_summary(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | None, notes_error: str,
-            partial: bool, answer: str | None, review: dict[str, Any] | None = None) -> str:
+def to_json(ws: Workspace, index: CitationIndex, notes: list[Note] | None, notes_error: str,
+            partial: bool, answer: str | None, review: StepRecord | None = None) -> str:
     """The whole workspace in one document for other tools; stable key order and content."""
     numbers = {str(p["id"]): n for n, p in index.references()}
     papers = [{**p, "cited_number": numbers.get(str(p["id"]))} for p in ws.papers()]
@@ -146,7 +146,7 @@ def to_json(ws: Workspace, index: CitationIndex, notes: list[dict[str, Any]] | N
         "partial": partial,
         "answer": answer,
         "steps": {"count": sum(1 for s in steps if s.get("type") == "action"),  # planner steps, as everywhere
-                  "records": [_step_summary(cast(dict[str, Any], s)) for s in steps]},
+                  "records": [_step_summary(s) for s in steps]},
         "notes": None if notes is None else sorted(notes, key=lambda n: (str(n.get("created_at") or ""),
                                                                           str(n.get("id") or ""))),
         "notes_error": notes_error or None,

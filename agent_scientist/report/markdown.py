@@ -17,7 +17,7 @@ from typing import Any, cast
 from agent_scientist.papers.citation_index import CitationIndex, workspace_page_count, workspace_visuals
 from agent_scientist.papers.citations import paper_ref_key, parse_part
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.records import failures_summary, latest_review, stop_label
+from agent_scientist.records import Note, StepRecord, failures_summary, latest_review, stop_label
 from agent_scientist.report.answer import IMAGE_SUFFIXES, AnswerRenderer, code_span, relative_file_link
 from agent_scientist.report.citations import UNVERIFIED_ANCHOR, escape_inline, render_group
 from agent_scientist.report.evidence import annotate, evidence_section, finish
@@ -45,12 +45,12 @@ class MarkdownReport:
     index: CitationIndex
     partial: bool
     answer: str | None
-    review: dict[str, Any] | None = None  # the last answer's claim check (agent_scientist.review)
+    review: StepRecord | None = None  # the last answer's claim check (agent_scientist.review)
     sections: list[tuple[str, str]] = field(default_factory=list)  # (key, markdown) in order: see _Builder.sections
     figures: list[tuple[Path, str]] = field(default_factory=list)  # (image, its name beside the report) to copy
 
 
-def report_date(ws: Workspace, steps: list[dict[str, Any]]) -> str:
+def report_date(ws: Workspace, steps: list[StepRecord]) -> str:
     """When the run last did something: the latest step's end, else the workspace's last update."""
     stamps = [str(s["ended_at"]) for s in steps if s.get("ended_at")]
     raw = max(stamps) if stamps else str(ws.meta.get("updated_at") or ws.meta.get("created_at") or "")
@@ -63,7 +63,7 @@ def report_date(ws: Workspace, steps: list[dict[str, Any]]) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def stop_reason(ws: Workspace, steps: list[dict[str, Any]]) -> str:
+def stop_reason(ws: Workspace, steps: list[StepRecord]) -> str:
     reason = str(ws.meta.get("stop_reason") or "")
     for record in steps:
         if record.get("type") == "run_end" and record.get("reason"):
@@ -71,20 +71,20 @@ def stop_reason(ws: Workspace, steps: list[dict[str, Any]]) -> str:
     return reason
 
 
-def sort_notes(notes: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+def sort_notes(notes: list[Note], kinds: tuple[str, ...]) -> list[Note]:
     """Active notes of these kinds in a stable order (created_at, id)."""
     chosen = [n for n in notes if n.get("kind") in kinds and (n.get("status") or "active") == "active"]
     return sorted(chosen, key=lambda n: (str(n.get("created_at") or ""), str(n.get("id") or "")))
 
 
 class _Builder:
-    def __init__(self, ws: Workspace, notes: list[dict[str, Any]] | None, report_dir: Path, notes_error: str,
+    def __init__(self, ws: Workspace, notes: list[Note] | None, report_dir: Path, notes_error: str,
                  strict: bool = False, figures_beside: bool = False):
         self.ws = ws
         self.notes = notes
         self.notes_error = notes_error
         self.report_dir = report_dir
-        self.steps = cast(list[dict[str, Any]], ws.steps())  # records read as plain dicts here
+        self.steps = ws.steps()
         self.papers = cast(list[dict[str, Any]], ws.papers())
         self.visuals = workspace_visuals(ws)
         self.index = CitationIndex(self.papers, workspace_page_count(ws), self.visuals)
@@ -173,7 +173,7 @@ class _Builder:
                          f"contradicted by {escape_inline(', '.join(sides['contradicts']))}.")
         return "\n\n**Disagreement in the literature**\n\n" + "\n".join(lines) if lines else ""
 
-    def _note_line(self, note: dict[str, Any]) -> str:
+    def _note_line(self, note: Note) -> str:
         location = f"{note.get('kind', 'note')} note {note.get('id', '?')}"
         text = self.renderer(location).render_line(str(note.get("text") or ""))
         label = KIND_LABELS.get(str(note.get("kind")), str(note.get("kind") or "Note").capitalize())
@@ -181,7 +181,7 @@ class _Builder:
         source = self._note_source(note, location)
         return line + (f" *(source: {source})*" if source else "")
 
-    def _note_source(self, note: dict[str, Any], location: str) -> str:
+    def _note_source(self, note: Note, location: str) -> str:
         """A note's sources ("arXiv:ID; run:3", merged by memory): papers become verified citations."""
         parts = [p.strip() for p in str(note.get("source") or "").split(";") if p.strip()]
         page = note.get("page") or None
@@ -465,7 +465,7 @@ def _cell(text: Any) -> str:
     return escape_inline(text)
 
 
-def build_markdown(ws: Workspace, notes: list[dict[str, Any]] | None, report_dir: Path | None = None,
+def build_markdown(ws: Workspace, notes: list[Note] | None, report_dir: Path | None = None,
                    notes_error: str = "", strict: bool = False, figures_beside: bool = False) -> MarkdownReport:
     """Assemble the report; `notes` None means memory was unavailable; links are relative to report_dir.
 

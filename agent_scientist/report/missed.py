@@ -19,7 +19,7 @@ def reference_links(paper: dict[str, Any]) -> list[str]:
     if paper.get("doi"):
         parts.append(f"DOI [{escape_inline(paper['doi'])}](https://doi.org/{paper['doi']}).")
     if paper.get("s2_id") or ids.kind_of(str(paper["id"])) == "s2":
-        s2 = paper.get("s2_id") or ids.parse(str(paper["id"])).value  # type: ignore[union-attr]
+        s2 = paper.get("s2_id") or ids.parse(str(paper["id"])).value  # type: ignore[union-attr]  # an s2 id parses
         parts.append(f"[Semantic Scholar](https://www.semanticscholar.org/paper/{s2}).")
     if paper.get("arxiv_id"):
         parts.append(f"[arxiv.org/abs/{escape_inline(paper['arxiv_id'])}](https://arxiv.org/abs/{paper['arxiv_id']}).")

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from agent_scientist.records import Note
 from agent_scientist.report.markdown import MarkdownReport, build_markdown
 from agent_scientist.workspace import Workspace
 
@@ -65,7 +66,7 @@ class Paper:
     report: MarkdownReport | None = None
 
 
-def build_paper(ws: Workspace, notes: list[dict[str, Any]] | None, notes_error: str = "",
+def build_paper(ws: Workspace, notes: list[Note] | None, notes_error: str = "",
                 strict: bool = False) -> Paper:
     """Assemble the markdown report (links relative to files/) and rearrange its sections as a paper."""
     from agent_scientist.report.formats import bib_keys

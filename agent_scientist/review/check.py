@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.papers.quotes import MAX_QUOTE_CHARS, find_quote, paper_pages, quote_problem
-from agent_scientist.prompts import load, render
+from agent_scientist.prompting import load, render
 from agent_scientist.review.claims import Claim
 from agent_scientist.workspace import Workspace
 

@@ -90,8 +90,9 @@ def split_claims(answer: str, index: CitationIndex | None = None) -> list[Claim]
     claims: list[Claim] = []
     for start, end, split in _units(text):
         for s, e in (_sentences(text, start, end) if split else [(start, end)]):
-            lead = _ITEM_RE.match(text[s:e]) or re.match(r"\s*", text[s:e])
-            s += lead.end() if split else 0  # a claim starts after its list marker
+            lead = _ITEM_RE.match(text[s:e])
+            blank = len(text[s:e]) - len(text[s:e].lstrip())
+            s += (lead.end() if lead else blank) if split else 0  # a claim starts after its list marker
             sentence = text[s:e]
             spans = _citation_spans(sentence)
             if not spans and not _is_uncited_claim(sentence):

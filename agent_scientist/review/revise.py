@@ -10,13 +10,13 @@ last answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import BaseCapability, Toolbox, ToolContext
 from agent_scientist.papers.citation_index import index_for
-from agent_scientist.records import answer_hash, last_answer, latest_review, summary_line
+from agent_scientist.records import StepRecord, answer_hash, last_answer, latest_review, summary_line
 from agent_scientist.review.check import (
     BATCH,
     RANK,
@@ -41,11 +41,11 @@ ACTION = {"unsupported": "the cited text does not say it: find support, correct 
           "unverified": "no quote on the cited pages backs it: cite the right page, weaken it or remove it",
           "uncited": "no citation: cite the paper and page that says it, or remove it"}
 
-Usage = Callable[[], dict[str, Any]]
+Usage = Callable[[], StepRecord]  # the worker's usage since the last call, as step-record fields
 Say = Callable[[str], None]
 
 
-def _self_usage(model_id: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+def _self_usage(model_id: str, tokens_in: int, tokens_out: int) -> StepRecord:
     from agent_scientist.agent.models import cost_usd
 
     if not tokens_in and not tokens_out:
@@ -54,7 +54,7 @@ def _self_usage(model_id: str, tokens_in: int, tokens_out: int) -> dict[str, Any
             "worker_cost_usd": round(cost_usd(model_id, tokens_in, tokens_out), 8)}
 
 
-def _done_items(records: list[dict[str, Any]], sha: str) -> dict[tuple, dict[str, Any]]:
+def _done_items(records: Sequence[Mapping[str, Any]], sha: str) -> dict[tuple, dict[str, Any]]:
     """Verdicts of the check of `sha` in progress: its claim_check batches after the last review record."""
     done: dict[tuple, dict[str, Any]] = {}
     for record in records:
@@ -73,10 +73,12 @@ def _key(claim: int, paper_id: str, pages: Any, figure: Any = None, table: Any =
 
 def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: Usage | None = None,
                  say: Say | None = None, by: str = "run", round_: int = 0, continue_check: bool = True,
-                 ask: Callable[..., tuple[str, int, int]] | None = None) -> dict[str, Any] | None:
+                 ask: Callable[..., tuple[str, int, int]] | None = None) -> StepRecord | None:
     """Check the workspace's last answer and record it; the `review` record (without task), or None if no answer."""
     if ask is None:
-        from agent_scientist.agent.models import ask_model as ask
+        from agent_scientist.agent.models import ask_model
+
+        ask = ask_model
     records = ws.steps()
     found = last_answer(records)
     if found is None:
@@ -120,7 +122,7 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
     counts: dict[str, int] = {}
     for r in results:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-    record = {"type": "review", "answer_step": step, "answer_sha": sha, "round": round_, "by": by,
+    record: StepRecord = {"type": "review", "answer_step": step, "answer_sha": sha, "round": round_, "by": by,
               "reviewer": reviewer, "claims": results, "counts": counts, "revise": False, "task": None}
     return record
 
@@ -150,7 +152,7 @@ def _claim_result(claim: Claim, done: dict[tuple, dict[str, Any]], failures: dic
             "pages": pages, "why": best.get("why") or "", "evidence": evidence}
 
 
-def review_task(record: dict[str, Any]) -> str | None:
+def review_task(record: Mapping[str, Any]) -> str | None:
     """What the planner is told to do about the claims that need work; None when none does."""
     bad = [c for c in record["claims"] if c["verdict"] in NEEDS_WORK]
     if not bad:
@@ -181,7 +183,7 @@ class AnswerReview:
     def __init__(self, ws: Workspace, settings: Settings, model: Any):
         self.ws, self.settings, self.model = ws, settings, model
 
-    def rounds_used(self, records: list[dict[str, Any]]) -> int:
+    def rounds_used(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Revisions asked since the question or the last follow-up instruction."""
         used = 0
         for record in records:

@@ -135,7 +135,8 @@ def setup_filesystem(cfg, notes):
             if not point.startswith(("/sys/", "/dev/")) and point not in ("/sys", "/dev"):
                 ro_ok = False
             notes.append(str(exc))
-    binds, links = {}, {}
+    binds: dict[str, bool] = {}  # path -> writable
+    links: dict[str, str] = {}  # symlink -> its target
     for path, rw in cfg["expose"]:
         plan(path, rw, binds, links)
     fds = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in binds}
@@ -160,7 +161,7 @@ def setup_filesystem(cfg, notes):
     for name, dest in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                        ("stderr", "/proc/self/fd/2")):
         os.symlink(dest, f"{root}/dev/{name}")
-    done = []
+    done: list[str] = []
     for path in sorted(binds, key=len):
         rw, above = binds[path], bound_under(path, done)
         if above is not None and binds[above] == rw:

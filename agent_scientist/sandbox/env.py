@@ -59,10 +59,14 @@ def select_gpus(setting: str, gpus: list[Gpu]) -> tuple[list[Gpu], str]:
         return list(gpus), ""
     if text in ("none", "", "-1"):
         return [], ""
-    wanted, bad = [], []
+    wanted: list[Gpu] = []
+    bad: list[str] = []
     for part in text.replace(" ", "").split(","):
         found = [g for g in gpus if part.isdigit() and g.index == int(part)]
-        (wanted if found else bad).extend(found or [part])
+        if found:
+            wanted.extend(found)
+        else:
+            bad.append(part)
     note = (f"sandbox_gpus lists {', '.join(bad)}, which this machine does not have "
             f"(GPUs here: {', '.join(str(g.index) for g in gpus) or 'none'}).") if bad else ""
     return list({g.index: g for g in wanted}.values()), note

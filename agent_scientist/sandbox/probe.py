@@ -173,9 +173,9 @@ def find_gpus(dev: str = "/dev") -> tuple[list[Gpu], list[str]]:
                                   "--format=csv,noheader,nounits"], capture_output=True, text=True,
                                  timeout=15, stdin=subprocess.DEVNULL).stdout
             for line in out.splitlines():
-                index, name, mem, bus = (part.strip() for part in line.split(",")[:4])
-                smi[_minor_of(bus, int(index))] = (name, int(float(mem)))
-    gpus = []
+                smi_index, smi_name, smi_mem, bus = (part.strip() for part in line.split(",")[:4])
+                smi[_minor_of(bus, int(smi_index))] = (smi_name, int(float(smi_mem)))
+    gpus: list[Gpu] = []
     for index, minor in enumerate(minors):  # PCI bus order is minor order on NVIDIA's driver
         name, mem = smi.get(minor, ("NVIDIA GPU", 0))
         gpus.append(Gpu(index, name, mem, os.path.join(dev, f"nvidia{minor}")))

@@ -42,7 +42,7 @@ def _safe_html(md: MarkdownIt) -> None:
     def block(renderer: Any, tokens: list, idx: int, options: Any, env: Any) -> str:
         lines = [line.strip() for line in tokens[idx].content.splitlines() if line.strip()]
         if lines and all(_ANCHOR_RE.match(line) for line in lines):
-            return "".join(f'<a id="{_ANCHOR_RE.match(line).group(1)}"></a>' for line in lines)  # type: ignore[union-attr]
+            return "".join(f'<a id="{_ANCHOR_RE.match(line).group(1)}"></a>' for line in lines)  # type: ignore[union-attr]  # matched just above
         return f"<p>{escapeHtml(tokens[idx].content)}</p>"
 
     md.add_render_rule("html_inline", inline)

@@ -12,7 +12,7 @@ from agent_scientist.config import Settings
 from agent_scientist.fsio import read_json, read_jsonl
 from agent_scientist.papers.citation_index import workspace_page_count
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.records import latest_review, short
+from agent_scientist.records import Note, latest_review, short
 from agent_scientist.web import pages
 from agent_scientist.web.render import report_html, url
 from agent_scientist.workspace import EVALS_DIR, Workspace, WorkspaceError, list_names, validate_name
@@ -68,10 +68,10 @@ class NotesCache:
     """A workspace's notes, read again only when its memory changed on disk (opening chromadb is slow)."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, list[dict[str, Any]] | None, str]] = {}
+        self._cache: dict[str, tuple[float, list[Note] | None, str]] = {}
         self._lock = threading.Lock()
 
-    def get(self, ws: Workspace, settings: Settings) -> tuple[list[dict[str, Any]] | None, str]:
+    def get(self, ws: Workspace, settings: Settings) -> tuple[list[Note] | None, str]:
         from agent_scientist.report import load_notes
 
         db = ws.memory_dir / "chroma.sqlite3"

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import Check
+from agent_scientist.records import Placement
 
 RAY_MISSING = ("executor = 'ray' needs Ray, which is not installed: pip install 'agent-scientist[ray]' "
                "(or set executor = 'local').")
@@ -60,7 +61,7 @@ class Outcome:
     protections: dict[str, bool]
     notes: list[str]
     command: list[str]
-    placement: dict[str, Any]  # executor, node, resources: recorded in runs.jsonl
+    placement: Placement  # executor, node, resources: recorded in runs.jsonl
     apply: Callable[[], list[str]]  # lands returned files in files/; returns the changed paths
     error: str = ""  # the run was lost (worker or cluster gone): the tool error the model sees
     extra: list[str] = field(default_factory=list)  # notes for the answer (files left on the worker)

@@ -23,6 +23,7 @@ from agent_scientist.config import Settings
 from agent_scientist.contracts import Check, ToolError
 from agent_scientist.experiments.executors import RAY_MISSING, Outcome, RunSpec, Tail
 from agent_scientist.fsio import atomic_write_bytes
+from agent_scientist.records import Placement
 
 MB = 1024 * 1024
 GRACE_S = 300  # beyond the run's timeout: scheduling, runtime_env setup, transfers
@@ -227,7 +228,7 @@ class RayExecutor:
         job = {"argv": [spec.script, *spec.args], "timeout": spec.timeout, "settings": settings,
                "namespaces": spec.namespaces, "gpus": settings.ray_num_gpus > 0,
                "max_download": int(settings.ray_max_download_mb * MB)}
-        placement: dict[str, Any] = {"executor": "ray", "node": "", "resources": resources(settings)}
+        placement: Placement = {"executor": "ray", "node": "", "resources": resources(settings)}
         command = ["python", spec.script, *spec.args]
         started = time.monotonic()
         ref = None
@@ -274,14 +275,15 @@ class RayExecutor:
             pass
 
     @staticmethod
-    def _lost(command: list[str], placement: dict, duration: float, interrupted: bool, error: str) -> Outcome:
+    def _lost(command: list[str], placement: Placement, duration: float, interrupted: bool, error: str) -> Outcome:
         return Outcome(None, False, interrupted, duration, Tail(), Tail(), {}, [], command, placement,
                        lambda: [], error=error)
 
-    def _outcome(self, spec: RunSpec, reply: dict[str, Any], placement: dict[str, Any]) -> Outcome:
+    def _outcome(self, spec: RunSpec, reply: dict[str, Any], placement: Placement) -> Outcome:
         where = reply.get("where", {})
-        placement.update(node=where.get("host", ""), node_ip=where.get("node_ip", ""),
-                         node_id=where.get("node_id", ""))
+        placement["node"] = where.get("host", "")
+        placement["node_ip"] = where.get("node_ip", "")
+        placement["node_id"] = where.get("node_id", "")
         tails = {}
         for name in ("stdout", "stderr"):
             data = reply["logs"].get(name, b"")

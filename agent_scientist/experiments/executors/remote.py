@@ -57,7 +57,7 @@ def _where() -> dict[str, str]:
 
 def execute(files: list[tuple[str, bytes]], job: dict[str, Any]) -> dict[str, Any]:
     """Run `python argv` in the sandbox in a fresh copy of files/; return output, files and placement."""
-    from agent_scientist.experiments import sandbox
+    from agent_scientist import sandbox
     from agent_scientist.experiments.snapshot import changed_since, snapshot
 
     base = tempfile.gettempdir()
