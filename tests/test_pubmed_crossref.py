@@ -188,6 +188,28 @@ def test_ids_refused_and_unknown_say_so(home, servers) -> None:
     settings = load_settings({"home": str(home), "pubmed_api_url": eutils.base, "http_timeout": 5,
                               "paper_sources": "pubmed"})
     assert pubmed.SOURCE.work(settings, "pmid:12345", None) is None
-    assert pubmed.SOURCE.work(settings, f"doi:{DOI_BAD}", None)["pmid"] == "29000001"
+    by_doi = pubmed.SOURCE.work(settings, f"doi:{DOI_BAD}", None)
+    assert by_doi is not None and by_doi["pmid"] == "29000001"
     with pytest.raises(ToolError, match="unknown"):
         search(Workspace.create(Path(home), "x", "q"), settings, "zinc", source="medline")
+
+
+def test_doctor_per_source_reach_key_politeness(home, servers, monkeypatch) -> None:
+    from agent_scientist.papers.tool import source_checks
+
+    eutils, cref = servers
+    monkeypatch.delenv("NCBI_API_KEY", raising=False)
+    settings = load_settings({"home": str(home), "pubmed_api_url": eutils.base, "crossref_api_url": cref.base,
+                              "paper_sources": "pubmed,crossref", "contact_email": "lab@example.org"})
+    checks = {what: (ok, detail) for what, ok, detail in source_checks(settings)}
+    assert checks["source pubmed"][0] and checks["source crossref"][0]
+    assert "NCBI_API_KEY not set" in checks["source pubmed"][1] and "3 requests/s" in checks["source pubmed"][1]
+    assert "email=lab@example.org" in checks["source pubmed"][1]
+    assert "polite pool: mailto=lab@example.org" in checks["source crossref"][1]
+    monkeypatch.setenv("NCBI_API_KEY", "k")
+    keyed = dict((w, d) for w, _ok, d in source_checks(settings))["source pubmed"]
+    assert "NCBI_API_KEY set" in keyed and "10 requests/s" in keyed
+    eutils.stop()  # the fixture's second stop returns at once
+    cref.stop()
+    down = {w: ok for w, ok, _d in source_checks(settings)}
+    assert down == {"source pubmed": False, "source crossref": False}
