@@ -63,7 +63,7 @@ def title_key(title: str, year: Any) -> str:
 def keys(work: dict) -> list[str]:
     out = []
     if work.get("doi"):
-        out.append(f"doi:{work['doi']}")
+        out.append(f"doi:{str(work['doi']).lower()}")
     if work.get("arxiv_id"):
         out.append(f"arxiv:{ids.match_key(str(work['arxiv_id']))}")
     if work.get("s2_id"):
@@ -100,21 +100,38 @@ def combine(a: dict, b: dict) -> dict:
 
 
 def merge(ranked: list[list[dict]]) -> list[dict]:
-    """Records of several sources (each list in its own rank order) merged, interleaved by rank."""
-    merged: list[dict] = []
+    """Records of several sources (each list in its own rank order) merged, interleaved by rank. A record
+    that links two results already kept (a PubMed record with the DOI of one and the PMID of another) joins
+    them into the earlier one."""
+    merged: list[dict | None] = []
     index: dict[str, int] = {}
+    joined: dict[int, int] = {}  # a result folded into an earlier one -> that one
+
+    def home(i: int) -> int:
+        while i in joined:
+            i = joined[i]
+        return i
+
     longest = max((len(r) for r in ranked), default=0)
     for rank in range(longest):
         for records in ranked:
             if rank >= len(records):
                 continue
             work = records[rank]
-            found = next((index[k] for k in keys(work) if k in index), None)
-            if found is None:
+            hits = sorted({home(index[k]) for k in keys(work) if k in index})
+            if not hits:
                 merged.append(work)
                 found = len(merged) - 1
             else:
-                merged[found] = combine(merged[found], work)
-            for k in keys(merged[found]):
+                found = hits[0]
+                kept = merged[found]
+                assert kept is not None
+                for other in hits[1:]:
+                    folded = merged[other]
+                    assert folded is not None
+                    kept = combine(kept, folded)
+                    merged[other], joined[other] = None, found
+                merged[found] = kept = combine(kept, work)
+            for k in keys(merged[found] or {}):
                 index.setdefault(k, found)
-    return merged
+    return [w for w in merged if w is not None]
