@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
+
+from support.loopback import Loopback, send
 
 
 @dataclass
@@ -58,31 +59,13 @@ def work_json(w: CrossrefWork) -> dict:
     return out
 
 
-class CrossrefServer:
+class CrossrefServer(Loopback):
     def __init__(self, works: list[CrossrefWork], delay: float = 0.0, hang_s: float = 30.0):
+        super().__init__(_handler(self))
         self.works = works
         self.delay = delay
         self.hang_s = hang_s
-        self.requests: list[str] = []
         self.script: deque[str] = deque()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> CrossrefServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def count(self) -> int:
-        return len(self.requests)
 
 
 def _handler(server: CrossrefServer) -> type[BaseHTTPRequestHandler]:
@@ -93,14 +76,7 @@ def _handler(server: CrossrefServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, body: str, ctype: str = "application/json", extra: dict | None = None) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            send(self, status, body, ctype, extra)
 
         def _ok(self, kind: str, message: dict) -> None:
             self._send(200, json.dumps({"status": "ok", "message-type": kind, "message-version": "1.0.0",

@@ -15,13 +15,14 @@ Every request's path and query are recorded in `requests`.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
+
+from support.loopback import Loopback, send
 
 
 @dataclass
@@ -72,31 +73,17 @@ DOCTYPE = ('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//D
            '2024//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_240101.dtd">\n')
 
 
-class EutilsServer:
+class EutilsServer(Loopback):
     def __init__(self, articles: list[Article], delay: float = 0.0, hang_s: float = 30.0):
+        super().__init__(_handler(self))
         self.articles = articles
         self.delay = delay
         self.hang_s = hang_s
-        self.requests: list[str] = []
         self.script: deque[str] = deque()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> EutilsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/entrez/eutils"
-
-    def count(self) -> int:
-        return len(self.requests)
+        return f"http://127.0.0.1:{self.port}/entrez/eutils"
 
     def find(self, term: str, mindate: str, maxdate: str) -> list[Article]:
         found = re.fullmatch(r"\s*(PMC\d+)\[pmcid\]\s*", term, re.I)
@@ -124,14 +111,7 @@ def _handler(server: EutilsServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, body: str, ctype: str = "text/xml; charset=UTF-8", extra: dict | None = None) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            send(self, status, body, ctype, extra)
 
         def do_GET(self) -> None:  # noqa: N802
             server.requests.append(self.path)
