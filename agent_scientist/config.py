@@ -79,10 +79,13 @@ class Settings:
     semantic_scholar_api_url: str = "https://api.semanticscholar.org"  # key: SEMANTIC_SCHOLAR_API_KEY
     semantic_scholar_delay: float = 1.0
     openalex_api_url: str = "https://api.openalex.org"  # key: OPENALEX_API_KEY
-    openalex_email: str = ""  # OpenAlex's polite pool
+    openalex_email: str = ""  # OpenAlex's polite pool (contact_email when empty)
     europepmc_api_url: str = "https://www.ebi.ac.uk/europepmc/webservices/rest"  # search + PMC full text
     unpaywall_api_url: str = "https://api.unpaywall.org/v2"  # best open-access PDF of a DOI; needs contact_email
-    contact_email: str = ""  # sent where a service asks for one (Unpaywall `email`, ...)
+    pubmed_api_url: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"  # key: NCBI_API_KEY
+    crossref_api_url: str = "https://api.crossref.org"
+    contact_email: str = ""  # given where a service asks: Unpaywall `email`, NCBI `email`, Crossref `mailto`, OpenAlex's polite pool
+    search_timeout: float = 60.0  # search_papers(source="") waits this long in all for the sources asked together
     # Memory.
     memory_url: str = ""  # empty: embedded chromadb in <workspace>/memory
     embedding_model: str = "local"  # "local" (bundled ONNX MiniLM) or a litellm embedding model
@@ -189,7 +192,7 @@ def _as_float(value: Any) -> float:
 _MINIMUM = {"max_steps": 1, "model_timeout": 0.001, "model_stall_timeout": 0.001, "max_output_tokens": 1,
             "worker_max_output_tokens": 1,
             "max_parse_errors": 1, "read_chars": 1, "pdf_max_mb": 0.001, "pdf_max_pages": 1,
-            "http_timeout": 0.001, "evidence_concurrency": 1}
+            "http_timeout": 0.001, "evidence_concurrency": 1, "search_timeout": 0.001}
 
 
 def _check_limits(settings: Settings) -> None:

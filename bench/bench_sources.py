@@ -1,6 +1,9 @@
 """Multi-source search against loopback arXiv, Semantic Scholar and OpenAlex servers: HTTP calls and wall
-time (cold, then cached), with a single-source arXiv search as the same-run baseline; and merge/dedupe
-correctness on generated overlapping records (duplicates left and distinct papers merged: both must be 0).
+time (cold, then cached), with a single-source arXiv search as the same-run baseline; all five sources
+(arXiv, Semantic Scholar, OpenAlex, PubMed, Crossref) on servers answering in 200 ms each, asked at once
+against one after another (target: at once <= 1.3x the slowest source alone); and merge/dedupe correctness
+on generated overlapping records of five indexes (the same paper under DOI, PMID, PMCID and arXiv id,
+titles with markup; duplicates left and distinct papers merged: both must be 0).
 
     python bench/bench_sources.py [--papers 2000] [--repeats 5]
 """
@@ -18,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.arxiv_server import ArxivServer, entry  # noqa: E402
+from support.crossref_server import CrossrefServer, CrossrefWork  # noqa: E402
+from support.eutils_server import Article, EutilsServer  # noqa: E402
 from support.scholar_server import ScholarServer, Work  # noqa: E402
 
 from agent_scientist.config import load_settings  # noqa: E402
@@ -57,6 +62,52 @@ def timed_searches(repeats: int) -> None:
         scholar.stop()
 
 
+def parallel_searches(repeats: int, latency: float = 0.2) -> None:
+    """All five sources with `latency` s per answer: each alone, one after another, and all at once."""
+    n = 20
+    arxiv = ArxivServer([entry(f"2401.{i:05d}v1", f"Zinc widgets study {i}") for i in range(n)]).start()
+    scholar = ScholarServer([Work(f"{i:040x}", f"Zinc widgets study {i}", 2020, doi=f"10.1000/z.{i}")
+                             for i in range(n)]).start()
+    eutils = EutilsServer([Article(str(1000 + i), f"Zinc <i>widgets</i> study {i}", 2020, doi=f"10.1000/z.{i}")
+                           for i in range(n)]).start()
+    cref = CrossrefServer([CrossrefWork(f"10.1000/z.{i}", f"Zinc widgets study {i}", 2020) for i in range(n)]).start()
+    for server in (arxiv, scholar, eutils, cref):
+        server.delay = latency
+    names = ["arxiv", "semantic_scholar", "openalex", "pubmed", "crossref"]
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            s = load_settings({"home": home, "arxiv_api_url": arxiv.api_url, "arxiv_delay": 0,
+                               "semantic_scholar_api_url": scholar.base, "semantic_scholar_delay": 0,
+                               "openalex_api_url": scholar.base, "pubmed_api_url": eutils.base,
+                               "crossref_api_url": cref.base, "paper_sources": ",".join(names),
+                               "http_timeout": 10})
+            alone: dict[str, list[float]] = {name: [] for name in names}
+            together, merged = [], 0
+            for r in range(repeats):
+                for name in names:
+                    ws = Workspace.create(Path(home), f"p-{name}-{r}")
+                    t0 = time.perf_counter()
+                    search(ws, s, "zinc widgets study", max_results=10, source=name)
+                    alone[name].append(time.perf_counter() - t0)
+                ws = Workspace.create(Path(home), f"p-all-{r}")
+                t0 = time.perf_counter()
+                results = search(ws, s, "zinc widgets study", max_results=10)
+                together.append(time.perf_counter() - t0)
+                merged = len([x for x in results if "id" in x])
+            each = {name: statistics.median(t) for name, t in alone.items()}
+            slowest = max(each.values())
+            sequential = sum(each.values())
+            at_once = statistics.median(together)
+            print(f"five sources at {latency * 1e3:.0f} ms per answer (median of {repeats}): "
+                  + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in each.items()))
+            print(f"  one after another {sequential * 1e3:.0f} ms; at once {at_once * 1e3:.0f} ms = "
+                  f"{at_once / slowest:.2f}x the slowest source alone ({slowest * 1e3:.0f} ms; target <= 1.3x); "
+                  f"{merged} merged results")
+    finally:
+        for server in (arxiv, scholar, eutils, cref):
+            server.stop()
+
+
 def variants(rng: random.Random, truth: int) -> list[dict]:
     """How three indexes may describe paper `truth`: DOI case, arXiv versions, title punctuation, missing ids."""
     title = f"Sparse widget model {truth} for gadget accuracy"
@@ -71,12 +122,22 @@ def variants(rng: random.Random, truth: int) -> list[dict]:
     if doi or arxiv:  # OpenAlex: no id of ours otherwise
         out.append(record(title=f"{title} ", year=year if rng.random() < 0.8 else year, doi=doi,
                           sources=["openalex"]))
+    pmid, pmcid = str(10_000_000 + truth), f"PMC{5_000_000 + truth}" if truth % 2 else ""
+    marked = title.replace("widget", "<i>widget</i>")  # PubMed and Crossref titles keep their markup
+    if truth % 5:  # in PubMed: its PMID, its DOI (when it has one), its PMCID (when in PMC)
+        out.append(record(title=marked, year=year, doi=doi.upper(), pmid=pmid, pmcid=pmcid, sources=["pubmed"]))
+    if doi:
+        out.append(record(title=marked, year=year, doi=doi, sources=["crossref"]))
+    if pmcid and truth % 5:  # a full-text index that knows it by PMCID and PMID only, its title changed in print
+        out.append(record(title=f"[Preprint] {title} revisited", year=year + 1, pmid=pmid,
+                          pmcid=pmcid.lower() if truth % 3 else pmcid, sources=["europepmc"]))
     return out
 
 
 def dedupe(papers: int) -> None:
     rng = random.Random(7)
-    per_source: dict[str, list[tuple[int, dict]]] = {"arxiv": [], "semantic_scholar": [], "openalex": []}
+    per_source: dict[str, list[tuple[int, dict]]] = {name: [] for name in ("arxiv", "semantic_scholar", "openalex",
+                                                                            "pubmed", "crossref", "europepmc")}
     for truth in range(papers):
         for rec in variants(rng, truth):
             per_source[rec["sources"][0]].append((truth, rec))
@@ -111,6 +172,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     timed_searches(args.repeats)
+    parallel_searches(args.repeats)
     dedupe(args.papers)
 
 

@@ -24,6 +24,8 @@ OFFLINE = {
     # A provider's default endpoint (where litellm goes without --api-base): a closed loopback port.
     "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
     "ANTHROPIC_API_BASE": "http://127.0.0.1:9",
+    "AGENT_SCIENTIST_PUBMED_API_URL": "http://127.0.0.1:9",
+    "AGENT_SCIENTIST_CROSSREF_API_URL": "http://127.0.0.1:9",
     # The answer review sends the planner back to revise; tests of other features script one answer.
     # The review's own tests turn it on (tests/test_review*.py).
     "AGENT_SCIENTIST_REVIEW_ROUNDS": "0",

@@ -22,7 +22,8 @@ S2 = "649def34f8be52c8b66281af98ae884c09aef38b"
 A1, A2, A3 = "2401.01234v1", "2402.01234v1", "2401.05678v2"
 OLD, CLS = "hep-th/9901001v1", "math.GT/0309136v1"
 DOI, DOI2, SS, LOC = "doi:10.1000/xyz", "doi:10.1145/3292500.3330701", f"s2:{S2}", "local:ab12cd34"
-PAPERS = (A1, A2, A3, OLD, CLS, DOI, DOI2, SS, LOC)
+PM, PMC = "pmid:31452104", "pmcid:PMC3320746"
+PAPERS = (A1, A2, A3, OLD, CLS, DOI, DOI2, SS, LOC, PM, PMC)
 
 
 class R(NamedTuple):
@@ -80,6 +81,16 @@ TABLE: list[tuple[str, list[R]]] = [
     (f"[arXiv:2401.01234 p.3; doi:10.1000/xyz; s2:{S2}]", [a(A1, P3), a(DOI), a(SS)]),
     ("[2401.01234 p.3, doi:10.1000/xyz p.4, local:ab12cd34]", [a(A1, P3), a(DOI, (4, 4)), a(LOC)]),
     ("[arXiv:2401.01234v1 p.3; 2402.01234v1]", [a(A1, P3), a(A2)]),
+    ("[pmid:31452104 p.2]", [a(PM, (2, 2))]),
+    ("[PMID: 31452104]", [a(PM)]),
+    ("[pmcid:PMC3320746 p.4/12]", [a(PMC, (4, 4))]),
+    ("[pmcid:3320746 fig.2]", [a(PMC, figure=2)]),  # the PMC prefix may be left out
+    ("[https://www.ncbi.nlm.nih.gov/pmc/articles/PMC3320746 p.3]", [a(PMC, P3)]),
+    ("[pmid:31452104; pmcid:PMC3320746 p.3, doi:10.1000/xyz]", [a(PM), a(PMC, P3), a(DOI)]),
+    ("[pmid:99999999]", [R(None, key="pmid:99999999")]),  # not in the workspace
+    ("[pmid:0123]", [R(None, key="")]),  # a PMID never starts with 0: refused, names no paper
+    ("pmid:31452104, p. 2", [a(PM, (2, 2))]),
+    ("pmcid:PMC3320746 tab.1", [a(PMC, table=1)]),
     ("[arXiv:2501.99999]", [R(None, key="arxiv:2501.99999")]),  # not in the workspace
     ("[arXiv:2401.01234 p.99]", [R(None, key="arxiv:2401.01234")]),  # past the last page
     ("[arXiv:2401.01234 p.x]", [R(None, key="arxiv:2401.01234")]),  # unreadable page
@@ -151,6 +162,9 @@ def test_eval_scoring(ws: Workspace, form: str, refs: list[R]) -> None:
     ("10.48550/ARXIV.hep-th/9901001", "arxiv:hep-th/9901001"),
     ("arXiv:math.gt/0309136v2", "arxiv:math.gt/0309136"),
     ("local:AB12CD34", "local:ab12cd34"),
+    ("PMID:31452104", "pmid:31452104"),
+    ("pmcid:3320746", "pmcid:pmc3320746"),
+    ("https://pubmed.ncbi.nlm.nih.gov/31452104", "pmid:31452104"),
     (f"S2:{S2.upper()}", f"s2:{S2}"),
     ("notes/Widgets.PDF", "file:widgets.pdf"),
     ("Attention is all you need", "attention is all you need"),

@@ -111,7 +111,8 @@ def test_pmcid_is_an_id_kind_citable_with_pages() -> None:
 
     pid = ids.parse("pmcid: pmc3320746")
     assert pid == ids.PaperId("pmcid", "PMC3320746") and pid.stored == pid.label == "pmcid:PMC3320746"
-    assert ids.parse("PMC3320746") is None and ids.parse("pmcid:3320746") is None  # the prefix and PMC are needed
+    assert ids.parse("PMC3320746") is None  # the prefix is needed
+    assert ids.parse("pmcid:3320746") == pid  # PMC may be left out after the prefix (pubmed's grammar)
     assert ids.find_ids("as shown [pmcid:PMC3320746 p.4] and pmcid:PMC1x") == [pid]
     assert ids.aliases({"id": "doi:10.1000/x", "pmcid": "PMC3320746"}) == ["doi:10.1000/x", "pmcid:PMC3320746"]
     assert folder_name("pmcid:PMC3320746") == "pmcid_PMC3320746"

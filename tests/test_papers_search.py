@@ -36,7 +36,7 @@ def test_tools_have_the_exact_names_and_parameters(ws, arxiv, home) -> None:
     tools = {t.name: t for t in planner_tools(box)}
     assert list(tools["search_papers"].inputs) == ["query", "max_results", "sort_by", "start_date", "end_date",
                                                    "offset", "source"]
-    assert list(tools["read_paper"].inputs) == ["paper_id", "page", "query"]
+    assert list(tools["read_paper"].inputs) == ["paper_id", "page", "query", "table", "figure"]
     assert list(tools["paper_graph"].inputs) == ["paper_id", "direction", "limit", "offset"]
     found = tools["search_papers"](query="ti:sparse AND ti:widgets")
     assert ids(found) == ["2401.00001v2"]

@@ -128,7 +128,7 @@ def search_cmd(
     offset: int = typer.Option(0, "--offset", help="Skip this many results (next page)."),
     as_json: bool = typer.Option(False, "--json", metavar="", help="Print the results as JSON."),
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
-    source: str = typer.Option("", "--source", help="arxiv, semantic_scholar, openalex or a comma-separated "
+    source: str = typer.Option("", "--source", help="arxiv, semantic_scholar, openalex, pubmed, crossref or a comma-separated "
                                                    "list; default: the paper_sources setting."),
 ) -> None:
     """Search arXiv, Semantic Scholar and OpenAlex (and the workspace's papers) like search_papers.

@@ -7,7 +7,8 @@ id kind is a change here only (papers/citations.py, the citation grammar, builds
   DOI     `doi:10.1093/mind/lix.236.433` (lower-cased)           cited the same
   S2      `s2:<40 hex>` (Semantic Scholar paperId, lower-cased)  cited the same
   local   `local:<6-64 hex>` (prefix of the PDF's sha256)       cited the same
-  PMC     `pmcid:PMC3320746` (PubMed Central; `PMC` upper case)  cited the same
+  PubMed  `pmid:12345678` (1-9 digits, no leading zero)          cited the same
+  PMC     `pmcid:PMC1234567` (`pmcid:1234567`, `PMC1234567` as a PMC URL are read the same)  cited the same
 
 Rules where the earlier copies disagreed (the stricter reading that still accepts every real id):
 old-style arXiv archives are lower case letters with at most one hyphen (`HEP-TH/9901001` is refused),
@@ -33,13 +34,16 @@ _DOI_URL = r"(?:https?://)?(?:dx\.)?doi\.org/"
 _DOI = r"10\.\d{4,9}/[^\s\[\]<>\"';,]*[^\s\[\]<>\"';,.)]"
 _HEX40 = r"[0-9a-fA-F]{40}"
 _LOCAL = r"[0-9a-fA-F]{6,64}"
-_PMCID = r"PMC\d{1,10}"
+_PMID = r"[1-9]\d{0,8}"
+_PMCID = r"(?:PMC)?[1-9]\d{0,9}"
+_PMC_URL = r"(?:https?://)?(?:www\.)?(?:ncbi\.nlm\.nih\.gov/pmc/articles/|pmc\.ncbi\.nlm\.nih\.gov/articles/)"
+_PUBMED_URL = r"(?:https?://)?(?:www\.)?(?:pubmed\.ncbi\.nlm\.nih\.gov/|ncbi\.nlm\.nih\.gov/pubmed/)"
 
 _ARXIV_DOI = r"10\.48550/arxiv\."  # the DOI arXiv gives every paper: 10.48550/arXiv.<id>
 
 
 def _pattern(named: bool, bare: bool) -> str:
-    """The id alternation; `named` gives the groups arxiv, bare, doi, s2, local (a pattern embedded in another
+    """The id alternation; `named` gives the groups arxiv, bare, doi, s2, local, pmid, pmcid (a pattern embedded in another
     has none), `bare` admits an arXiv id with no prefix (brackets, fields; prose needs a prefix or a URL)."""
     def group(name: str, body: str) -> str:
         return f"(?P<{name}>{body})" if named else f"(?:{body})"
@@ -50,11 +54,12 @@ def _pattern(named: bool, bare: bool) -> str:
     alts += [rf"(?:\bdoi\s*:\s*|{_DOI_URL}){group('doi', _DOI)}",
              rf"\bs2\s*:\s*{group('s2', _HEX40)}(?![0-9a-zA-Z])",
              rf"\blocal\s*:\s*{group('local', _LOCAL)}(?![0-9a-zA-Z])",
-             rf"\bpmcid\s*:\s*{group('pmcid', _PMCID)}(?![0-9a-zA-Z])"]
+             rf"(?:\bpmid\s*:\s*|{_PUBMED_URL}){group('pmid', _PMID)}(?![0-9a-zA-Z])",
+             rf"(?:\bpmcid\s*:\s*|{_PMC_URL}){group('pmcid', _PMCID)}(?![0-9a-zA-Z])"]
     return "(?:" + "|".join(alts) + ")"
 
 
-# One id anywhere in free text (answers, notes, history). Groups: arxiv, bare, doi, s2, local, pmcid.
+# One id anywhere in free text (answers, notes, history). Groups: arxiv, bare, doi, s2, local, pmid, pmcid.
 ID_PATTERN = _pattern(named=True, bare=True)
 ID_RE = re.compile(ID_PATTERN, re.I)
 _PREFIXED_RE = re.compile(_pattern(named=True, bare=False), re.I)
@@ -64,11 +69,13 @@ PROSE_PATTERN = _pattern(named=False, bare=False)
 # A DOI printed anywhere (a journal footer: `10.x/y`, `DOI: 10.x/y`, `https://doi.org/10.x/y`).
 _ANY_DOI_RE = re.compile(rf"(?<![\w/.])(?:doi\s*:\s*|{_DOI_URL})?({_DOI})", re.I)
 # The start of a citation attempt in a bracket: any id form (prefix, URL or bare arXiv id).
-PREFIX_RE = re.compile(rf"\s*(?:arxiv\s*:|doi\s*:|s2\s*:|local\s*:|pmcid\s*:|{_ARXIV_URL}|{_DOI_URL})", re.I)
+PREFIX_RE = re.compile(rf"\s*(?:arxiv\s*:|doi\s*:|s2\s*:|local\s*:|pmid\s*:|pmcid\s*:|{_ARXIV_URL}|{_DOI_URL}|"
+                       rf"{_PMC_URL}|{_PUBMED_URL})", re.I)
 ID_FORMS = ("2401.01234, 2401.01234v2, arXiv:2401.01234, https://arxiv.org/abs/2401.01234, "
-            "doi:10.1093/mind/lix.236.433, s2:<40-hex Semantic Scholar id>, pmcid:PMC3320746, or a local id such as local:ab12cd34")
-KINDS = ("arxiv", "doi", "s2", "local", "pmcid")
-CITE_FORMS = "arXiv:ID, doi:DOI, s2:ID, pmcid:PMCN or local:ID"  # how a citation names each kind, for messages
+            "doi:10.1093/mind/lix.236.433, s2:<40-hex Semantic Scholar id>, pmid:12345678, pmcid:PMC1234567, "
+            "or a local id such as local:ab12cd34")
+KINDS = ("arxiv", "doi", "s2", "local", "pmid", "pmcid")
+CITE_FORMS = "arXiv:ID, doi:DOI, s2:ID, pmid:N, pmcid:PMCN or local:ID"  # how a citation names each kind, for messages
 
 
 class PaperIdError(ValueError):
@@ -127,8 +134,10 @@ def _from_match(m: re.Match) -> PaperId:
             name, _, cls = archive.partition(".")
             base = f"{name}.{cls.upper()}/{number}" if cls else f"{name}/{number}"
         return PaperId("arxiv", base + (version or "").lower())
+    if groups["pmid"]:
+        return PaperId("pmid", groups["pmid"])
     if groups["pmcid"]:
-        return PaperId("pmcid", "PMC" + groups["pmcid"][3:])
+        return PaperId("pmcid", "PMC" + re.sub(r"(?i)^pmc", "", groups["pmcid"]))
     for kind in ("doi", "s2", "local"):
         if groups[kind]:
             return PaperId(kind, groups[kind].lower())
@@ -209,7 +218,7 @@ def doi_of(text: str) -> str:
 
 
 def aliases(meta: Mapping[str, Any]) -> list[str]:
-    """Every stored id a paper is known by: its own, plus the DOI, arXiv id and S2 id recorded on it."""
+    """Every stored id a paper is known by: its own, plus the DOI, arXiv id, S2 id, PMID and PMCID recorded on it."""
     out = [str(meta.get("id", ""))]
     if meta.get("doi"):
         out.append(f"doi:{meta['doi']}")
@@ -217,6 +226,20 @@ def aliases(meta: Mapping[str, Any]) -> list[str]:
         out.append(str(meta["arxiv_id"]))
     if meta.get("s2_id"):
         out.append(f"s2:{meta['s2_id']}")
+    if meta.get("pmid"):
+        out.append(f"pmid:{meta['pmid']}")
     if meta.get("pmcid"):
         out.append(f"pmcid:{meta['pmcid']}")
     return [a for a in out if parse(a)]
+
+
+def pmid_of(text: str) -> str:
+    """The bare PMID in a metadata field (`12345678`, `pmid:12345678`), or ""."""
+    pid = parse(text if str(text or "").lower().startswith(("pmid", "http")) else f"pmid:{text}")
+    return pid.value if pid and pid.kind == "pmid" else ""
+
+
+def pmcid_of(text: str) -> str:
+    """The PMCID in a metadata field (`PMC1234567`, `1234567`, a PMC URL) as `PMC1234567`, or ""."""
+    pid = parse(text if str(text or "").lower().startswith(("pmcid", "http")) else f"pmcid:{text}")
+    return pid.value if pid and pid.kind == "pmcid" else ""

@@ -113,7 +113,7 @@ def _fetch(ws: Workspace, settings: Settings, pid: str) -> PaperMeta:
         known = ", ".join(m["id"] for m in ws.papers() if m.get("source") == "local")[:400] or "none"
         raise ToolError(f"No local paper {pid} in this workspace (local papers: {known}). A person adds PDFs "
                         "with `agent-scientist papers add NAME FILE...`.")
-    if ids.kind_of(pid) in ("doi", "s2", "pmcid"):
+    if ids.kind_of(pid) in ("doi", "s2", "pmid", "pmcid"):
         return _fetch_work(ws, settings, pid)
     entry = cached_entry(ws, pid)
     if entry is None:
@@ -202,6 +202,7 @@ def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> PaperMeta:
     """A DOI, S2 or PMC paper, trying in order: arXiv, the open-access PDFs of Semantic Scholar and OpenAlex,
     Unpaywall's, then Europe PMC's full text; else its abstract. meta["full_text_from"] says which was read."""
     from agent_scientist.papers.fetch import FetchError
+    from agent_scientist.papers.sources.works import best_id
 
     try:
         work = resolve_work(ws, settings, pid)
@@ -214,7 +215,7 @@ def _fetch_work(ws: Workspace, settings: Settings, pid: str) -> PaperMeta:
         arxiv_id = str(work["arxiv_id"])
         meta = find_paper(ws, arxiv_id) or _fetch(ws, settings, ids.base_id(arxiv_id))
         return annotate(ws, meta, {**work, "full_text_from": "arXiv"})
-    stored = work["id"] if ids.kind_of(work.get("id", "")) in ("doi", "s2", "pmcid") else pid
+    stored = best_id({**work, "arxiv_id": ""})
     have = find_paper(ws, stored)
     if have:
         return have

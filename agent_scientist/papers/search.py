@@ -58,16 +58,15 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
     request = Query(query, size, offset, sort, start_date, end_date)
     local = workspace_hits(ws, query, start_date, end_date) if offset == 0 else []
     ranked, totals, failures = [], {}, []
-    for one in sources:
-        try:
-            works, total = _from_source(ws, settings, one, request)
-        except FetchError as exc:
+    for one, outcome in zip(sources, _ask_all(ws, settings, sources, request), strict=True):
+        if isinstance(outcome, FetchError):
             if len(sources) == 1:
                 seen = "; ".join(f"{h['id']} ({h['title'][:60]})" for h in local)
-                raise ToolError(f"{one.title} search failed: {exc}. Retry later"
+                raise ToolError(f"{one.title} search failed: {outcome}. Retry later"
                                 + (f"; papers already in the workspace that match: {seen}." if seen else ".")) from None
-            failures.append(_failure(one, exc))
+            failures.append(_failure(one, outcome))
             continue
+        works, total = outcome
         ranked.append(works)
         totals[one.name] = total
     if not ranked:
@@ -99,6 +98,41 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
     return results
 
 
+def _ask_all(ws: Workspace, settings: Settings, sources: list[Source], query: Query) -> list[Any]:
+    """Each source's (works, total) or its FetchError, all asked at once within one total deadline
+    (`search_timeout`); a source still working then is cut off and answers a FetchError saying so."""
+    import threading
+    import time
+
+    from agent_scientist.papers.fetch import FetchError
+
+    if len(sources) == 1:
+        try:
+            return [_from_source(ws, settings, sources[0], query)]
+        except FetchError as exc:
+            return [exc]
+    outcomes: list[Any] = [None] * len(sources)
+
+    def ask(i: int, source: Source) -> None:
+        try:
+            outcomes[i] = _from_source(ws, settings, source, query)
+        except FetchError as exc:
+            outcomes[i] = exc
+        except Exception as exc:  # a source's bug is that source failing, not the whole search
+            outcomes[i] = FetchError("bad_response", f"{source.title} failed: {type(exc).__name__}: {exc}"[:240])
+
+    threads = [threading.Thread(target=ask, args=(i, s), daemon=True, name=f"search-{s.name}")
+               for i, s in enumerate(sources)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + settings.search_timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return [FetchError("timeout", f"{s.title} did not answer within the search's {settings.search_timeout:g} s "
+                                  "(AGENT_SCIENTIST_SEARCH_TIMEOUT, all sources together)")
+            if outcomes[i] is None else outcomes[i] for i, s in enumerate(sources)]
+
+
 def source_names(text: str) -> list[str]:
     """The sources named in a comma-separated list, validated against the registry."""
     try:
@@ -110,7 +144,9 @@ def source_names(text: str) -> list[str]:
 
 def _aliases(work: dict) -> list[str]:
     return [a for a in [work.get("id", ""), *( [work["arxiv_id"]] if work.get("arxiv_id") else []),
-                        *([f"doi:{work['doi']}"] if work.get("doi") else [])] if a]
+                        *([f"doi:{work['doi']}"] if work.get("doi") else []),
+                        *([f"pmid:{work['pmid']}"] if work.get("pmid") else []),
+                        *([f"pmcid:{work['pmcid']}"] if work.get("pmcid") else [])] if a]
 
 
 def _from_source(ws: Workspace, settings: Settings, source: Source, query: Query) -> tuple[list[dict], int]:
@@ -172,6 +208,11 @@ def _result(entry: Mapping[str, Any], source: str, in_workspace: bool = False, r
         result["doi"] = entry["doi"]
     if entry.get("retracted"):
         result["retracted"] = "RETRACTED: do not rely on it"
+    for key in ("pmid", "pmcid"):
+        if entry.get(key):
+            result[key] = entry[key]
+    if entry.get("notices"):
+        result["notices"] = list(entry["notices"])[:5]
     if source == "workspace":
         result["pages"] = entry.get("pages", 0)
     else:

@@ -83,8 +83,9 @@ def load_pages(ws: Workspace, paper_id: str) -> dict:
 
 
 OPTIONAL_META = ("comment", "doi", "arxiv_id", "s2_id", "openalex_id", "venue", "citation_count",
-                 "publication_type", "retracted", "tldr", "open_access", "original_path", "scanned", "full_text",
-                 "pmcid", "pmid", "full_text_from")
+                 "publication_type", "retracted", "tldr", "pmid", "pmcid",
+                 "publication_types", "mesh", "notices", "references_deposited", "open_access", "original_path", "scanned",
+                 "full_text", "full_text_from")
 
 
 def paper_meta(paper_id: str, source: str, entry: Mapping[str, Any], **extra: Any) -> PaperMeta:

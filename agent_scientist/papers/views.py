@@ -44,11 +44,18 @@ def overview(meta: Mapping[str, Any], data: dict, limit: int, visuals: dict | No
     year = () if dated.startswith(str(meta.get("year") or "")) else (("Year", "year"),)  # one date line
     facts = [f"{name}: {meta[key]}" for name, key in (("Venue", "venue"), *year,
                                                        ("Citations", "citation_count"), ("Type", "publication_type"),
-                                                       ("DOI", "doi")) if meta.get(key) not in (None, "")]
+                                                       ("DOI", "doi"), ("PMID", "pmid"), ("PMCID", "pmcid"))
+             if meta.get(key) not in (None, "")]
     if facts:
         lines.append(" | ".join(facts))
+    if meta.get("publication_types"):
+        lines.append(f"Publication types: {', '.join(meta['publication_types'][:8])}")
+    if meta.get("mesh"):
+        lines.append(f"MeSH: {escape(', '.join(meta['mesh'][:15]))}")
+    if meta.get("notices"):
+        lines.insert(1, f"Notices: {escape('; '.join(meta['notices'][:5]))}")
     if meta.get("retracted"):
-        lines.insert(1, "RETRACTED: do not rely on it (OpenAlex marks this paper retracted).")
+        lines.insert(1, "RETRACTED: do not rely on it (the index marks this paper retracted).")
     if meta.get("full_text_from"):
         lines.append(f"Full text read from: {meta['full_text_from']}")
     if meta.get("full_text") is False:

@@ -39,6 +39,7 @@ class ArxivServer:
         self.times: list[float] = []  # time.monotonic() of each request, in order
         self.script: dict[str, deque] = {"api": deque(), "pdf": deque()}
         self.hang_seconds = 2.0
+        self.delay = 0.0  # seconds slept before every answer (bench_sources: a service's latency)
         self.big_bytes = 3_000_000
         self._httpd = _Quiet(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
@@ -220,6 +221,8 @@ def _handler(server: ArxivServer) -> type:
             params = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             kind = "api" if url.path.startswith("/api") else "pdf" if url.path.startswith("/pdf/") else "other"
             server.times.append(time.monotonic())
+            if server.delay:
+                time.sleep(server.delay)
             server.requests.append((kind, url.path, params))
             script = server.script.get(kind)
             action = script.popleft() if script else ""

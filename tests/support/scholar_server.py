@@ -52,6 +52,7 @@ class ScholarServer:
         self.requests: list[tuple[str, str]] = []  # (api, path with query)
         self.script: dict[str, deque] = {"s2": deque(), "openalex": deque()}
         self.retry_after = 0
+        self.delay = 0.0  # seconds slept before every answer (bench_sources: a service's latency)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -156,6 +157,8 @@ def _handler(server: ScholarServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if server.delay:
+                time.sleep(server.delay)
             url = urlparse(self.path)
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
             path = url.path

@@ -30,8 +30,9 @@ def _get(settings: Settings, path: str, params: dict | None = None) -> Any:
     params = dict(params or {})
     if api_key(KEY_ENV):
         params["api_key"] = api_key(KEY_ENV)
-    if settings.openalex_email:
-        params["mailto"] = settings.openalex_email
+    email = settings.openalex_email or settings.contact_email
+    if email:
+        params["mailto"] = email
     body = fetch.http_get(settings.openalex_api_url.rstrip("/") + path, timeout=settings.http_timeout,
                           max_bytes=MAX_JSON, params=params, what=WHAT, clock=NAME, delay=0.1)
     return parse_json(body, WHAT)
@@ -108,7 +109,7 @@ def work(settings: Settings, pid: str) -> dict | None:
 class OpenAlexSource(KeyedIndex):
     name = NAME
     title = WHAT
-    settings: tuple[str, ...] = ("openalex_api_url", "openalex_email", "http_timeout", "pdf_max_mb")
+    settings: tuple[str, ...] = ("openalex_api_url", "openalex_email", "contact_email", "http_timeout", "pdf_max_mb")
     key_env = KEY_ENV
     no_key_hint = NO_KEY_HINT
     resolves = True

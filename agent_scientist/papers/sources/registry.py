@@ -17,6 +17,8 @@ REGISTRY: dict[str, str] = {  # name in paper_sources -> the module whose SOURCE
     "semantic_scholar": "agent_scientist.papers.sources.semantic_scholar",
     "openalex": "agent_scientist.papers.sources.openalex",
     "europepmc": "agent_scientist.papers.sources.europepmc",
+    "pubmed": "agent_scientist.papers.sources.pubmed",
+    "crossref": "agent_scientist.papers.sources.crossref",
 }
 ALIASES = {"s2": "semantic_scholar", "semanticscholar": "semantic_scholar", "europe_pmc": "europepmc"}
 

@@ -2,8 +2,10 @@
 
 A work is a plain dict: id (papers/ids.py stored form: arXiv id, else doi:, else s2:, else pmcid:), title,
 authors, year, published, venue, citation_count, open_access, pdf_url (an open-access PDF), abstract,
-tldr, doi, arxiv_id, s2_id, openalex_id, publication_type, retracted, pmcid, sources (which indexes returned it).
-Records of several sources are merged by `merge`: same DOI, same arXiv id, or same normalised title and year.
+tldr, doi, arxiv_id, s2_id, pmid, pmcid, openalex_id, publication_type, publication_types, mesh, retracted,
+notices (retraction and correction notices said of it, or that it is), sources (which indexes returned it).
+Records of several sources are merged by `merge`: same DOI, arXiv id, S2 id, PMID or PMCID, or same
+normalised title (markup such as `<i>` dropped) and year.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def record(**fields: Any) -> dict:
     """A work with every field present; its id is the best id it has (arXiv, else DOI, else S2)."""
     work: dict[str, Any] = {"id": "", "title": "", "authors": [], "year": None, "published": "", "venue": "", "citation_count": None,
             "open_access": False, "pdf_url": "", "abstract": "", "tldr": "", "doi": "", "arxiv_id": "", "s2_id": "",
-            "openalex_id": "", "publication_type": "", "retracted": False, "pmcid": "", "sources": []}
+            "pmid": "", "pmcid": "", "openalex_id": "", "publication_type": "", "publication_types": [], "mesh": [],
+            "retracted": False, "notices": [], "sources": []}
     work.update({k: v for k, v in fields.items() if v is not None})
     work["title"] = " ".join(str(work["title"] or "").split())
     work["id"] = work["id"] or best_id(work)
@@ -46,28 +49,29 @@ def record(**fields: Any) -> dict:
 def best_id(work: dict) -> str:
     if work.get("arxiv_id"):
         return ids.base_id(str(work["arxiv_id"]))
-    if work.get("doi"):
-        return f"doi:{work['doi']}"
-    if work.get("s2_id"):
-        return f"s2:{work['s2_id']}"
-    return f"pmcid:{work['pmcid']}" if work.get("pmcid") else ""
+    for field, prefix in (("doi", "doi"), ("pmid", "pmid"), ("pmcid", "pmcid"), ("s2_id", "s2")):
+        if work.get(field):
+            return f"{prefix}:{work[field]}"
+    return ""
 
 
 def title_key(title: str, year: Any) -> str:
-    words = re.findall(r"[a-z0-9]+", str(title or "").lower())
+    words = re.findall(r"[a-z0-9]+", re.sub(r"</?[a-z][a-z0-9]*[^<>]*>", " ", str(title or "").lower()))
     return f"title:{' '.join(words)}|{year}" if words and year else ""
 
 
 def keys(work: dict) -> list[str]:
     out = []
     if work.get("doi"):
-        out.append(f"doi:{work['doi']}")
+        out.append(f"doi:{str(work['doi']).lower()}")
     if work.get("arxiv_id"):
         out.append(f"arxiv:{ids.match_key(str(work['arxiv_id']))}")
     if work.get("s2_id"):
         out.append(f"s2:{work['s2_id']}")
+    if work.get("pmid"):
+        out.append(f"pmid:{work['pmid']}")
     if work.get("pmcid"):
-        out.append(f"pmcid:{work['pmcid']}")
+        out.append(f"pmcid:{str(work['pmcid']).lower()}")
     key = title_key(work.get("title", ""), work.get("year"))
     return out + ([key] if key else [])
 
@@ -79,6 +83,8 @@ def combine(a: dict, b: dict) -> dict:
     for key, value in b.items():
         if key == "sources":
             out["sources"] = a["sources"] + [s for s in value if s not in a["sources"]]
+        elif key == "notices":
+            out[key] = list(a.get(key) or []) + [n for n in value or [] if n not in (a.get(key) or [])]
         elif key == "citation_count":
             counts = [c for c in (a.get(key), value) if c is not None]
             out[key] = max(counts) if counts else None
@@ -94,21 +100,38 @@ def combine(a: dict, b: dict) -> dict:
 
 
 def merge(ranked: list[list[dict]]) -> list[dict]:
-    """Records of several sources (each list in its own rank order) merged, interleaved by rank."""
-    merged: list[dict] = []
+    """Records of several sources (each list in its own rank order) merged, interleaved by rank. A record
+    that links two results already kept (a PubMed record with the DOI of one and the PMID of another) joins
+    them into the earlier one."""
+    merged: list[dict | None] = []
     index: dict[str, int] = {}
+    joined: dict[int, int] = {}  # a result folded into an earlier one -> that one
+
+    def home(i: int) -> int:
+        while i in joined:
+            i = joined[i]
+        return i
+
     longest = max((len(r) for r in ranked), default=0)
     for rank in range(longest):
         for records in ranked:
             if rank >= len(records):
                 continue
             work = records[rank]
-            found = next((index[k] for k in keys(work) if k in index), None)
-            if found is None:
+            hits = sorted({home(index[k]) for k in keys(work) if k in index})
+            if not hits:
                 merged.append(work)
                 found = len(merged) - 1
             else:
-                merged[found] = combine(merged[found], work)
-            for k in keys(merged[found]):
+                found = hits[0]
+                kept = merged[found]
+                assert kept is not None
+                for other in hits[1:]:
+                    folded = merged[other]
+                    assert folded is not None
+                    kept = combine(kept, folded)
+                    merged[other], joined[other] = None, found
+                merged[found] = kept = combine(kept, work)
+            for k in keys(merged[found] or {}):
                 index.setdefault(k, found)
-    return merged
+    return [w for w in merged if w is not None]
