@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agent_scientist.prompts import load as load_prompts
+from agent_scientist.prompting import load as load_prompts
 from support import pdfs
 from support.openai_server import ChatServer
 from support.scripted import code
