@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agent_scientist.prompting import load as load_prompts
 from support import pdfs
 from support.openai_server import ChatServer
 from support.scripted import code
@@ -17,6 +16,7 @@ from agent_scientist.agent.models import accepts_images, build_model
 from agent_scientist.agent.registry import ToolContext, build_toolbox, planner_tools
 from agent_scientist.config import ConfigError, load_settings
 from agent_scientist.papers.tool import PapersCapability, ingest_pdfs
+from agent_scientist.prompting import load as load_prompts
 from agent_scientist.workspace import Workspace
 
 
