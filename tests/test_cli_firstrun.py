@@ -215,9 +215,11 @@ PROSE = "I think the answer is that X improves Y, but I will not write any code 
 
 
 def test_parse_errors_are_shown_with_the_models_text_a_hint_and_a_partial_report(home, cli):
+    # system_prompt = system: this test is about the warnings; the automatic switch is tested in test_model_streaming
+    env = {**cli_env(home), "AGENT_SCIENTIST_SYSTEM_PROMPT": "system"}
     with ChatServer([PROSE, PROSE, PROSE], prompt_tokens=22) as server:
         result = cli("research", "Does X improve Y?", "--name", "w", "--model", MODEL, "--worker-model", WORKER,
-                     "--api-base", server.url, "--quiet", "--max-steps", "3")
+                     "--api-base", server.url, "--quiet", "--max-steps", "3", env=env)
         shown = cli("show", "w")
         exported = cli("export", "w", "--format", "json", "--output", "-")
     assert result.returncode == 0, result.stderr
