@@ -190,6 +190,10 @@ class PaperMeta(TypedDict, total=False):
     full_text_from: str  # where a full text other than the PDF came from (Europe PMC's JATS XML)
     pmcid: str
     pmid: str
+    mesh: list[str]  # PubMed's MeSH terms
+    publication_types: list[str]
+    notices: list[dict[str, Any]]  # retraction, correction and concern notices linked to the paper
+    references_deposited: int  # how many references Crossref holds for the DOI
 
 
 class Note(TypedDict, total=False):

@@ -29,6 +29,9 @@ OFFLINE = {
     # The answer review sends the planner back to revise; tests of other features script one answer.
     # The review's own tests turn it on (tests/test_review*.py).
     "AGENT_SCIENTIST_REVIEW_ROUNDS": "0",
+    # The scripted chat server reports a fixed, small prompt size, which the automatic switch reads as a template
+    # that drops the system message; its own tests (tests/test_model_streaming.py) ask for auto.
+    "AGENT_SCIENTIST_SYSTEM_PROMPT": "system",
 }
 
 

@@ -85,14 +85,15 @@ def test_a_reply_cut_at_the_cap_names_max_output_tokens_with_the_measured_rate(h
 def test_a_template_that_drops_the_system_message_still_gets_the_instructions(home, cli):
     with ChatServer([code("print(1)"), code('final_answer("ok")'), code('final_answer("again")')],
                     drop_system=True) as server:
-        result = cli(*_research(home, server), env=cli_env(home))
+        result = cli(*_research(home, server), env=cli_env(home, AGENT_SCIENTIST_SYSTEM_PROMPT="auto"))
         assert result.returncode == 0, result.stderr
         assert result.stderr.count("drops the system message") == 1
         assert Workspace.open(home, "w").meta["system_prompt"] == "user"
         seen = [s["messages"] for s in server.seen if s["model"] != "worker"]
         assert "final_answer" not in "".join(m["content"] for m in seen[0])  # the first try was blind
         assert all("final_answer" in m[0]["content"] for m in seen[1:])  # the instructions, in the user message
-        again = cli("resume", "w", "--quiet", "--instruction", "once more", env=cli_env(home))  # the workspace remembers
+        again = cli("resume", "w", "--quiet", "--instruction", "once more",
+                    env=cli_env(home, AGENT_SCIENTIST_SYSTEM_PROMPT="auto"))  # the workspace remembers its switch
         assert again.returncode == 0, again.stderr
         assert "drops the system message" not in again.stderr
         resumed = [s["messages"] for s in server.seen if s["model"] != "worker"]

@@ -203,6 +203,8 @@ def paper_workspace(home: Path, name: str = "paper", status: str = "completed",
     ws = Workspace.create(home, name, "Does dropout improve calibration on small datasets? (50% & $5_x)")
     add_paper(ws, "2401.01234v2", "Dropout and Calibration", ["Ada Lovelace", "Alan Turing"], 2024, pages=12)
     add_paper(ws, "2312.00001v1", "Small Data & Big_Models: 100% #1", ["Émile Noether"], 2023, pages=5)
+    add_visuals(ws, "2312.00001v1", figures=(1,), pages=[2])  # the answer cites its p.2, fig.1
+    add_visuals(ws, "2401.01234v2", tables=(2,))  # and its Table 2
     add_run(ws, 1, "train.py", ["--dropout", "0.1"], 0, 12.3, {"accuracy": 0.86, "ece_%": 0.031},
             {"accuracy.png": plot_png(1), "curve.png": plot_png(2)})
     add_run(ws, 2, "train.py", ["--dropout", "0.5"], 0, 11.0, {"accuracy": 0.84}, {"calib.png": plot_png(3)})
