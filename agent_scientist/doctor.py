@@ -158,6 +158,7 @@ def probe(url: str, deadline: float = 4.0, max_bytes: int = 65536) -> tuple[int,
     The request runs in a daemon thread so that a server dripping bytes cannot hold us past the deadline.
     Raises OSError with the reason when there is no answer in time.
     """
+    import socket
     import threading
     import urllib.error
     import urllib.request
@@ -165,13 +166,22 @@ def probe(url: str, deadline: float = 4.0, max_bytes: int = 65536) -> tuple[int,
     result: dict = {}
 
     def get() -> None:
+        parsed = urlparse(url)
+        try:  # a server that accepts connections but answers late is busy, not down (the caller may wait for it)
+            socket.create_connection((parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)),
+                                     timeout=deadline).close()
+            result["connected"] = True
+        except OSError:  # unreachable directly (or only through a proxy): urlopen below says why
+            pass
         try:
             with urllib.request.urlopen(url, timeout=deadline) as resp:  # noqa: S310 - http(s) checked below
                 result["answer"] = (resp.status, resp.read(max_bytes))
         except urllib.error.HTTPError as exc:
             result["answer"] = (exc.code, b"")
         except Exception as exc:  # URLError, socket errors, bad responses
-            result["error"] = getattr(exc, "reason", None) or exc
+            reason = getattr(exc, "reason", None) or exc
+            if not (result.get("connected") and isinstance(reason, TimeoutError)):  # else: "did not answer" below
+                result["error"] = reason
 
     if urlparse(url).scheme not in ("http", "https"):
         raise OSError(f"{url} is not an http(s) URL")

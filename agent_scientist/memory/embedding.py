@@ -170,6 +170,8 @@ def _embedder(name: str, api_base: str) -> LocalEmbedder | LiteLLMEmbedder:
 def preload(name: str = LOCAL_NAME, api_base: str = "") -> None:
     """Start loading the embedding model in the background, while the caller opens chromadb."""
 
+    import numpy  # noqa: F401 - here, not in the thread: two threads importing numpy at once can break it
+
     def load() -> None:
         try:
             get_embedder(name, api_base)

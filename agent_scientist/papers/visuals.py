@@ -59,6 +59,10 @@ def start(folder: Path, max_pages: int = 500) -> None:
     """Begin extracting a paper's tables and figures in a background thread unless done or running."""
     if cached(folder) is not None or not (folder / "paper.pdf").is_file():
         return
+    import pymupdf  # noqa: F401 - imported here: an import racing the caller's own can fail half-initialized
+
+    from agent_scientist.papers import pdf  # noqa: F401
+
     with _lock:
         if folder in _running and _running[folder].is_alive():
             return
