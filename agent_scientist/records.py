@@ -192,7 +192,7 @@ class PaperMeta(TypedDict, total=False):
     pmid: str
     mesh: list[str]  # PubMed's MeSH terms
     publication_types: list[str]
-    notices: list[dict[str, Any]]  # retraction, correction and concern notices linked to the paper
+    notices: list[str]  # retraction, correction and concern notices linked to the paper
     references_deposited: int  # how many references Crossref holds for the DOI
 
 

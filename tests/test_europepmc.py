@@ -186,6 +186,9 @@ def test_a_research_run_cites_a_pmc_page_and_the_report_verifies_it(home, cli) -
     report = (home / "w" / "report.md").read_text()
     assert f"[[1, p.{page}](#ref-1)] [✓](#claim-1)" in report and "Appendix: unverified citations" not in report
     assert PMC in report
+    [reference] = [line for line in report.splitlines() if 'id="ref-1"' in line]
+    assert f"PubMed Central [{PMC}](https://pmc.ncbi.nlm.nih.gov/articles/{PMC}/)" in reference
+    assert "Local file" not in reference
 
 
 def test_update_finds_a_new_paper_and_a_new_retraction_with_no_model(home, cli) -> None:
@@ -212,6 +215,29 @@ def test_update_finds_a_new_paper_and_a_new_retraction_with_no_model(home, cli) 
     assert exported.returncode == 0, exported.stderr
     report = (home / "w" / "report.md").read_text()
     assert "## What changed since" in report and "nothing new" in report  # the last update is rendered
+
+
+def test_update_flags_a_new_correction_notice_once_and_the_report_shows_it(home, cli) -> None:
+    paper = PmcPaper("PMC2100", "Kinase timing in fission yeast", year=2011, doi="10.1000/kf.2011", pmid="21000001",
+                     full_text=False)
+    with EuropePmcServer([paper]) as server:
+        env = cli_env(home, **server.env(), AGENT_SCIENTIST_PAPER_SOURCES="europepmc")
+        assert cli("init", "w").returncode == 0
+        assert cli("papers", "read", f"doi:{paper.doi}", "--name", "w", env=env).returncode == 0
+        quiet = cli("update", "w", env=env)
+        assert quiet.returncode == 0 and "0 new flag(s)" in quiet.stdout, quiet.stdout + quiet.stderr
+        paper.corrections += [("Erratum in", "40000001"), ("Comment in", "40000002")]  # a comment flags nothing
+        done = cli("update", "w", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "1 new flag(s)" in done.stdout
+        assert f"doi:{paper.doi} is now linked to a notice: corrected by pmid:40000001 (per Europe PMC)" in done.stdout
+        assert cli("export", "w", env=cli_env(home)).returncode == 0
+        report = (home / "w" / "report.md").read_text()
+        assert "is now linked to a notice: corrected by pmid:40000001" in report.split("## What changed since")[1]
+        again = cli("update", "w", env=env)
+        assert again.returncode == 0 and "0 new flag(s)" in again.stdout  # recorded: not flagged twice
+    meta = next(m for m in Workspace.open(home, "w").papers() if m["id"] == f"doi:{paper.doi}")
+    assert meta["notices"] == ["corrected by pmid:40000001"] and not meta.get("retracted")
 
 
 def test_resume_update_gives_the_planner_the_new_papers(home, cli) -> None:

@@ -10,6 +10,7 @@ from support.report_ws import NOTES, add_paper, full_workspace
 
 from agent_scientist.report import render
 from agent_scientist.report.formats import bib_escape, bib_key, bibtex_entry
+from agent_scientist.report.missed import reference_links
 from agent_scientist.workspace import Workspace
 
 
@@ -30,6 +31,14 @@ def test_bibtex_escaping_and_unique_keys(home: Path) -> None:
     assert bib_escape("a_b & {c} 50% \\") == r"a\_b \& \{c\} 50\% \textbackslash{}"
     assert bib_key(a) == "dupont2024deep"
     assert "title = {Deep \\{Nets\\} \\& 100\\% of \\$x\\_1\\$}" in bibtex_entry(a, "k")
+
+
+def test_pubmed_and_pmc_papers_link_to_their_records() -> None:
+    pmc = {"id": "pmcid:PMC3320746", "title": "Kinase control", "pmid": "22479255"}
+    assert "url = {https://pmc.ncbi.nlm.nih.gov/articles/PMC3320746/}" in bibtex_entry(pmc, "k")
+    assert "url = {https://pubmed.ncbi.nlm.nih.gov/40000001/}" in bibtex_entry({"id": "pmid:40000001", "title": "T"}, "k")
+    links = reference_links({"id": "doi:10.1/x", "doi": "10.1/x", "pmid": "22479255"})
+    assert links[-1] == "PubMed [PMID 22479255](https://pubmed.ncbi.nlm.nih.gov/22479255/)."
 
 
 def test_json_document(home: Path) -> None:

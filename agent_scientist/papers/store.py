@@ -138,11 +138,15 @@ def annotate(ws: Workspace, meta: PaperMeta, work: Mapping[str, Any]) -> PaperMe
     """Record what the indexes know (DOI, venue, citations, retraction...) on a cached paper's meta.json, so
     the same paper reached by its arXiv id and by its DOI is one paper."""
     extra = {k: work[k] for k in WORK_META if work.get(k) not in (None, "", False) and meta.get(k) != work[k]}
+    notices = list(meta.get("notices") or [])  # a union: what one index said is never dropped by another's answer
+    notices += [n for n in work.get("notices") or [] if n not in notices]
+    if notices != list(meta.get("notices") or []):
+        extra["notices"] = notices
     if ids.kind_of(meta["id"]) == "arxiv":
         extra.pop("arxiv_id", None)
     if not extra:
         return meta
-    meta = cast(PaperMeta, {**meta, **extra})  # extra: WORK_META keys
+    meta = cast(PaperMeta, {**meta, **extra})  # extra: WORK_META keys and notices
     atomic_write_json(paper_dir(ws, meta["id"]) / "meta.json", meta)
     return meta
 

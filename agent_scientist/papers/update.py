@@ -1,6 +1,6 @@
 """Staying current without the planner: re-run every search the workspace recorded (papers/.search/, each
 answer kept with its params), restricted to papers newer than the last update, and ask the indexes again
-whether a paper of the workspace is now retracted. No model call. Each update is appended to
+whether a paper of the workspace is now retracted or linked to a new correction notice. No model call. Each update is appended to
 papers/.updates.json, which the report's "What changed since DATE" section renders.
 """
 
@@ -18,6 +18,7 @@ from agent_scientist.workspace import Workspace, now_iso
 
 UPDATES = ".updates.json"
 PER_SEARCH = 10
+ID_FIELDS = ("doi", "pmid", "pmcid")  # the ids the life-science indexes answer for
 
 
 def updates(ws: Workspace) -> list[dict]:
@@ -86,7 +87,7 @@ def since_date(ws: Workspace) -> str:
 
 def run_update(ws: Workspace, settings: Settings) -> dict:
     """Re-run the recorded searches for papers since the last update and check the workspace's papers for
-    retractions; the update is recorded and returned: {at, since, searches: [{source, query, new, error}], flags}."""
+    retractions and new notices; the update is recorded and returned: {at, since, searches: [{source, query, new, error}], flags}."""
     from agent_scientist.papers.fetch import FetchError
     from agent_scientist.papers.sources import registry
 
@@ -109,33 +110,41 @@ def run_update(ws: Workspace, settings: Settings) -> dict:
             except FetchError as exc:
                 entry["error"] = str(exc)[:200]
         searches.append(entry)
-    flags = _retractions(ws, settings, [n for n in source_names(settings.paper_sources)
+    flags = _flags(ws, settings, [n for n in source_names(settings.paper_sources)
                                         if registry.get(n).resolves])
     record = {"at": now_iso(), "since": since, "searches": searches, "flags": flags}
     atomic_write_json(ws.papers_dir / UPDATES, {"updates": [*updates(ws), record]})
     return record
 
 
-def _retractions(ws: Workspace, settings: Settings, names: list[str]) -> list[dict]:
-    """Papers of the workspace an index now marks retracted (recorded on their meta.json too)."""
+def _flags(ws: Workspace, settings: Settings, names: list[str]) -> list[dict]:
+    """Papers of the workspace an index now marks retracted, or links to a notice (correction, retraction,
+    expression of concern) not recorded on the paper before; both are recorded on its meta.json too."""
     from agent_scientist.papers.fetch import FetchError
     from agent_scientist.papers.sources import registry
 
     flags = []
     for meta in ws.papers():
-        if meta.get("retracted") or not (meta.get("doi") or ids.kind_of(meta["id"]) in ("doi", "pmcid")):
+        if meta.get("retracted") or not (any(meta.get(k) for k in ID_FIELDS)
+                                         or ids.kind_of(meta["id"]) in ID_FIELDS):
             continue
-        known = {k: meta.get(k) for k in ("doi", "pmcid") if meta.get(k)}
+        known = {k: str(meta.get(k)) for k in ID_FIELDS if meta.get(k)}
+        notices = list(meta.get("notices") or [])  # as recorded before this update
         for source in registry.sources(names):
             try:
                 work = source.work(settings, str(meta["id"]), known)
             except FetchError:
                 continue
-            if work and work.get("retracted"):
-                annotate(ws, meta, {"retracted": True})
-                flags.append({"id": meta["id"], "title": meta.get("title") or "",
-                              "flag": f"retracted (per {source.title})"})
+            if not work:
+                continue
+            fresh = [n for n in work.get("notices") or [] if n not in notices and not n.startswith("this is a")]
+            notices += fresh
+            meta = annotate(ws, meta, {"retracted": bool(work.get("retracted")), "notices": fresh})
+            said = {"title": meta.get("title") or "", "id": meta["id"]}
+            if work.get("retracted"):
+                flags.append({**said, "flag": f"retracted (per {source.title})"})
                 break
+            flags += [{**said, "flag": f"linked to a notice: {n} (per {source.title})"} for n in fresh]
     return flags
 
 

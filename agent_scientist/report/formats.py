@@ -11,6 +11,7 @@ from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import paper_ref_key
 from agent_scientist.records import Note, StepRecord, stop_label
 from agent_scientist.report.evidence import claims_json
+from agent_scientist.report.missed import life_science_links
 from agent_scientist.workspace import Workspace
 
 JSON_FORMAT = "agent-scientist-export"
@@ -81,6 +82,8 @@ def bibtex_entry(paper: dict[str, Any], key: str) -> str:
         fields.append(("url", f"https://doi.org/{paper['doi']}"))
     elif parsed and parsed[0] == "s2":
         fields.append(("url", f"https://www.semanticscholar.org/paper/{pid.split(':', 1)[1]}"))
+    elif parsed and parsed[0] in ("pmid", "pmcid"):
+        fields.append(("url", life_science_links(paper)[-1][2]))  # PubMed Central's page when there is one
     else:
         fields.append(("howpublished", "Local file added to the workspace"))
         fields.append(("note", f"agent-scientist paper {pid}"))

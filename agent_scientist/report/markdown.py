@@ -342,7 +342,7 @@ class _Builder:
             parts.append(f"Cited by {escape_inline(paper['citation_count'])}.")
         pid = str(paper["id"])
         parsed = paper_ref_key(pid)
-        if parsed and parsed[0] in ("doi", "s2"):
+        if parsed and parsed[0] in ("doi", "s2", "pmid", "pmcid"):
             parts += reference_links(paper)
         elif parsed and parsed[0] == "arxiv":
             primary = paper.get("primary_category")

@@ -4,6 +4,7 @@ drawn only from the graph pages already fetched (no network at export time)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from agent_scientist.papers import ids
@@ -11,6 +12,19 @@ from agent_scientist.report.citations import escape_inline
 from agent_scientist.workspace import Workspace
 
 MISSED = 5
+
+
+def life_science_links(paper: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, id shown, URL) for the paper's PubMed and PubMed Central records, from its id or its metadata."""
+    pid = ids.parse(str(paper.get("id") or ""))
+    pmid = ids.pmid_of(str(paper.get("pmid") or "")) or (pid.value if pid and pid.kind == "pmid" else "")
+    pmcid = ids.pmcid_of(str(paper.get("pmcid") or "")) or (pid.value if pid and pid.kind == "pmcid" else "")
+    links = []
+    if pmid:
+        links.append(("PubMed", f"PMID {pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"))
+    if pmcid:
+        links.append(("PubMed Central", pmcid, f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"))
+    return links
 
 
 def reference_links(paper: dict[str, Any]) -> list[str]:
@@ -23,6 +37,7 @@ def reference_links(paper: dict[str, Any]) -> list[str]:
         parts.append(f"[Semantic Scholar](https://www.semanticscholar.org/paper/{s2}).")
     if paper.get("arxiv_id"):
         parts.append(f"[arxiv.org/abs/{escape_inline(paper['arxiv_id'])}](https://arxiv.org/abs/{paper['arxiv_id']}).")
+    parts += [f"{what} [{escape_inline(shown)}]({url})." for what, shown, url in life_science_links(paper)]
     if paper.get("full_text") is False:
         parts.append("(Abstract only: no full text was available.)")
     return parts

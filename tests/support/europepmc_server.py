@@ -38,6 +38,7 @@ class PmcPaper:
     pub_types: list[str] = field(default_factory=lambda: ["research-article", "Journal Article"])
     paragraphs: int = 4  # per section, each about 700 characters
     facts: dict[str, str] = field(default_factory=dict)  # section -> a sentence placed in its first paragraph
+    corrections: list[tuple[str, str]] = field(default_factory=list)  # (type, PMID): ("Erratum in", "40000001")
 
 
 def paragraph(paper: PmcPaper, section: str, n: int) -> str:
@@ -100,7 +101,11 @@ class EuropePmcServer(Loopback):
                 "pubYear": str(p.year), "firstPublicationDate": f"{p.year}-03-15",
                 "abstractText": p.abstract, "isOpenAccess": "Y" if p.full_text else "N",
                 "inEPMC": "Y" if p.full_text else "N", "inPMC": "Y", "hasPDF": "Y",
-                "pubTypeList": {"pubType": p.pub_types}, "citedByCount": 12}
+                "pubTypeList": {"pubType": p.pub_types}, "citedByCount": 12,
+                **({"commentCorrectionList": {"commentCorrection": [
+                    {"id": pmid, "source": "MED", "type": kind, "note": "", "orderIn": n + 1,
+                     "reference": f"{p.journal}. {p.year + 1};1:{n + 1}"}
+                    for n, (kind, pmid) in enumerate(p.corrections)]}} if p.corrections else {})}
 
     def search(self, query: str) -> list[PmcPaper]:
         start, end = "0000", "9999"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from agent_scientist.config import Settings
 from agent_scientist.papers import fetch, ids
 from agent_scientist.papers.sources.base import FullText, KeyedIndex, Query, plain_words, reach_check
-from agent_scientist.papers.sources.works import MAX_JSON, parse_json, record
+from agent_scientist.papers.sources.works import MAX_JSON, parse_json, pubmed_notices, record
 
 if TYPE_CHECKING:
     from agent_scientist.contracts import Check
@@ -20,7 +20,6 @@ NAME = "europepmc"
 WHAT = "Europe PMC"
 SORTS = {"citations": "CITED desc", "submitted": "P_PDATE_D desc", "updated": "P_PDATE_D desc"}
 MAX_PAGE = 1000  # Europe PMC's largest pageSize
-RETRACTION_TYPES = ("retracted publication", "retraction of publication")
 
 
 def _get(settings: Settings, path: str, params: dict | None = None, max_bytes: int = MAX_JSON) -> bytes:
@@ -40,6 +39,10 @@ def to_record(r: dict) -> dict | None:
     pmcid = str(r.get("pmcid") or "")
     pdf = next((u.get("url", "") for u in (r.get("fullTextUrlList") or {}).get("fullTextUrl") or []
                 if u.get("documentStyle") == "pdf" and u.get("availabilityCode") in ("OA", "F")), "")
+    links = [(str(c.get("type") or ""), f"pmid:{c['id']}" if c.get("source") == "MED" and c.get("id")
+              else str(c.get("reference") or c.get("id") or ""))
+             for c in (r.get("commentCorrectionList") or {}).get("commentCorrection") or [] if isinstance(c, dict)]
+    notices, retracted = pubmed_notices(types, links, WHAT)
     year = r.get("pubYear")
     title = str(r["title"])
     work = record(title=title[:-1] if title.endswith(".") and not title.endswith("..") else title, authors=authors, year=int(str(year)) if str(year or "").isdigit() else None,
@@ -47,7 +50,7 @@ def to_record(r: dict) -> dict | None:
                   citation_count=r.get("citedByCount"), abstract=r.get("abstractText") or "",
                   open_access=r.get("isOpenAccess") == "Y", pdf_url=pdf, doi=ids.doi_of(r.get("doi") or ""),
                   pmcid=pmcid if ids.parse(f"pmcid:{pmcid}") else "", publication_type=", ".join(types),
-                  retracted=any(t.lower() in RETRACTION_TYPES for t in types), sources=[NAME])
+                  retracted=retracted, notices=notices, sources=[NAME])
     if r.get("pmid"):
         work["pmid"] = str(r["pmid"])
     work["full_text_xml"] = bool(pmcid) and (r.get("inEPMC") == "Y" or r.get("isOpenAccess") == "Y")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_scientist.papers import fetch, ids
 from agent_scientist.papers.sources.base import KeyedIndex, Query, key_limits, plain_words, reach_check
-from agent_scientist.papers.sources.works import api_key, record
+from agent_scientist.papers.sources.works import api_key, pubmed_notices, record
 
 if TYPE_CHECKING:
     from agent_scientist.config import Settings
@@ -32,13 +32,7 @@ NO_KEY_HINT = ("NCBI allows 3 requests a second without a key; set NCBI_API_KEY 
                "for 10, and AGENT_SCIENTIST_CONTACT_EMAIL so NCBI can reach you before blocking")
 SORTS = {"submitted": "pub_date", "updated": "pub_date"}  # PubMed has no citation-count order
 _ARXIV_SYNTAX = re.compile(r"\b(?:ti|au|abs|cat|all|jr|co|rn|id):|submittedDate:", re.I)
-# PubMed publication types and CommentsCorrections that flag a paper (kind, what it says).
-RETRACTED_TYPES = {"retracted publication"}
-NOTICE_TYPES = {"retraction of publication": "retraction notice", "published erratum": "correction notice",
-                "expression of concern": "expression of concern"}
-LINKS = {"RetractionIn": ("retracted", "retracted by"), "RetractionOf": ("notice", "retraction notice of"),
-         "ErratumIn": ("corrected", "corrected by"), "ErratumFor": ("notice", "correction notice of"),
-         "ExpressionOfConcernIn": ("concern", "expression of concern in")}
+
 
 
 def delay() -> float:
@@ -129,19 +123,10 @@ def to_record(art: ET.Element) -> dict | None:
     doi = ids.doi_of(article_ids.get("doi", "")) or next(
         (ids.doi_of(e.text or "") for e in citation.findall("Article/ELocationID") if e.get("EIdType") == "doi"), "")
     types = [text_of(t) for t in citation.findall("Article/PublicationTypeList/PublicationType")]
-    notices, retracted = [], False
-    for t in types:
-        if t.lower() in RETRACTED_TYPES:
-            retracted = True
-        if t.lower() in NOTICE_TYPES:
-            notices.append(f"this is a {NOTICE_TYPES[t.lower()]} (PubMed publication type)")
-    for link in citation.findall("CommentsCorrectionsList/CommentsCorrections"):
-        kind, said = LINKS.get(link.get("RefType") or "", ("", ""))
-        if not kind:
-            continue
-        target = link.findtext("PMID")
-        notices.append(f"{said} {'pmid:' + target if target else text_of(link.find('RefSource'))}")
-        retracted = retracted or kind == "retracted"
+    links = [(link.get("RefType") or "", f"pmid:{link.findtext('PMID')}" if link.findtext("PMID")
+              else text_of(link.find("RefSource")))
+             for link in citation.findall("CommentsCorrectionsList/CommentsCorrections")]
+    notices, retracted = pubmed_notices(types, links, "PubMed")
     year, published = _date(citation)
     return record(title=title, authors=_authors(citation), year=year, published=published,
                   venue=text_of(citation.find("Article/Journal/Title")), abstract=_abstract(citation), doi=doi,

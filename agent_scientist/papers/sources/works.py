@@ -34,6 +34,32 @@ def parse_json(body: bytes, what: str) -> Any:
                                          f"(starts {body[:40].decode('utf-8', 'replace')!r}); try again later") from None
 
 
+# PubMed's publication types and CommentsCorrections links (Europe PMC spells the same links out: "Erratum in")
+# that flag a paper: one vocabulary for both sources, and for `update`'s new-notice check.
+RETRACTED_TYPES = {"retracted publication"}
+NOTICE_TYPES = {"retraction of publication": "retraction notice", "published erratum": "correction notice",
+                "expression of concern": "expression of concern"}
+LINKS = {"RetractionIn": ("retracted", "retracted by"), "RetractionOf": ("notice", "retraction notice of"),
+         "ErratumIn": ("corrected", "corrected by"), "ErratumFor": ("notice", "correction notice of"),
+         "ExpressionOfConcernIn": ("concern", "expression of concern in")}
+
+
+def pubmed_notices(types: list[str], links: list[tuple[str, str]], what: str) -> tuple[list[str], bool]:
+    """(notices, retracted) from publication types and (link type, target) pairs; a link type may be
+    PubMed's `ErratumIn` or Europe PMC's `Erratum in`."""
+    notices, retracted = [], False
+    for t in types:
+        retracted = retracted or t.lower() in RETRACTED_TYPES
+        if t.lower() in NOTICE_TYPES:
+            notices.append(f"this is a {NOTICE_TYPES[t.lower()]} ({what} publication type)")
+    for ref_type, target in links:
+        kind, said = LINKS.get("".join(w[:1].upper() + w[1:] for w in ref_type.split()), ("", ""))
+        if kind:
+            notices.append(f"{said} {target}".strip())
+            retracted = retracted or kind == "retracted"
+    return notices, retracted
+
+
 def record(**fields: Any) -> dict:
     """A work with every field present; its id is the best id it has (arXiv, else DOI, else S2)."""
     work: dict[str, Any] = {"id": "", "title": "", "authors": [], "year": None, "published": "", "venue": "", "citation_count": None,
