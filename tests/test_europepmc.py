@@ -10,6 +10,7 @@ from conftest import cli_env
 from support import pdfs
 from support.europepmc_server import EuropePmcServer, PmcPaper, jats
 from support.openai_server import ChatServer
+from support.report_ws import add_step
 from support.review_ws import verdicts
 from support.scholar_server import ScholarServer, Work
 from support.scripted import code
@@ -231,9 +232,11 @@ def test_update_flags_a_new_correction_notice_once_and_the_report_shows_it(home,
         assert done.returncode == 0, done.stdout + done.stderr
         assert "1 new flag(s)" in done.stdout
         assert f"doi:{paper.doi} is now linked to a notice: corrected by pmid:40000001 (per Europe PMC)" in done.stdout
+        add_step(Workspace.open(home, "w"), 1, final_answer=f"Kinases time the cycle [doi:{paper.doi}].")
         assert cli("export", "w", env=cli_env(home)).returncode == 0
         report = (home / "w" / "report.md").read_text()
         assert "is now linked to a notice: corrected by pmid:40000001" in report.split("## What changed since")[1]
+        assert "**Notices: corrected by pmid:40000001.**" in report.split('id="ref-1"')[1].splitlines()[0]
         again = cli("update", "w", env=env)
         assert again.returncode == 0 and "0 new flag(s)" in again.stdout  # recorded: not flagged twice
     meta = next(m for m in Workspace.open(home, "w").papers() if m["id"] == f"doi:{paper.doi}")

@@ -362,6 +362,9 @@ class _Builder:
             parts.append(f"DOI [{escape_inline(paper['doi'])}](https://doi.org/{paper['doi']}).")
         if paper.get("retracted"):
             parts.append("**RETRACTED: do not rely on it.**")
+        linked = [n for n in paper.get("notices") or [] if not str(n).startswith("this is a")]
+        if linked and not paper.get("retracted"):
+            parts.append(f"**Notices: {escape_inline('; '.join(map(str, linked[:3])))}.**")
         return " ".join(parts)
 
     def changes(self) -> str:
