@@ -40,6 +40,7 @@ from agent_scientist.records import (
     SCHEMA_VERSION,
     PaperMeta,
     RunRecord,
+    Status,
     StepRecord,
     WorkspaceMeta,
     last_answer,
@@ -217,11 +218,11 @@ class Workspace:
         return meta
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         return self.meta["status"]
 
     @property
-    def live_status(self) -> str:
+    def live_status(self) -> Status:
         """The status as a user should read it: a 'running' workspace that no process holds was killed."""
         status = self.status
         if status == "running" and not self.is_locked():

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from typing import Any
 
 import typer
 from rich.markup import escape
 
 from agent_scientist.cli.common import cli_settings, console, fail, open_workspace, print_json
-from agent_scientist.records import stop_label
+from agent_scientist.records import WorkspaceMeta, stop_label
 from agent_scientist.workspace import Workspace, WorkspaceError, evidence_usage, list_names
 
 STATUS_WIDTH = 30  # the status column; longer words wrap inside it
@@ -76,7 +75,7 @@ def show(
 
     settings = cli_settings()
     ws = open_workspace(settings, name, check_steps=True)
-    meta = {**ws.meta, "status": ws.live_status}
+    meta: WorkspaceMeta = {**ws.meta, "status": ws.live_status}
     steps = ws.steps()
     if json_out:
         print_json({"workspace": meta, "stopped": ws.stopped, "steps": steps})
@@ -120,7 +119,7 @@ def show(
             console.print(f"  {r.get('step'):>3} {figures}  {code}\n        → {out}", highlight=False)
 
 
-def models_text(meta: dict[str, Any]) -> str:
+def models_text(meta: WorkspaceMeta) -> str:
     """The models and endpoint a workspace ran with, as a line of text."""
     models = meta.get("models") or {}
     if not models:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from agent_scientist.papers import ids
 from agent_scientist.papers.citations import Ref, paper_ref_key
 from agent_scientist.papers.layout import paper_dir
+from agent_scientist.records import PaperMeta
 from agent_scientist.workspace import Workspace
 
 
@@ -56,14 +57,14 @@ class Occurrence:
 class CitationIndex:
     """Verifies citations against the workspace's papers and hands out numbers in order of first use."""
 
-    papers: list[dict[str, Any]]
-    page_count: Callable[[dict[str, Any]], int] = lambda paper: int(paper.get("pages") or 0)
+    papers: list[PaperMeta]
+    page_count: Callable[[PaperMeta], int] = lambda paper: int(paper.get("pages") or 0)
     # the tables and figures of a paper (papers/visuals.py's record), None where none can be known
-    visuals: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda paper: None
+    visuals: Callable[[PaperMeta], dict[str, Any] | None] = lambda paper: None
     occurrences: list[Occurrence] = field(default_factory=list)
     _numbers: dict[str, int] = field(default_factory=dict)
     _labels: dict[tuple[str, str], str] = field(default_factory=dict)
-    _by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _by_key: dict[str, list[PaperMeta]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for paper in sorted(self.papers, key=lambda p: str(p.get("id"))):
@@ -72,7 +73,7 @@ class CitationIndex:
                 if parsed and paper not in self._by_key.get(parsed[1], []):
                     self._by_key.setdefault(parsed[1], []).append(paper)
 
-    def _resolve(self, ref: Ref) -> tuple[dict[str, Any] | None, str, str]:
+    def _resolve(self, ref: Ref) -> tuple[PaperMeta | None, str, str]:
         """(paper, reason if not found, note) for a reference."""
         candidates = self._by_key.get(ref.key, [])
         if not candidates:
@@ -118,7 +119,7 @@ class CitationIndex:
         self.occurrences.append(occ)
         return occ
 
-    def _located(self, paper: dict[str, Any], kind: str, number: int, pages: tuple[int, int] | None) -> str:
+    def _located(self, paper: PaperMeta, kind: str, number: int, pages: tuple[int, int] | None) -> str:
         """Why a cited figure or table is not in the paper (or not on the cited pages); "" when it is."""
         if paper.get("full_text") is False:
             return f"the workspace has no full text of {paper['id']}: its {kind}s cannot be cited"
@@ -147,7 +148,7 @@ class CitationIndex:
         """Record a citation attempt that cannot be a workspace paper (a DOI, an author-year reference)."""
         return self._reject(raw, location, reason)
 
-    def references(self) -> list[tuple[int, dict[str, Any]]]:
+    def references(self) -> list[tuple[int, PaperMeta]]:
         """Cited workspace papers, numbered in order of first citation."""
         by_id = {str(p["id"]): p for p in self.papers}
         return [(n, by_id[pid]) for pid, n in sorted(self._numbers.items(), key=lambda kv: kv[1])]
@@ -165,13 +166,13 @@ class CitationIndex:
         return sorted(entries.values(), key=lambda e: int(e["label"][1:]))
 
 
-def workspace_page_count(ws: Workspace) -> Callable[[dict[str, Any]], int]:
+def workspace_page_count(ws: Workspace) -> Callable[[PaperMeta], int]:
     """Page count of a workspace paper (papers.store.page_count), computed once per paper."""
     from agent_scientist.papers.store import page_count  # the store pulls in the tools' machinery
 
     cache: dict[str, int] = {}
 
-    def count(paper: dict[str, Any]) -> int:
+    def count(paper: PaperMeta) -> int:
         pid = str(paper.get("id"))
         if pid not in cache:
             cache[pid] = page_count(lambda paper_id: paper_dir(ws, paper_id), paper)
@@ -180,13 +181,13 @@ def workspace_page_count(ws: Workspace) -> Callable[[dict[str, Any]], int]:
     return count
 
 
-def workspace_visuals(ws: Workspace) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+def workspace_visuals(ws: Workspace) -> Callable[[PaperMeta], dict[str, Any] | None]:
     """The tables and figures of a workspace paper (extracted now if no read has finished it), once per paper."""
     from agent_scientist.papers import visuals
 
     cache: dict[str, dict[str, Any] | None] = {}
 
-    def found(paper: dict[str, Any]) -> dict[str, Any] | None:
+    def found(paper: PaperMeta) -> dict[str, Any] | None:
         pid = str(paper.get("id"))
         if pid not in cache:
             folder = paper_dir(ws, pid)
@@ -198,4 +199,4 @@ def workspace_visuals(ws: Workspace) -> Callable[[dict[str, Any]], dict[str, Any
 
 def index_for(ws: Workspace) -> CitationIndex:
     """A fresh index over the workspace's papers, their page counts, tables and figures."""
-    return CitationIndex(cast(list[dict[str, Any]], ws.papers()), workspace_page_count(ws), workspace_visuals(ws))
+    return CitationIndex(ws.papers(), workspace_page_count(ws), workspace_visuals(ws))

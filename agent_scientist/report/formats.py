@@ -9,7 +9,7 @@ from typing import Any
 
 from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import paper_ref_key
-from agent_scientist.records import Note, StepRecord, stop_label
+from agent_scientist.records import Note, PaperMeta, StepRecord, stop_label
 from agent_scientist.report.evidence import claims_json
 from agent_scientist.report.missed import life_science_links
 from agent_scientist.workspace import Workspace
@@ -32,7 +32,7 @@ def _ascii_word(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower())
 
 
-def bib_key(paper: dict[str, Any]) -> str:
+def bib_key(paper: PaperMeta) -> str:
     """`surnameYEARword`, e.g. vaswani2017attention; the paper id when the metadata is thin."""
     authors = paper.get("authors") or []
     surname = _ascii_word(str(authors[0]).split()[-1]) if authors and str(authors[0]).split() else ""
@@ -44,7 +44,7 @@ def bib_key(paper: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", str(paper.get("id")))
 
 
-def bibtex_type(paper: dict[str, Any]) -> tuple[str, str]:
+def bibtex_type(paper: PaperMeta) -> tuple[str, str]:
     """(@type, venue field) from the publication type the indexes gave; @misc when unknown (arXiv-only)."""
     kind = str(paper.get("publication_type") or "").lower().replace("-", "").replace(" ", "")
     if not paper.get("venue"):
@@ -56,7 +56,7 @@ def bibtex_type(paper: dict[str, Any]) -> tuple[str, str]:
     return "misc", ""
 
 
-def bibtex_entry(paper: dict[str, Any], key: str) -> str:
+def bibtex_entry(paper: PaperMeta, key: str) -> str:
     """One entry: @article/@inproceedings with the venue where the indexes say so, else @misc; the DOI when
     known; arXiv papers carry eprint, archivePrefix, primaryClass and url."""
     fields: list[tuple[str, str]] = [("title", str(paper.get("title") or "Untitled"))]
@@ -93,11 +93,11 @@ def bibtex_entry(paper: dict[str, Any], key: str) -> str:
     return f"@{entry_type}{{{key},\n{body}\n}}\n"
 
 
-def bib_keys(index: CitationIndex) -> list[tuple[int, dict[str, Any], str]]:
+def bib_keys(index: CitationIndex) -> list[tuple[int, PaperMeta, str]]:
     """(number, paper, key) per cited paper in order of first citation; keys made unique with a, b, c...
 
     The one home of the keys: references.bib and the LaTeX export's \\citep use the same."""
-    out: list[tuple[int, dict[str, Any], str]] = []
+    out: list[tuple[int, PaperMeta, str]] = []
     seen: set[str] = set()
     for number, paper in index.references():
         key = base = bib_key(paper)

@@ -17,7 +17,7 @@ from typing import Any, cast
 from agent_scientist.papers.citation_index import CitationIndex, workspace_page_count, workspace_visuals
 from agent_scientist.papers.citations import paper_ref_key, parse_part
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.records import Note, StepRecord, failures_summary, latest_review, stop_label
+from agent_scientist.records import Note, PaperMeta, StepRecord, failures_summary, latest_review, stop_label
 from agent_scientist.report.answer import IMAGE_SUFFIXES, AnswerRenderer, code_span, relative_file_link
 from agent_scientist.report.citations import UNVERIFIED_ANCHOR, escape_inline, render_group
 from agent_scientist.report.evidence import annotate, evidence_section, finish
@@ -85,7 +85,7 @@ class _Builder:
         self.notes_error = notes_error
         self.report_dir = report_dir
         self.steps = ws.steps()
-        self.papers = cast(list[dict[str, Any]], ws.papers())
+        self.papers = ws.papers()
         self.visuals = workspace_visuals(ws)
         self.index = CitationIndex(self.papers, workspace_page_count(ws), self.visuals)
         self.figures_beside = figures_beside
@@ -296,7 +296,7 @@ class _Builder:
             if not occ.verified or occ.figure is None or (occ.paper_id, occ.figure) in seen:
                 continue
             seen.add((occ.paper_id, occ.figure))
-            found = self.visuals(dict(by_id[occ.paper_id])) or {}
+            found = self.visuals(by_id[occ.paper_id]) or {}
             figure = next((f for f in found.get("figures", []) if f["number"] == occ.figure), None)
             if figure is None or not figure.get("image"):
                 continue
@@ -329,7 +329,7 @@ class _Builder:
                           " not cited.*"]
         return "\n".join(lines)
 
-    def reference(self, paper: dict[str, Any]) -> str:
+    def reference(self, paper: PaperMeta) -> str:
         authors = [" ".join(str(a).split()) for a in (paper.get("authors") or [])]
         names = ", ".join(authors[:MAX_AUTHORS]) + (" et al." if len(authors) > MAX_AUTHORS else "")
         parts = [escape_inline(names) + "." if names else "Unknown authors."]

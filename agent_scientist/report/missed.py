@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_scientist.papers import ids
+from agent_scientist.records import PaperMeta
 from agent_scientist.report.citations import escape_inline
 from agent_scientist.workspace import Workspace
 
@@ -27,7 +28,7 @@ def life_science_links(paper: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return links
 
 
-def reference_links(paper: dict[str, Any]) -> list[str]:
+def reference_links(paper: PaperMeta) -> list[str]:
     """DOI, Semantic Scholar and arXiv links of a paper read through an index, and whether it has pages."""
     parts = []
     if paper.get("doi"):
@@ -43,7 +44,7 @@ def reference_links(paper: dict[str, Any]) -> list[str]:
     return parts
 
 
-def may_have_missed(ws: Workspace, cited: list[dict[str, Any]], papers: list[dict[str, Any]],
+def may_have_missed(ws: Workspace, cited: list[PaperMeta], papers: list[PaperMeta],
                     limit: int = MISSED) -> list[dict[str, Any]]:
     """Up to `limit` papers, each with `why`: referenced by two or more cited papers first, then the most
     cited among the cited papers' citations; papers the workspace holds are left out."""

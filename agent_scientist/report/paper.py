@@ -12,13 +12,12 @@ import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from agent_scientist.records import Note
+from agent_scientist.records import Note, PaperMeta
 from agent_scientist.report.markdown import MarkdownReport, build_markdown
 from agent_scientist.workspace import Workspace
 
@@ -56,7 +55,7 @@ class Paper:
     front: str  # the header's facts (date, workspace, models...) and the partial notice, as markdown
     abstract: str
     body: list[str]  # markdown sections, each starting with its `## ` heading
-    references: list[tuple[int, dict[str, Any], str]]  # (number, paper, bib key)
+    references: list[tuple[int, PaperMeta, str]]  # (number, paper, bib key)
     references_md: str  # the numbered list as the markdown report writes it
     appendix: list[str]
     footer: str

@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agent_scientist.config import Settings
+from agent_scientist.records import PaperMeta
 from agent_scientist.web import views
 from agent_scientist.web.pages import page_image
 from agent_scientist.web.render import url
@@ -84,7 +85,7 @@ def create_app(config: Config) -> Any:
             return refuse(request, str(exc))
         return page(request, "workspace.html", **data)
 
-    def _paper(request: Request) -> tuple[Workspace, dict[str, Any]]:
+    def _paper(request: Request) -> tuple[Workspace, PaperMeta]:
         ws = open_ws(request)
         pid = request.query_params.get("paper") or ""
         paper = views.find_paper(ws, pid)
@@ -194,6 +195,7 @@ def create_app(config: Config) -> Any:
                             yield f"event: step\nid: {offset}\ndata: {json.dumps({'html': html, 'offset': offset})}\n\n"
                         position += 1
                 fresh = Workspace(ws.root, ws.name)  # workspace.json as it is now
+                status: str
                 try:
                     status, steps_done = fresh.live_status, int(fresh.meta.get("steps") or 0)
                 except WorkspaceError:

@@ -12,7 +12,7 @@ from agent_scientist.config import Settings
 from agent_scientist.fsio import read_json, read_jsonl
 from agent_scientist.papers.citation_index import workspace_page_count
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.records import Note, latest_review, short
+from agent_scientist.records import Note, PaperMeta, latest_review, short
 from agent_scientist.web import pages
 from agent_scientist.web.render import report_html, url
 from agent_scientist.workspace import EVALS_DIR, Workspace, WorkspaceError, list_names, validate_name
@@ -159,14 +159,11 @@ def papers(ws: Workspace) -> list[dict[str, Any]]:
              "pages": p.get("pages") or 0, "href": url("/ws/paper", name=ws.name, paper=p["id"])} for p in ws.papers()]
 
 
-def find_paper(ws: Workspace, paper_id: str) -> dict[str, Any] | None:
-    for paper in ws.papers():
-        if str(paper["id"]) == paper_id:
-            return dict(paper)
-    return None
+def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
+    return next((paper for paper in ws.papers() if str(paper["id"]) == paper_id), None)
 
 
-def page_texts(ws: Workspace, paper: dict[str, Any]) -> dict[str, Any]:
+def page_texts(ws: Workspace, paper: PaperMeta) -> dict[str, Any]:
     try:
         data = read_json(paper_dir(ws, str(paper["id"])) / "pages.json")
         return data if isinstance(data, dict) else {}
@@ -185,7 +182,7 @@ def locate(stored: dict[str, Any], kind: str, number: int) -> dict[str, Any] | N
     return None
 
 
-def citation_page(ws: Workspace, paper: dict[str, Any], page: int, claim_n: int | None,
+def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | None,
                   located: tuple[str, int] | None = None) -> dict[str, Any]:
     """The cited page: image URL, the quote's boxes on it, the text with the quote marked, neighbours."""
     stored = page_texts(ws, paper)
@@ -220,7 +217,7 @@ def citation_page(ws: Workspace, paper: dict[str, Any], page: int, claim_n: int 
     }
 
 
-def paper_page(ws: Workspace, paper: dict[str, Any]) -> dict[str, Any]:
+def paper_page(ws: Workspace, paper: PaperMeta) -> dict[str, Any]:
     stored = page_texts(ws, paper)
     count = workspace_page_count(ws)(paper)
     return {"name": ws.name, "paper": paper, "count": count, "outline": stored.get("outline") or [],
