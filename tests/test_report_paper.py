@@ -56,7 +56,6 @@ def _render_first_page(pdf: Path, tmp: Path) -> Path:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN DEFECT after merging issue 22 into 27: the paper export renders fig./tab. citations differently from what these tests expect; see the closing note of stop 19")
 def test_latex_folder_is_exactly_the_paper_and_deterministic(home: Path, settings) -> None:
     ws = paper_workspace(home)
     first = export_paper(ws, settings, "latex", home.parent / "one")
@@ -72,7 +71,7 @@ def test_latex_folder_is_exactly_the_paper_and_deterministic(home: Path, setting
     for package in ("graphicx", "booktabs", "hyperref", "natbib", "amsmath"):
         assert package in tex
     keys = {n: k for n, _p, k in bib_keys(build_paper(ws, []).report.index)}  # type: ignore[union-attr]
-    assert f"\\citep[p.~3]{{{keys[1]}}}" in tex and f"\\citep[p.~2, fig.~1]{{{keys[2]}}}" in tex
+    assert f"\\citep[p.~3]{{{keys[1]}}}" in tex and f"\\citep[p.~2, Fig.~1]{{{keys[2]}}}" in tex
     bib = (first.path / "references.bib").read_text(encoding="utf-8")
     cited = set(re.findall(r"\\cite(?:p|alp)(?:\[[^\]]*\])?\{([^}]+)\}", tex))
     assert cited == set(keys.values()) == set(re.findall(r"^@\w+\{([^,]+),", bib, re.M))
@@ -89,7 +88,6 @@ def test_latex_folder_is_exactly_the_paper_and_deterministic(home: Path, setting
     assert "\\toprule" in tex and "\\includegraphics" in tex and "\\begin{abstract}" in tex
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN DEFECT after merging issue 22 into 27: the paper export renders fig./tab. citations differently from what these tests expect; see the closing note of stop 19")
 def test_latex_compiles_and_pdf_holds_title_references_figures_citations(home: Path, settings,
                                                                         tmp_path: Path) -> None:
     _needs_pdflatex()
@@ -98,20 +96,19 @@ def test_latex_compiles_and_pdf_holds_title_references_figures_citations(home: P
     assert result.engine == "latex" and result.figures == 4
     text = _text(result.path)
     assert TITLE in text and all(t.lower() in text.lower() for t in REF_TITLES)  # bibtex styles lower titles
-    assert "[1, p. 3]" in text and "[2, p. 2, fig. 1]" in text and "citation removed: U1" in text
+    assert "[1, p. 3]" in text and "[2, p. 2, Fig. 1]" in text and "citation removed: U1" in text
     assert "50% & more" in text and "{braces}" in text and "back\\slash" in text
     assert len(_images(result.path)) == 3  # accuracy.png is placed twice (answer, experiments): one image
     _render_first_page(result.path, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN DEFECT after merging issue 22 into 27: the paper export renders fig./tab. citations differently from what these tests expect; see the closing note of stop 19")
 def test_typst_pdf_same_content_with_clickable_citations(home: Path, settings, tmp_path: Path) -> None:
     ws = paper_workspace(home)
     result = export_paper(ws, settings, "pdf", tmp_path / "typst.pdf")
     assert result.engine == "typst" and result.figures == 4 and result.references == 2
     text = _text(result.path)
     assert TITLE in text and all(t in text for t in REF_TITLES)
-    assert "[1, p.3]" in text and "[2, p.2, fig.1]" in text and "citation removed: U1" in text
+    assert "[1, p.3]" in text and "[2, p.2, Fig. 1]" in text and "citation removed: U1" in text
     assert "50% & more" in text and "#hash" in text and "@at" in text and "<angle>" in text
     assert len(_images(result.path)) >= 3
     with pymupdf.open(result.path) as doc:
@@ -194,14 +191,13 @@ def test_math_typst_refuses_is_set_as_text(home: Path, settings, tmp_path: Path)
     assert "$\\sqrt$" in text and "$x^2$" in text and "[1, p.3]" in text
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN DEFECT after merging issue 22 into 27: the paper export renders fig./tab. citations differently from what these tests expect; see the closing note of stop 19")
 def test_citation_groups_and_removed_ones_in_latex(home: Path, settings, tmp_path: Path) -> None:
     from support.report_ws import full_workspace
 
     ws = full_workspace(home)
     tex = (export_paper(ws, settings, "latex", tmp_path / "full").path / "main.tex").read_text()
     assert "[\\citealp{hopper2023small}; \\citealp[pp.~5--6]{lovelace2024dropout}]" in tex  # one group, two cites
-    assert "\\citep[tab.~2]{lovelace2024dropout}" in tex and "\\citep[p.~4]{curielab}" in tex
+    assert "\\citep[Table~2]{lovelace2024dropout}" in tex and "\\citep[p.~4]{curielab}" in tex
     assert "\\nocite{lovelace2024dropout,hopper2023small,noether1999old,curielab}" in tex  # the report's numbering
     assert tex.count("citation removed: U") >= 5 and "2501.99999" not in tex.split("\\appendix")[0]
     assert "Never Cited" not in (tmp_path / "full" / "references.bib").read_text()
