@@ -201,3 +201,49 @@ def test_citation_groups_and_removed_ones_in_latex(home: Path, settings, tmp_pat
     assert "\\nocite{lovelace2024dropout,hopper2023small,noether1999old,curielab}" in tex  # the report's numbering
     assert tex.count("citation removed: U") >= 5 and "2501.99999" not in tex.split("\\appendix")[0]
     assert "Never Cited" not in (tmp_path / "full" / "references.bib").read_text()
+
+
+def _placed(pdf: Path) -> list[tuple[int, int]]:
+    """(width, height) of each distinct image placed in the PDF."""
+    with pymupdf.open(pdf) as doc:
+        xrefs = sorted({img[0] for page in doc for img in page.get_images(full=True)})
+        return sorted((doc.extract_image(x)["width"], doc.extract_image(x)["height"]) for x in xrefs)
+
+
+def test_cited_paper_figures_and_tables_are_reproduced_in_both(home: Path, settings, tmp_path: Path) -> None:
+    from support.report_ws import SPECIAL_TABLE, visual_workspace
+
+    from agent_scientist.papers.layout import paper_dir
+
+    ws, pid = visual_workspace(home, tmp_path)
+    crops = paper_dir(ws, pid)
+    folder = export_paper(ws, settings, "latex", tmp_path / "tex")  # the paper's extraction runs on this first read
+    sizes = sorted(tuple(pymupdf.Pixmap(str(crops / f"figure-{n}.png")).irect[2:]) for n in (1, 2))
+    assert folder.figures == 2  # fig.1 is cited twice: placed once
+    stem = crops.name.replace("_", "-")
+    assert sorted(p.name for p in (folder.path / "figures").iterdir()) == [f"{stem}-figure-1.png",
+                                                                          f"{stem}-figure-2.png"]
+    assert (folder.path / "figures" / f"{stem}-figure-2.png").read_bytes() == (crops / "figure-2.png").read_bytes()
+    tex = (folder.path / "main.tex").read_text()
+    key = re.search(r"\\citep\[Table~1\]\{([^}]+)\}", tex).group(1)  # type: ignore[union-attr]
+    cited = tex[tex.index("\\section{Figures and tables cited}"):]
+    assert f"\\includegraphics[width=0.7\\linewidth,height=0.35\\textheight,keepaspectratio]{{figures/{stem}-figure-1.png}}" in cited
+    assert f"{{Loss curve of the efficient widget. Source: \\citep[p.~1, Fig.~1]{{{key}}}.}}" in cited
+    assert "\\begin{table}" in cited and "\\toprule" in cited and f"Source: \\citep[p.~4, Table~4]{{{key}}}" in cited
+    assert "Sparse & 12.05 & 007 & +2.0\\% \\\\" in cited and "Base & 3.30 & 0.07 & -1.5\\% \\\\" in cited
+    # every cell the paper wrote is text: escaped, never a command, a link or a row argument
+    assert "a\\_b & 50\\% \\& \\#1" in cited and "\\textbackslash{}input\\{x\\} & \\$y\\$" in cited
+    assert "{}[link](x) *em*" in cited and "\\input{" not in tex
+
+    typst = export_paper(ws, settings, "pdf", tmp_path / "typst.pdf")
+    pdfs = [typst.path]
+    if latex_engine() == "pdflatex":
+        pdfs.append(export_paper(ws, settings, "pdf", tmp_path / "latex.pdf", engine="latex").path)
+    for pdf in pdfs:
+        text = _text(pdf)
+        assert "Loss curve of the efficient widget. Source: [1, p" in text and "A raster heat map" in text
+        for cell in ("3.30", "12.05", "007", "+2.0%", "-1.5%", "Delta", *(c for row in SPECIAL_TABLE[2] for c in row)):
+            assert cell in text, (pdf.name, cell)
+        assert _placed(pdf) == sizes, pdf.name  # the two crops, each once, at their size
+        _render_first_page(pdf, tmp_path)
+    _needs_pdflatex()  # the LaTeX half ran above where pdflatex is installed; in CI it must be

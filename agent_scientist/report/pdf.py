@@ -227,6 +227,7 @@ def typst_document(paper: Paper, files_dir: Path, figures_dir: Path, paper_size:
         "#set par(justify: true)",
         "#set heading(numbering: \"1.1\")",
         "#show link: set text(fill: rgb(\"#1a4fb0\"))",
+        "#show figure.where(kind: table): set figure.caption(position: top)",
         "",
         f"#align(center)[#text(size: 17pt, weight: \"bold\")[{title}]]",
         "",
