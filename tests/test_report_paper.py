@@ -247,3 +247,12 @@ def test_cited_paper_figures_and_tables_are_reproduced_in_both(home: Path, setti
         assert _placed(pdf) == sizes, pdf.name  # the two crops, each once, at their size
         _render_first_page(pdf, tmp_path)
     _needs_pdflatex()  # the LaTeX half ran above where pdflatex is installed; in CI it must be
+
+
+def test_free_locators_read_back_as_written(home: Path, settings, tmp_path: Path) -> None:
+    ws = paper_workspace(home, answer="Set out in [arXiv:2401.01234 §2.1_b] and [arXiv:2401.01234 pp. 1-2, Table 2].\n")
+    tex = (export_paper(ws, settings, "latex", tmp_path / "free").path / "main.tex").read_text()
+    assert "\\citep[\\S~2.1\\_b]{lovelace2024dropout}" in tex  # the report's `\_` escape is not set as a backslash
+    assert "\\citep[pp.~1--2, Table~2]{lovelace2024dropout}" in tex
+    text = _text(export_paper(ws, settings, "pdf", tmp_path / "free.pdf").path)
+    assert "[1, §2.1_b]" in text and "[1, pp.1-2, Table 2]" in text
