@@ -29,6 +29,7 @@ from agent_scientist.report.markdown import MarkdownReport, build_markdown
 from agent_scientist.workspace import Workspace
 
 # The report's sections as the paper orders them: body, then appendix (the claims' evidence, unverified citations).
+# The report's "figures" section is set anew from the same citations (cited_visuals: figures and tables).
 BODY = ("findings", "experiments", "open_questions", "missed")
 APPENDIX = ("evidence", "unverified")
 MATH_OPEN, MATH_CLOSE = "\ue010", "\ue011"
