@@ -87,8 +87,9 @@ def paper_ref_key(paper_id: str) -> tuple[str, str, str] | None:
     return ref_key(pid) if pid else None
 
 
-def _locators(rest: str) -> dict[str, int | None] | None:
-    """Pages, figure and table of a locator text made only of those (any order, `,` or spaces between)."""
+def parse_locators(rest: str) -> dict[str, int | None] | None:
+    """Pages, figure and table of a locator text made only of those (any order, `,` or spaces between), as
+    Ref's field names; None when anything else is in it."""
     found: dict[str, int | None] = {}
     pos = 0
     while pos < len(rest):
@@ -119,9 +120,9 @@ def parse_part(text: str) -> Ref | str:
     rest = re.sub(r"(?<=\d)[.,;]+$", "", text[found[1]:].strip().lstrip(",").strip())
     if not rest:
         return Ref(kind, key, version)
-    located = _locators(rest)
+    located = parse_locators(rest)
     if located is not None:
-        return Ref(kind, key, version, **located)  # type: ignore[arg-type]  # _locators gives Ref's fields
+        return Ref(kind, key, version, **located)  # type: ignore[arg-type]  # parse_locators gives Ref's fields
     if _PAGE_LIKE_RE.match(rest) or not _FREE_RE.match(rest):
         return f"cannot read the page reference {rest[:40]!r} (write p.N or p. N-M)"
     return Ref(kind, key, version, locator=rest)

@@ -45,6 +45,12 @@ def caption_kind(text: str) -> tuple[str, int] | None:
     return ("table" if match.group(1).lower().startswith("tab") else "figure"), int(match.group(2))
 
 
+def caption_body(text: str) -> str:
+    """A caption without its "Table 3:" / "Fig. 2." label (a paper reproducing it numbers it anew)."""
+    match = _CAPTION.match(nfkc(text))
+    return nfkc(text)[match.end():].strip() if match else nfkc(text)
+
+
 # -- the cache ------------------------------------------------------------------
 def cached(folder: Path) -> dict | None:
     """The extraction recorded for a paper folder, or None when it has not finished (or is stale)."""

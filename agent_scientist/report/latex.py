@@ -119,16 +119,20 @@ def math_tex(tex: str) -> str | None:
     return "".join(out) if depth == 0 else None
 
 
-def _locator(where: str) -> str:
-    """`p.3, fig.2` -> `p.~3, fig.~2` (natbib's optional argument)."""
+def _locator(cite: Cite) -> str:
+    """natbib's optional argument, the words of the markdown report's `[2, pp.5-6, Fig. 1]` set for TeX:
+    `pp.~5--6, Fig.~1`, `Table~2`, `\\S~2.1`."""
     parts = []
-    for part in where.split(", "):
-        m = re.match(r"^(pp?|fig|tab)\.(\S+)$", part)
-        if m:
-            parts.append(f"{m.group(1)}.~{escape_tex(m.group(2)).replace('-', '--')}")
-        else:
-            parts.append(escape_tex(part.replace("§", "")) if not part.startswith("§") else
-                         r"\S~" + escape_tex(part[1:]))
+    if cite.pages:
+        first, last = cite.pages
+        parts.append(f"p.~{first}" if first == last else f"pp.~{first}--{last}")
+    if cite.figure is not None:
+        parts.append(f"Fig.~{cite.figure}")
+    if cite.table is not None:
+        parts.append(f"Table~{cite.table}")
+    if not parts and cite.locator:
+        free = cite.locator
+        parts.append(r"\S~" + escape_tex(free[1:].strip()) if free.startswith("§") else escape_tex(free))
     return ", ".join(parts)
 
 
@@ -153,22 +157,15 @@ class LatexWriter(Writer):
     def code(self, text: str) -> str:
         return f"\\texttt{{{escape_tex(text)}}}"
 
-    def cite(self, group: list[Cite]) -> str:
-        """One verified citation: `\\citep[p.~3]{key}`; a group: `[\\citealp[p.~3]{a}; \\citealp{b}]`;
-        a removed one stays a marker linking to the appendix, never a \\cite."""
-        first = group[0].number if group else None
-        if len(group) == 1 and first is not None:
-            c = group[0]
-            opt = f"[{_locator(c.locator)}]" if c.locator else ""
-            return f"\\citep{opt}{{{self.keys[first]}}}" + (" (RETRACTED)" if c.retracted else "")
-        parts = []
-        for c in group:
-            if c.number is None:
-                parts.append(f"\\hyperref[unverified-citations]{{citation removed: {escape_tex(c.label)}}}")
-            else:
-                opt = f"[{_locator(c.locator)}]" if c.locator else ""
-                parts.append(f"\\citealp{opt}{{{self.keys[c.number]}}}" + (" (RETRACTED)" if c.retracted else ""))
-        return "[" + "; ".join(parts) + "]"
+    def cite_one(self, cite: Cite, alone: bool) -> str:
+        """`\\citep[p.~3]{key}` alone; `\\citealp[p.~3]{key}` inside a group's brackets."""
+        where = _locator(cite)
+        command = "\\citep" if alone else "\\citealp"
+        return (f"{command}{f'[{where}]' if where else ''}{{{self.keys[cite.number or 0]}}}"
+                + (" (RETRACTED)" if cite.retracted else ""))
+
+    def cite_removed(self, cite: Cite) -> str:
+        return f"\\hyperref[unverified-citations]{{citation removed: {escape_tex(cite.label)}}}"
 
     def link(self, inner: str, href: str) -> str:
         url = re.sub(r"[^A-Za-z0-9:/.?=_-]", lambda m: "".join(f"\\%{b:02X}" for b in m.group().encode()), href)
@@ -189,7 +186,7 @@ class LatexWriter(Writer):
 
     def items(self, items: list[str], ordered: bool, start: int) -> str:
         env = "enumerate" if ordered else "itemize"
-        body = "".join(f"\\item {item}\n" for item in items)
+        body = "".join(f"\\item{'{}' if item.startswith('[') else ''} {item}\n" for item in items)  # not \\item[label]
         return f"\\begin{{{env}}}\n{body}\\end{{{env}}}\n\n"
 
     def quote(self, inner: str) -> str:
@@ -199,20 +196,33 @@ class LatexWriter(Writer):
         lines = [escape_tex(line).replace(" ", "\\ ") or "~" for line in text.split("\n")]
         return "\\begin{flushleft}\\small\\ttfamily\n" + "\\\\\n".join(lines) + "\n\\end{flushleft}\n\n"
 
-    def table(self, head: list[str], rows: list[list[str]], widths: list[float]) -> str:
+    def table(self, head: list[list[str]], rows: list[list[str]], widths: list[float], caption: str = "",
+              short: str = "") -> str:
+        """A booktabs tabular; with a caption, in a numbered table float (the short caption is plain text:
+        a \\citep in a moving argument would be written to the .aux)."""
         columns = "".join(f">{{\\raggedright\\arraybackslash}}p{{{w * 0.92:.3f}\\linewidth}}" for w in widths)
-        lines = ["\\begin{center}\\small", f"\\begin{{tabular}}{{{columns}}}", "\\toprule"]
-        lines.append(" & ".join(f"\\textbf{{{c}}}" for c in head) + " \\\\")
-        lines.append("\\midrule")
-        for row in rows:
-            lines.append(" & ".join(row + [""] * (len(widths) - len(row))) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}", "\\end{center}", "", ""]
+
+        def line(row: list[str], bold: bool = False) -> str:
+            cells = [f"\\textbf{{{c}}}" if bold and c else c for c in row]
+            text = " & ".join(cells + [""] * (len(widths) - len(row))) + " \\\\"
+            return "{}" + text if text.startswith("[") else text  # not the previous row's \\\\[length]
+
+        lines = ["\\begin{table}[htbp]\n\\centering\\small" if caption else "\\begin{center}\\small"]
+        if caption:
+            lines.append(f"\\caption[{{{escape_tex(short)}}}]{{{caption}}}" if short else f"\\caption{{{caption}}}")
+        lines += [f"\\begin{{tabular}}{{{columns}}}", "\\toprule"]
+        lines += [line(row, bold=True) for row in head]
+        if head:
+            lines.append("\\midrule")
+        lines += [line(row) for row in rows]
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}" if caption else "\\end{center}", "", ""]
         return "\n".join(lines)
 
-    def figure(self, name: str, caption: str) -> str:
+    def figure(self, name: str, caption: str, short: str = "") -> str:
+        short_caption = f"[{{{escape_tex(short)}}}]" if short else ""
         return ("\\begin{figure}[htbp]\n\\centering\n"
                 f"\\includegraphics[width=0.7\\linewidth,height=0.35\\textheight,keepaspectratio]{{figures/{name}}}\n"
-                f"\\caption{{{caption}}}\n\\end{{figure}}\n\n")
+                f"\\caption{short_caption}{{{caption}}}\n\\end{{figure}}\n\n")
 
     def rule(self) -> str:
         return "\\par\\noindent\\rule{\\linewidth}{0.4pt}\n\n"
@@ -221,12 +231,9 @@ class LatexWriter(Writer):
 def latex_document(paper: Paper, files_dir: Path, figures_dir: Path, paper_size: str) -> tuple[str, LatexWriter]:
     """main.tex's text; the writer copied the figures it placed into figures_dir."""
     w = LatexWriter(paper, files_dir, figures_dir)
-    title = w.render(paper.title).strip()
-    front = w.render(paper.front).strip()
-    abstract = w.render(paper.abstract).strip()
-    body = "".join(w.render(md) for md in paper.body)
-    appendix = "".join(w.render(md) for md in paper.appendix)
-    footer = w.render(paper.footer).strip()
+    parts = w.outline()
+    title, front, abstract, body, appendix, footer = (parts.title, parts.front, parts.abstract, parts.body,
+                                                      parts.appendix, parts.footer)
     keys = ",".join(key for _n, _p, key in paper.references)
     lines = [
         "% Generated by agent-scientist: compile with pdflatex, bibtex, pdflatex, pdflatex.",

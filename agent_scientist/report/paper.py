@@ -2,7 +2,8 @@
 references) rearranged as a paper, and walked as a markdown tree by a writer per typesetting language.
 
 `latex.py` and `pdf.py` (Typst) subclass `Writer`; what they share is here: the outline (title, abstract,
-sections, appendix), citation groups, math the model wrote between `$...$`, figures copied to `figures/`.
+sections, the figures and tables the report cites from papers, appendix) and its walk, citation groups, math the
+model wrote between `$...$`, figures copied to `figures/`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from agent_scientist.papers.citation_index import workspace_visuals
+from agent_scientist.papers.citations import parse_locators
+from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.visuals import caption_body
 from agent_scientist.records import Note, PaperMeta
+from agent_scientist.report.citations import locator_text
 from agent_scientist.report.markdown import MarkdownReport, build_markdown
 from agent_scientist.workspace import Workspace
 
 # The report's sections as the paper orders them: body, then appendix (the claims' evidence, unverified citations).
+# The report's "figures" section is set anew from the same citations (cited_visuals: figures and tables).
 BODY = ("findings", "experiments", "open_questions", "missed")
 APPENDIX = ("evidence", "unverified")
 MATH_OPEN, MATH_CLOSE = "\ue010", "\ue011"
@@ -34,16 +41,40 @@ _ITEM_RE = re.compile(r"\[(?P<label>(?:[^\[\]]|\\\[|\\\])*)\]\(#(?P<target>ref-\
                       r"(?P<retracted> \(RETRACTED\))?")
 _ANCHOR_RE = re.compile(r'<a id="([A-Za-z0-9_-]+)">')
 _FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what pdflatex and Typst both place as they are
+_MD_ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a markdown backslash escape of punctuation
+MAX_TABLE_ROWS = 40  # rows of a cited table reproduced in the paper (a float must fit one page); the rest: a note
 
 
 @dataclass
 class Cite:
-    """One citation of a group: a verified reference (number, its locator text) or a removed one (label)."""
+    """One citation of a group: a verified reference (number, pages, figure, table) or a removed one (label)."""
 
     number: int | None
-    locator: str = ""  # "p.3", "pp.5-6, fig.2"
+    pages: tuple[int, int] | None = None
+    figure: int | None = None
+    table: int | None = None
+    locator: str = ""  # a free locator ("§2.1") when none of pages, figure, table
     label: str = ""  # U1 for a removed one
     retracted: bool = False
+
+    @property
+    def where(self) -> str:
+        """The locator as the markdown report shows it: `p.3`, `pp.5-6, Fig. 2`, `Table 1`, `§2`."""
+        return locator_text(self.pages, self.figure, self.table).removeprefix(", ") or self.locator
+
+
+@dataclass
+class Visual:
+    """A figure or table of a paper that the report cites (`fig.N`, `tab.N`), reproduced under its caption."""
+
+    kind: str  # "figure" or "table"
+    number: int  # in the cited paper
+    source: Cite  # the citation of it: [1, p.4, Table 2]
+    caption: str  # the paper's caption without its "Table 2:" label (the paper numbers it anew)
+    image: Path | None = None  # a figure's PNG in the paper's cache folder
+    rows: list[list[str]] = field(default_factory=list)  # a table's grid, every cell as the paper has it
+    header_rows: int = 1
+    more_rows: int = 0  # rows past MAX_TABLE_ROWS, left out with a note
 
 
 @dataclass
@@ -63,6 +94,7 @@ class Paper:
     cites: list[list[Cite]] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
     report: MarkdownReport | None = None
+    visuals: list[Visual] = field(default_factory=list)
 
 
 def build_paper(ws: Workspace, notes: list[Note] | None, notes_error: str = "",
@@ -90,8 +122,44 @@ def build_paper(ws: Workspace, notes: list[Note] | None, notes_error: str = "",
     appendix = [prepare(sections[k]) for k in APPENDIX if k in sections]
     paper = Paper(prepare(title), report.partial, prepare(front), prepare(abstract), body, bib_keys(report.index),
                   prepare(sections["references"]), appendix, prepare(sections.get("footer", "")), math, cites,
-                  anchors, report)
+                  anchors, report, cited_visuals(ws, report))
     return paper
+
+
+def cited_visuals(ws: Workspace, report: MarkdownReport) -> list[Visual]:
+    """Each figure (with its extracted image) and table the report cites, once, in order of first citation."""
+    found = workspace_visuals(ws)
+    papers = {str(p["id"]): p for p in ws.papers()}
+    seen: set[tuple[str, str, int]] = set()
+    out: list[Visual] = []
+    for occ in report.index.occurrences:
+        if not occ.verified or occ.number is None or occ.paper_id not in papers:
+            continue
+        for kind, number in (("figure", occ.figure), ("table", occ.table)):
+            if number is None or (occ.paper_id, kind, number) in seen:
+                continue
+            seen.add((occ.paper_id, kind, number))
+            extracted = found(papers[occ.paper_id]) or {}
+            record = next((r for r in extracted.get(kind + "s") or [] if r.get("number") == number), None)
+            if record is None:
+                continue
+            pages = [int(p) for p in record.get("pages") or [record.get("page") or 0] if p]
+            source = Cite(occ.number, (pages[0], pages[-1]) if pages else None, number if kind == "figure" else None,
+                          number if kind == "table" else None, retracted=occ.retracted)
+            caption = caption_body(str(record.get("caption") or "")) or f"{kind.capitalize()} {number}"
+            if kind == "figure":
+                image = paper_dir(ws, occ.paper_id) / str(record.get("image") or "")
+                if record.get("image") and image.is_file():
+                    out.append(Visual(kind, number, source, caption, image=image))
+                continue
+            rows = [["" if cell is None else str(cell) for cell in row] for row in record.get("rows") or []]
+            if not rows:
+                continue
+            header = max(0, min(int(record.get("header_rows") or 1), len(rows)))
+            keep = header + MAX_TABLE_ROWS
+            out.append(Visual(kind, number, source, caption, rows=rows[:keep], header_rows=header,
+                              more_rows=max(0, len(rows) - keep)))
+    return out
 
 
 def _split_abstract(answer: str) -> tuple[str, str]:
@@ -121,16 +189,27 @@ def _protect_cites(md: str, cites: list[list[Cite]]) -> str:
     def group(m: re.Match) -> str:
         items = []
         for item in _ITEM_RE.finditer(m.group("items") or m.group("bare")):
-            label = item.group("label").replace("\\[", "[").replace("\\]", "]")
+            label = _MD_ESCAPE_RE.sub(r"\1", item.group("label"))
             if item.group("target") == "unverified-citations":
                 items.append(Cite(None, label=label.removeprefix("citation removed: ")))
                 continue
-            number, _, where = label.partition(", ")
-            items.append(Cite(int(item.group("target")[4:]), where, retracted=bool(item.group("retracted"))))
+            _number, _, where = label.partition(", ")
+            items.append(_located(int(item.group("target")[4:]), where, bool(item.group("retracted"))))
         cites.append(items)
         return f"[c]({CITE_PREFIX}{len(cites) - 1})"
 
     return _GROUP_RE.sub(group, md)
+
+
+def _located(number: int, where: str, retracted: bool) -> Cite:
+    """A verified citation from the locator text the report wrote after its number, read with the one
+    citation grammar (papers/citations.py): `p.3`, `pp.5-6, Fig. 2`, `Table 1`; anything else is a free locator."""
+    found = parse_locators(where) if where else {}
+    if found is None:
+        return Cite(number, locator=where, retracted=retracted)
+    first, last = found.get("first_page"), found.get("last_page")
+    pages = (first, last if last is not None else first) if first is not None else None
+    return Cite(number, pages, found.get("figure"), found.get("table"), retracted=retracted)
 
 
 def unprotect(text: str, paper: Paper) -> str:
@@ -168,6 +247,18 @@ def copy_figure(source: Path, target: Path) -> bool:
 _MD = MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
+@dataclass
+class Rendered:
+    """A Paper's parts in one typesetting language, for the writer's document template."""
+
+    title: str
+    front: str
+    abstract: str
+    body: str  # the sections, then the figures and tables cited from papers
+    appendix: str
+    footer: str
+
+
 class Writer(ABC):
     """Walks the markdown of a Paper and writes one typesetting language; subclasses say how."""
 
@@ -175,7 +266,7 @@ class Writer(ABC):
         self.paper = paper
         self.files_dir = files_dir
         self.figures_dir = figures_dir
-        self.figures: dict[str, str] = {}  # files/ path -> name under figures/
+        self.figures: dict[str, str] = {}  # files/ path (or paper id:image) -> name under figures/
         self.figure_count = 0
 
     # -- to override -------------------------------------------------------
@@ -200,8 +291,12 @@ class Writer(ABC):
         ...
 
     @abstractmethod
-    def cite(self, group: list[Cite]) -> str:
-        ...
+    def cite_one(self, cite: Cite, alone: bool) -> str:
+        """A verified citation, `alone` when it is the whole group (the writer may bracket it itself)."""
+
+    @abstractmethod
+    def cite_removed(self, cite: Cite) -> str:
+        """A removed citation's marker, linking to the appendix of unverified citations (never a cite)."""
 
     @abstractmethod
     def link(self, inner: str, href: str) -> str:
@@ -239,11 +334,13 @@ class Writer(ABC):
         ...
 
     @abstractmethod
-    def table(self, head: list[str], rows: list[list[str]], widths: list[float]) -> str:
-        ...
+    def table(self, head: list[list[str]], rows: list[list[str]], widths: list[float], caption: str = "",
+              short: str = "") -> str:
+        """A table (head rows, body rows of rendered cells); with a caption, a numbered float (`short`: the
+        caption's plain text, for lists and PDF outlines)."""
 
     @abstractmethod
-    def figure(self, name: str, caption: str) -> str:
+    def figure(self, name: str, caption: str, short: str = "") -> str:
         ...
 
     @abstractmethod
@@ -251,6 +348,42 @@ class Writer(ABC):
         ...
 
     # -- shared ------------------------------------------------------------
+    def outline(self) -> Rendered:
+        """The walk over the paper every writer does: each part rendered, in the paper's order."""
+        paper = self.paper
+        return Rendered(self.render(paper.title).strip(), self.render(paper.front).strip(),
+                        self.render(paper.abstract).strip(),
+                        "".join(self.render(md) for md in paper.body) + self.visuals(),
+                        "".join(self.render(md) for md in paper.appendix), self.render(paper.footer).strip())
+
+    def cite(self, group: list[Cite]) -> str:
+        """A citation group: one verified citation alone, else `[a; b; citation removed: U1]`."""
+        if len(group) == 1 and group[0].number is not None:
+            return self.cite_one(group[0], alone=True)
+        parts = [self.cite_removed(c) if c.number is None else self.cite_one(c, alone=False) for c in group]
+        return self.text("[") + self.text("; ").join(parts) + self.text("]")
+
+    def visuals(self) -> str:
+        """The figures and tables the report cites from papers, each under the paper's caption and its source;
+        every word of a caption or cell is set as text."""
+        out = []
+        for v in self.paper.visuals:
+            source = self.text(" Source: ") + self.cite([v.source]) + self.text(".")
+            caption = self.text(v.caption) + source
+            if v.kind == "figure" and v.image is not None:
+                name = self._place(f"{v.image.parent.name}:{v.image.name}", v.image,
+                                   f"{v.image.parent.name}/{v.image.name}")
+                out.append(self.figure(name, caption, v.caption) if name else self.paragraph(
+                    self.emph(self.text(f"(figure {v.number} of reference {v.source.number} could not be read)"))))
+                continue
+            cells = [[self.text(c) for c in row] for row in v.rows]
+            head, body = cells[:v.header_rows], cells[v.header_rows:]
+            if v.more_rows:
+                caption += self.text(f" The paper's other {v.more_rows} rows are not shown here.")
+            out.append(self.table(head, body, column_widths([], v.rows), caption,
+                                  v.caption))
+        return self.heading(2, self.text("Figures and tables cited")) + "".join(out) if out else ""
+
     def inline_text(self, text: str) -> str:
         """Text with the math placeholders set as math."""
         out, pos = [], 0
@@ -293,7 +426,7 @@ class Writer(ABC):
                 i += 1
             elif kind == "table_open":
                 head, rows, i = self._table(tokens, i + 1)
-                out.append(self.table(head, rows, column_widths(head, rows)))
+                out.append(self.table([head], rows, column_widths(head, rows)))
             elif kind == "hr":
                 out.append(self.rule())
                 i += 1
@@ -344,14 +477,20 @@ class Writer(ABC):
     def _figure(self, image: Token) -> str:
         src = unquote(str(image.attrGet("src") or ""))
         caption = "".join(self.inline_text(c.content) for c in image.children or [] if c.type == "text")
-        source = self.files_dir / src
-        if src not in self.figures:
-            name = figure_name(src, set(self.figures.values()))
+        name = self._place(src, self.files_dir / src, src)
+        if name is None:
+            return self.paragraph(self.emph(self.text(f"(figure {src} could not be read)")))
+        return self.figure(name, caption)
+
+    def _place(self, key: str, source: Path, relname: str) -> str | None:
+        """The name under figures/ of an image placed once more (copied the first time); None if unreadable."""
+        if key not in self.figures:
+            name = figure_name(relname, set(self.figures.values()))
             if not source.is_file() or not copy_figure(source, self.figures_dir / name):
-                return self.paragraph(self.emph(self.text(f"(figure {src} could not be read)")))
-            self.figures[src] = name
+                return None
+            self.figures[key] = name
         self.figure_count += 1
-        return self.figure(self.figures[src], caption)
+        return self.figures[key]
 
     def _inline(self, inline: Token) -> str:
         out, _ = self._spans(inline.children or [], 0, None)

@@ -153,15 +153,15 @@ class TypstWriter(Writer):
     def _ref(self, shown: str, anchor: str) -> str:
         return f"#link(<{anchor}>)[{self.text(shown)}]" if anchor in self.paper.anchors else self.text(shown)
 
-    def cite(self, group: list[Cite]) -> str:
-        parts = []
-        for c in group:
-            if c.number is None:
-                parts.append(self._ref(f"citation removed: {c.label}", "unverified-citations"))
-            else:
-                shown = f"{c.number}, {c.locator}" if c.locator else str(c.number)
-                parts.append(self._ref(shown, f"ref-{c.number}") + (self.text(" (RETRACTED)") if c.retracted else ""))
-        return self.text("[") + self.text("; ").join(parts) + self.text("]")
+    def cite_one(self, cite: Cite, alone: bool) -> str:
+        """`[2, p.2, Fig. 1]` as the markdown report writes it, linked to reference 2."""
+        where = cite.where
+        shown = self._ref(f"{cite.number}, {where}" if where else str(cite.number), f"ref-{cite.number}")
+        shown += self.text(" (RETRACTED)") if cite.retracted else ""
+        return self.text("[") + shown + self.text("]") if alone else shown
+
+    def cite_removed(self, cite: Cite) -> str:
+        return self._ref(f"citation removed: {cite.label}", "unverified-citations")
 
     def link(self, inner: str, href: str) -> str:
         return f"#link({typst_string(href)})[{inner}]"
@@ -188,16 +188,25 @@ class TypstWriter(Writer):
     def code_block(self, text: str) -> str:
         return f"#raw({typst_string(text)}, block: true)\n\n"
 
-    def table(self, head: list[str], rows: list[list[str]], widths: list[float]) -> str:
+    def table(self, head: list[list[str]], rows: list[list[str]], widths: list[float], caption: str = "",
+              short: str = "") -> str:
+        """A table with rules above, under the head and below; with a caption, a numbered table figure."""
         columns = ", ".join(f"{w * 100:.1f}fr" for w in widths)
-        cells = lambda row: ", ".join(f"[{c}]" for c in row + [""] * (len(widths) - len(row)))  # noqa: E731
-        body = "".join(f"  {cells(row)},\n" for row in rows)
-        return (f"#block(width: 100%)[#set text(size: 8.5pt)\n#table(columns: ({columns},), stroke: none, "
-                "align: left,\n  table.hline(),\n"
-                f"  table.header({', '.join(f'[#strong[{c}]]' for c in head)}),\n  table.hline(stroke: 0.5pt),\n"
-                f"{body}  table.hline(),\n)]\n\n")
 
-    def figure(self, name: str, caption: str) -> str:
+        def cells(row: list[str], bold: bool = False) -> str:
+            return ", ".join(f"[#strong[{c}]]" if bold and c else f"[{c}]"
+                             for c in row + [""] * (len(widths) - len(row)))
+
+        header = ", ".join(cells(row, bold=True) for row in head)
+        body = "".join(f"  {cells(row)},\n" for row in rows)
+        grid = (f"#set text(size: 8.5pt)\n#table(columns: ({columns},), stroke: none, align: left,\n"
+                "  table.hline(),\n" + (f"  table.header({header}),\n  table.hline(stroke: 0.5pt),\n" if head else "")
+                + f"{body}  table.hline(),\n)")
+        if caption:
+            return f"#figure(kind: table, caption: [{caption}])[#block(width: 100%)[{grid}]]\n\n"
+        return f"#block(width: 100%)[{grid}]\n\n"
+
+    def figure(self, name: str, caption: str, short: str = "") -> str:
         return (f"#figure(image({typst_string('figures/' + name)}, width: 70%), caption: [{caption}])\n\n")
 
     def rule(self) -> str:
@@ -207,7 +216,8 @@ class TypstWriter(Writer):
 def typst_document(paper: Paper, files_dir: Path, figures_dir: Path, paper_size: str,
                    plain_math: bool = False) -> tuple[str, TypstWriter]:
     w = TypstWriter(paper, files_dir, figures_dir, plain_math)
-    title = w.render(paper.title).strip()
+    rendered = w.outline()
+    title = rendered.title
     plain_title = re.sub(r"\\(.)", r"\1", unprotect(paper.title, paper))  # the PDF's metadata: no markdown escapes
     parts = [
         f"#set document(title: {typst_string(plain_title)}, date: none)",
@@ -217,6 +227,7 @@ def typst_document(paper: Paper, files_dir: Path, figures_dir: Path, paper_size:
         "#set par(justify: true)",
         "#set heading(numbering: \"1.1\")",
         "#show link: set text(fill: rgb(\"#1a4fb0\"))",
+        "#show figure.where(kind: table): set figure.caption(position: top)",
         "",
         f"#align(center)[#text(size: 17pt, weight: \"bold\")[{title}]]",
         "",
@@ -224,17 +235,15 @@ def typst_document(paper: Paper, files_dir: Path, figures_dir: Path, paper_size:
     if paper.partial:
         parts += ["#align(center)[#block(stroke: 0.8pt, inset: 8pt)[#strong[#\"PARTIAL REPORT:\"] "
                   "#\"the run has not completed.\"]]", ""]
-    parts += ["#block[#set text(size: 9pt)", w.render(paper.front).strip(), "]", ""]
-    abstract = w.render(paper.abstract).strip()
-    if abstract:
-        parts += ["#align(center)[#strong[#\"Abstract\"]]", "#pad(x: 1.5cm)[" + abstract + "]", ""]
-    parts += [w.render(md) for md in paper.body]
+    parts += ["#block[#set text(size: 9pt)", rendered.front, "]", ""]
+    if rendered.abstract:
+        parts += ["#align(center)[#strong[#\"Abstract\"]]", "#pad(x: 1.5cm)[" + rendered.abstract + "]", ""]
+    parts.append(rendered.body)
     parts += ["#heading(numbering: none)[#\"References\"]", "", w.render(paper.references_md.split("\n", 1)[1]
                                                                       if "\n" in paper.references_md else "")]
     if paper.appendix:
-        parts += ["#counter(heading).update(0)", "#set heading(numbering: \"A.1\")", ""]
-        parts += [w.render(md) for md in paper.appendix]
-    parts += ["#v(1fr)", "#text(size: 8pt)[" + w.render(paper.footer).strip() + "]", ""]
+        parts += ["#counter(heading).update(0)", "#set heading(numbering: \"A.1\")", "", rendered.appendix]
+    parts += ["#v(1fr)", "#text(size: 8pt)[" + rendered.footer + "]", ""]
     return "\n".join(parts), w
 
 

@@ -216,3 +216,28 @@ def paper_workspace(home: Path, name: str = "paper", status: str = "completed",
         ws.append_step({"type": "run_end", "step": 2, "status": "completed", "reason": "final answer"})
     freeze(ws, status=status, models={"planner": "openai/gpt-4o-mini"})
     return ws
+
+
+SPECIAL_TABLE = ("Table 4: Cells that are TeX {and} Typst #markup.", [["Name", "Value"]],
+                 [["a_b", "50% & #1"], ["\\input{x}", "$y$ ~z^"], ["[link](x) *em*", "<b>@ref</b>"]], "ruled")
+
+
+def visual_workspace(home: Path, pdf_dir: Path, name: str = "visual") -> tuple[Workspace, str]:
+    """A completed workspace whose answer cites a vector and a raster figure and two tables of a real
+    generated paper (extracted by papers/visuals.py), one table full of characters TeX and Typst treat specially."""
+    from agent_scientist.config import load_settings
+    from agent_scientist.papers.store import ingest_pdfs
+    from support import pdfs
+
+    ws = Workspace.create(home, name, "Which widget is most accurate?")
+    path = pdf_dir / "visual.pdf"
+    path.write_bytes(pdfs.make_visual_paper([*pdfs.VISUAL_TABLES[:1], SPECIAL_TABLE], split_table=False))
+    (added,) = ingest_pdfs(ws, load_settings({"home": str(home)}), [path])
+    pid = str(added["id"])
+    ws.append_step({"type": "run_start", "step": 0, "task": ws.question, "instruction": None})
+    add_step(ws, 1, final_answer=f"Sparse is best at 12.05 [{pid} tab.1]; the loss flattens [{pid} fig.1] and the "
+                                 f"heat map agrees [{pid} p.2, fig.2]; the odd cells are in [{pid} tab.4]. Again "
+                                 f"[{pid} fig.1].\n")
+    ws.append_step({"type": "run_end", "step": 1, "status": "completed", "reason": "final answer"})
+    freeze(ws, status="completed")
+    return ws, pid
