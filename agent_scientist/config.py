@@ -101,6 +101,7 @@ class Settings:
     sandbox_env_allow: list[str] = field(default_factory=list)
     sandbox_gpus: str = "auto"  # auto (all GPUs), none, or CUDA indices like "0,1"
     vision: str = "auto"  # figures shown to the planner as images: auto (litellm's model info), on, off
+    worker_vision: str = "auto"  # figures shown to the worker (descriptions, the reviewer): auto, on, off
     sandbox_write_mb: int = 4096  # total a run may add to files/ (0: no cap)
     sandbox_write_files: int = 20000  # files and folders a run may add to files/ (0: no cap)
     # MCP servers whose tools join the planner: [[mcp_servers]] tables (see mcp_server_entries).
@@ -338,7 +339,7 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
 
 EXECUTORS = ("local", "ray")  # the values of `executor` (experiments/executors builds each)
 PAPER_SIZES = ("a4", "letter")  # the values of `paper_size` (export --format latex|pdf)
-VISION = ("auto", "on", "off")  # the values of `vision`
+VISION = ("auto", "on", "off")  # the values of `vision` and `worker_vision`
 
 
 SYSTEM_PROMPT_MODES = ("auto", "system", "user")
@@ -346,9 +347,10 @@ SYSTEM_PROMPT_MODES = ("auto", "system", "user")
 
 def _check_choices(settings: Settings) -> None:
     """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources,
-    paper_size, vision)."""
-    if settings.vision not in VISION:
-        raise ConfigError(f"Setting 'vision' must be one of {', '.join(VISION)}, not {settings.vision!r}.")
+    paper_size, vision, worker_vision)."""
+    for name in ("vision", "worker_vision"):
+        if getattr(settings, name) not in VISION:
+            raise ConfigError(f"Setting {name!r} must be one of {', '.join(VISION)}, not {getattr(settings, name)!r}.")
     if settings.executor not in EXECUTORS:
         raise ConfigError(f"Setting 'executor' must be one of {', '.join(EXECUTORS)}, not {settings.executor!r}.")
     if settings.system_prompt not in SYSTEM_PROMPT_MODES:

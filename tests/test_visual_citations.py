@@ -85,3 +85,5 @@ def test_the_reviewer_sees_the_grid_and_the_quote_must_be_in_it(setup, home) -> 
     assert "| Sparse | 12.05 | 007 | +2.0% |" in prompt and f"SOURCE ({pid} Table 1)" in prompt
     assert "Text inside the figure: legend: loss epoch" in prompt
     assert record["claims"][0]["evidence"][0]["table"] == 1 and record["claims"][1]["evidence"][0]["figure"] == 1
+    assert record["claims"][1]["evidence"][0]["figure_seen"] == "caption"  # a text-only reviewer, no description
+    assert "figure_seen" not in record["claims"][0]["evidence"][0]

@@ -8,7 +8,7 @@ functions) where start-up time matters: it loads smolagents.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from smolagents import CodeAgent, LiteLLMModel, tool
@@ -22,7 +22,7 @@ from agent_scientist.agent.interpreter import SandboxedExecutor
 
 __all__ = [
     "ActionStep", "AgentError", "ChatMessage", "CodeOutput", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
-    "TaskStep", "Timing", "TokenUsage", "ask_reply", "attach_images", "drop_old_images", "reply_message", "stream_request", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
+    "TaskStep", "Timing", "TokenUsage", "ask_reply", "attach_images", "load_images", "drop_old_images", "reply_message", "stream_request", "is_parse_error", "history_steps", "make_error", "make_tool", "managed_agent",
     "planner_agent", "set_history", "stop_before_next_step", "text_message",
 ]
 
@@ -105,10 +105,14 @@ def text_message(role: str, text: str) -> ChatMessage:
     return ChatMessage(role=MessageRole(role), content=[{"type": "text", "text": text}])
 
 
-def ask_reply(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[str, int, int]:
-    """One call to a model with a system and a user message: (its text, tokens in, tokens out)."""
+def ask_reply(model: Any, system: str, user: str, max_tokens: int = 0,
+              images: Sequence[Any] = ()) -> tuple[str, int, int]:
+    """One call to a model with a system and a user message (text, then the PNG files `images` as image parts,
+    sent as base64 data URLs): (its text, tokens in, tokens out)."""
     kwargs: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
-    reply = model.generate([text_message("system", system), text_message("user", user)], **kwargs)
+    parts = [{"type": "text", "text": user}, *({"type": "image", "image": image} for image in load_images(images))]
+    reply = model.generate([text_message("system", system), ChatMessage(role=MessageRole.USER, content=parts)],
+                           **kwargs)
     content = reply.content
     if isinstance(content, list):
         content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
@@ -117,16 +121,22 @@ def ask_reply(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[
             int(getattr(usage, "output_tokens", 0) or 0))
 
 
-def attach_images(step: Any, paths: list[Any]) -> int:
-    """Attach PNG files to an action step's observation, so the model sees them in its next prompt; the count."""
+def load_images(paths: Sequence[Any]) -> list[Any]:
+    """PNG files read into RGB images, the form smolagents encodes as image parts."""
     from PIL import Image
 
-    if not isinstance(step, ActionStep):
-        return 0
     images = []
     for path in paths:
         with Image.open(path) as image:
             images.append(image.convert("RGB"))
+    return images
+
+
+def attach_images(step: Any, paths: list[Any]) -> int:
+    """Attach PNG files to an action step's observation, so the model sees them in its next prompt; the count."""
+    if not isinstance(step, ActionStep):
+        return 0
+    images = load_images(paths)
     step.observations_images = [*(step.observations_images or []), *images]
     return len(images)
 
@@ -142,10 +152,14 @@ def drop_old_images(agent: Any, keep: int = 3, current: Any = None) -> None:
 
 
 def stream_request(model: Any, messages: list[Any], **kwargs: Any) -> dict[str, Any]:
-    """The litellm.completion arguments smolagents' LiteLLMModel would send for `messages`, streamed with usage."""
+    """The litellm.completion arguments smolagents' LiteLLMModel would send for `messages`, streamed with usage.
+    A call's own `max_tokens` (smolagents lets the model's override it) is kept when it is the smaller."""
     request = model._prepare_completion_kwargs(
         messages=messages, model=model.model_id, api_base=model.api_base, api_key=model.api_key,
         custom_role_conversions=model.custom_role_conversions, convert_images_to_image_urls=True, **kwargs)
+    cap = kwargs.get("max_tokens")
+    if cap:
+        request["max_tokens"] = min(int(cap), int(request.get("max_tokens") or cap))
     return {**request, "stream": True, "stream_options": {"include_usage": True}}
 
 

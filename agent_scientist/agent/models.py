@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from agent_scientist.config import Settings
@@ -109,11 +111,15 @@ def _cost(model_id: str, tokens_in: int, tokens_out: int) -> float:
 
 
 def accepts_images(settings: Settings, role: str = "planner") -> bool:
-    """Whether the planner (or worker) model is shown images: `vision` on or off, or with auto what litellm's
-    model table says (an unknown model: no; a model behind `api_base`: no, such servers often refuse
-    list-of-parts messages, so `vision = on` says they take them)."""
-    if settings.vision != "auto":
-        return settings.vision == "on"
+    """Whether the planner (or worker) model is shown images: `vision` (`worker_vision`) on or off, or with auto
+    what litellm's model table says (an unknown model: no; a model behind `api_base`: no, such servers often
+    refuse list-of-parts messages, so `vision = on` says they take them). A worker that is the planner's model
+    follows `vision` under auto."""
+    setting = settings.vision if role == "planner" else settings.worker_vision
+    if setting != "auto":
+        return setting == "on"
+    if role != "planner" and settings.effective_worker_model == settings.model:
+        return accepts_images(settings)
     model_id = settings.model if role == "planner" else settings.effective_worker_model
     if not model_id or settings.api_base:
         return False
@@ -587,8 +593,10 @@ def ask_prompt(model: Any, spec: dict[str, Any], max_tokens: int = 0, **fields: 
     return ask_model(model, str(spec["system"]).strip(), render(str(spec["user"]), **fields), max_tokens)[0]
 
 
-def ask_model(model: Any, system: str, user: str, max_tokens: int = 0) -> tuple[str, int, int]:
-    """One call to a (worker) model outside the planner: (reply text, tokens in, tokens out); raises on errors."""
+def ask_model(model: Any, system: str, user: str, max_tokens: int = 0,
+              images: Sequence[Path] = ()) -> tuple[str, int, int]:
+    """One call to a (worker) model outside the planner: (reply text, tokens in, tokens out); raises on errors.
+    `images` (PNG files) go after the user text as image parts."""
     from agent_scientist.agent.adapter import ask_reply
 
-    return ask_reply(model, system, user, max_tokens)
+    return ask_reply(model, system, user, max_tokens, images)

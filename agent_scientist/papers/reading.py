@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from agent_scientist.config import Settings
 from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids, visuals
+from agent_scientist.papers.describe import image_path
 from agent_scientist.papers.ids import base_id, version_of
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.search import source_names
@@ -30,12 +32,15 @@ from agent_scientist.workspace import Workspace, now_iso
 
 FIGURE_TEXT_ONLY = "(Caption and text only: the image is not shown to this model; the image file holds it.)"
 FIGURE_ATTACHED = "(The figure's image is attached to this observation: look at it in the next step.)"
+# What the reader is told of a figure it cannot see: fn(meta, paper folder, pages.json data, figure record).
+FigureNote = Callable[[PaperMeta, Path, dict, dict], str]
 
 
 def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query: str = "",
-         memory: Any = None, table: int = 0, figure: int = 0, seen: str = FIGURE_TEXT_ONLY) -> str:
+         memory: Any = None, table: int = 0, figure: int = 0, seen: str | FigureNote = FIGURE_TEXT_ONLY) -> str:
     """Overview (page 0), one page, best passages, a table or a figure of a paper, fetching and caching it on
-    first use; tables and figures are extracted once in the background from the first read on."""
+    first use; tables and figures are extracted once in the background from the first read on. `seen` says
+    what the reader sees of a figure's image (a line, or a function making it for the figure)."""
     pid = parse_paper_id(paper_id)
     numbers = {}
     for name, value in (("page", page), ("table", table), ("figure", figure)):
@@ -57,9 +62,12 @@ def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query:
         if table:
             text = table_view(meta, found, table, page, settings.read_chars)
         else:
-            image = next((f.get("image") for f in found.get("figures", []) if f["number"] == figure), None)
-            path = str((folder / image).relative_to(ws.root)) if image else ""
-            text = figure_view(meta, found, figure, path, seen, settings.read_chars)
+            record = next((f for f in found.get("figures", []) if f["number"] == figure), None)
+            image = image_path(folder, record) if record else None
+            path = str(image.relative_to(ws.root)) if image else ""
+            told = seen(meta, folder, data, record) if record is not None and not isinstance(seen, str) \
+                else seen if isinstance(seen, str) else FIGURE_TEXT_ONLY
+            text = figure_view(meta, found, figure, path, told, settings.read_chars)
     elif str(query or "").strip():
         text = passages_view(meta, data, str(query).strip(), memory if not note else None, settings.read_chars)
     elif page == 0:
@@ -81,9 +89,8 @@ def figure_image(ws: Workspace, paper_id: str, number: int) -> Path | None:
         return None
     folder = paper_dir(ws, meta["id"])
     found = visuals.cached(folder) or {}
-    image = next((f.get("image") for f in found.get("figures", []) if f.get("number") == number), None)
-    path = folder / str(image) if image else None
-    return path if path is not None and path.is_file() and path.parent == folder else None
+    record = next((f for f in found.get("figures", []) if f.get("number") == number), None)
+    return image_path(folder, record) if record else None
 
 
 def ocr_late(folder: Path, data: dict, page: int) -> dict:

@@ -87,12 +87,25 @@ IMAGES_KEPT = 3  # action steps whose figure images stay in the prompt
 def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
     """Give the planner `search_papers` and `read_paper` bound to this workspace; with a planner that accepts
     images, a figure read attaches the figure's PNG to that step's observation (found from the paper's own
-    cache by this process, never from a path the model wrote)."""
+    cache by this process, never from a path the model wrote); else the worker's description of it when the
+    worker accepts images, else the paper's sentences about it."""
     from agent_scientist.agent.models import accepts_images
-    from agent_scientist.papers.reading import FIGURE_ATTACHED, FIGURE_TEXT_ONLY, figure_image
+    from agent_scientist.papers.describe import text_only_note, worker_note
+    from agent_scientist.papers.ids import citation_label
+    from agent_scientist.papers.reading import FIGURE_ATTACHED, FigureNote, figure_image
 
     vision = accepts_images(ctx.settings)
+    worker_sees = not vision and ctx.worker_model is not None and accepts_images(ctx.settings, "worker")
     pending: list[Path] = []
+
+    def figure_note(meta: Any, folder: Path, data: dict, figure: dict) -> str:
+        pages = list(data.get("pages") or [])
+        if worker_sees:
+            return worker_note(folder, figure, ctx.worker_model, citation_label(meta["id"]),
+                               ctx.settings.worker_max_output_tokens, pages)
+        return text_only_note(pages, figure, citation_label(meta["id"]))
+
+    seen: str | FigureNote = FIGURE_ATTACHED if vision else figure_note
 
     def attach_figures(memory_step: Any, agent: Any = None) -> None:
         from agent_scientist.agent.adapter import attach_images, drop_old_images
@@ -146,7 +159,7 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
         page=0 gives an overview (abstract, outline with pages, tables and figures, page count); page=N gives
         page N; query="..." gives the best matching passages with their pages; table=N gives table N as a
         markdown grid (page=2 its next part when long); figure=N gives figure N's caption, the text inside it
-        and its image. Cite as [arXiv:ID p.N], [arXiv:ID tab.2], [arXiv:ID fig.3] or [doi:DOI p.N]. A paper
+        and its image (or, for a model that cannot see images, a description of it). Cite as [arXiv:ID p.N], [arXiv:ID tab.2], [arXiv:ID fig.3] or [doi:DOI p.N]. A paper
         with no open-access full text gives its abstract only.
 
         Args:
@@ -157,8 +170,7 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
             table: a table number from 1 (as in "Table 2"), or 0.
             figure: a figure number from 1 (as in "Figure 3"), or 0.
         """
-        text = read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages(), table, figure,
-                    FIGURE_ATTACHED if vision else FIGURE_TEXT_ONLY)
+        text = read(ctx.ws, ctx.settings, paper_id, page, query, cap.passages(), table, figure, seen)
         if vision and figure and not table and not str(query or "").strip():
             image = figure_image(ctx.ws, paper_id, int(figure))
             if image is not None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from agent_scientist.config import Settings
@@ -44,14 +45,16 @@ class Item:
     searchable: list[tuple[int, str]] = field(default_factory=list)  # (page, text) the quote is checked in
     figure: int | None = None  # a cited figure or table: the quote must be in its caption, text or grid
     table: int | None = None
+    image: Path | None = None  # a cited figure's PNG, sent with the item to a reviewer that accepts images
+    figure_seen: str = ""  # what the reviewer had of a cited figure: "image", "description" or "caption"
 
 
 def build_item(ws: Workspace, settings: Settings, claim: Claim, paper_id: str, pages: tuple[int, int] | None,
                passages: Callable[[str, str], list[dict[str, Any]]] | None = None, figure: int | None = None,
-               table: int | None = None) -> Item | str:
-    """The cited text for one claim and paper, or why there is none."""
+               table: int | None = None, images: bool = False) -> Item | str:
+    """The cited text for one claim and paper, or why there is none; `images`: the reviewer accepts images."""
     if figure is not None or table is not None:
-        return _visual_item(ws, claim, paper_id, pages, figure, table)
+        return _visual_item(ws, claim, paper_id, pages, figure, table, images)
     all_pages = paper_pages(ws, paper_id)
     if not all_pages:
         return f"the workspace holds no text for {paper_id}"
@@ -81,25 +84,40 @@ def _evidence(ws: Workspace, paper_id: str, pages: tuple[int, int] | None) -> st
 
 
 def _visual_item(ws: Workspace, claim: Claim, paper_id: str, pages: tuple[int, int] | None, figure: int | None,
-                 table: int | None) -> Item | str:
-    """A cited table (its caption and markdown grid) or figure (its caption and the text inside it)."""
+                 table: int | None, images: bool = False) -> Item | str:
+    """A cited table (its caption and markdown grid) or figure (its caption and the text inside it, and its image
+    for a reviewer that accepts images, else the worker's recorded description of the image when there is one)."""
     from agent_scientist.papers import visuals
+    from agent_scientist.papers.describe import cached_description, image_path
     from agent_scientist.papers.layout import paper_dir
     from agent_scientist.papers.views import grid_rows
 
     kind, number = ("figure", figure) if figure is not None else ("table", table)
-    found = visuals.ensure(paper_dir(ws, paper_id))
+    folder = paper_dir(ws, paper_id)
+    found = visuals.ensure(folder)
     item = next((i for i in found.get(f"{kind}s", []) if i["number"] == number), None)
     if item is None:
         return f"{paper_id} has no {kind} {number}"
+    label = f"{paper_id} {'Fig.' if kind == 'figure' else 'Table'} {number}"
     if kind == "table":
         shown = f"[Table {number}, p.{item['page']}] {item['caption']}\n" + "\n".join(grid_rows(item))
-    else:
-        shown = (f"[Figure {number}, p.{item['page']}] {item['caption']}\nText inside the figure: "
-                 f"{item.get('text') or '(none)'}")
-    label = f"{paper_id} {'Fig.' if kind == 'figure' else 'Table'} {number}"
-    return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS], [(int(item["page"]), shown)],
-                figure, table)
+        return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS], [(int(item["page"]), shown)],
+                    figure, table)
+    text = (f"[Figure {number}, p.{item['page']}] {item['caption']}\nText inside the figure: "
+            f"{item.get('text') or '(none)'}")[:SOURCE_CHARS]
+    image = image_path(folder, item) if images else None
+    described = cached_description(folder, item) if image is None else None
+    shown, seen = text, "image" if image is not None else "caption"
+    if described is not None:
+        shown, seen = text + DESCRIBED.format(by=described.get("model") or "the worker", text=described["text"]), \
+            "description"
+    return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS + 2400], [(int(item["page"]), text)],
+                figure, table, image, seen)
+
+
+# A cited figure's recorded description, shown to a reviewer that cannot see the image: not quotable.
+DESCRIBED = ("\nDESCRIPTION OF THE IMAGE by the model {by} (its reading of the image, not the paper's words: judge "
+             "with it, never quote it):\n{text}")
 
 
 def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
@@ -137,9 +155,16 @@ def memory_passages(ws: Workspace, settings: Settings) -> Callable[[str, str], l
 
 # -- the reviewer --------------------------------------------------------------
 def render_items(items: list[Item], claims: dict[int, Claim]) -> str:
+    """The items as the reviewer reads them; a figure sent as an image names its place among the attached images."""
     blocks = []
+    attached = 0
     for n, item in enumerate(items, start=1):
-        blocks.append(f"ITEM {n}\nCLAIM: {claims[item.claim].plain}\nSOURCE ({item.label}):\n<<<\n{item.shown}\n>>>")
+        image = ""
+        if item.image is not None:
+            attached += 1
+            image = f"\nIMAGE: the figure itself is attached below as image {attached}."
+        blocks.append(f"ITEM {n}\nCLAIM: {claims[item.claim].plain}\nSOURCE ({item.label}):\n<<<\n{item.shown}\n>>>"
+                      + image)
     return "\n\n".join(blocks)
 
 
@@ -170,6 +195,7 @@ def judge(item: Item, answer: dict[str, Any] | None, failure: str = "") -> dict[
     """The recorded verdict for one item: the model's verdict only where its quote is found."""
     base = {"claim": item.claim, "paper_id": item.paper_id, "pages": list(item.pages) if item.pages else None,
             **{k: v for k, v in (("figure", item.figure), ("table", item.table)) if v is not None},
+            **({"figure_seen": item.figure_seen} if item.figure is not None and item.figure_seen else {}),
             "model_verdict": None, "quote": "", "found_page": None}
     if answer is None:
         return {**base, "verdict": "unverified", "why": failure or "the reviewer gave no verdict for this claim"}
@@ -195,12 +221,19 @@ def review_batch(model: Any, items: list[Item], claims: dict[int, Claim],
                  ask: Callable[[Any, str, str, int], tuple[str, int, int]]) -> tuple[list[dict[str, Any]], int, int]:
     """One worker call for a batch: (verdicts, tokens in, tokens out). Never raises but for Ctrl-C."""
     spec = load("reviewer")
-    user = render(spec["user"], items=render_items(items, claims))
+    images = [item.image for item in items if item.image is not None]
+    extra = {"images": images} if images else {}
     try:
-        reply, tokens_in, tokens_out = ask(model, spec["system"].strip(), user, TOKENS_PER_ITEM * len(items) + 100)
+        reply, tokens_in, tokens_out = ask(model, spec["system"].strip(),
+                                           render(spec["user"], items=render_items(items, claims)),
+                                           TOKENS_PER_ITEM * len(items) + 100, **extra)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a timeout, a 5xx after retries, a refused request: unverified, never fatal
+        if images and not isinstance(exc, TimeoutError):  # a server refusing images: once more, captions only
+            log.warning("review: the reviewer refused the figure images (%s); checking with captions only", exc)
+            return review_batch(model, [replace(i, image=None, figure_seen="caption") if i.image else i
+                                        for i in items], claims, ask)
         why = f"the reviewer call failed: {' '.join(str(exc).split())[:200] or type(exc).__name__}"
         return [judge(item, None, why) for item in items], 0, 0
     parsed = parse_verdicts(reply, len(items))

@@ -75,6 +75,8 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
                  say: Say | None = None, by: str = "run", round_: int = 0, continue_check: bool = True,
                  ask: Callable[..., tuple[str, int, int]] | None = None) -> StepRecord | None:
     """Check the workspace's last answer and record it; the `review` record (without task), or None if no answer."""
+    from agent_scientist.agent.models import accepts_images
+
     if ask is None:
         from agent_scientist.agent.models import ask_model
 
@@ -91,6 +93,7 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
     by_number = {c.number: c for c in claims}
     done = _done_items(records, sha) if continue_check else {}
     passages = memory_passages(ws, settings)
+    images = accepts_images(settings, "worker")  # the reviewer is the worker model
     items: list[Item] = []
     failures: dict[tuple, str] = {}
     for claim in claims:
@@ -100,7 +103,8 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
             if not cite.verified or key in seen or key in done:
                 continue
             seen.add(key)
-            item = build_item(ws, settings, claim, cite.paper_id, cite.pages, passages, cite.figure, cite.table)
+            item = build_item(ws, settings, claim, cite.paper_id, cite.pages, passages, cite.figure, cite.table,
+                              images)
             if isinstance(item, str):
                 failures[key] = item
             else:
