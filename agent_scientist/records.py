@@ -102,7 +102,7 @@ class StepRecord(TypedDict, total=False):
     answer_step: int | None  # the action step whose final answer was checked (None: an old record without `step`)
     answer_sha: str  # sha256 prefix of that answer
     reviewer: str  # the worker model that gave the verdicts
-    verdicts: list[dict[str, Any]]  # claim_check: {claim, paper_id, pages, verdict, model_verdict, quote, ...}
+    verdicts: list[dict[str, Any]]  # claim_check: {claim, paper_id, pages, verdict, model_verdict, quote, figure_seen, ...}
     round: int  # review: 1 for the first check in a run, 0 for `verify`
     by: str  # review: "run" or "verify"
     claims: list[dict[str, Any]]  # review: each claim with its verdict and evidence

@@ -23,11 +23,12 @@ from agent_scientist.agent.interpreter import close_executors
 from agent_scientist.agent.models import accepts_images, build_model
 from agent_scientist.agent.registry import ToolContext, build_toolbox, planner_tools
 from agent_scientist.config import ConfigError, Settings, load_settings
-from agent_scientist.papers.describe import describe, description_path
+from agent_scientist.papers.describe import describe, description_path, nearby_text
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.tool import PapersCapability, ingest_pdfs
 from agent_scientist.papers.visuals import ensure
 from agent_scientist.prompting import load as load_prompts
+from agent_scientist.review.check import TOKENS_PER_ITEM
 from agent_scientist.review.revise import check_answer
 from agent_scientist.workspace import Workspace
 
@@ -150,6 +151,7 @@ def test_the_reviewer_gets_the_cited_figures_image(home, tmp_path) -> None:
     [url] = _images(asked)
     assert url.startswith("data:image/png;base64,")
     assert "IMAGE: the figure itself is attached below as image 1." in json.dumps(asked["messages"])
+    assert asked["max_tokens"] == TOKENS_PER_ITEM + 100  # the reviewer's own cap, below the worker's 1024
     [claim] = record["claims"]
     assert claim["verdict"] == "supported" and claim["evidence"][0]["figure_seen"] == "image"
     [checked] = [r for r in ws.steps() if r.get("type") == "claim_check"]
@@ -202,3 +204,14 @@ def test_worker_vision_follows_the_planner_when_they_are_one_model(home) -> None
                           "worker")
     with pytest.raises(ConfigError, match="'worker_vision' must be one of auto, on, off"):
         load_settings({"home": str(home), "worker_vision": "maybe"})
+
+
+def test_the_papers_text_about_a_figure_is_its_mentions_else_the_text_around_its_caption() -> None:
+    figure = {"number": 2, "page": 2, "caption_page": 2, "caption": "Fig. 2. A raster heat map of the gadget."}
+    pages = ["Intro. Figure 12 is another one.", "Results first. Fig. 2. A raster heat map of the gadget. Then more."]
+    around = nearby_text(pages, figure, "local:ab12")
+    assert "p.2, around the caption: Results first. … Then more." in around and "Figure 12" not in around
+    pages[0] = "Intro. We see in Fig. 2 that it is hot. Unrelated next sentence."
+    assert "p.1: We see in Fig. 2 that it is hot." in nearby_text(pages, figure, "local:ab12")
+    assert "Unrelated" not in nearby_text(pages, figure, "local:ab12")
+    assert nearby_text(["No caption here."], figure, "local:ab12") == ""

@@ -140,9 +140,11 @@ def nearby_text(pages: list[str], figure: Mapping[str, Any], label: str) -> str:
         if at < 0:
             return ""
         room = NEARBY_CHARS // 2
-        around = (text[max(0, at - room):at] + " … " + text[at + len(nfkc(str(figure['caption']))):][:room]).strip()
-        if around == "…":
+        before = text[max(0, at - room):at].strip()
+        after = text[at + len(nfkc(str(figure["caption"]))):][:room].strip()
+        if not before and not after:
             return ""
+        around = " … ".join(x for x in (before, after) if x)
         found = [f"p.{page}, around the caption: {around}"]
     shown = "\n".join(found)[:NEARBY_CHARS]
     return "\nThe paper's text about it:\n" + mark(shown, f"{label} Figure {number}")

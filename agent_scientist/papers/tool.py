@@ -92,10 +92,10 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
     from agent_scientist.agent.models import accepts_images
     from agent_scientist.papers.describe import text_only_note, worker_note
     from agent_scientist.papers.ids import citation_label
-    from agent_scientist.papers.reading import FIGURE_ATTACHED, FigureNote, figure_image
+    from agent_scientist.papers.reading import FIGURE_ATTACHED, FIGURE_TEXT_ONLY, FigureNote, figure_image
 
     vision = accepts_images(ctx.settings)
-    worker_sees = not vision and ctx.worker_model is not None and accepts_images(ctx.settings, "worker")
+    worker_sees = not vision and accepts_images(ctx.settings, "worker")
     pending: list[Path] = []
 
     def figure_note(meta: Any, folder: Path, data: dict, figure: dict) -> str:
@@ -105,7 +105,9 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
                                ctx.settings.worker_max_output_tokens, pages)
         return text_only_note(pages, figure, citation_label(meta["id"]))
 
-    seen: str | FigureNote = FIGURE_ATTACHED if vision else figure_note
+    # no worker in this process (the MCP server, whose client gets the image as content): the plain line
+    seen: str | FigureNote = FIGURE_ATTACHED if vision else figure_note if ctx.worker_model is not None \
+        else FIGURE_TEXT_ONLY
 
     def attach_figures(memory_step: Any, agent: Any = None) -> None:
         from agent_scientist.agent.adapter import attach_images, drop_old_images
