@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 from support import pdfs
+from support.figure_planner import run_planner
 from support.openai_server import ChatServer
 from support.scripted import code
 
-from agent_scientist.agent import adapter
-from agent_scientist.agent.interpreter import close_executors
-from agent_scientist.agent.models import accepts_images, build_model
-from agent_scientist.agent.registry import ToolContext, build_toolbox, planner_tools
+from agent_scientist.agent.models import accepts_images
+from agent_scientist.agent.registry import ToolContext, build_toolbox
 from agent_scientist.config import ConfigError, load_settings
 from agent_scientist.papers.tool import PapersCapability, ingest_pdfs
-from agent_scientist.prompting import load as load_prompts
 from agent_scientist.workspace import Workspace
 
 
@@ -44,14 +42,7 @@ def _run(home: Path, tmp_path: Path, vision: str, steps: int = 0) -> tuple[ChatS
         settings = load_settings({"home": str(home), "model": "openai/scripted", "vision": vision,
                                   "api_base": server.url})
         box = build_toolbox(ToolContext(ws, settings), [PapersCapability()])
-        agent = adapter.planner_agent(tools=planner_tools(box), model=build_model(settings),
-                                      prompt_templates=load_prompts("planner"), instructions=None,
-                                      authorized_imports=[], managed_agents=[], step_callbacks=box.step_callbacks,
-                                      planning_interval=0, max_steps=8, max_print_chars=4000, settings=settings)
-        try:
-            assert agent.run("Look at figure 2") == "done"
-        finally:
-            close_executors(agent)  # the planner's sandboxed interpreter
+        assert run_planner(settings, box, "Look at figure 2") == "done"
     return server, pid
 
 

@@ -14,20 +14,18 @@ import pymupdf
 import pytest
 from PIL import Image
 from support import pdfs
+from support.figure_planner import run_planner
 from support.openai_server import ChatServer
 from support.review_ws import verdicts
 from support.scripted import code
 
-from agent_scientist.agent import adapter
-from agent_scientist.agent.interpreter import close_executors
 from agent_scientist.agent.models import accepts_images, build_model
-from agent_scientist.agent.registry import ToolContext, build_toolbox, planner_tools
+from agent_scientist.agent.registry import ToolContext, build_toolbox
 from agent_scientist.config import ConfigError, Settings, load_settings
 from agent_scientist.papers.describe import describe, description_path, nearby_text
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.tool import PapersCapability, ingest_pdfs
 from agent_scientist.papers.visuals import ensure
-from agent_scientist.prompting import load as load_prompts
 from agent_scientist.review.check import TOKENS_PER_ITEM
 from agent_scientist.review.revise import check_answer
 from agent_scientist.workspace import Workspace
@@ -81,14 +79,7 @@ def test_a_text_only_planner_gets_the_workers_description_asked_once(home, tmp_p
         settings = _settings(home, server, worker_vision="on")
         box = build_toolbox(ToolContext(ws, settings, worker_model=build_model(settings, "worker")),
                             [PapersCapability()])
-        agent = adapter.planner_agent(tools=planner_tools(box), model=build_model(settings),
-                                      prompt_templates=load_prompts("planner"), instructions=None,
-                                      authorized_imports=[], managed_agents=[], step_callbacks=box.step_callbacks,
-                                      planning_interval=0, max_steps=6, max_print_chars=6000, settings=settings)
-        try:
-            assert agent.run("Look at figure 2") == "done"
-        finally:
-            close_executors(agent)
+        assert run_planner(settings, box, "Look at figure 2", max_steps=6) == "done"
     [asked] = _worker_requests(server)  # two reads, one description
     [url] = _images(asked)
     assert url.startswith("data:image/png;base64,")
