@@ -135,6 +135,21 @@ def test_a_pdf_of_an_arxiv_paper_already_read_is_not_a_second_paper(home: Path, 
     assert [m["id"] for m in ws.papers()] == ["1111.2011v2"]
 
 
+def test_a_long_title_ends_with_an_ellipsis_when_cut(tmp_path: Path, cli) -> None:
+    import pymupdf
+    from support.pdfs import make_paper
+
+    doc = pymupdf.open(stream=make_paper(1), filetype="pdf")
+    title = "A Very Long Title About Widgets " * 5
+    doc.set_metadata({"title": title})
+    pdf = tmp_path / "long.pdf"
+    pdf.write_bytes(doc.tobytes())
+    added = cli("papers", "add", str(pdf), "--name", "lib")
+    assert added.returncode == 0, added.stderr
+    line = next(ln for ln in added.stdout.splitlines() if ln.startswith("added "))
+    assert line.endswith(" ".join(title.split())[:89] + "\u2026")
+
+
 def test_an_arxiv_doi_on_page_one_links_the_pdf(home: Path, tmp_path: Path, cli) -> None:
     pdf = tmp_path / "p.pdf"
     pdf.write_bytes(make_accented_paper(footer="Published as https://doi.org/10.48550/arXiv.2101.00001"))
