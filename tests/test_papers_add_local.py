@@ -150,6 +150,21 @@ def test_a_long_title_ends_with_an_ellipsis_when_cut(tmp_path: Path, cli) -> Non
     assert line.endswith(" ".join(title.split())[:89] + "\u2026")
 
 
+def test_a_pdf_for_a_paper_known_only_by_its_abstract_is_added_and_read(home: Path, tmp_path: Path) -> None:
+    """A paper the indexes know (with its arXiv id) but whose full text was nowhere: the user's PDF gives the pages."""
+    from agent_scientist.papers.store import paper_meta, store_abstract_only
+
+    settings = load_settings({"home": str(home)})
+    ws = Workspace.open_or_create(home, "lib")
+    store_abstract_only(ws, paper_meta("doi:10.1103/physrevb.85.1", "crossref",
+                                       {"title": TITLE, "arxiv_id": "1111.2011v2"}))
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(make_stamped_paper())
+    [added] = ingest_pdfs(ws, settings, [pdf])
+    assert added["id"].startswith("local:") and "skipped" not in added
+    assert find_paper(ws, "arXiv:1111.2011v2")["id"] == added["id"]  # the one with pages
+
+
 def test_an_arxiv_doi_on_page_one_links_the_pdf(home: Path, tmp_path: Path, cli) -> None:
     pdf = tmp_path / "p.pdf"
     pdf.write_bytes(make_accented_paper(footer="Published as https://doi.org/10.48550/arXiv.2101.00001"))

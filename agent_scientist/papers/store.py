@@ -56,7 +56,8 @@ def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
     def same(alias: str) -> bool:  # an arXiv version asked for is that version
         return alias == pid if version_of(pid) else ids.match_key(alias) == ids.match_key(pid)
 
-    return next((m for m in complete if any(same(a) for a in ids.aliases(m))), None)
+    readable_first = sorted(complete, key=lambda m: not m.get("pages"))  # a PDF added for an abstract-only paper
+    return next((m for m in readable_first if any(same(a) for a in ids.aliases(m))), None)
 
 
 def page_count(folder_of: Callable[[str], Path], meta: Mapping[str, Any]) -> int:
@@ -255,7 +256,7 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
                 continue
             extracted = extract(data, settings.pdf_max_pages)
             same = find_paper(ws, extracted.arxiv_id) if extracted.arxiv_id else None
-            if same is not None:  # the arXiv paper it prints is here already (read by id): one paper, not two
+            if same is not None and same.get("pages"):  # the arXiv paper it prints is here, with its pages: one paper
                 results.append({"original_path": where, "id": same["id"],
                                 "skipped": f"it is arXiv:{extracted.arxiv_id}, already in the workspace as {same['id']}"})
                 known[digest] = same["id"]
