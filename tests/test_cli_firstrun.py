@@ -292,13 +292,16 @@ def test_papers_add_skips_the_arxiv_stamp_and_links_the_paper_offline(home, cli,
     assert TITLE in added.stdout and f"by {AUTHORS}" in added.stdout and ARXIV_STAMP not in added.stdout
     assert "linked to arXiv:1111.2011v2 (arXiv unreachable" in added.stdout
     listed = json.loads(cli("papers", "list", "--name", "lib", "--json").stdout)
-    local = next(p for p in listed if p["source"] == "local")
+    assert len(listed) == 1  # one paper: its local id, the arXiv id recorded on it (issue 25)
+    local = listed[0]
+    assert local["source"] == "local" and local["id"].startswith("local:")
     assert local["title"] == TITLE and local["authors"] == ["Ada Lovelace", "Alan Turing"]
     assert local["arxiv_id"] == "1111.2011v2" and local["doi"] == "10.1103/physrevb.85.123456"  # normal form (ids)
     assert local["abstract"].startswith("We show that sparse widgets")
     read = cli("papers", "read", "1111.2011", "--name", "lib")  # no download: the library holds it
     assert read.returncode == 0, read.stderr
-    assert TITLE in read.stdout and "agent-scientist papers read 1111.2011v2 --page N --name lib" in read.stdout
+    assert TITLE in read.stdout and "arXiv: 1111.2011v2" in read.stdout
+    assert f"agent-scientist papers read {local['id']} --page N --name lib" in read.stdout
     assert "read_paper(" not in read.stdout
     again = cli("papers", "add", str(pdf), "--name", "lib")
     assert "0 added, 1 already present" in again.stdout

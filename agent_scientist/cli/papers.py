@@ -107,8 +107,8 @@ def ingest_and_report(ws: Workspace, settings: Settings, files: list[Path]) -> i
         else:
             scanned = " (scanned, no text layer)" if item.get("scanned") else ""
             authors = ", ".join(item.get("authors") or []) or "authors unknown"
-            console.print(f"added {item['id']}  {item['pages']} pages  {item['title'][:90]}{scanned}\n"
-                          f"  by {authors[:120]}" + (f"\n  {item['note']}" if item.get("note") else ""),
+            console.print(f"added {item['id']}  {item['pages']} pages  {short(item['title'], 90)}{scanned}\n"
+                          f"  by {short(authors, 120)}" + (f"\n  {item['note']}" if item.get("note") else ""),
                           highlight=False, markup=False)
             if item.get("warning"):
                 warn(item["warning"])

@@ -338,3 +338,4 @@ def _register(ctx: ToolContext, box: Toolbox) -> None:
     writable = "only files/ is writable" if caps.unshare else "write only inside files/ (not enforced here)"
     box.instructions.append(INSTRUCTION.format(network=network, writable=writable))
     box.instructions.append(report.accelerators(ctx.settings))
+    box.instructions.append(report.packages_line(ctx.settings))

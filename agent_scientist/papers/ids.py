@@ -182,6 +182,21 @@ def find_doi(text: str) -> str:
     return found.group(1).lower() if found else ""
 
 
+def printed_arxiv_id(text: str) -> PaperId | None:
+    """The arXiv paper a printed page says it is: a line starting with `arXiv:ID` (arXiv's margin stamp
+    `arXiv:2101.00001v2 [cs.LG] 3 Jan 2021`), else arXiv's DOI `10.48550/arXiv.ID`; an id cited inside running
+    text is another paper and is not taken."""
+    for line in (text or "").splitlines():
+        m = _PREFIXED_RE.match(line.strip())
+        if m and (m.group("arxiv")):
+            return _from_match(m)
+    for m in _ANY_DOI_RE.finditer(text or ""):
+        pid = PaperId("doi", m.group(1).lower()).canonical
+        if pid.kind == "arxiv":
+            return pid
+    return None
+
+
 def kind_of(paper_id: str) -> str:
     pid = parse(paper_id)
     return pid.kind if pid else ""

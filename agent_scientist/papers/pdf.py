@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,14 @@ LIGATURES = str.maketrans({
     "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
     "\ufb06": "st", "\u00ad": "",
 })
+# A spacing diacritic (what TeX and many PDF writers emit for an accent glyph) -> the combining mark it stands for.
+SPACING_ACCENTS = {"\u00b4": "\u0301", "\u02ca": "\u0301", "`": "\u0300", "\u02cb": "\u0300", "\u02c6": "\u0302",
+                   "\u02dc": "\u0303", "\u00af": "\u0304", "\u02c9": "\u0304", "\u02d8": "\u0306",
+                   "\u02d9": "\u0307", "\u00a8": "\u0308", "\u02da": "\u030a", "\u02dd": "\u030b",
+                   "\u02c7": "\u030c", "\u00b8": "\u0327", "\u02db": "\u0328"}
+_BELOW = {"\u00b8", "\u02db"}  # cedilla and ogonek: TeX writes them after their letter, the others before
+_NOT_BEFORE_ACCENT = set("/:.=?&#~@_\\")  # `/˜name` is a URL's tilde, not an ñ
+_ACCENT_OR_MARK = re.compile("[" + "".join(SPACING_ACCENTS) + "\u0300-\u036f]")
 _HYPHEN_EOL = re.compile(r"[-\u2010][ \t]*\n\s*(?=[a-z])")
 _WORD_END = re.compile(r"[A-Za-z-]*$")
 _SPACES = re.compile(r"[ \t\u00a0]*\n[ \t\u00a0]*|[ \t\u00a0]{2,}")
@@ -49,6 +58,7 @@ class Extracted:
     title: str = ""
     authors: list[str] = field(default_factory=list)
     year: int | None = None
+    abstract: str = ""  # from page 1 (or 2): after an "Abstract" heading, else the front matter's paragraph
     arxiv_id: str = ""  # printed in the PDF (the arXiv margin stamp, a footnote): the paper it is
     doi: str = ""
 
@@ -133,7 +143,8 @@ def _extract(doc: Any, max_pages: int, ocr_on: bool = False) -> Extracted:
     title, authors, year = _declared(doc, toc)
     arxiv_id, doi = printed_ids(doc[0].get_text("text") if total else "")
     return Extracted(pages=pages, outline=outline, captions=captions, scanned_pages=scanned, ocr_pages=ocr,
-                     total_pages=total, title=title, authors=authors, year=year, arxiv_id=arxiv_id, doi=doi)
+                     total_pages=total, title=title, authors=authors, year=year, abstract=find_abstract(pages),
+                     arxiv_id=arxiv_id, doi=doi)
 
 
 OCR_DPI = 200
@@ -249,8 +260,55 @@ def order_blocks(blocks: list, rect: Any) -> list:
     return ordered
 
 
+def compose_accents(text: str) -> str:
+    """NFC text with spacing accents joined to their letter: `Te\u02c7sanovi\u00b4c` (TeX's accent-then-letter), `e\u00b4`
+    and combining sequences become `Tešanović`, `é`; an accent that forms no single letter (`don\u00b4t`, `x\u00af`) stays."""
+    if text.isascii() and "`" not in text:
+        return text
+    if not _ACCENT_OR_MARK.search(text):
+        return unicodedata.normalize("NFC", text)
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char, nxt = text[i], text[i + 1] if i + 1 < n else ""
+        prev = out[-1] if out else ""
+        mark = SPACING_ACCENTS.get(char)
+        if mark is None and unicodedata.combining(char) and not prev.isalpha() and _fits(nxt, char):
+            out.append(nxt + char)  # a combining mark written before its letter
+            i += 2
+            continue
+        if mark is None or (char == "`" and not _grave(text, i, prev)):
+            out.append(char)
+            i += 1
+            continue
+        below = char in _BELOW
+        if not below and _fits(nxt, mark) and prev not in _NOT_BEFORE_ACCENT:
+            out.append(unicodedata.normalize("NFC", nxt + mark))
+            i += 2
+        elif _fits(prev, mark) and (below or not nxt.isalpha()):
+            out[-1] = unicodedata.normalize("NFC", prev + mark)
+            i += 1
+        elif below and _fits(nxt, mark):
+            out.append(unicodedata.normalize("NFC", nxt + mark))
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _fits(base: str, mark: str) -> bool:
+    """Whether a letter and a combining mark make one precomposed letter (e + U+0301 = é; t + U+0301 does not)."""
+    return len(base) == 1 and base.isalpha() and len(unicodedata.normalize("NFC", base + mark)) == 1
+
+
+def _grave(text: str, i: int, prev: str) -> bool:
+    """An ASCII backtick is a grave accent only before a vowel and outside ``quotes`` and `code`."""
+    return text[i + 1:i + 2] in tuple("aeiouAEIOU") and prev != "`" and "`" not in text[i + 2:i + 3]
+
+
 def _clean_block(text: str) -> str:
-    text = text.translate(LIGATURES)
+    text = compose_accents(text.translate(LIGATURES))
     text = _HYPHEN_EOL.sub(_unhyphenate, text)
     return _SPACES.sub(" ", text).strip()
 
@@ -300,7 +358,7 @@ def _toc(doc: Any) -> list[dict]:
         toc = doc.get_toc(simple=True)
     except Exception:
         return []
-    return [{"title": " ".join(str(t).split()), "page": int(p), "level": int(lvl)}
+    return [{"title": " ".join(compose_accents(str(t)).split()), "page": int(p), "level": int(lvl)}
             for lvl, t, p in toc if str(t).strip()]
 
 
@@ -311,11 +369,56 @@ _NOT_A_NAME = re.compile(r"(?i)universit|institut|department|school|college|labo
 _ABSTRACT_START = re.compile(r"(?i)^abstract\s*([.:\u2014-]|$)")
 
 
+ABSTRACT_MAX_CHARS = 2000
+ABSTRACT_MAX_PARAGRAPHS = 4
+# `Abstract`, `ABSTRACT.`, `Abstract—We...`, `Abstract We...`; not `Abstract interpretation is...` (running text)
+_ABSTRACT_HEAD = re.compile(r"^(?i:abstract)(?:\s*[.:\u2014\u2013-]\s*|\s+(?=[A-Z])|\s*$)")
+_ABSTRACT_END = re.compile(r"(?i)^(keywords|key words|index terms|pacs\b|ccs concepts|subject class|msc\b|"
+                           r"\*?\s*corresponding author)")
+_SENTENCE_END = re.compile(r"[a-z\d)]{2}[.!?] +[A-Z]")
+
+
+def find_abstract(pages: list[str]) -> str:
+    """The abstract printed on page 1 or 2: the paragraphs after an `Abstract` heading up to the next heading,
+    keywords line or caption (at most ABSTRACT_MAX_PARAGRAPHS, ABSTRACT_MAX_CHARS); without a heading (REVTeX), the
+    first paragraph of several sentences above page 1's first section heading; "" when neither is there."""
+    for page in pages[:2]:
+        paragraphs = page.split("\n\n")
+        for index, para in enumerate(paragraphs):
+            head = _ABSTRACT_HEAD.match(para)
+            if not head:
+                continue
+            kept = [para[head.end():].strip()] if para[head.end():].strip() else []
+            for following in paragraphs[index + 1:]:
+                if (heading_level(following) or _ABSTRACT_END.match(following) or _CAPTION.match(following)
+                        or len(kept) >= ABSTRACT_MAX_PARAGRAPHS or sum(map(len, kept)) >= ABSTRACT_MAX_CHARS):
+                    break
+                kept.append(following)
+            text = " ".join(" ".join(kept).split())
+            if len(text) >= 80:
+                return _bounded(text)
+    paragraphs = pages[0].split("\n\n") if pages else []
+    first_heading = next((i for i, p in enumerate(paragraphs) if heading_level(p)), None)
+    for para in paragraphs[:first_heading or 0]:
+        if len(para) >= 300 and len(_SENTENCE_END.findall(para)) >= 2 and not _CAPTION.match(para):
+            return _bounded(" ".join(para.split()))
+    return ""
+
+
+def _bounded(text: str) -> str:
+    """At most ABSTRACT_MAX_CHARS, cut after a sentence where one ends late enough, else at a word with "…"."""
+    if len(text) <= ABSTRACT_MAX_CHARS:
+        return text
+    head = text[:ABSTRACT_MAX_CHARS]
+    end = max(head.rfind(". "), head.rfind("? "), head.rfind("! "))
+    return head[:end + 1] if end > ABSTRACT_MAX_CHARS // 2 else head.rsplit(" ", 1)[0] + " …"
+
+
 def printed_ids(text: str) -> tuple[str, str]:
-    """The arXiv id and the DOI printed on a page (the arXiv stamp, a journal footer), "" where none; read with
-    papers/ids.py's rules (the stored forms: subject class upper case, DOI lower case)."""
-    arxiv = next((pid.stored for pid in ids.find_ids(text or "", bare=False) if pid.kind == "arxiv"), "")
-    return arxiv, ids.find_doi(text or "")
+    """The arXiv id the page says it is (its stamp, or arXiv's DOI) and the DOI printed on it (a journal footer),
+    "" where none; read with papers/ids.py's rules (the stored forms: subject class upper case, DOI lower case)."""
+    arxiv = ids.printed_arxiv_id(text or "")
+    return (arxiv.stored if arxiv else ""), ids.find_doi(text or "")
 
 
 def _is_arxiv_stamp(line: str) -> bool:
@@ -327,12 +430,12 @@ def _declared(doc: Any, toc: list[dict] | None = None) -> tuple[str, list[str], 
     """Title, authors and year: the title from the metadata, the outline, or page 1's largest text, in that
     order of trust (margin stamps and running heads are never a title); authors from the metadata or page 1."""
     meta = doc.metadata or {}
-    title = " ".join((meta.get("title") or "").split())
+    title = " ".join(compose_accents(meta.get("title") or "").split())
     first = doc[0] if doc.page_count else None
     lines = _page_lines(first) if first is not None else []
     if _JUNK_TITLES.search(title) or len(title) < 4:
         title = _outline_title(toc or []) or _largest_text(lines)
-    author = meta.get("author") or ""
+    author = compose_accents(meta.get("author") or "")
     authors = [a.strip() for a in re.split(r";|,|\band\b|&", author) if a.strip()]
     if not authors:
         authors = _authors_below(lines, title)
@@ -377,7 +480,7 @@ def _page_lines(page: Any) -> list[tuple[float, str, float, float]]:
             spans = [sp for sp in line["spans"] if sp["text"].strip()]
             if not spans:
                 continue
-            text = " ".join(" ".join(sp["text"] for sp in spans).translate(LIGATURES).split())
+            text = " ".join(compose_accents(" ".join(sp["text"] for sp in spans).translate(LIGATURES)).split())
             if _is_arxiv_stamp(text):
                 continue
             lines.append((round(max(sp["size"] for sp in spans), 1), text, y0, y1))

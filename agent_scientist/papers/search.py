@@ -77,15 +77,22 @@ def search(ws: Workspace, settings: Settings, query: str, max_results: int = 10,
     merged = merge(ranked)
     if sort == "citations":
         merged.sort(key=lambda w: -(w.get("citation_count") or 0))
-    have: set[str] = set()
+    held: dict[str, str] = {}  # every alias of a workspace paper -> that paper's id
     for meta in ws.papers():
-        have.update(ids.match_key(a) for a in ids.aliases(meta))
+        for alias in ids.aliases(meta):
+            held.setdefault(ids.match_key(alias), str(meta["id"]))
     room = max(200, min(ABSTRACT_CHARS, ABSTRACTS_BUDGET // size))
-    results = [_result(w, w["sources"][0], bool(have & {ids.match_key(a) for a in _aliases(w)}), room)
-               for w in merged]
+    results = []
+    for work in merged:
+        keys = {ids.match_key(a) for a in _aliases(work)}
+        here = next((held[k] for k in keys if k in held), "")
+        result = _result(work, work["sources"][0], bool(here), room)
+        if here and ids.match_key(here) not in keys:  # in the workspace under another id (a local PDF): one paper
+            result = {**result, "id": here, "also": work["id"]}
+        results.append(result)
     if results:
         results[-1]["more"] = _more(offset, len(results), totals, size, sources)
-    shown = {ids.match_key(a) for r in merged for a in _aliases(r)}
+    shown = {ids.match_key(a) for r in merged for a in _aliases(r)} | {ids.match_key(r["id"]) for r in results}
     results = [h for h in local if ids.match_key(h["id"]) not in shown] + results + failures
     if not merged and not local:
         where = f" after offset {offset}" if offset else ""

@@ -56,7 +56,8 @@ def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
     def same(alias: str) -> bool:  # an arXiv version asked for is that version
         return alias == pid if version_of(pid) else ids.match_key(alias) == ids.match_key(pid)
 
-    return next((m for m in complete if any(same(a) for a in ids.aliases(m))), None)
+    readable_first = sorted(complete, key=lambda m: not m.get("pages"))  # a PDF added for an abstract-only paper
+    return next((m for m in readable_first if any(same(a) for a in ids.aliases(m))), None)
 
 
 def page_count(folder_of: Callable[[str], Path], meta: Mapping[str, Any]) -> int:
@@ -223,13 +224,6 @@ def _expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _abstract_from(pages: list[str]) -> str:
-    first = "\n\n".join(pages[:2])
-    found = re.search(r"\babstract\b[\s.:\u2014-]*(.{80,2000}?)(?:\n\n(?:1\.?\s+)?Introduction\b|\n\n|$)",
-                      first, re.I | re.S)
-    return " ".join(found.group(1).split())[:1500] if found else ""
-
-
 def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: Any = None,
                 on_file: Any = None) -> list[dict]:
     """Add the user's PDFs (files or folders of them) as local papers; `on_file(done, total)` after each.
@@ -261,16 +255,22 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
                                 "skipped": f"already in the workspace as {known[digest]}"})
                 continue
             extracted = extract(data, settings.pdf_max_pages)
+            same = find_paper(ws, extracted.arxiv_id) if extracted.arxiv_id else None
+            if same is not None and same.get("pages"):  # the arXiv paper it prints is here, with its pages: one paper
+                results.append({"original_path": where, "id": same["id"],
+                                "skipped": f"it is arXiv:{extracted.arxiv_id}, already in the workspace as {same['id']}"})
+                known[digest] = same["id"]
+                continue
             pid = next(f"local:{digest[:n]}" for n in (8, 12, 16, 64)
                        if not paper_dir(ws, f"local:{digest[:n]}").exists())
             meta = paper_meta(pid, "local", {"title": extracted.title or path.stem.replace("_", " "),
                                              "authors": extracted.authors, "year": extracted.year,
-                                             "abstract": _abstract_from(extracted.pages),
+                                             "abstract": extracted.abstract,
                                              "doi": extracted.doi},
                               original_path=str(path.resolve()), scanned=extracted.scanned)
             note = ""
             if extracted.arxiv_id:
-                meta, note = _link_arxiv(ws, settings, meta, data, extracted)
+                meta, note = _link_arxiv(settings, meta, extracted.arxiv_id)
             meta = store_paper(ws, meta, data, extracted)
             known[digest] = pid
             row: dict[str, Any] = {**meta, **({"note": note} if note else {})}
@@ -283,14 +283,14 @@ def ingest_pdfs(ws: Workspace, settings: Settings, paths: list[Path], memory: An
     return results
 
 
-def _link_arxiv(ws: Workspace, settings: Settings, meta: PaperMeta, data: bytes,
-                extracted: Any) -> tuple[PaperMeta, str]:
-    """A local PDF that prints its arXiv id is that paper: take arXiv's metadata when it answers, and cache the
-    PDF under the arXiv id too, so reading the id needs no download. Returns the local meta and a note."""
+def _link_arxiv(settings: Settings, meta: PaperMeta, printed: str) -> tuple[PaperMeta, str]:
+    """A local PDF that prints its arXiv id is that paper: one paper, its local id with the arXiv id recorded as an
+    alias (find_paper, citations, search and the graph resolve either), and arXiv's metadata when it answers.
+    Returns the local meta and a note."""
     from agent_scientist.papers.arxiv import FetchError, query_api
 
     try:
-        aid = parse_paper_id(extracted.arxiv_id)
+        aid = parse_paper_id(printed)
     except ToolError:
         return meta, ""
     meta = {**meta, "arxiv_id": aid}
@@ -307,10 +307,6 @@ def _link_arxiv(ws: Workspace, settings: Settings, meta: PaperMeta, data: bytes,
             if entry.get(key):
                 meta[key] = entry[key]
         note += " (metadata from arXiv)"
-    vid = str(entry["id"]) if entry and version_of(entry.get("id", "")) and not version_of(aid) else aid
-    if not find_paper(ws, vid):
-        store_paper(ws, {**meta, "id": vid, "source": "arxiv", "local_id": meta["id"],
-                         "comment": entry.get("comment", "")}, data, extracted)
     return meta, note
 
 

@@ -44,7 +44,8 @@ def overview(meta: Mapping[str, Any], data: dict, limit: int, visuals: dict | No
     year = () if dated.startswith(str(meta.get("year") or "")) else (("Year", "year"),)  # one date line
     facts = [f"{name}: {meta[key]}" for name, key in (("Venue", "venue"), *year,
                                                        ("Citations", "citation_count"), ("Type", "publication_type"),
-                                                       ("DOI", "doi"), ("PMID", "pmid"), ("PMCID", "pmcid"))
+                                                       ("arXiv", "arxiv_id"), ("DOI", "doi"), ("PMID", "pmid"),
+                                                       ("PMCID", "pmcid"))
              if meta.get(key) not in (None, "")]
     if facts:
         lines.append(" | ".join(facts))

@@ -7,6 +7,8 @@ reported instead of silently slowing every experiment down.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import Check
+from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.sandbox.env import clean_env, select_gpus
 from agent_scientist.sandbox.probe import Gpu, detect
 from agent_scientist.sandbox.run import SANDBOX_UID, run_sandboxed
@@ -44,6 +47,16 @@ NEEDS_NS = ("kill_tree", "read_only_fs", "home_hidden", "private_tmp", "ipc_isol
 CUDA_PROBE = "import torch; ok = torch.cuda.is_available(); print('CUDA', ok, torch.cuda.device_count() if ok else 0)"
 CUDA_FAILURE = re.compile(r"CUDA (initialization|driver|error)|cudaError|no CUDA-capable device|"
                           r"CUDA_ERROR|Found no NVIDIA driver|torch\.cuda\.is_available\(\) is False", re.I)
+# (import name, pip name) a sandboxed experiment may want, cheapest import first; probed by really importing each
+LAB_PACKAGES = (("numpy", "numpy"), ("scipy", "scipy"), ("pandas", "pandas"), ("sklearn", "scikit-learn"),
+                ("matplotlib", "matplotlib"), ("torch", "torch"))
+IMPORT_PROBE = ("import importlib, json, sys\n"
+                f"for name in {[n for n, _ in LAB_PACKAGES]!r}:\n"
+                "    try:\n        importlib.import_module(name)\n        print('ok', name, flush=True)\n"
+                "    except BaseException:\n        print('no', name, flush=True)\n"
+                "print('path', json.dumps([p for p in sys.path if p]), flush=True)\n")
+IMPORT_PROBE_TIMEOUT = 60.0  # seconds for all of them (torch alone takes seconds on a slow disk)
+IMPORTS_CACHE = ".sandbox-imports.json"  # in the home: [{key, paths: [[path, mtime]], found}]
 _cuda_cache: dict[tuple, tuple[bool | None, bool | None, str]] = {}
 
 
@@ -145,24 +158,76 @@ def cuda_probe(settings: Settings) -> tuple[bool | None, bool | None, str]:
     if not gpus or not has_torch(python):
         return None, None, "no GPU for experiments" if not gpus else f"{python} has no PyTorch"
     with tempfile.TemporaryDirectory(prefix="agent-scientist-cuda-") as tmp:
-        files = Path(tmp) / "files"
-        files.mkdir()
         env = clean_env(settings, tmp, tmp, gpus)
         try:
             outside = subprocess.run([python, "-c", CUDA_PROBE], capture_output=True, text=True, timeout=300,
                                      env=env, stdin=subprocess.DEVNULL, cwd=tmp).stdout.startswith("CUDA True")
         except (OSError, subprocess.SubprocessError):
             outside = False
-        result = run_sandboxed([python, "-c", CUDA_PROBE], cwd=files, workspace=Path(tmp),
-                               writable=[files, Path(tmp) / "sandbox"], home=Path(tmp) / "sandbox" / "home",
-                               settings=settings, timeout=300, out_dir=Path(tmp) / "out")
-        inside = bytes(result.stdout.tail).startswith(b"CUDA True")
-        why = bytes(result.stderr.tail).decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        out, err = _in_sandbox(settings, Path(tmp), CUDA_PROBE, 300)
+        inside = out.startswith("CUDA True")
+        why = err.strip().splitlines()[-1:] or [""]
     detail = ("CUDA works inside the sandbox" if inside else
               f"CUDA fails inside the sandbox but works outside ({why[0][:200]})" if outside else
               "CUDA fails outside the sandbox too (driver or PyTorch build)")
     _cuda_cache[key] = (outside, inside, detail)
     return _cuda_cache[key]
+
+
+def _in_sandbox(settings: Settings, tmp: Path, code: str, timeout: float) -> tuple[str, str]:
+    """(stdout, stderr) of `python -c code` run in the sandbox with a run's restrictions, in a scratch folder."""
+    files = tmp / "files"
+    files.mkdir(exist_ok=True)
+    result = run_sandboxed([settings.sandbox_python, "-c", code], cwd=files, workspace=tmp,
+                           writable=[files, tmp / "sandbox"], home=tmp / "sandbox" / "home", settings=settings,
+                           timeout=timeout, out_dir=tmp / "out")
+    return (bytes(result.stdout.tail).decode("utf-8", "replace"),
+            bytes(result.stderr.tail).decode("utf-8", "replace"))
+
+
+def _fingerprint(paths: list[str]) -> list[list]:
+    """[path, mtime] of the interpreter and each folder on its sys.path: installing a package changes one."""
+    out: list[list] = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            out.append([path, os.stat(path).st_mtime_ns])
+    return out
+
+
+def importable(settings: Settings) -> list[str]:
+    """Which of LAB_PACKAGES the sandbox's Python really imports under a run's restrictions (pip names), probed
+    once per interpreter and settings and kept in the home until a folder on its sys.path changes."""
+    if not os.path.isfile(settings.sandbox_python):
+        return []
+    key = [settings.sandbox_python, settings.sandbox_memory_mb, settings.sandbox_cpu_seconds, settings.sandbox_gpus]
+    cache = Path(settings.home) / IMPORTS_CACHE
+    try:
+        entries = [e for e in read_json(cache) if isinstance(e, dict)]
+    except (OSError, ValueError, TypeError):  # none yet, or damaged: probed again and rewritten
+        entries = []
+    for entry in entries:
+        with contextlib.suppress(TypeError, ValueError, KeyError, IndexError):
+            if entry["key"] == key and _fingerprint([p for p, _ in entry["paths"]]) == entry["paths"]:
+                return [str(name) for name in entry["found"]]
+    with tempfile.TemporaryDirectory(prefix="agent-scientist-imports-") as tmp:
+        out, _ = _in_sandbox(settings, Path(tmp), IMPORT_PROBE, IMPORT_PROBE_TIMEOUT)
+    names = dict(LAB_PACKAGES)
+    lines = out.splitlines()
+    found = [names[line[3:]] for line in lines if line.startswith("ok ") and line[3:] in names]
+    paths = next((line[5:] for line in lines if line.startswith("path ")), "")
+    if paths:  # the probe ran to its end: keep the answer (one cut short is asked again next time)
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            entry = {"key": key, "paths": _fingerprint([settings.sandbox_python, *json.loads(paths)]), "found": found}
+            atomic_write_json(cache, [*(e for e in entries if e.get("key") != key)][-15:] + [entry])
+    return found
+
+
+def packages_line(settings: Settings) -> str:
+    """The planner's line on what experiments can import, so it never writes a script that needs a missing one."""
+    found = importable(settings)
+    if not found:
+        return "Experiments have the standard library only: none of the usual scientific packages is installed."
+    return f"Scientific packages experiments can import: {', '.join(found)} (and the standard library); use no other."
 
 
 def cuda_note(settings: Settings, gpus_seen: list[str], stderr_tail: str) -> str:
@@ -194,4 +259,10 @@ def doctor_checks(settings: Settings) -> list[Check]:
         outside, inside, detail = cuda_probe(settings)
         if inside is not None:
             checks.append(("sandbox CUDA", bool(inside), detail))
+    if os.path.isfile(python):
+        found = importable(settings)
+        missing = [pip for _, pip in LAB_PACKAGES if pip not in found]
+        checks.append(("sandbox packages", True, "experiments can import " + (", ".join(found) or "no scientific package")
+                       + (f"; not importable: {', '.join(missing)} (pip install them into {python}, or set "
+                          "sandbox_python to a venv that has them)" if missing else "")))
     return checks

@@ -354,3 +354,50 @@ def make_ocr_page(dpi: int = 200) -> bytes:
     doc.close()
     out.close()
     return data
+
+
+# -- accents, abstracts and printed arXiv ids (issue 25) -------------------------------
+# How TeX writes an accent: the spacing accent glyph, then the letter (`\v{s}` gives U+02C7 `s`); a cedilla after.
+ACCENTED_TITLE = "Vortex Matter in Layered Superconductors"
+ACCENTED_AUTHORS = "Zlatko Te\u02c7sanovi\u00b4c and Ren\u00b4e Franc\u00b8ois"
+ACCENTED_ABSTRACT = ("We study the vortex lattice of a layered superconductor near its upper critical field. A "
+                     "r\u00b4esum\u00b4e of the theory is given for samples from S\u02dcao Paulo and the cafe\u0301 "
+                     "model. Our results don\u00b4t depend on the anisotropy; the code is at "
+                     "http://www.example.edu/\u02dcvortex and the data in the appendix.")
+FRONT_MATTER_ABSTRACT = ("The phase diagram of a layered superconductor is mapped out in a strong magnetic field. We "
+                         "find that the vortex lattice melts well below the mean-field transition, and that the "
+                         "melting line follows a power law in the reduced temperature. The liquid phase shows "
+                         "short-range order over several lattice spacings. These results explain the resistive "
+                         "transitions measured in recent experiments on cuprate films.")
+
+
+def make_accented_paper(*, heading: bool = True, footer: str = "", body: str = "") -> bytes:
+    """Page 1 of a TeX paper: accents as spacing glyphs before their letter, the abstract under an `Abstract`
+    heading (or, `heading=False`, a REVTeX front matter: no heading, a PACS line, then `I. INTRODUCTION`)."""
+    doc = pymupdf.open()
+    cjk = pymupdf.Font("cjk")  # it has the spacing accents and combining marks
+    page = doc.new_page(width=612, height=792)
+    page.insert_font(fontname="cjk", fontbuffer=cjk.buffer)
+
+    def text(y: float, value: str, size: float, height: float = 20) -> None:
+        page.insert_textbox(pymupdf.Rect(72, y, 540, y + height), value, fontsize=size, fontname="cjk")
+
+    text(72, ACCENTED_TITLE, 18, 36)
+    text(112, ACCENTED_AUTHORS, 11)
+    text(132, "Department of Physics, University of Examples", 9)
+    if heading:
+        text(160, "Abstract", 12)
+        text(182, ACCENTED_ABSTRACT, 10, 80)
+        text(270, "Keywords: vortices, superconductivity", 9)
+        text(300, "1 Introduction", 12)
+    else:
+        text(160, FRONT_MATTER_ABSTRACT, 10, 90)
+        text(256, "PACS numbers: 74.25.Qt, 74.72.-h", 9)
+        text(290, "I. INTRODUCTION", 12)
+    text(322, body or "Vortices were first seen by Moli`ere in clean films; the lattice is hexagonal.", 10, 60)
+    if footer:
+        text(700, footer, 8)
+    doc.set_metadata({"title": "", "author": ""})
+    data = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return data
