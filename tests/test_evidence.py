@@ -23,7 +23,7 @@ from agent_scientist.agent.registry import ToolContext, planner_tools
 from agent_scientist.config import Settings
 from agent_scientist.memory import open_memory
 from agent_scientist.memory.evidence import BATCH, gather, question_items
-from agent_scientist.papers.store import chunk_pages
+from agent_scientist.papers.store import annotate, chunk_pages
 from agent_scientist.workspace import Workspace
 
 QUESTION = "Does dropout improve calibration?"
@@ -131,6 +131,9 @@ def test_gather_checks_quotes_reports_disagreement_and_saves_items(home: Path) -
         calls = server.chat_calls
         again = tool(question="does DROPOUT improve   calibration?", paper_ids="2401.00001v1, 2401.00003v1", k=4)
         assert server.chat_calls == calls and "not paid again" in again  # same passages and question: cached
+        annotate(ws, next(m for m in ws.papers() if m["id"] == "2401.00001v1"), {"doi": "10.5555/dropout.1"})
+        by_alias = tool(question=QUESTION, paper_ids="doi:10.5555/dropout.1, 2401.00003v1", k=4)
+        assert server.chat_calls == calls and "not paid again" in by_alias  # its DOI names the same paper
 
         full = tool(question=QUESTION, k=8)
     first = full.split("\n")[0]

@@ -154,7 +154,7 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
 def run_gather(cap: MemoryCapability, ctx: ToolContext, question: str, paper_ids: str, k: int) -> str:
     """gather_evidence's work: check the arguments, gather, describe; failures become short observations."""
     from agent_scientist.memory.evidence import describe, gather
-    from agent_scientist.papers.ids import match_key
+    from agent_scientist.papers.ids import aliases, match_key
 
     store = _store(cap)
     question = " ".join(str(question or "").split())
@@ -163,6 +163,9 @@ def run_gather(cap: MemoryCapability, ctx: ToolContext, question: str, paper_ids
     if ctx.worker_model is None:
         raise ToolError("No model is configured to read the evidence; read the papers' pages instead.")
     known = {match_key(str(m["id"])): str(m["id"]) for m in ctx.ws.papers()}
+    for m in ctx.ws.papers():  # the arXiv id of a local PDF, the DOI of an arXiv paper: the same paper
+        for alias in aliases(m):
+            known.setdefault(match_key(alias), str(m["id"]))
     ids, missing = [], []
     for part in str(paper_ids or "").replace(";", ",").split(","):
         if part.strip():
