@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agent_scientist.config import Settings
-from agent_scientist.records import PaperMeta
+from agent_scientist.records import PaperMeta, StepRecord
 from agent_scientist.web import views
 from agent_scientist.web.pages import page_image
 from agent_scientist.web.render import url
@@ -103,7 +103,9 @@ def create_app(config: Config) -> Any:
         except WorkspaceError as exc:
             return refuse(request, str(exc))
         located = next(((k, n) for k in ("fig", "tab") if (n := _int(request, k)) is not None), None)
-        data = views.citation_page(ws, paper, _int(request, "page") or 0, _int(request, "claim"), located)
+        # a figure or table not extracted yet is extracted now (seconds on a long paper): off the event loop
+        data = await asyncio.to_thread(views.citation_page, ws, paper, _int(request, "page") or 0,
+                                       _int(request, "claim"), located)
         if not data["page"]:
             return refuse(request, "Say which page: ?page=N.")
         return page(request, "page.html", **data)
@@ -187,7 +189,7 @@ def create_app(config: Config) -> Any:
                     offset = size - len(pending)
                     for raw in lines:
                         try:
-                            record = json.loads(raw)
+                            record: StepRecord = json.loads(raw)  # a steps.jsonl line
                         except ValueError:
                             continue
                         if record.get("type") != "claim_check":

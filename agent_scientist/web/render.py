@@ -15,7 +15,8 @@ _OPEN_RE = re.compile(r'^<a id="([\w-]+)">$')  # inline, markdown-it gives the o
 _REF_RE = re.compile(r"^#ref-(\d+)$")
 _CLAIM_RE = re.compile(r"^#claim-(\d+)$")
 _PAGE_RE = re.compile(r"\bpp?\.(\d+)")
-_FIG_RE = re.compile(r"\b(fig|tab)\.(\d+)")
+# fig.3 / tab.2 as cited, "Fig. 3" / "Table 2" as report/citations.locator_text writes them
+_FIG_RE = re.compile(r"\b(fig|tab)(?:ure|le)?\.?\s*(\d+)", re.IGNORECASE)
 
 
 def url(route: str, /, **params: Any) -> str:
@@ -85,7 +86,7 @@ def _rewrite(children: list, name: str, numbers: dict[int, str], claims: dict[in
             page, located = _PAGE_RE.search(text), _FIG_RE.search(text)
             if page or located:
                 tok.attrSet("href", url("/ws/page", name=name, paper=pid, page=page.group(1) if page else None,
-                                        **({located.group(1): located.group(2)} if located else {})))
+                                        **({located.group(1).lower(): located.group(2)} if located else {})))
                 tok.attrSet("class", "cite")
                 pending.append((tok, pid))
             else:
