@@ -167,8 +167,9 @@ def test_a_run_in_progress_adds_steps_without_a_reload(web_home, served, browser
     from selenium.webdriver.common.by import By
 
     hold = threading.Event()
-    with ChatServer([code("print('first step')"), hold, code("print('second step')"),
-                     code('final_answer("done")')]) as chat:
+    second = code("print('second step')\n" + "# a padding line of the streamed reply\n" * 6)  # ~70 tokens
+    with ChatServer([code("print('first step')"), hold, second, code('final_answer("done")')],
+                    tokens_per_s=8) as chat:
         proc = _spawn_research(web_home, chat, "live")
         try:
             _wait_for(lambda: chat.held == 1)  # step 1 is on disk; the model call of step 2 waits
@@ -176,9 +177,18 @@ def test_a_run_in_progress_adds_steps_without_a_reload(web_home, served, browser
             browser.get(served.base + "/ws?name=live")
             status = browser.find_element(By.ID, "status")
             assert status.text == "running, step 2"
+            call = browser.find_element(By.CSS_SELECTOR, "#inflight p.inflight")  # the model call in flight
+            assert call.get_attribute("data-role") == "planner"
+            assert f"planner model {MODEL}: request in flight since" in call.text
+            assert "waiting for the first token" in call.text
+            first = int(call.find_element(By.CLASS_NAME, "elapsed").text.split()[0])
+            _wait(browser, lambda d: int(d.find_element(By.CSS_SELECTOR, "#inflight .elapsed").text.split()[0]) > first)
             browser.execute_script("window.__same_page = 42;")
             before = len(browser.find_elements(By.CSS_SELECTOR, "#steps details.step"))
             hold.set()
+            tokens = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#inflight .tokens"))
+            assert int(tokens[0].text.replace(",", "")) > 0  # the tokens streamed so far, sent over the stream
+            browser.save_screenshot(str(tmp_path / "inflight.png"))
             _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps details.step")) >= before + 2)
             _wait(browser, lambda d: d.find_element(By.ID, "status").text == "completed")
             assert browser.execute_script("return window.__same_page") == 42  # never reloaded
@@ -186,6 +196,7 @@ def test_a_run_in_progress_adds_steps_without_a_reload(web_home, served, browser
             _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#steps .step-title")[-1].text.startswith("Run ended"))
             titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#steps .step-title")]
             assert titles.count("Step 2") == 1 and titles.count("Step 3") == 1  # each step once
+            _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#inflight p"))  # no call in flight
             browser.save_screenshot(str(tmp_path / "live.png"))
         finally:
             hold.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from agent_scientist.fsio import read_json, read_jsonl
 from agent_scientist.papers.citation_index import workspace_page_count
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.visuals import caption_kind
-from agent_scientist.records import Note, PaperMeta, StepRecord, latest_review, short
+from agent_scientist.records import Inflight, Note, PaperMeta, StepRecord, latest_review, short
 from agent_scientist.web import pages
 from agent_scientist.web.render import report_html, url
 from agent_scientist.workspace import EVALS_DIR, Workspace, WorkspaceError, list_names, validate_name
@@ -87,11 +88,30 @@ class NotesCache:
 
 
 def running_step(ws: Workspace, steps: Sequence[StepRecord]) -> str:
-    """What the page can say of a run in flight: the model call is not on disk, the step number is."""
+    """The step a run in flight is on (its model call in flight: `inflight`)."""
     if ws.live_status != "running":
         return ""
     done = max((int(s.get("step") or 0) for s in steps if s.get("type") == "action"), default=0)
     return f"running, step {done + 1}"
+
+
+def inflight(ws: Workspace) -> list[dict[str, Any]]:
+    """The model calls in flight the run recorded (records.Inflight), if the process that wrote them holds the
+    workspace now (a killed run's file says nothing); for the live view."""
+    try:
+        data: Inflight = read_json(ws.inflight_path)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict) or not data.get("calls") or data.get("pid") != ws.lock_holder():
+        return []
+    shown = []
+    for call in data["calls"]:
+        begun = float(call.get("started_at") or 0.0)
+        shown.append({"role": str(call.get("role") or "model"), "model": str(call.get("model") or ""),
+                      "started_at": begun, "since": time.strftime("%H:%M:%S", time.localtime(begun)),
+                      "elapsed": max(0, round(time.time() - begun)), "tokens": int(call.get("tokens") or 0),
+                      "attempt": int(call.get("attempt") or 1), "tries": int(call.get("tries") or 1)})
+    return sorted(shown, key=lambda c: c["started_at"])
 
 
 def step_view(record: StepRecord, position: int) -> dict[str, Any]:
@@ -130,6 +150,7 @@ def workspace_page(ws: Workspace, settings: Settings, notes_cache: NotesCache) -
     return {
         "name": ws.name, "question": meta.get("question") or "", "status": ws.live_status,
         "models": meta.get("models") or {}, "meta": meta, "running": running_step(ws, steps),
+        "calls": inflight(ws),
         "report": report_html(result.text, ws.name, numbers, claims),
         "steps": [step_view(r, i) for i, r in enumerate(steps) if r.get("type") != "claim_check"],
         "offset": ws.steps_path.stat().st_size if ws.steps_path.exists() else 0,
