@@ -146,6 +146,30 @@ def test_experiments_show_their_figures_and_files_are_never_run(home, client):
     assert served.headers["content-security-policy"].startswith("default-src 'self'")
 
 
+def test_the_call_in_flight_is_shown_only_while_its_process_holds_the_workspace(home, client):
+    import json
+    import os
+    import time
+
+    ws = Workspace.create(home, "w", "q")
+    begun = time.time() - 12
+    record = {"v": 1, "pid": os.getpid(), "updated_at": time.time(),
+              "calls": [{"role": "worker", "model": "openai/worker", "started_at": begun, "attempt": 2, "tries": 3,
+                         "tokens": 1234}]}
+    ws.inflight_path.write_text(json.dumps(record))
+    assert 'id="inflight"' in client.get("/ws?name=w").text
+    assert "p class=\"inflight\"" not in client.get("/ws?name=w").text  # nobody holds it: a killed run's file
+    with ws.lock():
+        ws.update(status="running")
+        page = client.get("/ws?name=w").text
+        shown = page.split('<div id="inflight" aria-live="polite">')[1].split("</div>")[0]
+        assert '<p class="inflight" data-role="worker">' in shown and "<code>openai/worker</code>" in shown
+        assert f"since {time.strftime('%H:%M:%S', time.localtime(begun))}" in shown
+        assert '<span class="tokens">1,234</span> tokens streamed' in shown and "try 2 of 3" in shown
+        ws.inflight_path.write_text(json.dumps({**record, "pid": 999999}))  # another process's
+        assert "p class=\"inflight\"" not in client.get("/ws?name=w").text
+
+
 def test_loopback_spellings_and_the_hosts_a_bind_accepts():
     for host in ("localhost", "127.0.0.1", "127.1", "127.0.0.2", "0x7f.1", "::1", "[::1]", "LOCALHOST."):
         assert is_loopback(host), host

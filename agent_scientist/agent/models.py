@@ -299,8 +299,9 @@ class CallLog:
         self._written = time.monotonic()
         try:
             if self._calls:
-                atomic_write_json(self.path, Inflight(v=SCHEMA_VERSION, pid=os.getpid(), updated_at=round(time.time(), 3),
-                                                      calls=list(self._calls.values())))
+                record = Inflight(v=SCHEMA_VERSION, pid=os.getpid(), updated_at=round(time.time(), 3),
+                                  calls=list(self._calls.values()))
+                atomic_write_json(self.path, record, durable=False)  # live-view state: replaced, not fsynced
             else:
                 self.path.unlink(missing_ok=True)
         except OSError:  # the live view's record never fails a model call
