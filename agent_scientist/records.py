@@ -114,6 +114,27 @@ class StepRecord(TypedDict, total=False):
     items: list[dict[str, Any]]  # {id, passage_id, paper_id, pages, page, score, stance, summary, quote, dropped}
 
 
+class ModelCall(TypedDict, total=False):
+    """One model request in flight, as inflight.json records it (agent/models.CallLog)."""
+
+    role: str  # planner or worker
+    model: str
+    started_at: float  # epoch seconds when the call began (its first try)
+    attempt: int  # the try in progress (1 = first)
+    tries: int  # the most tries this call may make
+    tokens: int  # output tokens streamed so far in this try (about one a chunk)
+
+
+class Inflight(TypedDict, total=False):
+    """<workspace>/inflight.json: the model calls in flight in the run's process, replaced atomically at each
+    call's start and end and at most once a second while tokens stream; removed when none is in flight."""
+
+    v: int
+    pid: int  # the run's process (the workspace lock's holder): a file a killed run left names a dead one
+    updated_at: float  # epoch seconds
+    calls: list[ModelCall]
+
+
 class Placement(TypedDict, total=False):
     """Where an experiment ran (experiments.executors' Outcome.placement), recorded on its RunRecord."""
 

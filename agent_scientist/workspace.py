@@ -132,6 +132,11 @@ class Workspace:
         return self.root / "report.md"
 
     @property
+    def inflight_path(self) -> Path:
+        """inflight.json: the model calls in flight (records.Inflight), for `serve`'s live view."""
+        return self.root / "inflight.json"
+
+    @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
 

@@ -16,7 +16,7 @@ from conftest import OFFLINE, cli_env
 from support.browser import Served, chrome
 from support.openai_server import ChatServer
 from support.scripted import code
-from support.web_ws import MODEL, PAPER, QUOTE, WORKER, cited_workspace
+from support.web_ws import MODEL, PAPER, QUOTE, WORKER, cited_workspace, visual_workspace
 from test_cli_run import _wait_for
 
 from agent_scientist.workspace import Workspace
@@ -124,12 +124,52 @@ def test_a_citation_opens_its_page_with_the_quote_highlighted(web_home, served, 
     assert PAPER in browser.find_element(By.TAG_NAME, "body").text
 
 
+def test_a_figure_citation_opens_the_cropped_figure_and_a_table_citation_its_grid(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    home = tmp_path / "workspaces"
+    home.mkdir()
+    visual_workspace(home, "v")
+    server = Served(_env(home), tmp_path)
+    try:
+        browser.get(server.url)
+        browser.get(server.base + "/ws?name=v")
+        cites = {c.text: c for c in browser.find_elements(By.CSS_SELECTOR, "#report a.cite") if "," in c.text}
+        assert sorted(cites) == ["1, Fig. 1", "1, Table 1", "1, Table 3"]  # located: not the paper's overview
+        cites["1, Fig. 1"].click()
+        _wait(browser, lambda d: d.execute_script(
+            "var i = document.getElementById('figure-image'); return i && i.complete && i.naturalWidth > 0;"))
+        size = browser.execute_script("var i = document.getElementById('figure-image');"
+                                      "return [i.naturalWidth, i.naturalHeight];")
+        assert size[0] > 300 and size[0] > size[1]  # the crop, wider than tall, not a whole portrait page
+        assert browser.find_element(By.ID, "visual-caption").text == "Figure 1: Loss curve of the efficient widget."
+        assert browser.find_element(By.CSS_SELECTOR, "#visual h2").text == "Figure 1 · p.1"
+        _wait(browser, lambda d: d.execute_script(
+            "var i = document.getElementById('page-image'); return i && i.complete && i.naturalWidth > 0;"))
+        browser.save_screenshot(str(tmp_path / "figure.png"))
+        browser.back()
+        browser.find_element(By.LINK_TEXT, "1, Table 3").click()
+        table = _wait(browser, lambda d: d.find_element(By.ID, "visual-table"))
+        rows = [[c.text for c in r.find_elements(By.CSS_SELECTOR, "th, td")]
+                for r in table.find_elements(By.TAG_NAME, "tr")]
+        assert rows == [["Model", "Accuracy"], ["", "Top1", "Top5"], ["Alpha", "71.20", "90.05"],
+                        ["Beta", "-0.30", "88.00"]]
+        header = table.find_element(By.XPATH, ".//th[text()='Accuracy']")
+        assert header.get_attribute("colspan") == "2" and header.size["width"] > table.find_element(
+            By.XPATH, ".//th[text()='Top1']").size["width"]  # drawn across both columns
+        assert "Results with a spanning header" in browser.find_element(By.ID, "visual-caption").text
+        browser.save_screenshot(str(tmp_path / "table.png"))
+    finally:
+        server.stop()
+
+
 def test_a_run_in_progress_adds_steps_without_a_reload(web_home, served, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     hold = threading.Event()
-    with ChatServer([code("print('first step')"), hold, code("print('second step')"),
-                     code('final_answer("done")')]) as chat:
+    second = code("print('second step')\n" + "# a padding line of the streamed reply\n" * 6)  # ~70 tokens
+    with ChatServer([code("print('first step')"), hold, second, code('final_answer("done")')],
+                    tokens_per_s=8) as chat:
         proc = _spawn_research(web_home, chat, "live")
         try:
             _wait_for(lambda: chat.held == 1)  # step 1 is on disk; the model call of step 2 waits
@@ -137,9 +177,18 @@ def test_a_run_in_progress_adds_steps_without_a_reload(web_home, served, browser
             browser.get(served.base + "/ws?name=live")
             status = browser.find_element(By.ID, "status")
             assert status.text == "running, step 2"
+            call = browser.find_element(By.CSS_SELECTOR, "#inflight p.inflight")  # the model call in flight
+            assert call.get_attribute("data-role") == "planner"
+            assert f"planner model {MODEL}: request in flight since" in call.text
+            assert "waiting for the first token" in call.text
+            first = int(call.find_element(By.CLASS_NAME, "elapsed").text.split()[0])
+            _wait(browser, lambda d: int(d.find_element(By.CSS_SELECTOR, "#inflight .elapsed").text.split()[0]) > first)
             browser.execute_script("window.__same_page = 42;")
             before = len(browser.find_elements(By.CSS_SELECTOR, "#steps details.step"))
             hold.set()
+            tokens = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#inflight .tokens"))
+            assert int(tokens[0].text.replace(",", "")) > 0  # the tokens streamed so far, sent over the stream
+            browser.save_screenshot(str(tmp_path / "inflight.png"))
             _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps details.step")) >= before + 2)
             _wait(browser, lambda d: d.find_element(By.ID, "status").text == "completed")
             assert browser.execute_script("return window.__same_page") == 42  # never reloaded
@@ -147,6 +196,7 @@ def test_a_run_in_progress_adds_steps_without_a_reload(web_home, served, browser
             _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#steps .step-title")[-1].text.startswith("Run ended"))
             titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#steps .step-title")]
             assert titles.count("Step 2") == 1 and titles.count("Step 3") == 1  # each step once
+            _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#inflight p"))  # no call in flight
             browser.save_screenshot(str(tmp_path / "live.png"))
         finally:
             hold.set()

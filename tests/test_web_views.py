@@ -70,6 +70,41 @@ def test_a_figure_citation_opens_the_page_of_its_caption(home, client):
     assert client.get("/ws/page.png?name=w&paper=2401.00001v2&page=9").status_code == 404
 
 
+def test_a_cited_figure_opens_its_crop_and_a_cited_table_its_grid(home, client):
+    from support.web_ws import visual_workspace
+
+    from agent_scientist.papers import visuals
+
+    pid = visual_workspace(home)
+    folder = paper_dir(Workspace.open(home, "v"), pid)
+    assert visuals.cached(folder) is None  # nothing extracted until a page asks
+    report = client.get("/ws?name=v").text  # the report writes "1, Fig. 1" and "1, Table 1": both open the visual
+    quoted = pid.replace(":", "%3A")
+    assert f'href="/ws/page?name=v&amp;paper={quoted}&amp;fig=1" class="cite">1, Fig. 1<' in report
+    assert f'href="/ws/page?name=v&amp;paper={quoted}&amp;tab=3" class="cite">1, Table 3<' in report
+    figure = client.get(f"/ws/page?name=v&paper={pid}&fig=1").text
+    crop = f"/ws/file?name=v&amp;path=papers%2F{folder.name}%2Ffigure-1.png"
+    assert f'<img src="{crop}" alt="Figure 1: Loss curve of the efficient widget." id="figure-image">' in figure
+    assert '<figcaption id="visual-caption">Figure 1: Loss curve of the efficient widget.</figcaption>' in figure
+    assert "page 1 of" in figure and 'id="page-image"' in figure  # the page is still beside it
+    png = client.get(crop.replace("&amp;", "&"))
+    assert png.status_code == 200 and png.content == (folder / "figure-1.png").read_bytes()
+    assert visuals.cached(folder) is not None  # extracted once, kept in the paper's folder
+    moved = client.get(f"/ws/page?name=v&paper={pid}&fig=3").text  # drawn on p.2, its caption on p.3
+    assert "Figure 3 · p.2 (caption on p.3)" in moved and "page 3 of" in moved
+    table = client.get(f"/ws/page?name=v&paper={pid}&tab=3").text
+    grid = table.split('<table class="grid" id="visual-table">')[1].split("</table>")[0]
+    assert '<tr><th>Model</th><th colspan="2">Accuracy</th></tr>' in grid  # the spanning header spans
+    assert "<tr><td>Alpha</td><td>71.20</td><td>90.05</td></tr>" in grid
+    assert "Table 3: Results with a spanning header." in grid
+    missing = client.get(f"/ws/page?name=v&paper={pid}&tab=7")
+    assert missing.status_code == 404  # no caption, no table: no page to show
+    absent = client.get(f"/ws/page?name=v&paper={pid}&page=2&tab=7").text
+    assert "Table 7 was not found among the tables and figures extracted" in absent
+    overview = client.get(f"/ws/paper?name=v&paper={pid}").text
+    assert f'<a href="/ws/page?name=v&amp;paper={quoted}&amp;tab=1">Table 1:' in overview
+
+
 def test_raw_html_in_the_markdown_stays_text():
     markdown = ('<script>alert(1)</script>\n\nA claim <img src=x onerror="alert(2)"> [1, p.2](#ref-1) [✓](#claim-1).\n\n'
                 '- <a id="claim-1"></a>ok [x](javascript:alert(3))\n')
@@ -109,6 +144,30 @@ def test_experiments_show_their_figures_and_files_are_never_run(home, client):
     served = client.get("/ws/file?name=w&path=files/page.html")
     assert served.headers["content-type"].startswith("text/plain")
     assert served.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_the_call_in_flight_is_shown_only_while_its_process_holds_the_workspace(home, client):
+    import json
+    import os
+    import time
+
+    ws = Workspace.create(home, "w", "q")
+    begun = time.time() - 12
+    record = {"v": 1, "pid": os.getpid(), "updated_at": time.time(),
+              "calls": [{"role": "worker", "model": "openai/worker", "started_at": begun, "attempt": 2, "tries": 3,
+                         "tokens": 1234}]}
+    ws.inflight_path.write_text(json.dumps(record))
+    assert 'id="inflight"' in client.get("/ws?name=w").text
+    assert "p class=\"inflight\"" not in client.get("/ws?name=w").text  # nobody holds it: a killed run's file
+    with ws.lock():
+        ws.update(status="running")
+        page = client.get("/ws?name=w").text
+        shown = page.split('<div id="inflight" aria-live="polite">')[1].split("</div>")[0]
+        assert '<p class="inflight" data-role="worker">' in shown and "<code>openai/worker</code>" in shown
+        assert f"since {time.strftime('%H:%M:%S', time.localtime(begun))}" in shown
+        assert '<span class="tokens">1,234</span> tokens streamed' in shown and "try 2 of 3" in shown
+        ws.inflight_path.write_text(json.dumps({**record, "pid": 999999}))  # another process's
+        assert "p class=\"inflight\"" not in client.get("/ws?name=w").text
 
 
 def test_loopback_spellings_and_the_hosts_a_bind_accepts():

@@ -16,7 +16,7 @@ from typing import Any
 from agent_scientist.agent.adapter import set_history
 from agent_scientist.agent.history import rebuild_history
 from agent_scientist.agent.interpreter import close_executors, isolation_warning
-from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, output_was_cut
+from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, output_was_cut, record_calls
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import build_toolbox, planner_tools
 from agent_scientist.config import Settings
@@ -213,6 +213,7 @@ def run(
             progress.warn(warning)
         model_id = getattr(model, "model_id", "") or settings.model
         share_system_mode(ws, settings, progress, model, worker_model)
+        record_calls(ws.inflight_path, model, worker_model)  # the calls in flight, for `serve`
         recorder = StepRecorder(ws, ctx, settings, model_id, progress, meter)
         agent = build_agent(ctx, box, model, recorder)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_scientist.config import Settings
-from agent_scientist.records import StepRecord
+from agent_scientist.records import SCHEMA_VERSION, Inflight, ModelCall, StepRecord
 
 
 def import_litellm() -> Any:
@@ -235,6 +235,7 @@ class CallState:
     cut: bool = False  # the reply stopped at max_output_tokens
     timed_out: bool = False  # a try ran out of time (the call may still be retrying)
     last_error: str = ""
+    log: CallLog | None = None  # where the run records its calls in flight (record_calls)
 
     @property
     def elapsed_s(self) -> float:
@@ -254,6 +255,66 @@ class CallState:
 
 _calls: dict[str, CallState] = {}
 _calls_lock = threading.Lock()
+
+
+class CallLog:
+    """A run's model calls in flight, kept in its workspace's inflight.json (records.Inflight) for `serve`: written
+    at each call's start and end, at most once a PROGRESS_S while tokens stream, removed when none is in flight."""
+
+    PROGRESS_S = 1.0
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._calls: dict[int, ModelCall] = {}
+        self._lock = threading.Lock()
+        self._written = 0.0
+        with self._lock:
+            self._write()  # none in flight yet: a file a killed run left goes
+
+    def start(self, state: CallState) -> None:
+        begun = time.time() - (time.monotonic() - state.started)
+        with self._lock:
+            self._calls[id(state)] = ModelCall(role=state.role, model=state.model_id, started_at=round(begun, 3),
+                                               attempt=state.attempt, tries=state.tries, tokens=0)
+            self._write()
+
+    def progress(self, state: CallState, retry: bool = False) -> None:
+        """The call's try and tokens so far; a token is written only if the file is PROGRESS_S old (a retry is)."""
+        if not retry and time.monotonic() - self._written < self.PROGRESS_S:
+            return
+        with self._lock:
+            call = self._calls.get(id(state))
+            if call is not None:
+                call["attempt"], call["tokens"] = state.attempt, 0 if retry else state.tokens
+                self._write()
+
+    def end(self, state: CallState) -> None:
+        with self._lock:
+            self._calls.pop(id(state), None)
+            self._write()
+
+    def _write(self) -> None:
+        from agent_scientist.fsio import atomic_write_json
+
+        self._written = time.monotonic()
+        try:
+            if self._calls:
+                record = Inflight(v=SCHEMA_VERSION, pid=os.getpid(), updated_at=round(time.time(), 3),
+                                  calls=list(self._calls.values()))
+                atomic_write_json(self.path, record, durable=False)  # live-view state: replaced, not fsynced
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError:  # the live view's record never fails a model call
+            pass
+
+
+def record_calls(path: Path, *models: Any) -> CallLog:
+    """Record the calls of these (bounded) models in flight in `path` (a workspace's inflight.json)."""
+    log = CallLog(path)
+    for model in models:
+        if model is not None and hasattr(model, "system_mode"):  # bound_calls made it
+            model.call_log = log
+    return log
 
 
 def current_call(role: str | None = None) -> CallState | None:
@@ -339,10 +400,12 @@ def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, r
 
     def generate(messages: list[Any], **kwargs: Any) -> Any:
         state = CallState(role, model_id, max_output_tokens, timeout, timeout * tries, time.monotonic(), tries=tries,
-                          stall_s=silence)
+                          stall_s=silence, log=getattr(model, "call_log", None))
         with _calls_lock:
             _calls[role] = state
         deadline = state.started + state.total_s
+        if state.log is not None:
+            state.log.start(state)
         try:
             while True:
                 try:
@@ -357,6 +420,8 @@ def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, r
                     if state.timed_out and api_base:
                         wait_until_free(api_base, deadline - time.monotonic())
                     state.attempt += 1
+                    if state.log is not None:
+                        state.log.progress(state, retry=True)
                     continue
                 state.timed_out = False
                 state.cut = output_was_cut(message, max_output_tokens)
@@ -364,6 +429,8 @@ def bound_calls(model: Any, role: str, max_output_tokens: int, timeout: float, r
         finally:
             state.in_flight = False
             state.ended = time.monotonic()
+            if state.log is not None:
+                state.log.end(state)
 
     model.generate = generate
     return model
@@ -462,6 +529,8 @@ def _stream(request: dict[str, Any], state: CallState, deadline: float) -> Any:
                     state.tokens += 1  # llama.cpp, vLLM and Ollama send about one token a chunk
                     state.first_token = state.first_token or last
                     state.last_token = last
+                    if state.log is not None:
+                        state.log.progress(state)
                 finish = getattr(choice, "finish_reason", None) or finish
     finally:
         if not ended:

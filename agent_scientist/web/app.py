@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agent_scientist.config import Settings
-from agent_scientist.records import PaperMeta
+from agent_scientist.records import PaperMeta, StepRecord
 from agent_scientist.web import views
 from agent_scientist.web.pages import page_image
 from agent_scientist.web.render import url
@@ -103,7 +103,9 @@ def create_app(config: Config) -> Any:
         except WorkspaceError as exc:
             return refuse(request, str(exc))
         located = next(((k, n) for k in ("fig", "tab") if (n := _int(request, k)) is not None), None)
-        data = views.citation_page(ws, paper, _int(request, "page") or 0, _int(request, "claim"), located)
+        # a figure or table not extracted yet is extracted now (seconds on a long paper): off the event loop
+        data = await asyncio.to_thread(views.citation_page, ws, paper, _int(request, "page") or 0,
+                                       _int(request, "claim"), located)
         if not data["page"]:
             return refuse(request, "Say which page: ?page=N.")
         return page(request, "page.html", **data)
@@ -160,18 +162,21 @@ def create_app(config: Config) -> Any:
                     notes=notes or [], back=url("/ws", name=ws.name))
 
     async def events(request: Request) -> Response:
-        """Server-sent events: each new line of steps.jsonl as its rendered step, and the run's status."""
+        """Server-sent events: each new line of steps.jsonl as its rendered step, the run's status, and the model
+        calls in flight (inflight.json) whenever the run rewrites them."""
         try:
             ws = open_ws(request)
         except WorkspaceError as exc:
             return PlainTextResponse(str(exc), 404)
         offset = _int(request, "offset") or 0
-        step_template = env.get_template("step.html")
+        step_template, calls_template = env.get_template("step.html"), env.get_template("inflight.html")
 
         async def stream() -> Any:
             nonlocal offset
             position = int(request.query_params.get("n") or 0)
             last_status, started, pending = "", time.monotonic(), b""
+            calls_seen: tuple[int, int, str] | None = None  # inflight.json's stamp and the status it was read under
+            calls_html: str | None = None  # sent once at the start: the call the page showed may have ended since
             yield "retry: 1000\n\n"
             while time.monotonic() - started < STREAM_MAX_S:
                 if await request.is_disconnected():
@@ -187,7 +192,7 @@ def create_app(config: Config) -> Any:
                     offset = size - len(pending)
                     for raw in lines:
                         try:
-                            record = json.loads(raw)
+                            record: StepRecord = json.loads(raw)  # a steps.jsonl line
                         except ValueError:
                             continue
                         if record.get("type") != "claim_check":
@@ -204,6 +209,17 @@ def create_app(config: Config) -> Any:
                 if shown != last_status:
                     last_status = shown
                     yield f"event: status\ndata: {json.dumps({'status': status, 'text': shown})}\n\n"
+                try:
+                    stat = fresh.inflight_path.stat()
+                    stamp = (stat.st_mtime_ns, stat.st_size, status)
+                except OSError:
+                    stamp = (0, 0, status)
+                if stamp != calls_seen:  # the run wrote its calls in flight again (or its status changed)
+                    calls_seen = stamp
+                    html = calls_template.render(calls=views.inflight(fresh))
+                    if html != calls_html:
+                        calls_html = html
+                        yield f"event: inflight\ndata: {json.dumps({'html': html})}\n\n"
                 await asyncio.sleep(POLL_S)
 
         return StreamingResponse(stream(), media_type="text/event-stream",

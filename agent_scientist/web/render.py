@@ -10,12 +10,13 @@ from urllib.parse import urlencode
 
 from markdown_it import MarkdownIt
 
+from agent_scientist.papers.citations import parse_locators
+
 _ANCHOR_RE = re.compile(r'^<a id="([\w-]+)"></a>$')
 _OPEN_RE = re.compile(r'^<a id="([\w-]+)">$')  # inline, markdown-it gives the open and the close tag apart
 _REF_RE = re.compile(r"^#ref-(\d+)$")
 _CLAIM_RE = re.compile(r"^#claim-(\d+)$")
-_PAGE_RE = re.compile(r"\bpp?\.(\d+)")
-_FIG_RE = re.compile(r"\b(fig|tab)\.(\d+)")
+_NUMBER_RE = re.compile(r"^\s*\d+\s*,?\s*")  # a citation link's text: "1, p.2, Fig. 3" -> its locators
 
 
 def url(route: str, /, **params: Any) -> str:
@@ -82,10 +83,11 @@ def _rewrite(children: list, name: str, numbers: dict[int, str], claims: dict[in
         ref, marker = _REF_RE.match(href), _CLAIM_RE.match(href)
         if ref and int(ref.group(1)) in numbers:
             pid = numbers[int(ref.group(1))]
-            page, located = _PAGE_RE.search(text), _FIG_RE.search(text)
-            if page or located:
-                tok.attrSet("href", url("/ws/page", name=name, paper=pid, page=page.group(1) if page else None,
-                                        **({located.group(1): located.group(2)} if located else {})))
+            rest = _NUMBER_RE.sub("", text, count=1)
+            located = (parse_locators(rest) or {}) if rest else {}  # "p.2", "Fig. 3", "Table 2" (report/citations)
+            if located:
+                tok.attrSet("href", url("/ws/page", name=name, paper=pid, page=located.get("first_page"),
+                                        fig=located.get("figure"), tab=located.get("table")))
                 tok.attrSet("class", "cite")
                 pending.append((tok, pid))
             else:

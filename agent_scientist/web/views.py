@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from agent_scientist.config import Settings
 from agent_scientist.fsio import read_json, read_jsonl
 from agent_scientist.papers.citation_index import workspace_page_count
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.records import Note, PaperMeta, latest_review, short
+from agent_scientist.papers.visuals import caption_kind
+from agent_scientist.records import Inflight, Note, PaperMeta, StepRecord, latest_review, short
 from agent_scientist.web import pages
 from agent_scientist.web.render import report_html, url
 from agent_scientist.workspace import EVALS_DIR, Workspace, WorkspaceError, list_names, validate_name
@@ -85,27 +87,44 @@ class NotesCache:
             return notes, error
 
 
-def running_step(ws: Workspace, steps: Sequence[Mapping[str, Any]]) -> str:
-    """What the page can say of a run in flight: the model call is not on disk, the step number is."""
+def running_step(ws: Workspace, steps: Sequence[StepRecord]) -> str:
+    """The step a run in flight is on (its model call in flight: `inflight`)."""
     if ws.live_status != "running":
         return ""
     done = max((int(s.get("step") or 0) for s in steps if s.get("type") == "action"), default=0)
     return f"running, step {done + 1}"
 
 
-def step_view(record: Mapping[str, Any], position: int) -> dict[str, Any]:
+def inflight(ws: Workspace) -> list[dict[str, Any]]:
+    """The model calls in flight the run recorded (records.Inflight), if the process that wrote them holds the
+    workspace now (a killed run's file says nothing); for the live view."""
+    try:
+        data: Inflight = read_json(ws.inflight_path)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict) or not data.get("calls") or data.get("pid") != ws.lock_holder():
+        return []
+    shown = []
+    for call in data["calls"]:
+        begun = float(call.get("started_at") or 0.0)
+        shown.append({"role": str(call.get("role") or "model"), "model": str(call.get("model") or ""),
+                      "started_at": begun, "since": time.strftime("%H:%M:%S", time.localtime(begun)),
+                      "elapsed": max(0, round(time.time() - begun)), "tokens": int(call.get("tokens") or 0),
+                      "attempt": int(call.get("attempt") or 1), "tries": int(call.get("tries") or 1)})
+    return sorted(shown, key=lambda c: c["started_at"])
+
+
+def step_view(record: StepRecord, position: int) -> dict[str, Any]:
     kind = str(record.get("type") or "")
     tokens = int(record.get("tokens_in") or 0) + int(record.get("tokens_out") or 0)
     title = {"action": f"Step {record.get('step')}", "planning": f"Plan (step {record.get('step')})",
              "run_start": "Run started" + (" (resumed)" if record.get("resumed") else ""),
              "run_end": f"Run ended: {record.get('status')}" + (f" ({record['reason']})" if record.get("reason") else ""),
              "summary": "History summary", "claim_check": "Claim check", "review": "Review"}.get(kind, kind)
-    body = []
-    for label, key in (("Task", "task"), ("Instruction", "instruction"), ("Plan", "plan"), ("Code", "code"),
-                       ("Observation", "observation"), ("Error", "error"), ("Final answer", "final_answer"),
-                       ("Summary", "text")):
-        if record.get(key):
-            body.append({"label": label, "text": clip(record[key]), "error": key == "error"})
+    parts = (("Task", record.get("task")), ("Instruction", record.get("instruction")), ("Plan", record.get("plan")),
+             ("Code", record.get("code")), ("Observation", record.get("observation")), ("Error", record.get("error")),
+             ("Final answer", record.get("final_answer")), ("Summary", record.get("text")))
+    body = [{"label": label, "text": clip(text), "error": label == "Error"} for label, text in parts if text]
     if kind == "review" and record.get("counts"):
         from agent_scientist.records import summary_line
 
@@ -131,6 +150,7 @@ def workspace_page(ws: Workspace, settings: Settings, notes_cache: NotesCache) -
     return {
         "name": ws.name, "question": meta.get("question") or "", "status": ws.live_status,
         "models": meta.get("models") or {}, "meta": meta, "running": running_step(ws, steps),
+        "calls": inflight(ws),
         "report": report_html(result.text, ws.name, numbers, claims),
         "steps": [step_view(r, i) for i, r in enumerate(steps) if r.get("type") != "claim_check"],
         "offset": ws.steps_path.stat().st_size if ws.steps_path.exists() else 0,
@@ -171,25 +191,68 @@ def page_texts(ws: Workspace, paper: PaperMeta) -> dict[str, Any]:
         return {}
 
 
-def locate(stored: dict[str, Any], kind: str, number: int) -> dict[str, Any] | None:
+def locate(stored: Mapping[str, Any], kind: str, number: int) -> dict[str, Any] | None:
     """The caption of figure/table `number` (`kind` fig or tab) with its page, from pages.json."""
-    word = r"(?:fig(?:ure)?\.?)" if kind == "fig" else r"(?:tab(?:le)?\.?)"
-    import re
-
     for caption in stored.get("captions") or []:
-        if re.match(rf"\s*{word}\s*{number}\b", str(caption.get("text") or ""), re.I):
-            return caption
+        if caption_kind(str(caption.get("text") or "")) == (KINDS[kind], number):
+            return dict(caption)
     return None
+
+
+KINDS = {"fig": "figure", "tab": "table"}  # a citation's locator word -> papers.visuals' kind
+
+
+def visual(ws: Workspace, paper: PaperMeta, kind: str, number: int) -> dict[str, Any] | None:
+    """Figure or table `number` of a paper as papers/visuals.py extracted it (done now if no read did): the
+    figure's cropped image URL, or the table's grid as rows of (text, colspan) cells; None if not found."""
+    from agent_scientist.papers import visuals
+
+    folder = paper_dir(ws, str(paper["id"]))
+    if not (folder / "paper.pdf").is_file():
+        return None
+    found = visuals.ensure(folder)
+    item = next((i for i in found.get(f"{KINDS[kind]}s") or [] if i.get("number") == number), None)
+    if item is None:
+        return None
+    shown: dict[str, Any] = {"kind": KINDS[kind], "number": number, "caption": str(item.get("caption") or ""),
+                             "page": int(item.get("page") or 0), "pages": [int(n) for n in item.get("pages") or []]}
+    if kind == "fig":
+        shown["label"] = f"Figure {number}"
+        image = folder / str(item.get("image") or "")
+        if item.get("image") and image.is_file():
+            shown["image"] = url("/ws/file", name=ws.name, path=image.relative_to(ws.root).as_posix())
+        shown["caption_page"] = int(item.get("caption_page") or shown["page"])
+    else:
+        shown["label"] = f"Table {number}"
+        shown["rows"] = grid_cells(item.get("rows") or [])
+        shown["header_rows"] = int(item.get("header_rows") or 1)
+    return shown
+
+
+def grid_cells(rows: Sequence[Sequence[str | None]]) -> list[list[tuple[str, int]]]:
+    """A table's rows as (text, colspan): a cell followed by cells it covers (None) spans them."""
+    out = []
+    for row in rows:
+        cells: list[tuple[str, int]] = []
+        for cell in row:
+            if cell is None and cells:
+                cells[-1] = (cells[-1][0], cells[-1][1] + 1)
+            else:
+                cells.append((cell or "", 1))
+        out.append(cells)
+    return out
 
 
 def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | None,
                   located: tuple[str, int] | None = None) -> dict[str, Any]:
-    """The cited page: image URL, the quote's boxes on it, the text with the quote marked, neighbours."""
+    """The cited page: image URL, the quote's boxes on it, the text with the quote marked, neighbours; for a
+    figure or table citation also the figure's crop or the table's grid."""
     stored = page_texts(ws, paper)
     texts = list(stored.get("pages") or [])
     caption = locate(stored, *located) if located else None
-    if caption and not page:
-        page = int(caption.get("page") or 0)
+    shown = visual(ws, paper, *located) if located else None
+    if not page:
+        page = int((caption or {}).get("page") or (shown or {}).get("caption_page") or (shown or {}).get("page") or 0)
     count = workspace_page_count(ws)(paper) or len(texts)
     steps = ws.steps()
     answer = ws.final_answer()
@@ -199,7 +262,7 @@ def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | Non
     if claim is None:  # any claim whose evidence is on this page
         claim = next((c for c in claims if c.get("quote") and c.get("pages") and
                       int(c["pages"][0]) <= page <= int(c["pages"][-1])), None)
-    quote = str((claim or {}).get("quote") or (caption or {}).get("text") or "")
+    quote = str((claim or {}).get("quote") or (caption or {}).get("text") or (shown or {}).get("caption") or "")
     text = texts[page - 1] if 1 <= page <= len(texts) else ""
     folder = paper_dir(ws, str(paper["id"]))
     highlight = pages.find_quote(folder, page, quote) if quote else None
@@ -208,7 +271,7 @@ def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | Non
     marked = pages.mark_text(text, quote) if quote else None
     return {
         "name": ws.name, "paper": paper, "page": page, "count": count, "claim": claim, "quote": quote,
-        "caption": caption, "text": text, "marked": marked, "highlight": highlight,
+        "caption": caption, "visual": shown, "located": located, "text": text, "marked": marked, "highlight": highlight,
         "image": url("/ws/page.png", name=ws.name, paper=paper["id"], page=page)
         if (folder / "paper.pdf").is_file() and 1 <= page <= count else "",
         "prev": url("/ws/page", name=ws.name, paper=paper["id"], page=page - 1) if page > 1 else "",
@@ -220,8 +283,13 @@ def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | Non
 def paper_page(ws: Workspace, paper: PaperMeta) -> dict[str, Any]:
     stored = page_texts(ws, paper)
     count = workspace_page_count(ws)(paper)
+    captions = []
+    for caption in stored.get("captions") or []:  # a figure's or table's caption opens it (its crop, its grid)
+        kind = caption_kind(str(caption.get("text") or ""))
+        where = {"fig" if kind[0] == "figure" else "tab": kind[1]} if kind else {"page": caption.get("page")}
+        captions.append({**caption, "href": url("/ws/page", name=ws.name, paper=paper["id"], **where)})
     return {"name": ws.name, "paper": paper, "count": count, "outline": stored.get("outline") or [],
-            "captions": stored.get("captions") or [],
+            "captions": captions,
             "pages": [(n, url("/ws/page", name=ws.name, paper=paper["id"], page=n)) for n in range(1, count + 1)],
             "back": url("/ws", name=ws.name)}
 

@@ -9,7 +9,7 @@ from conftest import cli_env, run_cli
 
 from support.arxiv_server import ArxivServer, entry
 from support.openai_server import ChatServer
-from support.pdfs import make_plain
+from support.pdfs import make_plain, make_visual_paper
 from support.review_ws import verdicts
 from support.scripted import code
 
@@ -47,3 +47,22 @@ def cited_workspace(home: Path, name: str = "w") -> None:
     finally:
         arxiv.stop()
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def visual_workspace(home: Path, name: str = "v") -> str:
+    """A workspace whose answer cites a figure and tables of a real PDF (support/pdfs.make_visual_paper); the
+    paper's id. Its tables and figures are not extracted yet: the page that opens one extracts them."""
+    from agent_scientist.config import load_settings
+    from agent_scientist.papers.tool import ingest_pdfs
+    from agent_scientist.workspace import Workspace
+
+    ws = Workspace.create(home, name, "Which method is most accurate?")
+    path = home.parent / f"{name}-visual.pdf"
+    path.write_bytes(make_visual_paper())
+    (added,) = ingest_pdfs(ws, load_settings({"home": str(home)}), [path])
+    pid = added["id"]
+    ws.append_step({"type": "action", "step": 1, "tokens_in": 10, "tokens_out": 5,
+                    "final_answer": f"Sparse is the most accurate at 12.05 [{pid} tab.1]. The loss of the efficient "
+                                    f"widget flattens [{pid} fig.1]. Top-5 accuracy stays near 90 [{pid} tab.3]."})
+    ws.update(status="completed")
+    return pid

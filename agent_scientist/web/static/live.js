@@ -8,6 +8,15 @@
   var offset = ws.getAttribute("data-offset");
   var n = ws.getAttribute("data-n");
   var source = null;
+  var calls = document.getElementById("inflight");
+  function tick() {  // each call's seconds in flight, counted here between the server's rewrites
+    var shown = calls.querySelectorAll(".elapsed[data-since]");
+    for (var i = 0; i < shown.length; i++) {
+      var since = parseFloat(shown[i].getAttribute("data-since"));
+      shown[i].textContent = Math.max(0, Math.round(Date.now() / 1000 - since)) + " s";
+    }
+  }
+  setInterval(tick, 1000);
   function open() {
     source = new EventSource(ws.getAttribute("data-events") + "&offset=" + offset + "&n=" + n);
     source.addEventListener("step", function (e) {
@@ -31,6 +40,10 @@
         note.textContent = " The run ended: reload for its report.";
         status.parentNode.insertBefore(note, status.nextSibling);
       }
+    });
+    source.addEventListener("inflight", function (e) {
+      calls.innerHTML = JSON.parse(e.data).html;  // rendered and escaped by the server's template
+      tick();
     });
     source.onerror = function () {  // the server went away or the stream ended: reconnect from our offset
       source.close();
