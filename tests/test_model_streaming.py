@@ -116,7 +116,13 @@ def test_preflight_waits_for_a_busy_server(home, cli):
 
         threading.Thread(target=busy, daemon=True).start()
         _wait_for(lambda: server.held == 1)
-        threading.Timer(5, hold.set).start()
+
+        def release() -> None:  # the busy request ends once the preflight has found the server busy
+            _wait_for(lambda: server.models_delayed >= 1, 120)
+            time.sleep(1)
+            hold.set()
+
+        threading.Thread(target=release, daemon=True).start()
         result = cli(*_research(home, server), env=cli_env(home))
     assert result.returncode == 0, result.stderr
     assert "server busy:" in result.stderr and "waiting up to 30 s" in result.stderr

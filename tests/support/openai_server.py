@@ -56,6 +56,7 @@ class ChatServer:
         self.requests: list[dict[str, Any]] = []
         self.rejected: list[str] = []
         self.held = 0  # requests that reached a hold point
+        self.models_delayed = 0  # GET /models answered late because a chat request was in flight
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -121,6 +122,7 @@ class ChatServer:
             def do_GET(self) -> None:  # noqa: N802 - the model list every OpenAI-compatible server answers
                 if self.path.rstrip("/").endswith("/models"):
                     if server.models_delay_s and server.in_flight:
+                        server.models_delayed += 1
                         time.sleep(server.models_delay_s)
                     self._send(200, {"object": "list", "data": [{"id": "test", "object": "model"}]})
                 else:
