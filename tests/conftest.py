@@ -43,6 +43,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     warm.WARM.stop()
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many CLI calls ran warm, and why the others ran cold (a whole session gone cold shows here)."""
+    calls = warm.WARM.calls
+    if calls:
+        cold = ", ".join(f"{n} because {why}" for why, n in calls.most_common() if why != "warm")
+        terminalreporter.write_line(f"CLI calls: {calls['warm']} warm" + (f", cold: {cold}" if cold else ""))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """needs_sandbox(False, what) skips, or fails under AGENT_SCIENTIST_REQUIRE_SANDBOX=1 (CI)."""
     for mark in item.iter_markers("needs_sandbox"):

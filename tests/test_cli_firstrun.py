@@ -9,7 +9,6 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from conftest import cli_env
 from support import warm
 from support.openai_server import ChatServer
@@ -344,7 +343,6 @@ def test_pdf_title_trust_order_metadata_outline_then_largest_text():
 
 
 # -- 4. one convention for the workspace, CLI phrasing, unknown ids --------------------------
-@pytest.mark.xfail(strict=False, reason="KNOWN FLAKE (stop 19): passes alone and with its file, failed once in the full suite; order-dependent, see the closing note")
 def test_papers_and_memory_take_name_and_keep_the_old_form_with_a_note(home, cli, tmp_path):
     from support.pdfs import make_plain
 

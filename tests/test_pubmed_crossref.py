@@ -118,13 +118,13 @@ def test_error_answers_say_what_failed(home, servers) -> None:
     settings = load_settings({"home": str(home), "pubmed_api_url": eutils.base, "crossref_api_url": cref.base,
                               "http_timeout": 5})
     q = Query("zinc", 5)
-    eutils.script.extend(["429", "text"])  # retried past a 429 (Retry-After: 0) and a plain-text 500
+    eutils.fail("429", "text")  # retried past a 429 (Retry-After: 0) and a plain-text 500
     works, total = pubmed.SOURCE.search(settings, q)
     assert total == 3 and len(works) == 3
-    cref.script.extend(["text"] * 4)
+    cref.fail(*["text"] * 4)
     with pytest.raises(fetch.FetchError, match="HTTP 503"):
         crossref.SOURCE.search(settings, q)
-    eutils.script.append("maintenance")
+    eutils.fail("maintenance")
     with pytest.raises(fetch.FetchError, match="not XML.*down for maintenance"):
         pubmed.SOURCE.search(settings, q)
     with pytest.raises(fetch.FetchError, match="declaring entities"):
@@ -134,7 +134,7 @@ def test_error_answers_say_what_failed(home, servers) -> None:
 def test_sources_asked_at_once_a_hanging_one_cut_at_the_deadline(home, servers) -> None:
     eutils, cref = servers
     cref.hang_s = 20
-    cref.script.append("hang")
+    cref.fail("hang")
     settings = load_settings({"home": str(home), "pubmed_api_url": eutils.base, "crossref_api_url": cref.base,
                               "http_timeout": 15, "search_timeout": 2, "paper_sources": "pubmed,crossref"})
     ws = Workspace.create(Path(home), "par", "q")

@@ -10,7 +10,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 from conftest import cli_env
 from support import warm
 from support.openai_server import ChatServer
@@ -56,7 +55,6 @@ def test_warm_and_cold_agree_on_exit_codes_and_output(home: Path, monkeypatch) -
     assert [r.returncode for r in runs["0"]] == [2, 0, 2, 2]
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN FLAKE (stop 19): passes alone and with its file, failed once in the full suite; order-dependent, see the closing note")
 def test_signals_reach_the_warm_child_and_its_status_is_real(home: Path) -> None:
     hold = threading.Event()
     with ChatServer([code("print('one')"), hold]) as server:
@@ -72,7 +70,6 @@ def test_signals_reach_the_warm_child_and_its_status_is_real(home: Path) -> None
         hold.set()
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN FLAKE (stop 19): passes alone and with its file, failed once in the full suite; order-dependent, see the closing note")
 def test_an_environment_the_imports_read_runs_cold(home: Path) -> None:
     env = cli_env(home, COLUMNS="61")  # read by rich at import: a warm child would keep the warm process's value
     assert warm.WARM.start(warm._base_env()) and not warm.WARM.fits(env)
@@ -80,3 +77,37 @@ def test_an_environment_the_imports_read_runs_cold(home: Path) -> None:
     proc = warm.Popen([*CLI, "--version"], env=env, stdout=subprocess.PIPE, text=True)
     assert proc._reply is None and proc.communicate(timeout=120)[0].startswith("agent-scientist ")
 
+
+
+def test_the_programs_own_settings_in_the_sessions_environment_keep_calls_warm(home: Path, monkeypatch) -> None:
+    """Code run in the test process writes litellm's settings into os.environ, as the warm imports did."""
+    from agent_scientist.agent.models import import_litellm
+
+    assert warm.WARM.start(warm._base_env())
+    for name in ("LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_TELEMETRY"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    import_litellm()  # as a test of the model code does in-process
+    assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    assert warm.WARM.fits(cli_env(home))
+    proc = warm.Popen([*CLI, "--version"], env=cli_env(home), stdout=subprocess.PIPE, text=True)
+    assert proc._reply is not None and proc.communicate(timeout=120)[0].startswith("agent-scientist ")
+    assert not warm.WARM.fits(cli_env(home, LITELLM_TELEMETRY="True"))  # not the default the imports set
+
+
+def test_the_warm_process_starts_from_the_sessions_environment(home: Path, monkeypatch, tmp_path: Path) -> None:
+    before = warm._base_env()["HOME"]
+    monkeypatch.setenv("HOME", str(tmp_path))  # read at import: were it the warm one's, every other call ran cold
+    assert warm._base_env()["HOME"] == before != str(tmp_path)
+
+
+def test_a_lost_warm_process_sends_later_calls_cold(home: Path, monkeypatch) -> None:
+    import socket
+
+    lost = warm._Warm()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.close()  # the warm process is gone
+    lost.control, lost.env, lost.reads = ours, warm._base_env(), set(warm.WARM.reads)
+    monkeypatch.setattr(warm, "WARM", lost)
+    result = warm.Popen([*CLI, "--version"], env=cli_env(home), stdout=subprocess.PIPE, text=True)
+    assert result._reply is None and result.communicate(timeout=120)[0].startswith("agent-scientist ")  # cold
+    assert lost.control is None and "did not answer" in lost.failed

@@ -5,7 +5,8 @@
 - /works/{DOI}: a "work" message, or 404 with Crossref's plain-text body "Resource not found.".
 Works carry title, author, container-title, published.date-parts, abstract (JATS), is-referenced-by-count,
 type, reference (with DOIs where deposited), update-to (a notice naming the DOI it retracts or corrects)
-and updated-by (notices about this work). Failures scripted one per request: "429" (Retry-After: 0),
+and updated-by (notices about this work). Failures scripted one per request (`fail`,
+support.loopback.Scripted): "429" (Retry-After: 0),
 "500", "text" (a 503 with a plain-text body), "hang" (no answer for `hang_s`). `delay` seconds before
 every answer; every request is recorded in `requests`.
 """
@@ -14,13 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
 
-from support.loopback import Loopback, send
+from support.loopback import QuietHandler, Scripted
 
 
 @dataclass
@@ -59,43 +58,27 @@ def work_json(w: CrossrefWork) -> dict:
     return out
 
 
-class CrossrefServer(Loopback):
+class CrossrefServer(Scripted):
+    failures = {
+        "429": (429, "Too many requests", "text/plain", {"Retry-After": "0"}),
+        "500": (500, "Internal Server Error", "text/plain", {}),
+        "text": (503, "Crossref API is temporarily unavailable", "text/plain", {}),
+    }
+
     def __init__(self, works: list[CrossrefWork], delay: float = 0.0, hang_s: float = 30.0):
-        super().__init__(_handler(self))
+        super().__init__(_handler(self), delay, hang_s)
         self.works = works
-        self.delay = delay
-        self.hang_s = hang_s
-        self.script: deque[str] = deque()
 
 
 def _handler(server: CrossrefServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: str, ctype: str = "application/json", extra: dict | None = None) -> None:
-            send(self, status, body, ctype, extra)
-
+    class Handler(QuietHandler):
         def _ok(self, kind: str, message: dict) -> None:
             self._send(200, json.dumps({"status": "ok", "message-type": kind, "message-version": "1.0.0",
                                         "message": message}))
 
         def do_GET(self) -> None:  # noqa: N802
-            server.requests.append(self.path)
-            if server.delay:
-                time.sleep(server.delay)
-            step = server.script.popleft() if server.script else ""
-            if step == "hang":
-                time.sleep(server.hang_s)
+            if self._scripted(server):
                 return
-            if step == "429":
-                return self._send(429, "Too many requests", "text/plain", {"Retry-After": "0"})
-            if step == "500":
-                return self._send(500, "Internal Server Error", "text/plain")
-            if step == "text":
-                return self._send(503, "Crossref API is temporarily unavailable", "text/plain")
             url = urlparse(self.path)
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
             if url.path.startswith("/works/"):

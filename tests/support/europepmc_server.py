@@ -6,20 +6,20 @@
   words, `PMCID:PMCn`, `DOI:"10.x/y"`, and `(...) AND FIRST_PDATE:[A TO B]`.
 - /{PMCID}/fullTextXML: a JATS article (front, body sections with paragraphs, figures and tables, back with a
   ref-list); 404 with a plain-text body when the paper has no open-access full text.
-Failures are scripted one per request: "429" (plain-text body, Retry-After: 0), "500". Requests are recorded.
+Failures are scripted one per request (`fail`, support.loopback.Scripted): "429" (plain-text body, Retry-After: 0),
+"500", "hang". Requests are recorded.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
 
-from support.loopback import Loopback, QuietHandler
+from support.loopback import QuietHandler, Scripted
 
 SECTIONS = ("Introduction", "Methods", "Results", "Discussion")
 
@@ -78,18 +78,18 @@ def jats(paper: PmcPaper) -> bytes:
     return xml.encode()
 
 
-class EuropePmcServer(Loopback):
+class EuropePmcServer(Scripted):
+    failures = {
+        "429": (429, b"Too many requests, slow down", "text/plain", {"Retry-After": "0"}),
+        "500": (500, b"Internal error", "text/plain", {}),
+    }
+
     def __init__(self, papers: list[PmcPaper]):
-        self.papers = papers
-        self.requests: list[str] = []
-        self.script: deque[str] = deque()
         super().__init__(_handler(self))
+        self.papers = papers
 
     def env(self) -> dict[str, str]:
         return {"AGENT_SCIENTIST_EUROPEPMC_API_URL": self.base}
-
-    def fail(self, *actions: str) -> None:
-        self.script.extend(actions)
 
     def record(self, p: PmcPaper) -> dict:
         return {"id": p.pmid or p.pmcid, "source": "MED" if p.pmid else "PMC", "pmid": p.pmid or None,
@@ -128,13 +128,9 @@ class EuropePmcServer(Loopback):
 def _handler(server: EuropePmcServer) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            server.requests.append(self.path)
+            if self._scripted(server):
+                return
             url = urlparse(self.path)
-            if server.script:
-                action = server.script.popleft()
-                if action == "429":
-                    return self._send(429, b"Too many requests, slow down", "text/plain", {"Retry-After": "0"})
-                return self._send(500, b"Internal error", "text/plain")
             full = re.fullmatch(r"/(PMC\d+)/fullTextXML", url.path)
             if full:
                 paper = next((p for p in server.papers if p.pmcid == full.group(1) and p.full_text), None)

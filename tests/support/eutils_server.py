@@ -7,22 +7,21 @@
   Article, AuthorList, Abstract, PublicationTypeList, MeshHeadingList, CommentsCorrectionsList; PubmedData
   with ArticleIdList).
 - /esummary.fcgi: <eSummaryResult> DocSums (title, source, pubdate) for the same ids.
-Failures scripted one per request: "429" (Retry-After: 0), "500", "text" (a 500 with a plain-text body, as
-NCBI's front end sends), "maintenance" (a 200 with a plain-text body), "hang" (no answer for `hang_s`). `delay` seconds are slept before every answer.
-Every request's path and query are recorded in `requests`.
+Failures scripted one per request (`fail`, support.loopback.Scripted): "429" (Retry-After: 0), "500", "text"
+(a 500 with a plain-text body, as NCBI's front end sends), "maintenance" (a 200 with a plain-text body), "hang"
+(no answer for `hang_s`). `delay` seconds are slept before every answer. Every request's path and query are
+recorded in `requests`.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
 
-from support.loopback import Loopback, send
+from support.loopback import QuietHandler, Scripted
 
 
 @dataclass
@@ -73,13 +72,18 @@ DOCTYPE = ('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//D
            '2024//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_240101.dtd">\n')
 
 
-class EutilsServer(Loopback):
+class EutilsServer(Scripted):
+    failures = {
+        "429": (429, '{"error":"API rate limit exceeded","count":"11"}', "application/json", {"Retry-After": "0"}),
+        "500": (500, "<html><body>Internal Server Error</body></html>", "text/html", {}),
+        "text": (500, "Service unavailable: backend down, try again later", "text/plain", {}),
+        # a 200 whose body is no XML, as during NCBI maintenance
+        "maintenance": (200, "E-utilities are down for maintenance.", "text/plain", {}),
+    }
+
     def __init__(self, articles: list[Article], delay: float = 0.0, hang_s: float = 30.0):
-        super().__init__(_handler(self))
+        super().__init__(_handler(self), delay, hang_s)
         self.articles = articles
-        self.delay = delay
-        self.hang_s = hang_s
-        self.script: deque[str] = deque()
 
     @property
     def base(self) -> str:
@@ -104,32 +108,12 @@ class EutilsServer(Loopback):
 
 
 def _handler(server: EutilsServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: str, ctype: str = "text/xml; charset=UTF-8", extra: dict | None = None) -> None:
-            send(self, status, body, ctype, extra)
+    class Handler(QuietHandler):
+        content_type = "text/xml; charset=UTF-8"
 
         def do_GET(self) -> None:  # noqa: N802
-            server.requests.append(self.path)
-            if server.delay:
-                time.sleep(server.delay)
-            step = server.script.popleft() if server.script else ""
-            if step == "hang":
-                time.sleep(server.hang_s)
+            if self._scripted(server):
                 return
-            if step == "429":
-                return self._send(429, '{"error":"API rate limit exceeded","count":"11"}', "application/json",
-                                  {"Retry-After": "0"})
-            if step == "500":
-                return self._send(500, "<html><body>Internal Server Error</body></html>", "text/html")
-            if step == "text":
-                return self._send(500, "Service unavailable: backend down, try again later", "text/plain")
-            if step == "maintenance":  # a 200 whose body is no XML, as during NCBI maintenance
-                return self._send(200, "E-utilities are down for maintenance.", "text/plain")
             url = urlparse(self.path)
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
             tool = url.path.rsplit("/", 1)[-1]

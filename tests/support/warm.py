@@ -9,9 +9,12 @@ descriptors), joins the caller's process group as a `subprocess.Popen` child wou
 
 `Popen` and `run` below are drop-in replacements of `subprocess`'s for `[sys.executable, "-m",
 "agent_scientist", ...]`. A call falls back to a fresh interpreter (the real `subprocess` path) when its
-environment differs from the warm one in a variable that the pre-imports or the interpreter's start-up read,
-when it asks for something a fork cannot give (preexec_fn, pass_fds, a new session, another executable),
-or when the warm process is unusable; AGENT_SCIENTIST_TEST_COLD=1 makes every call cold.
+environment differs from the warm one in a variable that the pre-imports or the interpreter's start-up read
+(names the imports write themselves, such as litellm's settings, may differ: the test process gains them when
+it runs the same code), when it asks for something a fork cannot give (preexec_fn, pass_fds, a new session,
+another executable), or when the warm process is unusable or lost; AGENT_SCIENTIST_TEST_COLD=1 makes every
+call cold. The warm process starts from the session's environment as it was before any test ran, whichever
+test starts it; the session's summary counts the warm calls and why the others ran cold.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import Counter
 from typing import Any
 
 # Pre-imported in the warm process: each is fork-safe (starts no thread) and reads no varying setting at import.
@@ -37,20 +41,43 @@ MODULE = [sys.executable, "-m", "agent_scientist"]
 
 # ---------------------------------------------------------------- the warm process (run as a script)
 
-def _record_env_reads() -> tuple[set[str], list[str], Any]:
-    """Record the names read from os.environ (and unknown iterations of it) until the returned undo is called."""
+def _record_env() -> tuple[dict[str, Any], list[str], Any]:
+    """Record how the imports use os.environ until the returned undo is called.
+
+    Each name is classed by its first use: read (an input: a call must bring the same value), written or
+    deleted (the imports decide it, whatever a call brings), or setdefault (a call may bring the default or
+    the value the warm process had). Iterations are recorded by prefix (ITERATORS) or as unknown.
+    """
     import traceback
 
-    reads: set[str] = set()
+    first: dict[str, str] = {}  # name -> "read" | "set" | "default"
+    record: dict[str, Any] = {"reads": set(), "sets": {}, "defaults": {}}
     unknown: list[str] = []
     cls = type(os.environ)
-    getitem, iterate = cls.__getitem__, cls.__iter__
+    getitem, setitem, delitem, iterate, setdefault = (cls.__getitem__, cls.__setitem__, cls.__delitem__,
+                                                      cls.__iter__, cls.setdefault)
 
     def recording_getitem(self: Any, key: str) -> Any:
         caller = sys._getframe(1).f_code
         if not (caller.co_name == "__iter__" and "_collections_abc" in caller.co_filename):  # items(): counted below
-            reads.add(key)
+            if first.setdefault(key, "read") == "read":
+                record["reads"].add(key)
         return getitem(self, key)
+
+    def recording_setitem(self: Any, key: str, value: str) -> None:
+        if first.setdefault(key, "set") == "set":
+            record["sets"][key] = value
+        setitem(self, key, value)
+
+    def recording_delitem(self: Any, key: str) -> None:
+        if first.setdefault(key, "set") == "set":
+            record["sets"][key] = None
+        delitem(self, key)
+
+    def recording_setdefault(self: Any, key: str, value: str) -> Any:
+        if first.setdefault(key, "default") == "default":
+            record["defaults"][key] = value
+        return setdefault(self, key, value)
 
     def recording_iter(self: Any) -> Any:
         caller = next((f.filename for f in reversed(traceback.extract_stack()[:-1])
@@ -59,16 +86,20 @@ def _record_env_reads() -> tuple[set[str], list[str], Any]:
         if prefix is None:
             unknown.append(caller)
         else:
-            reads.update(k for k in os.environ._data if os.fsdecode(k).startswith(prefix))  # type: ignore[attr-defined]
-            reads.add(prefix + "*")
+            names = [os.fsdecode(k) for k in os.environ._data]  # type: ignore[attr-defined]
+            record["reads"].update(k for k in names if k.startswith(prefix) and first.setdefault(k, "read") == "read")
+            record["reads"].add(prefix + "*")
         return iterate(self)
 
-    cls.__getitem__, cls.__iter__ = recording_getitem, recording_iter  # type: ignore[method-assign]
+    cls.__getitem__, cls.__setitem__, cls.__delitem__ = (  # type: ignore[method-assign]
+        recording_getitem, recording_setitem, recording_delitem)
+    cls.__iter__, cls.setdefault = recording_iter, recording_setdefault  # type: ignore[method-assign]
 
     def undo() -> None:
-        cls.__getitem__, cls.__iter__ = getitem, iterate  # type: ignore[method-assign]
+        cls.__getitem__, cls.__setitem__, cls.__delitem__ = getitem, setitem, delitem  # type: ignore[method-assign]
+        cls.__iter__, cls.setdefault = iterate, setdefault  # type: ignore[method-assign]
 
-    return reads, unknown, undo
+    return record, unknown, undo
 
 
 def _threads() -> int:
@@ -79,7 +110,7 @@ def _preload() -> dict[str, Any]:
     import importlib
     import tempfile
 
-    reads, unknown, undo = _record_env_reads()
+    record, unknown, undo = _record_env()
     # Anything the imports print would be printed once here instead of by every call: refuse to be warm then.
     with tempfile.TemporaryFile() as out:
         saved = os.dup(1), os.dup(2)
@@ -110,10 +141,11 @@ def _preload() -> dict[str, Any]:
         problems.append(f"the pre-imports printed: {printed[:500]!r}")
     if unknown:
         problems.append(f"os.environ iterated at import by {sorted(set(unknown))}")
-    return {"reads": sorted(reads), "problems": problems}
+    return {"reads": sorted(record["reads"]), "sets": record["sets"], "defaults": record["defaults"],
+            "problems": problems}
 
 
-def _serve(control: socket.socket) -> None:
+def _serve(control: socket.socket, imports: dict[str, Any]) -> None:
     """Fork a child for each request on `control` until the test session closes it."""
     import selectors
 
@@ -141,7 +173,7 @@ def _serve(control: socket.socket) -> None:
                     for pidfd, (_, other) in children.items():
                         os.close(pidfd)
                         other.close()
-                    _child(request, fds[:3], reply)  # never returns
+                    _child(request, fds[:3], reply, imports)  # never returns
                 for fd in fds[:3]:
                     os.close(fd)
                 pidfd = os.pidfd_open(pid)
@@ -161,8 +193,12 @@ def _serve(control: socket.socket) -> None:
                 reply.close()
 
 
-def _child(request: dict[str, Any], fds: list[int], reply: socket.socket) -> None:
-    """In the forked child: become the requested `python -m agent_scientist ARGS` process."""
+def _child(request: dict[str, Any], fds: list[int], reply: socket.socket, imports: dict[str, Any]) -> None:
+    """In the forked child: become the requested `python -m agent_scientist ARGS` process.
+
+    `imports` holds what the pre-imports wrote into os.environ; the call's environment gets the same, as
+    in a fresh interpreter that ran those imports.
+    """
     import runpy
     import signal
     import types
@@ -182,6 +218,13 @@ def _child(request: dict[str, Any], fds: list[int], reply: socket.socket) -> Non
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        for name, value in imports["sets"].items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        for name, value in imports["defaults"].items():
+            os.environ.setdefault(name, value)
         sys.path[0] = os.getcwd()  # what -m puts first
         sys.argv = ["-m", *request["args"]]
         sys.modules["__main__"] = types.ModuleType("__main__")
@@ -232,7 +275,7 @@ def _main() -> None:
     control.send(json.dumps(report).encode())
     if report["problems"]:
         return
-    _serve(control)
+    _serve(control, report)
 
 
 # ---------------------------------------------------------------- the test session's side
@@ -246,7 +289,10 @@ class _Warm:
         self.proc: subprocess.Popen | None = None
         self.env: dict[str, str] = {}
         self.reads: set[str] = set()
+        self.sets: dict[str, str | None] = {}  # names the imports wrote: a call's value does not matter
+        self.defaults: dict[str, str] = {}  # names the imports setdefault: a call may bring that value
         self.failed = ""
+        self.calls: Counter[str] = Counter()  # "warm", or why a call ran cold: the session's summary shows it
 
     def start(self, env: dict[str, str]) -> bool:
         with self.lock:
@@ -273,31 +319,65 @@ class _Warm:
                 self.proc.wait(30)
                 return False
             self.control, self.env, self.reads = ours, dict(env), set(report["reads"])
+            self.sets, self.defaults = report["sets"], report["defaults"]
             return True
 
     def fits(self, env: dict[str, str]) -> bool:
-        """True when `env` differs from the warm process's only in names its imports did not read."""
-        for name in set(env) | set(self.env):
-            if env.get(name) != self.env.get(name):
-                if name in self.reads or name.startswith(STARTUP) or any(
-                        r.endswith("*") and name.startswith(r[:-1]) for r in self.reads):
-                    return False
-        return True
+        """True when the imports would see the same in `env` as they saw in the warm process's environment."""
+        return self.misfit(env) is None
 
-    def spawn(self, args: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> tuple[int, socket.socket]:
+    def misfit(self, env: dict[str, str]) -> str | None:
+        """The first name whose value in `env` would make the imports behave otherwise, or None.
+
+        Names they did not read may differ, and so may names they wrote themselves before reading them (the
+        test session takes those over once it runs the same code in-process, e.g. litellm's settings).
+        """
+        for name in sorted(set(env) | set(self.env)):
+            if env.get(name) == self.env.get(name) or (name in self.sets and not name.startswith(STARTUP)):
+                continue
+            if name in self.defaults and not name.startswith(STARTUP):
+                if env.get(name, self.defaults[name]) != self.env.get(name, self.defaults[name]):
+                    return name
+                continue
+            if name in self.reads or name.startswith(STARTUP) or any(
+                    r.endswith("*") and name.startswith(r[:-1]) for r in self.reads):
+                return name
+        return None
+
+    def lost(self, reason: str) -> None:
+        """The warm process stopped answering: say so once, and run every later call cold."""
+        with self.lock:
+            if self.control is None:
+                return
+            self.failed = reason
+            self.control.close()
+            self.control = None
+        print(f"warm CLI runner lost, every later call runs cold: {reason}", file=sys.stderr)
+
+    def spawn(self, args: list[str], env: dict[str, str], cwd: str,
+              fds: list[int]) -> tuple[int, socket.socket] | None:
+        """Fork the call from the warm process: its pid and the socket its status comes on; None if lost."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         umask = _umask()
         request = {"args": args, "env": env, "cwd": cwd, "umask": umask, "pgid": os.getpgrp()}
-        assert self.control is not None
-        with self.lock:
-            socket.send_fds(self.control, [json.dumps(request).encode()], [*fds, theirs.fileno()])
-        theirs.close()
-        ours.settimeout(120)
-        answer = json.loads(ours.recv(1 << 16) or b'{"error": "the warm process exited"}')
-        ours.settimeout(None)
+        try:
+            with self.lock:
+                if self.control is None:
+                    raise OSError(self.failed)
+                socket.send_fds(self.control, [json.dumps(request).encode()], [*fds, theirs.fileno()])
+            theirs.close()
+            ours.settimeout(120)
+            answer = json.loads(ours.recv(1 << 16) or b'{"error": "the warm process exited"}')
+            ours.settimeout(None)
+        except OSError as exc:
+            answer = {"error": f"the warm process did not answer: {exc!r}"}
+        finally:
+            theirs.close()
         if "error" in answer:
             ours.close()
-            raise RuntimeError(answer["error"])
+            status = self.proc.poll() if self.proc is not None else None
+            self.lost(answer["error"] + ("" if status is None else f" (it exited with {status})"))
+            return None
         return answer["pid"], ours
 
     def stop(self) -> None:
@@ -323,11 +403,16 @@ def _umask() -> int:
         return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
 
 
+# The test session's environment before any test ran: the warm process starts from it whichever test
+# starts it first, so a test's monkeypatched HOME or TMPDIR cannot make every later call cold.
+_SESSION_ENV = dict(os.environ)
+
+
 def _base_env() -> dict[str, str]:
-    """The environment most CLI calls run with (conftest's cli_env without a home)."""
+    """The environment most CLI calls run with (conftest's cli_env without a home), as the session began."""
     from conftest import OFFLINE
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_SCIENTIST_")}
+    env = {k: v for k, v in _SESSION_ENV.items() if not k.startswith("AGENT_SCIENTIST_")}
     env.update(OFFLINE)
     env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "120"})
     return env
@@ -347,19 +432,29 @@ class Popen(subprocess.Popen):
         plain = (isinstance(args, list) and args[:3] == MODULE and not shell and executable is None
                  and preexec_fn is None and not pass_fds and close_fds and umask < 0 and not start_new_session
                  and process_group == -1 and uid is None and gid is None and gids is None)
-        cold = os.environ.get("AGENT_SCIENTIST_TEST_COLD") == "1"
-        if not plain or cold or not WARM.start(_base_env()) or not WARM.fits(call_env):
+        spawned, why = None, ""
+        if not plain:
+            why = "a fork cannot give what the call asks for"
+        elif os.environ.get("AGENT_SCIENTIST_TEST_COLD") == "1":
+            why = "AGENT_SCIENTIST_TEST_COLD=1"
+        elif not WARM.start(_base_env()):
+            why = "the warm process is unusable"
+        elif (name := WARM.misfit(call_env)) is not None:
+            why = f"the call's {name} differs"
+        else:
+            fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
+                   errwrite if errwrite != -1 else 2]
+            spawned = WARM.spawn([str(a) for a in args[3:]], {str(k): str(v) for k, v in call_env.items()},
+                                 os.path.abspath(cwd if cwd is not None else os.getcwd()), fds)
+            why = "the warm process was lost"
+        WARM.calls["warm" if spawned else why] += 1
+        if spawned is None:
             return super()._execute_child(  # type: ignore[misc]
                 args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo, creationflags, shell,
                 p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite, restore_signals, gid, gids, uid, umask,
                 start_new_session, process_group)
-        fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
-               errwrite if errwrite != -1 else 2]
-        try:
-            self.pid, self._reply = WARM.spawn([str(a) for a in args[3:]], {str(k): str(v) for k, v in call_env.items()},
-                                               os.path.abspath(cwd if cwd is not None else os.getcwd()), fds)
-        finally:
-            self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)  # type: ignore[attr-defined]
+        self.pid, self._reply = spawned
+        self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)  # type: ignore[attr-defined]
         self._child_created = True
 
     def _status(self, timeout: float | None) -> int | None:
