@@ -290,6 +290,16 @@ def note_to_store(note: Note | dict[str, Any], now: str) -> dict[str, Any]:
 
 # -- reading what steps.jsonl recorded (light: the report, review, evals and the live view all read it) --------
 
+def observation_text(text: str | None) -> str:
+    """The part of a smolagents observation worth showing: the printed logs and a real last value."""
+    if not text:
+        return ""
+    logs, _, last = str(text).partition("Last output from code snippet:")
+    logs = logs.replace("Execution logs:", "", 1).strip()
+    last = last.strip()
+    return "\n".join(part for part in (logs, "" if last == "None" else last) if part)
+
+
 def short(text: str | None, limit: int = 160) -> str:
     """One line of at most `limit` characters."""
     if not text:

@@ -13,8 +13,7 @@ from agent_scientist.config import load_settings
 from agent_scientist.contracts import ToolError
 from agent_scientist.memory import open_memory
 from agent_scientist.papers import visuals
-from agent_scientist.papers.layout import paper_dir
-from agent_scientist.papers.store import page_count
+from agent_scientist.papers.layout import page_count, paper_dir
 from agent_scientist.papers.tool import find_paper, ingest_pdfs, read, search
 from agent_scientist.workspace import Workspace
 

@@ -10,18 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agent_scientist.records import failure_kind, short, stop_label
-
-
-def observation_text(text: str | None) -> str:
-    """The part of a smolagents observation worth showing: the printed logs and a real last value."""
-    if not text:
-        return ""
-    logs, _, last = str(text).partition("Last output from code snippet:")
-    logs = logs.replace("Execution logs:", "", 1).strip()
-    last = last.strip()
-    return "\n".join(part for part in (logs, "" if last == "None" else last) if part)
-
+from agent_scientist.records import failure_kind, observation_text, short, stop_label
 
 FORMAT_HINT_AFTER = 3
 FORMAT_HINT = ("{n} steps in a row without a code block: the model is not writing its code between <code> and "

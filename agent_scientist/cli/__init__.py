@@ -1,46 +1,48 @@
 """The `agent-scientist` command: a typer app assembled from one module per command group.
 
-Only typer, rich and light project modules are imported here; each command imports the
-heavy libraries it needs (smolagents, litellm, chromadb, pymupdf) when it runs.
+Only typer and light project modules are imported here; a command's module is imported when that command
+runs, and each command imports the heavy libraries it needs (smolagents, litellm, chromadb, pymupdf) then.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-app = typer.Typer(
-    name="agent-scientist",
-    help="A command-line research scientist: searches arXiv, Semantic Scholar and OpenAlex, reads papers, runs experiments, reports with citations.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # click's plain help, as wide as the terminal: typer's rich help prints `<bool>` after flags such as
-    # --quiet and --help, which take no value (patching typer's internals was the other way).
-    rich_markup_mode=None,
-    context_settings={"max_content_width": 120},
-)
+from agent_scientist.cli.group import LazyGroup
 
-# Modules exposing `register(app)`.
-COMMAND_MODULES = (
-    "agent_scientist.cli.run",
-    "agent_scientist.cli.workspaces",
-    "agent_scientist.cli.papers",
-    "agent_scientist.cli.memory",
-    "agent_scientist.cli.export",
-    "agent_scientist.cli.verify",
-    "agent_scientist.cli.eval",
-    "agent_scientist.cli.mcp",
-    "agent_scientist.cli.trust",
-    "agent_scientist.cli.serve",
-    "agent_scientist.cli.update",
-)
+HELP = ("A command-line research scientist: searches arXiv, Semantic Scholar and OpenAlex, reads papers, runs "
+        "experiments, reports with citations.")
+SETTINGS: dict = {"add_completion": False, "pretty_exceptions_enable": False,
+                  # click's plain help, as wide as the terminal: typer's rich help prints `<bool>` after flags
+                  # such as --quiet and --help, which take no value (patching typer's internals was the other way).
+                  "rich_markup_mode": None}
+
+# Each command and the module whose `register(app)` adds it, in the order of `--help`; a command's module is
+# imported only when that command runs (tests/test_cli_imports.py checks this table against the modules).
+COMMANDS = {
+    "research": "agent_scientist.cli.run", "resume": "agent_scientist.cli.run", "init": "agent_scientist.cli.run",
+    "doctor": "agent_scientist.cli.run",
+    "list": "agent_scientist.cli.workspaces", "show": "agent_scientist.cli.workspaces",
+    "delete": "agent_scientist.cli.workspaces", "repair": "agent_scientist.cli.workspaces",
+    "export": "agent_scientist.cli.export",
+    "verify": "agent_scientist.cli.verify",
+    "eval": "agent_scientist.cli.eval", "eval-compare": "agent_scientist.cli.eval",
+    "mcp": "agent_scientist.cli.mcp",
+    "trust": "agent_scientist.cli.trust",
+    "serve": "agent_scientist.cli.serve",
+    "update": "agent_scientist.cli.update",
+    "papers": "agent_scientist.cli.papers",
+    "memory": "agent_scientist.cli.memory",
+}
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+class _Commands(LazyGroup):
+    modules = COMMANDS
+    settings = SETTINGS
+
+
+app = typer.Typer(name="agent-scientist", help=HELP, no_args_is_help=True, cls=_Commands,
+                  context_settings={"max_content_width": 120}, **SETTINGS)
 
 
 def _version(value: bool) -> None:
@@ -58,9 +60,6 @@ def _main(version: bool = typer.Option(False, "--version", metavar="", callback=
 
     Start: agent-scientist research "Does X improve Y?" --model openai/gpt-4o-mini
     """
-
-
-_register()
 
 
 def main() -> None:

@@ -3,29 +3,68 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
 
 from agent_scientist.config import ConfigError, Settings, load_settings
 from agent_scientist.workspace import Workspace, WorkspaceError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 # Exit codes: 0 done, 1 run failed, 2 usage or configuration error, 130 interrupted.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-console = Console(soft_wrap=True)  # commands in messages stay on one line, copyable
-err_console = Console(stderr=True, soft_wrap=True)
+
+
+class _LazyConsole:
+    """A rich Console made on first use: a command that prints nothing through it never imports rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    @property
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __enter__(self) -> Console:  # rich's Live and Progress enter the console they are given
+        return self.real.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.real.__exit__(*exc)
+
+
+console = cast("Console", _LazyConsole(soft_wrap=True))  # commands in messages stay on one line, copyable
+err_console = cast("Console", _LazyConsole(stderr=True, soft_wrap=True))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]Error:[/] {message}", highlight=False)
+    _say("Error:", "1;31", message)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]Warning:[/] {message}", highlight=False)
+    _say("Warning:", "33", message)
+
+
+def _say(label: str, sgr: str, message: str) -> None:
+    """`label message` on stderr, the label coloured on a terminal (unless NO_COLOR), the message as written:
+    no rich markup, so text in brackets (a citation, a usage line) prints as it is, and rich is not imported."""
+    stream = sys.stderr
+    color = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    stream.write(f"\x1b[{sgr}m{label}\x1b[0m {message}\n" if color else f"{label} {message}\n")
+    stream.flush()
 
 
 def warn_unpriced(settings: Settings, flag: str, budget: float) -> None:

@@ -230,11 +230,9 @@ def _ingest(ws: Workspace, settings: Settings, folder: Path) -> None:
 def _require_executor(settings: Settings) -> None:
     """executor = ray without Ray installed: say how to install it before anything runs."""
     if settings.executor == "ray" and importlib.util.find_spec("ray") is None:
-        from rich.markup import escape
-
         from agent_scientist.experiments.executors import RAY_MISSING
 
-        fail(escape(RAY_MISSING))
+        fail(RAY_MISSING)
 
 
 def _run(ws: Workspace, settings: Settings, instruction: str | None, quiet: bool) -> int:

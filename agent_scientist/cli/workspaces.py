@@ -6,10 +6,9 @@ import shutil
 import textwrap
 
 import typer
-from rich.markup import escape
 
 from agent_scientist.cli.common import cli_settings, console, fail, open_workspace, print_json
-from agent_scientist.records import WorkspaceMeta, stop_label
+from agent_scientist.records import WorkspaceMeta, observation_text, short, stop_label
 from agent_scientist.workspace import Workspace, WorkspaceError, evidence_usage, list_names
 
 STATUS_WIDTH = 30  # the status column; longer words wrap inside it
@@ -71,7 +70,8 @@ def show(
     json_out: bool = typer.Option(False, "--json", metavar="", help="Print JSON."),
 ) -> None:
     """Show a workspace: status, question, counters and the step timeline."""
-    from agent_scientist.agent.progress import observation_text, short
+    from rich.markup import escape
+
 
     settings = cli_settings()
     ws = open_workspace(settings, name, check_steps=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from agent_scientist.papers import ids
 from agent_scientist.papers.citations import Ref, paper_ref_key
-from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.layout import page_count, paper_dir
 from agent_scientist.records import PaperMeta
 from agent_scientist.workspace import Workspace
 
@@ -167,9 +167,7 @@ class CitationIndex:
 
 
 def workspace_page_count(ws: Workspace) -> Callable[[PaperMeta], int]:
-    """Page count of a workspace paper (papers.store.page_count), computed once per paper."""
-    from agent_scientist.papers.store import page_count  # the store pulls in the tools' machinery
-
+    """Page count of a workspace paper (papers.layout.page_count), computed once per paper."""
     cache: dict[str, int] = {}
 
     def count(paper: PaperMeta) -> int:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+from agent_scientist.fsio import read_json
 from agent_scientist.papers import ids
 from agent_scientist.workspace import Workspace
 
@@ -37,3 +40,14 @@ def holds(papers_dir: Path, paper_id: str) -> bool:
     if (papers_dir / name / "meta.json").is_file():
         return True
     return bool(pid and pid.kind == "arxiv" and not pid.version and any(papers_dir.glob(f"{name}v*/meta.json")))
+
+
+def page_count(folder_of: Callable[[str], Path], meta: Mapping[str, Any]) -> int:
+    """Pages of a cached paper: meta "pages", else pages.json (meta written before extraction), else 0."""
+    n = int(meta.get("pages") or 0)
+    if not n:
+        try:
+            n = len(read_json(folder_of(str(meta.get("id"))) / "pages.json").get("pages") or [])
+        except (OSError, ValueError, AttributeError):
+            n = 0
+    return n

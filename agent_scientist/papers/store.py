@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -58,17 +58,6 @@ def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
 
     readable_first = sorted(complete, key=lambda m: not m.get("pages"))  # a PDF added for an abstract-only paper
     return next((m for m in readable_first if any(same(a) for a in ids.aliases(m))), None)
-
-
-def page_count(folder_of: Callable[[str], Path], meta: Mapping[str, Any]) -> int:
-    """Pages of a cached paper: meta "pages", else pages.json (meta written before extraction), else 0."""
-    n = int(meta.get("pages") or 0)
-    if not n:
-        try:
-            n = len(read_json(folder_of(str(meta.get("id"))) / "pages.json").get("pages") or [])
-        except (OSError, ValueError, AttributeError):
-            n = 0
-    return n
 
 
 def load_pages(ws: Workspace, paper_id: str) -> dict:

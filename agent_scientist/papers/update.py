@@ -1,7 +1,8 @@
 """Staying current without the planner: re-run every search the workspace recorded (papers/.search/, each
 answer kept with its params), restricted to papers newer than the last update, and ask the indexes again
 whether a paper of the workspace is now retracted or linked to a new correction notice. No model call. Each update is appended to
-papers/.updates.json, which the report's "What changed since DATE" section renders.
+papers/.updates.json, which the report's "What changed since DATE" section renders (reading it imports
+no HTTP client: the sources are imported by the functions that ask them).
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from typing import Any
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
-from agent_scientist.papers.search import source_names
-from agent_scientist.papers.sources.base import Query
-from agent_scientist.papers.store import annotate
 from agent_scientist.workspace import Workspace, now_iso
 
 UPDATES = ".updates.json"
@@ -89,7 +87,9 @@ def run_update(ws: Workspace, settings: Settings) -> dict:
     """Re-run the recorded searches for papers since the last update and check the workspace's papers for
     retractions and new notices; the update is recorded and returned: {at, since, searches: [{source, query, new, error}], flags}."""
     from agent_scientist.papers.fetch import FetchError
+    from agent_scientist.papers.search import source_names
     from agent_scientist.papers.sources import registry
+    from agent_scientist.papers.sources.base import Query
 
     since = since_date(ws)
     known = _known(ws)
@@ -122,6 +122,7 @@ def _flags(ws: Workspace, settings: Settings, names: list[str]) -> list[dict]:
     expression of concern) not recorded on the paper before; both are recorded on its meta.json too."""
     from agent_scientist.papers.fetch import FetchError
     from agent_scientist.papers.sources import registry
+    from agent_scientist.papers.store import annotate
 
     flags = []
     for meta in ws.papers():

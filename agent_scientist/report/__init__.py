@@ -44,11 +44,11 @@ class ReportResult:
 
 def load_notes(ws: Workspace, settings: Settings) -> tuple[list[Note] | None, str]:
     """All active notes from memory, or (None, why) when memory is unavailable: a report never fails on it."""
-    from agent_scientist.memory import MemoryUnavailable, read_notes
+    from agent_scientist import memory
 
     try:
-        return list(read_notes(ws, settings)), ""
-    except MemoryUnavailable as exc:
+        return list(memory.read_notes(ws, settings)), ""
+    except memory.MemoryUnavailable as exc:  # looked up only on a failure: a workspace without memory loads no store
         return None, " ".join(str(exc).split())[:300] or type(exc).__name__
     except Exception as exc:  # not a known store failure: logged with its traceback, the report still comes out
         log.exception("reading the memory's notes for the report of %s failed", ws.name)

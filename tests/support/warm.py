@@ -123,7 +123,9 @@ def _preload() -> dict[str, Any]:
 
                     import_litellm()  # the way the program imports it (bundled price table, no telemetry)
                 else:
-                    importlib.import_module(name)
+                    module = importlib.import_module(name)
+                    for command_module in dict.fromkeys(getattr(module, "COMMANDS", {}).values()):
+                        importlib.import_module(command_module)  # the CLI imports a command's module when it runs
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
