@@ -1,7 +1,13 @@
 """Cold starts as a user runs them: commands that do no work, memory search, papers read --query, and the
 time from `research` / `resume` start to the first model request; each against a bare start, same run.
 
-Run: python bench/bench_startup.py [--base /path/to/other/venv/bin/python] [--runs 5]
+Run: python bench/bench_startup.py [--base /path/to/other/venv/bin/python | --base-src DIR] [--runs 5] [--quick]
+
+--base-src DIR runs the "before" under this interpreter with DIR (a checkout of main: `git archive main | tar -x
+-C DIR`) first on PYTHONPATH, so no second venv is needed. --quick measures only the commands that do no work.
+Python's bytecode cache is on, as in an installed package (a user's second start reads the .pyc files): the
+children run with PYTHONDONTWRITEBYTECODE unset and their cache under a temporary PYTHONPYCACHEPREFIX, each
+command once untimed first; --no-bytecode-cache measures starts that compile every module of the tree instead.
 
 CPU time is the children's user+system time (resource.getrusage(RUSAGE_CHILDREN)), the steadier figure on a
 shared machine; wall time is also printed. With --base, every command also runs under that interpreter (a
@@ -52,6 +58,20 @@ print(" ".join(f"{(b - a) * 1e3:.0f}" for a, b in ((t0, t1), (t1, t2), (t2, t3),
 """
 
 
+def child_env(env: dict[str, str], bytecode: bool, src: str = "") -> dict[str, str]:
+    """The environment of a measured process: bytecode cached (or not), and the base checkout first on the path."""
+    env = dict(env)
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "agent-scientist-bench-pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    if src:
+        env["PYTHONPATH"] = src
+    return env
+
+
 def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(CPU s, wall s, stdout) of one process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -88,10 +108,11 @@ def build_home(home: Path) -> None:
                    env=env, check=True, capture_output=True)
 
 
-def first_call(python: str, home: Path, server: object, arrivals: list[float], resume: bool) -> tuple[float, float]:
+def first_call(python: str, env: dict[str, str], home: Path, server: object, arrivals: list[float],
+               resume: bool) -> tuple[float, float]:
     """Seconds from the process start to the first model request it sends, and the process's CPU seconds."""
     name = f"r{len(arrivals)}"
-    env = {**os.environ, "AGENT_SCIENTIST_HOME": str(home), "OPENAI_API_KEY": "sk-bench"}
+    env = {**env, "AGENT_SCIENTIST_HOME": str(home), "OPENAI_API_KEY": "sk-bench"}
     base = ["--model", "openai/gpt-4o-mini", "--worker-model", "openai/worker", "--api-base",
             server.url, "--quiet"]  # type: ignore[attr-defined]
     if resume:  # a finished workspace to resume: run it once first
@@ -112,14 +133,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default="", help="python of a venv with main installed: the 'before'")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--base-src", default="", help="a checkout of main, run with this interpreter: the 'before'")
     parser.add_argument("--skip-first-call", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="only the commands that do no work")
+    parser.add_argument("--no-bytecode-cache", action="store_true", help="compile every module at every start")
     args = parser.parse_args()
     pythons = {"after": sys.executable}
-    if args.base:
-        pythons = {"before": args.base, **pythons}
+    if args.base or args.base_src:
+        pythons = {"before": args.base or sys.executable, **pythons}
     home = Path(tempfile.mkdtemp()) / "workspaces"
-    build_home(home)
-    env = {**os.environ, "AGENT_SCIENTIST_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "120"}
+    if args.quick:
+        from support.report_ws import full_workspace
+
+        full_workspace(home)
+    else:
+        build_home(home)
+    base_env = {**os.environ, "AGENT_SCIENTIST_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "120"}
+    bytecode = not args.no_bytecode_cache
+    envs = {which: child_env(base_env, bytecode, args.base_src if which == "before" else "") for which in pythons}
+    env = envs["after"]
     commands = [
         ("python -c pass", ["-c", "pass"]),
         ("--help", ["-m", "agent_scientist", "--help"]),
@@ -127,22 +159,32 @@ def main() -> None:
         ("list", ["-m", "agent_scientist", "list"]),
         ("show full", ["-m", "agent_scientist", "show", "full"]),
         ("export full (markdown)", ["-m", "agent_scientist", "export", "full", "--output", "-"]),
+    ]
+    if not args.quick:
+        commands += [
         ("memory search (300 notes)", ["-m", "agent_scientist", "memory", "search", "w", QUERY]),
         ("papers read --query", ["-m", "agent_scientist", "papers", "read", "local:" + _local_id(home),
                                  "--query", "sparse widgets gadget accuracy", "--name", "lib"]),
-    ]
+        ]
+    if args.base_src:  # the base checkout must be what "before" imports
+        where = subprocess.run([pythons["before"], "-c", "import agent_scientist; print(agent_scientist.__file__)"],
+                               env=envs["before"], capture_output=True, text=True, cwd=tempfile.gettempdir())
+        assert where.stdout.strip().startswith(str(Path(args.base_src).resolve())), where.stdout
+    for _label, argv in commands:  # untimed: writes the bytecode cache (when on) and warms the disk cache
+        for which, python in pythons.items():
+            run_once([python, *argv], envs[which])
     cpu: dict[tuple[str, str], list[float]] = {}
     wall: dict[tuple[str, str], list[float]] = {}
     outputs: dict[tuple[str, str], str] = {}
     for _ in range(args.runs):
         for label, argv in commands:
             for which, python in pythons.items():
-                c, w, out = run_once([python, *argv], env)
+                c, w, out = run_once([python, *argv], envs[which])
                 cpu.setdefault((label, which), []).append(c)
                 wall.setdefault((label, which), []).append(w)
                 outputs[(label, which)] = out
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; median of {args.runs} "
-          "runs, each a new process, interleaved")
+          f"runs, each a new process, interleaved; bytecode cache {'on' if bytecode else 'off'}")
     cols = "  ".join(f"{w:>22s}" for w in pythons)
     print(f"{'command':28s}  {cols}   (CPU ms, x bare CPU, x --help CPU; wall ms)")
     med = {key: statistics.median(v) for key, v in cpu.items()}
@@ -156,8 +198,10 @@ def main() -> None:
         if len(pythons) == 2 and label.split()[0] in ("memory", "papers", "export", "show", "list"):
             same = "  same output" if outputs[(label, "before")] == outputs[(label, "after")] else "  OUTPUT DIFFERS"
         print(f"{label:28s}  " + "  ".join(f"{c:>22s}" for c in cells) + same)
+    if args.quick:
+        return
     if not args.skip_first_call:
-        bench_first_call(pythons, home, args.runs, wall)
+        bench_first_call(pythons, envs, home, args.runs, wall)
     phases = subprocess.run([sys.executable, "-c", PHASES, str(home)], env=env, capture_output=True, text=True,
                             check=True)
     cli, chroma, opened, model, query = phases.stdout.split()
@@ -165,7 +209,8 @@ def main() -> None:
           f"{opened} ms, load the embedding model {model} ms, embed + query {query} ms")
 
 
-def bench_first_call(pythons: dict[str, str], home: Path, runs: int, wall: dict) -> None:
+def bench_first_call(pythons: dict[str, str], envs: dict[str, dict[str, str]], home: Path, runs: int,
+                     wall: dict) -> None:
     from support.openai_server import ChatServer
 
     arrivals: list[float] = []
@@ -180,7 +225,7 @@ def bench_first_call(pythons: dict[str, str], home: Path, runs: int, wall: dict)
             got: dict[str, list[tuple[float, float]]] = {}
             for _ in range(runs):
                 for which, python in pythons.items():
-                    got.setdefault(which, []).append(first_call(python, home, server, arrivals, resume))
+                    got.setdefault(which, []).append(first_call(python, envs[which], home, server, arrivals, resume))
             label = "resume" if resume else "research"
             cells = []
             for which in pythons:
