@@ -1,4 +1,4 @@
-"""The CLI's plain parameter parsing (cli/group.py) gives what typer's own pydantic coercion gives: the same
+"""The CLI's plain parameter parsing (cli/plain.py) gives what typer's own pydantic coercion gives: the same
 value of the same type, or the same error, for every value tried."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typer._click.core import Context
 from typer._click.exceptions import BadParameter
 from typer._coercion import build_runtime_param
 
-from agent_scientist.cli.group import PlainValue, plain_params
+from agent_scientist.cli.plain import PlainValue, plain_params
 
 
 def _command(tmp_path: Path):
