@@ -215,7 +215,9 @@ def importable(settings: Settings) -> list[str]:
     lines = out.splitlines()
     found = [names[line[3:]] for line in lines if line.startswith("ok ") and line[3:] in names]
     paths = next((line[5:] for line in lines if line.startswith("path ")), "")
-    if paths:  # the probe ran to its end: keep the answer (one cut short is asked again next time)
+    # The probe ran to its end: keep the answer (one cut short is asked again next time); never create the home
+    # for it (doctor on a fresh machine creates nothing).
+    if paths and Path(settings.home).is_dir():
         with contextlib.suppress(OSError, ValueError, TypeError):
             entry = {"key": key, "paths": _fingerprint([settings.sandbox_python, *json.loads(paths)]), "found": found}
             atomic_write_json(cache, [*(e for e in entries if e.get("key") != key)][-15:] + [entry])
