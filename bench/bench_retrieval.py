@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -49,19 +50,70 @@ def _rates(ranked: list[list[str]], wanted: list[str]) -> tuple[float, float]:
             sum(w in r[:5] for r, w in zip(ranked, wanted, strict=True)) / n)
 
 
+def _split(queries: list[str]) -> tuple[list[int], list[int]]:
+    """Tuning and held-out halves, fixed by each query's text (crc32 parity), never by its result."""
+    tune = [i for i, q in enumerate(queries) if zlib.crc32(q.encode()) % 2 == 0]
+    return tune, [i for i in range(len(queries)) if i not in set(tune)]
+
+
+def _on(ranked: list[list[str]], wanted: list[str], part: list[int]) -> str:
+    r1, r5 = _rates([ranked[i] for i in part], [wanted[i] for i in part])
+    return f"{r1:.3f}/{r5:.3f}"
+
+
+def _minmax(dense: list[tuple[str, float]], lexical: list[tuple[str, float]]) -> list[str]:
+    """Score fusion (each list's scores scaled to 0-1, summed): a reference only; the issue asks for rank fusion."""
+    out: dict[str, float] = {}
+    for ranking in (dense, lexical):
+        if ranking:
+            low, high = min(s for _, s in ranking), max(s for _, s in ranking)
+            for i, s in ranking:
+                out[i] = out.get(i, 0.0) + ((s - low) / (high - low) if high > low else 1.0)
+    return sorted(out, key=lambda i: -out[i])
+
+
 def bench_quality(root: Path) -> None:
+    """Recall@1/@5 on the tuning half, the held-out half and all queries: dense, lexical, RRF as it was
+    (k 60, equal weights), the (k, lexical weight) the tuning half picks, and recall() as shipped."""
+    from agent_scientist.memory.hybrid import LEXICAL_WEIGHT, RRF_K, fuse
+
     store, pairs, notes = quality_store(root)
-    dense, hybrid = [], []
-    for summary, _ in pairs:
-        dense.append([n["id"] for n in store.nearest_notes(store.embed([summary])[0], 5, kind="finding")])
-        hybrid.append([r["id"] for r in store.recall(summary, k=5, kind="finding")])
+    queries = [summary for summary, _ in pairs]
     wanted = [f"doc-{i}" for i in range(len(pairs))]
-    (d1, d5), (h1, h5) = _rates(dense, wanted), _rates(hybrid, wanted)
-    print(f"quality: {len(pairs)} title->abstract queries over {len(notes)} texts: dense r@1 {d1:.3f} r@5 {d5:.3f}; "
-          f"hybrid r@1 {h1:.3f} r@5 {h5:.3f}")
+    tune, held = _split(queries)
+    dense, lexical, shipped = [], [], []
+    for summary in queries:
+        dense.append([(n["id"], n["score"]) for n in
+                      store.nearest_notes(store.embed([summary])[0], 40, kind="finding")])
+        lexical.append(store.lexical.search(summary, 40, kind="note"))
+        shipped.append([r["id"] for r in store.recall(summary, k=5, kind="finding")])
+
+    def rrf(k: int, weight: float) -> list[list[str]]:
+        return [sorted(s, key=lambda i: -s[i]) for d, x in zip(dense, lexical, strict=True)
+                for s in [fuse([i for i, _ in d], [i for i, _ in x], k, (1.0, weight))]]
+
+    grid = {(k, w): rrf(k, w) for k in (2, 5, 10, 20, 60) for w in (1.0, 1.5, 2.0, 3.0)}
+    # the tuning half's best recall@1; ties go to the larger k (the nearer the usual constant), then to w 1
+    picked = max(grid, key=lambda g: (_rates([grid[g][i] for i in tune], [wanted[i] for i in tune])[0],
+                                      g[0], -g[1]))
+    print(f"quality: {len(pairs)} title->abstract queries over {len(notes)} texts, split by query text into "
+          f"{len(tune)} tuning / {len(held)} held-out; recall@1/@5 as tuning | held-out | all:")
+    rows = [("dense only", [[i for i, _ in d] for d in dense]), ("lexical only (BM25)", [[i for i, _ in x] for x in lexical]),
+            ("RRF as it was (k 60, weights 1:1)", grid[(60, 1.0)]),
+            (f"RRF the tuning half picks (k {picked[0]}, lexical weight {picked[1]:g})", grid[picked]),
+            (f"recall() as shipped (k {RRF_K}, lexical weight {LEXICAL_WEIGHT:g})", shipped),
+            ("min-max score fusion (reference: not rank fusion)", [_minmax(d, x) for d, x in zip(dense, lexical,
+                                                                                               strict=True)])]
+    for name, ranked in rows:
+        print(f"quality:   {name}: {_on(ranked, wanted, tune)} | {_on(ranked, wanted, held)} | "
+              f"{_on(ranked, wanted, list(range(len(queries))))}")
+    print("quality:   held-out recall@1 over the grid (k: w=1 1.5 2 3): " + "; ".join(
+        f"{k}: " + " ".join(f"{_rates([grid[(k, w)][i] for i in held], [wanted[i] for i in held])[0]:.3f}"
+                            for w in (1.0, 1.5, 2.0, 3.0)) for k in (2, 5, 10, 20, 60)))
 
 
 def bench_passages(root: Path) -> None:
+    from agent_scientist.memory.hybrid import PER_PAPER, diverse, fuse
     from agent_scientist.papers.lexical import tokens
 
     pairs = title_abstract_pairs()
@@ -87,15 +139,22 @@ def bench_passages(root: Path) -> None:
                 sets["sentence"].append((first, f"{pid}#{n}"))
     total = sum(len(c) for c in chunks_of.values())
     for name, queries in sets.items():
-        dense, hybrid = [], []
+        ranked: dict[str, list[list[str]]] = {"dense": [], "lexical": [], "RRF as it was (k 60, 1:1)": [],
+                                              "hybrid as shipped": []}
         for query, _ in queries:
             vector = store.embed([query])[0]
-            dense.append([p["id"] for p in store.nearest_passages(vector, 5)])
-            hybrid.append([p["id"] for p in store.hybrid_passages(query, 5, vector=vector)])
+            dense = [p["id"] for p in store.nearest_passages(vector, 40)]
+            lexical = [i for i, _ in store.lexical.search(query, 40, kind="passage")]
+            old = fuse(dense, lexical, 60, (1.0, 1.0))
+            ranked["dense"].append(dense[:5])
+            ranked["lexical"].append(lexical[:5])
+            ranked["RRF as it was (k 60, 1:1)"].append(
+                [r["id"] for r in diverse([{"id": i, "paper_id": i.split("#")[0]}
+                                           for i in sorted(old, key=lambda i: -old[i])], 5, PER_PAPER)])
+            ranked["hybrid as shipped"].append([p["id"] for p in store.hybrid_passages(query, 5, vector=vector)])
         wanted = [w for _, w in queries]
-        (d1, d5), (h1, h5) = _rates(dense, wanted), _rates(hybrid, wanted)
-        print(f"passages: {len(queries)} {name} queries over {total} passages of {len(chunks_of)} papers: "
-              f"dense r@1 {d1:.3f} r@5 {d5:.3f}; hybrid r@1 {h1:.3f} r@5 {h5:.3f}")
+        print(f"passages: {len(queries)} {name} queries over {total} passages of {len(chunks_of)} papers, "
+              "r@1/r@5: " + "; ".join(f"{k} {_on(v, wanted, list(range(len(wanted))))}" for k, v in ranked.items()))
 
 
 def _word_source(rng: np.random.Generator):
@@ -148,7 +207,8 @@ def bench_latency(root: Path, sizes: list[int], full_max: int) -> None:
             store.lexical.add([store._lexical_row("passage", i, t, m) for i, t, m in zip(ids, chunk, metas,
                                                                                             strict=True)])
         fill = time.perf_counter() - start
-        timings: dict[str, list[float]] = {"dense": [], "hybrid": []}
+        timings: dict[str, list[float]] = {"dense": [], "hybrid": [], "its dense part (40)": [],
+                                           "its lexical part (40)": [], "its fetch of lexical-only rows": []}
         vectors = rng.normal(size=(100, 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         store.hybrid_passages(titles[0], 5, vector=vectors[0])
@@ -160,6 +220,17 @@ def bench_latency(root: Path, sizes: list[int], full_max: int) -> None:
             t2 = time.perf_counter()
             timings["dense"].append((t1 - t0) * 1000)
             timings["hybrid"].append((t2 - t1) * 1000)
+            # where hybrid's time goes, each part alone (in hybrid the lexical part runs beside the dense one)
+            t0 = time.perf_counter()
+            dense = {p["id"] for p in store.nearest_passages(vector, 40)}
+            t1 = time.perf_counter()
+            lexical = [i for i, _ in store.lexical.search(text, 40, kind="passage")]
+            t2 = time.perf_counter()
+            store._passage_rows([i for i in lexical if i not in dense])
+            t3 = time.perf_counter()
+            for name, a, b in (("its dense part (40)", t0, t1), ("its lexical part (40)", t1, t2),
+                               ("its fetch of lexical-only rows", t2, t3)):
+                timings[name].append((b - a) * 1000)
         parts = [f"{k} p50 {statistics.median(v):.1f} ms p95 {statistics.quantiles(v, n=20)[-1]:.1f} ms"
                  for k, v in timings.items()]
         print(f"latency: passage search at {size:,} passages (random vectors, texts drawn with real word "

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from agent_scientist.memory.hybrid import PER_PAPER, POOL, HybridMixin, diverse, fuse
+from agent_scientist.memory.hybrid import PER_PAPER, POOL, HybridMixin, beside, diverse, fuse
 from agent_scientist.memory.notes import _norm_source, paper_source
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,13 @@ class PassagesMixin(HybridMixin):
         `paper_id` is given. Each: id, text, paper_id, page_start, page_end, score (the fused score)."""
         if k <= 0:
             return []
-        vector = self.embed([query])[0] if vector is None else vector
         pool = max(POOL, 4 * k)
-        dense = self.nearest_passages(vector, pool, paper_id, source)  # waits for background indexing
-        lexical = [i for i, _ in self.lexical.search(query, pool, kind="passage", group=paper_id,
-                                                     base=_norm_source(source) if source and not paper_id else "")]
+        self.wait_indexed()
+        found = beside(self.lexical.search, query, pool, kind="passage", group=paper_id,
+                       base=_norm_source(source) if source and not paper_id else "")
+        vector = self.embed([query])[0] if vector is None else vector
+        dense = self.nearest_passages(vector, pool, paper_id, source)
+        lexical = [i for i, _ in found.result()]
         scores = fuse([d["id"] for d in dense], lexical)
         rows = {d["id"]: d for d in dense}
         rows.update(self._passage_rows([i for i in lexical if i not in rows]))

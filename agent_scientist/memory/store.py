@@ -20,7 +20,7 @@ from agent_scientist.memory.connection import (  # noqa: F401 - the store's publ
     now_iso,
     parse_url,
 )
-from agent_scientist.memory.hybrid import LEXICAL_FILE, PER_PAPER, POOL, diverse, fuse
+from agent_scientist.memory.hybrid import LEXICAL_FILE, PER_PAPER, POOL, beside, diverse, fuse
 from agent_scientist.memory.notes import (  # noqa: F401
     KINDS,
     STATUSES,
@@ -48,8 +48,13 @@ class MemoryStore(NotesMixin, PassagesMixin):
         kind "superseded" the retired notes, any other kind the active notes of that kind. At most
         PER_PAPER passages of one paper.
         """
-        vector = self.embed([query])[0]
         pool = max(POOL, 4 * k)
+        self.wait_indexed()
+        base = _norm_source(source) if source else ""
+        note_hits = beside(self.lexical.search, query, pool, kind="note") if kind != "passage" else None
+        passage_hits = beside(self.lexical.search, query, pool, kind="passage", base=base) \
+            if kind in ("", "passage") else None
+        vector = self.embed([query])[0]
         dense: list[tuple[float, dict[str, Any]]] = []
         lexical: list[tuple[float, str]] = []
         rows: dict[str, dict[str, Any]] = {}
@@ -58,17 +63,16 @@ class MemoryStore(NotesMixin, PassagesMixin):
             for n in self.nearest_notes(vector, pool, status=status, kind=note_kind, source=source):
                 rows[n["id"]] = self._note_row(n, status)
                 dense.append((n["score"], rows[n["id"]]))
-            hits = dict(self.lexical.search(query, pool, kind="note"))
+            hits = dict(note_hits.result()) if note_hits else {}
             for found in self.get_notes([i for i in hits if i not in rows]):
                 if note_matches(dict(found), status, note_kind, source):
                     rows[found["id"]] = self._note_row(dict(found), status)
             lexical += [(s, i) for i, s in hits.items() if i in rows]
         if kind in ("", "passage"):
-            base = _norm_source(source) if source else ""
             for p in self.nearest_passages(vector, pool, source=source):
                 rows[p["id"]] = self._passage_row(p)
                 dense.append((p["score"], rows[p["id"]]))
-            hits = dict(self.lexical.search(query, pool, kind="passage", base=base))
+            hits = dict(passage_hits.result()) if passage_hits else {}
             for i, p in self._passage_rows([i for i in hits if i not in rows]).items():
                 rows[i] = self._passage_row(p)
             lexical += [(s, i) for i, s in hits.items() if i in rows]
