@@ -170,6 +170,26 @@ def _word_source(rng: np.random.Generator):
     return (lambda n: " ".join(rng.choice(words, n, p=p))), [s for s, _ in pairs]
 
 
+class _Clock:
+    """Wall and CPU milliseconds of each timed call (CPU: this process, all its threads; on a loaded
+    machine the CPU figure is the steadier one, and about what the wall would be on an idle one)."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def time(self, fn, *args, **kwargs):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn(*args, **kwargs)
+        self.wall.append((time.perf_counter() - w) * 1000)
+        self.cpu.append((time.process_time() - c) * 1000)
+        return out
+
+    def __str__(self) -> str:
+        return (f"p50 {statistics.median(self.wall):.1f} ms, p95 {statistics.quantiles(self.wall, n=20)[-1]:.1f} ms"
+                f" (CPU p50 {statistics.median(self.cpu):.1f} ms)")
+
+
 def bench_latency(root: Path, sizes: list[int], full_max: int) -> None:
     """Dense against hybrid passage search on a full store (sizes up to `full_max`: chromadb takes minutes
     per 10,000 rows on 2 loaded cores), and the lexical search alone (what hybrid adds) at every size."""
@@ -183,13 +203,10 @@ def bench_latency(root: Path, sizes: list[int], full_max: int) -> None:
         for offset in range(0, size, 5000):
             index.add({"id": f"p{offset + j}", "text": t, "kind": "passage"}
                       for j, t in enumerate(texts[offset:offset + 5000]))
-        times = []
+        alone = _Clock()
         for q in titles[:100]:
-            t0 = time.perf_counter()
-            index.search(q, 40, kind="passage")
-            times.append((time.perf_counter() - t0) * 1000)
-        print(f"latency: lexical search alone at {size:,} passages: p50 {statistics.median(times):.1f} ms, "
-              f"p95 {statistics.quantiles(times, n=20)[-1]:.1f} ms (100 real titles as queries)")
+            alone.time(index.search, q, 40, kind="passage")
+        print(f"latency: lexical search alone at {size:,} passages: {alone} (100 real titles as queries)")
         if size > full_max:
             continue
         store = fresh_store(root, f"latency-{size}")
@@ -207,34 +224,23 @@ def bench_latency(root: Path, sizes: list[int], full_max: int) -> None:
             store.lexical.add([store._lexical_row("passage", i, t, m) for i, t, m in zip(ids, chunk, metas,
                                                                                             strict=True)])
         fill = time.perf_counter() - start
-        timings: dict[str, list[float]] = {"dense": [], "hybrid": [], "its dense part (40)": [],
-                                           "its lexical part (40)": [], "its fetch of lexical-only rows": []}
+        clocks = {name: _Clock() for name in ("dense", "hybrid", "its dense part (40)", "its lexical part (40)",
+                                              "its fetch of answered rows dense lacked")}
         vectors = rng.normal(size=(100, 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         store.hybrid_passages(titles[0], 5, vector=vectors[0])
         for vector, text in zip(vectors, titles[:100], strict=False):
-            t0 = time.perf_counter()
-            store.nearest_passages(vector, 5)
-            t1 = time.perf_counter()
-            store.hybrid_passages(text, 5, vector=vector)
-            t2 = time.perf_counter()
-            timings["dense"].append((t1 - t0) * 1000)
-            timings["hybrid"].append((t2 - t1) * 1000)
+            clocks["dense"].time(store.nearest_passages, vector, 5)
+            clocks["hybrid"].time(store.hybrid_passages, text, 5, vector=vector)
             # where hybrid's time goes, each part alone (in hybrid the lexical part runs beside the dense one)
-            t0 = time.perf_counter()
-            dense = {p["id"] for p in store.nearest_passages(vector, 40)}
-            t1 = time.perf_counter()
-            lexical = [i for i, _ in store.lexical.search(text, 40, kind="passage")]
-            t2 = time.perf_counter()
-            store._passage_rows([i for i in lexical if i not in dense])
-            t3 = time.perf_counter()
-            for name, a, b in (("its dense part (40)", t0, t1), ("its lexical part (40)", t1, t2),
-                               ("its fetch of lexical-only rows", t2, t3)):
-                timings[name].append((b - a) * 1000)
-        parts = [f"{k} p50 {statistics.median(v):.1f} ms p95 {statistics.quantiles(v, n=20)[-1]:.1f} ms"
-                 for k, v in timings.items()]
+            dense = {p["id"] for p in clocks["its dense part (40)"].time(store.nearest_passages, vector, 40)}
+            lexical = [i for i, _ in clocks["its lexical part (40)"].time(store.lexical.search, text, 40,
+                                                                           kind="passage")]
+            clocks["its fetch of answered rows dense lacked"].time(  # hybrid reads at most the k it answers
+                store._passage_rows, [i for i in lexical[:5] if i not in dense])
         print(f"latency: passage search at {size:,} passages (random vectors, texts drawn with real word "
-              f"frequencies): {'; '.join(parts)} (filled in {fill:.0f} s; query embedding not included)")
+              f"frequencies): {'; '.join(f'{k} {v}' for k, v in clocks.items())} (filled in {fill:.0f} s; "
+              "query embedding not included)")
 
 
 def _evidence_ws(root: Path, name: str, papers: int = 5, pages: int = 10) -> Workspace:

@@ -141,7 +141,9 @@ class PassagesMixin(HybridMixin):
         lexical = [i for i, _ in found.result()]
         scores = fuse([d["id"] for d in dense], lexical)
         rows = {d["id"]: d for d in dense}
-        rows.update(self._passage_rows([i for i in lexical if i not in rows]))
-        ranked = sorted((r for r in rows.values()), key=lambda r: -scores.get(r["id"], 0.0))
-        out = [{**r, "score": round(scores.get(r["id"], 0.0), 5)} for r in ranked]
-        return diverse(out, k, 0 if paper_id else per_paper)
+        papers = {i: str(d["paper_id"]) for i, d in rows.items()} | self.lexical.groups(
+            [i for i in lexical if i not in rows])
+        ranked = [{"id": i, "paper_id": papers[i]} for i in sorted(papers, key=lambda i: -scores.get(i, 0.0))]
+        chosen = [r["id"] for r in diverse(ranked, k, 0 if paper_id else per_paper)]
+        rows.update(self._passage_rows([i for i in chosen if i not in rows]))  # only the rows answered are read
+        return [{**rows[i], "score": round(scores.get(i, 0.0), 5)} for i in chosen if i in rows]
