@@ -84,3 +84,18 @@ def test_fusion_weighs_the_lexical_ranking_above_the_dense_one() -> None:
     assert sorted(scores, key=lambda i: -scores[i]) == ["both", "lexical-first", "dense-first"]
     equal = fuse(["a"], ["b"], 60, (1.0, 1.0))
     assert equal["a"] == equal["b"]
+
+
+def test_hybrid_passages_keep_a_few_per_paper_and_read_back_the_ones_answered(home: Path) -> None:
+    ws = Workspace.create(home, "cap", "q")
+    store = open_memory(ws, Settings(home=home))
+    store.add_passages("2401.00001v1", [{"text": f"Zeolite catalysts at {300 + n} K raised the yield by {n} points.",
+                                         "page_start": n + 1} for n in range(6)])
+    store.add_passages("2401.00002v1", [{"text": "A zeolite catalyst was compared once.", "page_start": 1},
+                                        {"text": "Unrelated weather records from the coast.", "page_start": 2}])
+    found = store.search_passages("zeolite catalysts yield", 5)
+    papers = [f["paper_id"] for f in found]
+    assert papers.count("2401.00001v1") == 3 and "2401.00002v1" in papers
+    assert all(f["text"] and f["page_start"] >= 1 for f in found)  # every row answered is read back whole
+    one = store.search_passages("zeolite catalysts yield", 5, paper_id="2401.00001v1")
+    assert len(one) == 5 and {f["paper_id"] for f in one} == {"2401.00001v1"}
