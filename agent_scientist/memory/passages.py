@@ -19,6 +19,20 @@ log = logging.getLogger(__name__)
 PASSAGE_CHARS = 800  # passage text returned by recall(); the paper itself has the rest
 
 
+def passage_id(paper_id: str, n: int) -> str:
+    """The id of a paper's n-th passage; `paper_of` reads the paper back from it."""
+    return f"{paper_id}#{n}"
+
+
+def paper_of(passage: str) -> str:
+    return passage.rpartition("#")[0]
+
+
+def _where_passages(paper_id: str, source: str) -> dict[str, Any] | None:
+    """chromadb's filter for one paper (exact id) or one source (any version)."""
+    return {"paper_id": paper_id} if paper_id else ({"paper_base": _norm_source(source)} if source else None)
+
+
 class PassagesMixin(HybridMixin):
     """Passages: index (now or later), wait for the index, and search."""
 
@@ -31,7 +45,7 @@ class PassagesMixin(HybridMixin):
     def _add_passages(self, paper_id: str, chunks: list[dict[str, Any]]) -> int:
         self.passages.delete(where={"paper_id": paper_id})
         chunks = [c for c in chunks if str(c.get("text") or "").strip()]
-        ids = [f"{paper_id}#{i}" for i in range(len(chunks))]
+        ids = [passage_id(paper_id, i) for i in range(len(chunks))]
         # `chunks` on every row: an index cut short by a kill is seen as incomplete and redone.
         metas = [{"paper_id": paper_id, "paper_base": _norm_source(paper_source(paper_id)),
                   "page_start": int(c.get("page_start") or 0), "chunks": len(chunks),
@@ -115,8 +129,8 @@ class PassagesMixin(HybridMixin):
         total = int(self.passages.count())
         if total == 0 or k <= 0:
             return []
-        where = {"paper_id": paper_id} if paper_id else ({"paper_base": _norm_source(source)} if source else None)
-        res = self.passages.query(query_embeddings=[vector.tolist()], n_results=min(k, total), where=where,
+        res = self.passages.query(query_embeddings=[vector.tolist()], n_results=min(k, total),
+                                  where=_where_passages(paper_id, source),
                                   include=["documents", "metadatas", "distances"])
         out = []
         for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
@@ -137,13 +151,13 @@ class PassagesMixin(HybridMixin):
         found = beside(self.lexical.search, query, pool, kind="passage", group=paper_id,
                        base=_norm_source(source) if source and not paper_id else "")
         vector = self.embed([query])[0] if vector is None else vector
-        dense = self.nearest_passages(vector, pool, paper_id, source)
-        lexical = [i for i, _ in found.result()]
-        scores = fuse([d["id"] for d in dense], lexical)
-        rows = {d["id"]: d for d in dense}
-        papers = {i: str(d["paper_id"]) for i, d in rows.items()} | self.lexical.groups(
-            [i for i in lexical if i not in rows])
-        ranked = [{"id": i, "paper_id": papers[i]} for i in sorted(papers, key=lambda i: -scores.get(i, 0.0))]
+        # ids only (the documents and metadata of 40 rows cost more than the search); chromadb answers with
+        # fewer when it holds fewer
+        dense = self.passages.query(query_embeddings=[vector.tolist()], n_results=pool,
+                                    where=_where_passages(paper_id, source),
+                                    include=["distances"])["ids"][0]
+        scores = fuse(list(dense), [i for i, _ in found.result()])
+        ranked = [{"id": i, "paper_id": paper_of(i)} for i in sorted(scores, key=lambda i: -scores[i])]
         chosen = [r["id"] for r in diverse(ranked, k, 0 if paper_id else per_paper)]
-        rows.update(self._passage_rows([i for i in chosen if i not in rows]))  # only the rows answered are read
-        return [{**rows[i], "score": round(scores.get(i, 0.0), 5)} for i in chosen if i in rows]
+        rows = self._passage_rows(chosen)  # only the rows answered are read
+        return [{**rows[i], "score": round(scores[i], 5)} for i in chosen if i in rows]

@@ -195,16 +195,6 @@ class LexicalIndex:
         with self._lock:
             return {i for (i,) in self._db.execute("SELECT id FROM rows WHERE kind = ?", (kind,))}
 
-    def groups(self, ids: list[str]) -> dict[str, str]:
-        """id -> group of the rows given (ids not indexed are absent)."""
-        out: dict[str, str] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                part = ids[start:start + 500]
-                out.update(self._db.execute(f"SELECT id, grp FROM rows WHERE id IN ({','.join('?' * len(part))})",
-                                            part))
-        return out
-
     def _useful_terms(self, terms: list[str]) -> list[str]:
         """The query's terms worth scoring, rarest first: a term in half the rows or more weighs nothing in
         FTS5's BM25 (idf 1e-6), and past POSTINGS rows scored the commoner terms are left out (the rare ones
