@@ -59,6 +59,14 @@ class WorkspaceMeta(TypedDict, total=False):
     eval: dict[str, Any]  # a workspace run by `eval`: its wall time so far (agent_scientist.evals.worker)
 
 
+class ToolCall(TypedDict):
+    """One tool call of a step's code (action steps' `tool_calls`): evals read which papers were read from it."""
+
+    tool: str
+    args: dict[str, Any]  # by parameter name; scalars only, strings cut at 200 characters
+    ok: bool  # False: the tool raised (the model read the error)
+
+
 class StepRecord(TypedDict, total=False):
     """One line of steps.jsonl, appended and flushed when the step ends; `type` says which fields apply."""
 
@@ -84,6 +92,7 @@ class StepRecord(TypedDict, total=False):
     observation: str | None
     error: str | None
     final_answer: str | None  # present on the step that ended with an answer (None: it gave no value)
+    tool_calls: list[ToolCall]  # the tools the step's code called, in order (absent: none, or an older version)
     # planning
     plan: str
     # run_start

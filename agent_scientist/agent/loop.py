@@ -15,7 +15,7 @@ from typing import Any
 
 from agent_scientist.agent.adapter import set_history
 from agent_scientist.agent.history import rebuild_history
-from agent_scientist.agent.interpreter import close_executors, isolation_warning
+from agent_scientist.agent.interpreter import close_executors, isolation_warning, take_tool_calls
 from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, output_was_cut, record_calls
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import build_toolbox, planner_tools
@@ -122,6 +122,9 @@ class StepRecorder:
             })
             if memory_step.is_final_answer:
                 record["final_answer"] = _text(memory_step.action_output)
+            calls = take_tool_calls(agent) if agent is not None else []
+            if calls:
+                record["tool_calls"] = calls
             self.next_step += 1
             self.ctx.step = self.next_step
         elif isinstance(memory_step, PlanningStep):
