@@ -317,11 +317,19 @@ def short(text: str | None, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+# The step error of a reply with nothing to run (empty, or a code block of only comments): the model reads it.
+EMPTY_REPLY = ("Your reply had no code to run (it was empty, or its code held only comments), so nothing "
+               "happened. Reply with one short thought, then your code between <code> and </code>.")
+NO_CODE_BLOCK = "the model wrote no code block"
+
+
 def failure_kind(error: str | None) -> str:
     """What went wrong in a step, in a few words (a parse error is the model's, not the tools')."""
     text = str(error or "")
     if "Error in code parsing" in text or "regex pattern" in text:
-        return "the model wrote no code block"
+        return NO_CODE_BLOCK
+    if EMPTY_REPLY in text:
+        return "the model's reply had no code to run"
     first = next((line for line in text.splitlines() if line.strip()), "")
     return short(first, 120)
 

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 from agent_scientist.agent.interpreter_child import FrameError, encode_frame, read_frame, write_frame
 from agent_scientist.config import Settings
-from agent_scientist.records import ToolCall
+from agent_scientist.records import EMPTY_REPLY, ToolCall
 
 CHILD = Path(__file__).with_name("interpreter_child.py")
 STEP_TIMEOUT_S = 30  # smolagents' MAX_EXECUTION_TIME_SECONDS: the code's own time, tool calls not counted
@@ -132,6 +132,9 @@ class SandboxedExecutor:
     def __call__(self, code_action: str) -> Any:
         from agent_scientist.agent.adapter import CodeOutput
 
+        if not _has_statements(code_action):  # an empty reply would otherwise read as a step that went well
+            self.state = {"_print_outputs": ""}
+            raise InterpreterFailure(EMPTY_REPLY)
         with self._lock:
             note = RESTARTED_NOTE + "\n" if self._restarted else ""
             self.state = {"_print_outputs": note}
@@ -296,6 +299,16 @@ class SandboxedExecutor:
     def pid(self) -> int | None:
         """The sandboxed process's pid (the unshare or boot process), or None when none runs."""
         return self.box.proc.pid if self.box is not None else None
+
+
+def _has_statements(code: str) -> bool:
+    """Whether code has something to run (code that does not parse does: the interpreter reports its error)."""
+    import ast
+
+    try:
+        return bool(ast.parse(code or "").body)
+    except SyntaxError:
+        return True
 
 
 def _call_record(name: str, tool: Any, args: list, kwargs: dict) -> ToolCall:
