@@ -23,6 +23,7 @@ from agent_scientist.evals.scoring import (
     choice_measures,
     claim_figures,
     claim_measures,
+    paper_keys,
     papers_read,
     source_key,
     source_measures,
@@ -126,7 +127,8 @@ def test_source_keys_and_recall():
     assert source_key("arXiv:hep-th/9901001") == "arxiv:hep-th/9901001"
     assert source_key("Widgets.PDF") == "file:widgets.pdf"
     papers = [{"id": "2401.01234v2"}, {"id": "local:ab12cd34", "original_path": "/x/widgets.pdf"},
-              {"id": "2312.00001v1", "doi": "10.1000/xyz"}]
+              {"id": "2312.00001v1", "doi": "10.1000/xyz"}, {"id": "local:cd34ef56", "arxiv_id": "2405.00005v1"}]
+    assert "arxiv:2405.00005" in paper_keys(papers[3])  # a local PDF that printed its arXiv id answers to it
     q = Question("q", "?", "open", sources=["arXiv:2401.01234", "widgets.pdf", "10.1000/XYZ", "10.9/none"])
     got = source_measures(q, papers, cited_ids={"local:ab12cd34"}, read={"arxiv:2401.01234", "doi:10.9/none"})
     assert got == {"sources_available": ["arXiv:2401.01234", "widgets.pdf", "10.1000/XYZ"],

@@ -22,11 +22,11 @@ _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
 
 
 def paper_keys(paper: Mapping[str, Any]) -> set[str]:
-    """Every gold-source form a workspace paper answers to (papers/citations.py source_key): its id, its DOI,
-    its original file name."""
-    keys = {source_key(str(paper.get("id") or ""))}
-    if paper.get("doi"):
-        keys.add(source_key("doi:" + str(paper["doi"])))
+    """Every gold-source form a workspace paper answers to (papers/citations.py source_key): its id and every
+    alias (DOI, arXiv id of a local PDF, S2, PubMed ids), its original file name."""
+    from agent_scientist.papers.ids import aliases
+
+    keys = {source_key(str(paper.get("id") or ""))} | {source_key(a) for a in aliases(paper)}
     if paper.get("original_path"):
         keys.add("file:" + Path(str(paper["original_path"])).name.lower())
     return keys - {""}
