@@ -54,14 +54,13 @@ def exit_now(code: int) -> NoReturn:
     flushed, but the interpreter's teardown (seconds of freeing litellm's, chromadb's and onnxruntime's
     objects on a loaded machine) is skipped, so Ctrl-C ends a run within 3 s."""
     import atexit
+    import contextlib
     import os
 
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to say
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 
