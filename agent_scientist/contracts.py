@@ -11,6 +11,7 @@ another receives it in its constructor (papers get the memory's passage index).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -36,6 +37,13 @@ class ToolContext:
     worker_model: Any = None  # a model for the worker (memory agent, summaries), or None
     step: int = 0  # number of the planner step being executed (kept current by the planner)
     warnings: list[str] = field(default_factory=list)  # said once to the user, e.g. "memory disabled"
+    exit_by: float | None = None  # after an interrupt: the monotonic time by which work at exit must end
+
+    def exit_wait(self, seconds: float) -> float:
+        """How long work at exit may wait: `seconds`, or what is left before `exit_by` after an interrupt."""
+        if self.exit_by is None:
+            return seconds
+        return max(0.0, min(seconds, self.exit_by - time.monotonic()))
 
 
 @dataclass

@@ -59,6 +59,14 @@ class WorkspaceMeta(TypedDict, total=False):
     eval: dict[str, Any]  # a workspace run by `eval`: its wall time so far (agent_scientist.evals.worker)
 
 
+class ToolCall(TypedDict):
+    """One tool call of a step's code (action steps' `tool_calls`): evals read which papers were read from it."""
+
+    tool: str
+    args: dict[str, Any]  # by parameter name; scalars only, strings cut at 200 characters
+    ok: bool  # False: the tool raised (the model read the error)
+
+
 class StepRecord(TypedDict, total=False):
     """One line of steps.jsonl, appended and flushed when the step ends; `type` says which fields apply."""
 
@@ -84,6 +92,7 @@ class StepRecord(TypedDict, total=False):
     observation: str | None
     error: str | None
     final_answer: str | None  # present on the step that ended with an answer (None: it gave no value)
+    tool_calls: list[ToolCall]  # the tools the step's code called, in order (absent: none, or an older version)
     # planning
     plan: str
     # run_start
@@ -308,11 +317,19 @@ def short(text: str | None, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+# The step error of a reply with nothing to run (empty, or a code block of only comments): the model reads it.
+EMPTY_REPLY = ("Your reply had no code to run (it was empty, or its code held only comments), so nothing "
+               "happened. Reply with one short thought, then your code between <code> and </code>.")
+NO_CODE_BLOCK = "the model wrote no code block"
+
+
 def failure_kind(error: str | None) -> str:
     """What went wrong in a step, in a few words (a parse error is the model's, not the tools')."""
     text = str(error or "")
     if "Error in code parsing" in text or "regex pattern" in text:
-        return "the model wrote no code block"
+        return NO_CODE_BLOCK
+    if EMPTY_REPLY in text:
+        return "the model's reply had no code to run"
     first = next((line for line in text.splitlines() if line.strip()), "")
     return short(first, 120)
 

@@ -14,6 +14,7 @@ from support import warm
 from support.openai_server import ChatServer
 from support.scripted import code
 
+from agent_scientist.records import EMPTY_REPLY
 from agent_scientist.workspace import Workspace
 
 MODEL = "openai/gpt-4o-mini"
@@ -199,6 +200,48 @@ def test_list_never_cuts_names_keeps_questions_on_one_line_and_says_why_runs_sto
         assert "stopped: max steps" in out and "failed: APIConnectionError" in out
     data = json.loads(cli("list", "--json").stdout)
     assert {d["stopped"] for d in data} == {"stopped: max steps", "failed: APIConnectionError: Connection error."}
+
+
+def test_an_empty_reply_is_a_step_error_the_model_is_told_about(home, cli):
+    env = {**cli_env(home), "AGENT_SCIENTIST_SYSTEM_PROMPT": "system"}
+    with ChatServer(["", code('final_answer("ok")')]) as server:
+        result = cli("research", "Does X improve Y?", "--name", "w", "--model", MODEL, "--worker-model", WORKER,
+                     "--api-base", server.url, "--quiet", env=env)
+        planner = [r for r in server.requests if r.get("model") != "worker"]
+    assert result.returncode == 0, result.stderr
+    assert "step 1 | error | " in result.stdout and "Your reply had no code to run" in result.stdout
+    step1 = next(r for r in Workspace.open(home, "w").steps() if r.get("step") == 1)
+    assert step1["model_output"] == "" and step1["error"] == EMPTY_REPLY
+    assert EMPTY_REPLY in json.dumps(planner[1]["messages"])  # the next prompt tells the model
+    assert Workspace.open(home, "w").status == "completed"
+
+
+def test_empty_replies_in_a_row_end_the_run_as_unparseable_ones_do(home, cli):
+    env = {**cli_env(home), "AGENT_SCIENTIST_SYSTEM_PROMPT": "system", "AGENT_SCIENTIST_MAX_PARSE_ERRORS": "2"}
+    with ChatServer(["", "<code>\n# only a comment\n</code>", code('final_answer("never")')]) as server:
+        result = cli("research", "Does X improve Y?", "--name", "w", "--model", MODEL, "--worker-model", WORKER,
+                     "--api-base", server.url, "--quiet", env=env)
+    assert result.returncode == 1
+    ws = Workspace.open(home, "w")
+    assert (ws.status, ws.meta["steps"]) == ("failed", 2) and "without runnable code" in ws.meta["stop_reason"]
+
+
+def test_a_step_panel_shows_the_models_text_once():
+    import io
+
+    from rich.console import Console
+
+    from agent_scientist.agent.progress import Progress
+
+    out = io.StringIO()
+    progress = Progress(console=Console(file=out, force_terminal=True, width=120, color_system=None))
+    error = ("Error in code parsing:\nYour code snippet is invalid, because the regex pattern <code>(.*?)</code> "
+             f"was not found in it.\nHere is your code snippet:\n{PROSE}\nMake sure to provide correct code blobs.")
+    progress.step({"type": "action", "step": 1, "model_output": PROSE, "error": error, "duration_s": 1.0},
+                  {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0})
+    shown = " ".join(out.getvalue().replace("│", " ").split())
+    assert shown.count("I think the answer is that X improves Y") == 1
+    assert "the model wrote no code block" in shown and "model wrote: I think" in shown
 
 
 def test_list_says_ctrl_c_and_killed(home, cli):

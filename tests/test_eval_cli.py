@@ -274,7 +274,8 @@ def test_closed_corpus_sources_and_citation_validity(home, cli, tmp_path):
             return None
         if q["id"] == "p3":
             letter = _letter(q, "lantern")
-            return code(f"final_answer('Lantern [{local} p.3].\\n\\nAnswer: ({letter})')")
+            return code(f"page = read_paper('{local}', page=3)\n"  # read: its text reached the planner
+                        f"final_answer('Lantern [{local} p.3].\\n\\nAnswer: ({letter})')")
         return code(f"final_answer('Sparse widgets help [{local} p.1] [arXiv:2401.99999] [{local} p.99].')")
 
     path = _write(tmp_path, qs)
@@ -290,7 +291,9 @@ def test_closed_corpus_sources_and_citation_validity(home, cli, tmp_path):
     p3, claim = results["p3"], results["claim"]
     assert (p3["correct"], p3["source_read"], p3["source_cited"], p3["citation_validity"]) == (True, True, True, 1.0)
     assert (claim["citations"], claim["citations_verified"], claim["citation_validity"]) == (3, 1, 0.3333)
-    assert claim["sources_read"] == ["widgets.pdf"] and claim["sources_cited"] == ["widgets.pdf"]
+    # added with --papers and cited, but never read: available, not read
+    assert claim["sources_available"] == ["widgets.pdf"] and claim["sources_read"] == []
+    assert claim["sources_cited"] == ["widgets.pdf"] and p3["sources_available"] == ["widgets.pdf"]
     assert claim["judge_model"] == WORKER and claim["judge_correct"] is None  # "nothing to add" is no verdict
     summary = json.loads(result.stdout)
     assert summary["sources"]["recall"] == 1.0 and summary["citations"]["validity"] == 0.5

@@ -23,6 +23,8 @@ from agent_scientist.evals.scoring import (
     choice_measures,
     claim_figures,
     claim_measures,
+    paper_keys,
+    papers_read,
     source_key,
     source_measures,
 )
@@ -125,11 +127,15 @@ def test_source_keys_and_recall():
     assert source_key("arXiv:hep-th/9901001") == "arxiv:hep-th/9901001"
     assert source_key("Widgets.PDF") == "file:widgets.pdf"
     papers = [{"id": "2401.01234v2"}, {"id": "local:ab12cd34", "original_path": "/x/widgets.pdf"},
-              {"id": "2312.00001v1", "doi": "10.1000/xyz"}]
+              {"id": "2312.00001v1", "doi": "10.1000/xyz"}, {"id": "local:cd34ef56", "arxiv_id": "2405.00005v1"}]
+    assert "arxiv:2405.00005" in paper_keys(papers[3])  # a local PDF that printed its arXiv id answers to it
     q = Question("q", "?", "open", sources=["arXiv:2401.01234", "widgets.pdf", "10.1000/XYZ", "10.9/none"])
-    got = source_measures(q, papers, cited_ids={"local:ab12cd34"})
-    assert got == {"sources_read": ["arXiv:2401.01234", "widgets.pdf", "10.1000/XYZ"], "sources_cited": ["widgets.pdf"],
-                   "source_read": True, "source_cited": True}
+    got = source_measures(q, papers, cited_ids={"local:ab12cd34"}, read={"arxiv:2401.01234", "doi:10.9/none"})
+    assert got == {"sources_available": ["arXiv:2401.01234", "widgets.pdf", "10.1000/XYZ"],
+                   "sources_read": ["arXiv:2401.01234"], "sources_cited": ["widgets.pdf"],
+                   "source_available": True, "source_read": True, "source_cited": True}
+    unread = source_measures(q, papers, cited_ids=set(), read=set())  # added but never read: not "read"
+    assert (unread["source_available"], unread["source_read"], unread["sources_read"]) == (True, False, [])
     assert source_measures(Question("q", "?", "open"), papers, set())["source_read"] is None
 
 
@@ -148,15 +154,18 @@ def test_summary_figures_by_hand():
         return {"kind": "mc", "status": "completed", "correct": correct, "answered": answered, "chosen": "A",
                 "steps": 2, "cost_usd": 0.01, "wall_s": 10.0, **kw}
 
-    results = [mc(True, True, citations=4, citations_verified=3, source_read=True, source_cited=True),
-               mc(False, True, citations=1, citations_verified=1, source_read=True, source_cited=False),
-               mc(False, False, source_read=False, source_cited=False),
+    results = [mc(True, True, citations=4, citations_verified=3, source_available=True, source_read=True,
+                  source_cited=True),
+               mc(False, True, citations=1, citations_verified=1, source_available=True, source_read=True,
+                  source_cited=False),
+               mc(False, False, source_available=True, source_read=False, source_cited=False),
                mc(False, False, chosen=None, mapped_by_model=True, wall_s=30.0),
                {"kind": "open", "status": "failed", "error": "boom", "steps": 1, "cost_usd": 0.0, "wall_s": 1.0}]
     s = summarize(results, selected=6, meta={"name": "x"})
     assert s["multiple_choice"] == {"questions": 4, "correct": 1, "answered": 2, "accuracy": 0.25, "precision": 0.5,
                                     "coverage": 0.5, "mapped_by_model": 1, "unreadable": 1}
-    assert s["sources"] == {"questions_with_sources": 3, "read": 2, "cited": 1, "read_rate": 0.6667, "recall": 0.3333}
+    assert s["sources"] == {"questions_with_sources": 3, "available": 3, "read": 2, "cited": 1,
+                            "available_rate": 1.0, "read_rate": 0.6667, "recall": 0.3333}
     assert s["citations"] == {"answers_with_citations": 2, "citations": 5, "verified": 4, "validity": 0.8}
     assert s["partial"] and s["questions_scored"] == 5 and s["status"]["failed"] == 1
     assert s["wall_s"] == {"total": 61.0, "median": 10.0, "p90": 30.0}
@@ -222,3 +231,15 @@ def test_live_table_shows_done_running_correct_and_cost():
     EvalView(Console(file=plain, width=200), plain=True)(runner)
     assert plain.getvalue().splitlines() == ["[1/4] q1: correct (B) · 3 steps · $0.2500 · 0.0 s",
                                              "[2/4] q2: wrong (A) · 2 steps · $0.5000 · 0.0 s"]
+
+
+def test_papers_read_are_what_read_paper_or_gather_evidence_returned(tmp_path):
+    ws = Workspace.create(tmp_path, "w", "Q?")
+    ws.append_step({"type": "action", "step": 1, "tool_calls": [
+        {"tool": "read_paper", "args": {"paper_id": "arXiv:2401.01234v2", "page": 3}, "ok": True},
+        {"tool": "read_paper", "args": {"paper_id": "2402.00002"}, "ok": False},  # raised: nothing was read
+        {"tool": "search_papers", "args": {"query": "2403.00003"}, "ok": True}]})
+    ws.append_step({"type": "evidence", "question": "q", "question_key": "k", "items": [
+        {"passage_id": "local:ab12cd34#0", "paper_id": "local:ab12cd34", "score": 8, "quote": "x"},
+        {"passage_id": "2404.00004#1", "paper_id": "2404.00004v1", "score": 9, "dropped": True}]})
+    assert papers_read(ws) == {"arxiv:2401.01234", "local:ab12cd34"}

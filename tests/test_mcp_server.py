@@ -104,9 +104,24 @@ def test_without_a_workspace_papers_go_to_the_shared_cache_and_memory_says_why_n
             assert not page.isError
             note = await session.call_tool("remember", {"content": "x"})
             assert note.isError and "--workspace NAME" in _text(note)
+            evidence = await session.call_tool("gather_evidence", {"question": "x"})
+            assert evidence.isError and "need a workspace" in _text(evidence)
 
     anyio.run(main)
     assert list((home / ".papers-cache" / "papers").glob("*/meta.json"))
+
+
+def test_without_a_workspace_the_start_says_which_tools_need_one_and_how(home: Path) -> None:
+    started = run_cli(home, "mcp", input="")  # stdin at its end: the stdio server starts and stops
+    assert started.returncode == 0, started.stderr
+    assert ("Note: remember, recall, gather_evidence need a workspace (they use its memory), so they are not "
+            "served: start with `agent-scientist mcp --workspace NAME`") in started.stderr
+    assert "tools: search_papers, read_paper, paper_graph" in started.stderr
+    helped = run_cli(home, "mcp", "--help")
+    assert "with --workspace remember, recall and gather_evidence" in " ".join(helped.stdout.split())
+    with_one = run_cli(home, "mcp", "--workspace", "lab", input="")
+    assert with_one.returncode == 0 and "need a workspace" not in with_one.stderr
+    assert "remember" in with_one.stderr.split("tools: ")[1]
 
 
 def test_resources_list_reports_and_paper_lists(home: Path, arxiv: ArxivServer) -> None:

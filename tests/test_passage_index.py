@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory
@@ -48,3 +49,29 @@ def test_an_index_cut_short_is_redone(home):
     store.add_passages_later("2401.00001v1", CHUNKS)
     store.wait_indexed()
     assert store.has_passages("2401.00001v1") and int(store.passages.count()) == 12
+
+
+def test_after_an_interrupt_the_exit_waits_only_what_is_left_of_the_grace(home):
+    """The planner loop sets ctx.exit_by after Ctrl-C; passages still being indexed are then left (and redone
+    when next read) instead of holding the process for end_of_run_timeout (15 s)."""
+    script = (
+        "import sys, time\n"
+        "from agent_scientist.config import load_settings\n"
+        "from agent_scientist.contracts import ToolContext\n"
+        "from agent_scientist.workspace import Workspace\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from support.memory_box import memory_box\n"
+        "ws = Workspace.create(sys.argv[1], 'w', 'Q?')\n"
+        "run, _ = memory_box(ToolContext(ws=ws, settings=load_settings({'home': sys.argv[1]})))\n"
+        "chunks = [{'text': f'Passage {i} on label smoothing, calibration and the error of model {i}.', "
+        "'page_start': i + 1} for i in range(3000)]\n"
+        "run.memory.add_passages_later('2401.00001v1', chunks)\n"
+        "run.ctx.exit_by = time.monotonic()  # as after Ctrl-C, its grace spent\n"
+    )
+    tests = str(Path(__file__).parent)
+    done = subprocess.run([sys.executable, "-c", script, str(home), tests], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "passages of 1 paper(s) not indexed within 0 s" in done.stderr
+    store = open_memory(Workspace.open(home, "w"), load_settings({"home": str(home)}))
+    assert not store.has_passages("2401.00001v1")  # cut short: the next read indexes it again

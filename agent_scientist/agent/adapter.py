@@ -19,6 +19,7 @@ from smolagents.monitoring import LogLevel, Timing, TokenUsage
 from smolagents.utils import AgentError, AgentParsingError
 
 from agent_scientist.agent.interpreter import SandboxedExecutor
+from agent_scientist.records import EMPTY_REPLY
 
 __all__ = [
     "ActionStep", "AgentError", "ChatMessage", "CodeOutput", "LiteLLMModel", "MemoryStep", "MessageRole", "PlanningStep",
@@ -170,5 +171,6 @@ def reply_message(text: str, tokens_in: int, tokens_out: int, raw: Any) -> ChatM
 
 
 def is_parse_error(error: Any) -> bool:
-    """A reply with no code block that parses (as opposed to code that ran and failed)."""
-    return isinstance(error, AgentParsingError) or "Code parsing failed" in str(error or "")
+    """A reply with no code block that parses, or with nothing to run (as opposed to code that ran and failed)."""
+    return (isinstance(error, AgentParsingError) or "Code parsing failed" in str(error or "")
+            or EMPTY_REPLY in str(error or ""))

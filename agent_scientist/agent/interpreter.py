@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 from agent_scientist.agent.interpreter_child import FrameError, encode_frame, read_frame, write_frame
 from agent_scientist.config import Settings
+from agent_scientist.records import EMPTY_REPLY, ToolCall
 
 CHILD = Path(__file__).with_name("interpreter_child.py")
 STEP_TIMEOUT_S = 30  # smolagents' MAX_EXECUTION_TIME_SECONDS: the code's own time, tool calls not counted
@@ -99,6 +100,7 @@ class SandboxedExecutor:
         self._restarted = False  # the previous child died: the next step's logs say so
         self.box_oom = False  # the last child discarded was killed by the memory limit
         self._lock = threading.Lock()
+        self.calls: list[ToolCall] = []  # the tool calls since the step recorder last took them
 
     # -- smolagents' PythonExecutor interface ---------------------------------------------------------------
     def send_tools(self, tools: dict[str, Any]) -> None:
@@ -130,6 +132,9 @@ class SandboxedExecutor:
     def __call__(self, code_action: str) -> Any:
         from agent_scientist.agent.adapter import CodeOutput
 
+        if not _has_statements(code_action):  # an empty reply would otherwise read as a step that went well
+            self.state = {"_print_outputs": ""}
+            raise InterpreterFailure(EMPTY_REPLY)
         with self._lock:
             note = RESTARTED_NOTE + "\n" if self._restarted else ""
             self.state = {"_print_outputs": note}
@@ -237,9 +242,12 @@ class SandboxedExecutor:
         args, kwargs = msg.get("args") or [], msg.get("kwargs") or {}
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             return {"error": "malformed tool call", "type": "TypeError"}
+        call = _call_record(name, tool, args, kwargs)
+        self.calls.append(call)
         try:
             result = tool(*args, **kwargs)
         except Exception as exc:  # the tool's failure is the model's to read, as in-process
+            call["ok"] = False
             return {"error": str(exc), "type": type(exc).__name__}
         try:
             encode_frame({"reply": result})
@@ -293,6 +301,37 @@ class SandboxedExecutor:
         return self.box.proc.pid if self.box is not None else None
 
 
+def _has_statements(code: str) -> bool:
+    """Whether code has something to run (code that does not parse does: the interpreter reports its error)."""
+    import ast
+
+    try:
+        return bool(ast.parse(code or "").body)
+    except SyntaxError:
+        return True
+
+
+def _call_record(name: str, tool: Any, args: list, kwargs: dict) -> ToolCall:
+    """A tool call as steps.jsonl keeps it: the tool, its arguments by name (scalars, strings cut), whether it
+    answered (set to False when it raised)."""
+    names = list(getattr(tool, "inputs", None) or {})
+    given = {**{names[i] if i < len(names) else f"arg{i}": v for i, v in enumerate(args)}, **kwargs}
+    kept = {str(k): (v[:200] if isinstance(v, str) else v) for k, v in given.items()
+            if isinstance(v, str | int | float | bool) or v is None}
+    return {"tool": name, "args": kept, "ok": True}
+
+
+def take_tool_calls(agent: Any) -> list[ToolCall]:
+    """The tool calls made by an agent's code and its managed agents' since the last take (for the step record)."""
+    calls: list[ToolCall] = []
+    for each in [agent, *getattr(agent, "managed_agents", {}).values()]:
+        executor = getattr(each, "python_executor", None)
+        if isinstance(executor, SandboxedExecutor):
+            calls += executor.calls
+            executor.calls = []
+    return calls
+
+
 @atexit.register
 def _close_all() -> None:
     """Never leave an interpreter running after the agent exits."""
@@ -311,4 +350,4 @@ def close_executors(agent: Any) -> None:
 
 
 __all__ = ["NOT_ISOLATED", "InterpreterFailure", "SandboxedExecutor", "close_executors", "doctor_check",
-           "isolation_warning"]
+           "isolation_warning", "take_tool_calls"]

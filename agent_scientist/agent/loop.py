@@ -8,14 +8,14 @@ in a resumable state however the run ends.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent_scientist.agent.adapter import set_history
 from agent_scientist.agent.history import rebuild_history
-from agent_scientist.agent.interpreter import close_executors, isolation_warning
+from agent_scientist.agent.interpreter import close_executors, isolation_warning, take_tool_calls
 from agent_scientist.agent.models import UsageMeter, build_model, cost_usd, output_was_cut, record_calls
 from agent_scientist.agent.progress import Progress
 from agent_scientist.agent.registry import build_toolbox, planner_tools
@@ -37,6 +37,7 @@ class RunOutcome:
     reason: str  # final_answer, max_steps, budget, interrupted, or the error
     final_answer: str | None = None
     log: str | None = None  # a failed run's traceback is in this file (the workspace's run.log)
+    at: float = field(default_factory=time.monotonic)  # when the run ended (an interrupt's bounds count from it)
 
 
 CUT_NOTE = (
@@ -121,6 +122,9 @@ class StepRecorder:
             })
             if memory_step.is_final_answer:
                 record["final_answer"] = _text(memory_step.action_output)
+            calls = take_tool_calls(agent) if agent is not None else []
+            if calls:
+                record["tool_calls"] = calls
             self.next_step += 1
             self.ctx.step = self.next_step
         elif isinstance(memory_step, PlanningStep):
@@ -241,9 +245,11 @@ def run(
         if outcome.status == "failed" and hasattr(progress, "call_failed"):
             progress.call_failed(outcome.reason)  # a stalled call: which setting to change
         bound = min(settings.end_of_run_timeout, INTERRUPT_GRACE_S) if outcome.reason == "interrupted" else None
+        if bound is not None:  # the lessons, and what waits at exit (passages being indexed), end by then
+            ctx.exit_by = outcome.at + bound
         if box.run_end_hooks and hasattr(progress, "phase"):
             progress.phase("end of run: lessons (worker model call)")
-        skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound)
+        skipped = run_end_hooks(box.run_end_hooks, agent, outcome.status, progress, bound, ctx)
         close_executors(agent)  # the sandboxed interpreters of the planner and its managed agents
         end: StepRecord = {"type": "run_end", "status": outcome.status, "reason": outcome.reason}
         if outcome.log:
@@ -255,7 +261,9 @@ def run(
         return outcome
 
 
-INTERRUPT_GRACE_S = 2.5  # after Ctrl-C the process exits within 3 s: end-of-run work gets at most this long
+# After Ctrl-C the process exits within 3 s: end-of-run work gets at most this long from the interrupt, which
+# leaves the rest for closing the interpreter, writing the report and exiting on a loaded machine.
+INTERRUPT_GRACE_S = 2.0
 
 
 def share_system_mode(ws: Workspace, settings: Settings, progress: Any, *models: Any) -> None:
@@ -280,8 +288,9 @@ def share_system_mode(ws: Workspace, settings: Settings, progress: Any, *models:
 
 
 def run_end_hooks(hooks: list[Any], agent: Any, status: str, progress: Progress,
-                  bound: float | None) -> str | None:
-    """Run the end-of-run hooks; with a `bound` (after an interrupt) they get that many seconds in total.
+                  bound: float | None, ctx: ToolContext | None = None) -> str | None:
+    """Run the end-of-run hooks; with a `bound` (after an interrupt) they get that many seconds in total,
+    counted from the interrupt when `ctx.exit_by` says when that was.
 
     Returns why the work was skipped, or None. Work past the bound is abandoned in a daemon thread,
     so the process can exit at once.
@@ -303,7 +312,7 @@ def run_end_hooks(hooks: list[Any], agent: Any, status: str, progress: Progress,
             return None
         thread = threading.Thread(target=work, name="end-of-run", daemon=True)
         thread.start()
-        thread.join(bound)
+        thread.join(ctx.exit_wait(bound) if ctx is not None else bound)
         if not thread.is_alive():
             return None
         why = f"not done within end_of_run_timeout ({bound:g} s)"

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agent_scientist.records import failure_kind, observation_text, short, stop_label
+from agent_scientist.records import NO_CODE_BLOCK, failure_kind, observation_text, short, stop_label
 
 FORMAT_HINT_AFTER = 3
 FORMAT_HINT = ("{n} steps in a row without a code block: the model is not writing its code between <code> and "
@@ -221,7 +221,9 @@ class Progress:
         observation = record.get("error") or observation_text(record.get("observation")) or record.get("final_answer") or ""
         notes = self._notes(record, cap)
         wrote = ""
-        if record.get("error") and failure_kind(record["error"]) == "the model wrote no code block":
+        if record.get("error") and failure_kind(record["error"]) == NO_CODE_BLOCK:
+            # the parse error quotes the reply: say what went wrong, and show the model's text once
+            observation = f"{NO_CODE_BLOCK} (no <code> … </code>)"
             wrote = f"model wrote: {short(record.get('model_output') or '(nothing)', 200)}"
         if self.plain:
             self._line(f"step {record['step']} | {status} | {self._figures(record, meta)} | {short(observation, 120)}")
@@ -259,7 +261,7 @@ class Progress:
             hint = _hint()
             notes.append(f"step {record.get('step')}: the model's output hit the cap of {cap or out} tokens and "
                          "was cut (max_output_tokens)" + (f": {hint}" if hint else ""))
-        if record.get("error") and failure_kind(record["error"]) == "the model wrote no code block":
+        if record.get("error") and failure_kind(record["error"]) == NO_CODE_BLOCK:
             self.format_errors += 1
         else:
             self.format_errors = 0

@@ -63,4 +63,11 @@ def _main(version: bool = typer.Option(False, "--version", metavar="", callback=
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        from agent_scientist.cli.common import EXIT_INTERRUPTED, exit_now
+
+        if exc.code == EXIT_INTERRUPTED:
+            exit_now(EXIT_INTERRUPTED)
+        raise

@@ -17,7 +17,8 @@ def mcp(
     allow_experiments: bool = typer.Option(False, "--allow-experiments",
                                            help="Also serve edit_file and run_experiment (sandboxed)."),
 ) -> None:
-    """Serve search_papers, read_paper, remember and recall as an MCP server (stdio or streamable HTTP)."""
+    """Serve search_papers, read_paper and paper_graph, and with --workspace remember, recall and gather_evidence,
+    as an MCP server (stdio or streamable HTTP)."""
     if transport not in ("stdio", "http"):
         fail(f"--transport {transport!r}: use stdio or http.")
     if allow_experiments and not workspace:
@@ -35,6 +36,8 @@ def mcp(
     for warning in served.warnings:  # stdout carries the protocol: say it on stderr
         print(f"Warning: {warning}", file=sys.stderr)
     where = f"workspace {workspace}" if workspace else "the shared papers cache"
+    if server.without_workspace(served):
+        print(f"Note: {server.without_workspace(served)}", file=sys.stderr)
     try:
         if transport == "stdio":
             print(f"agent-scientist MCP server on stdio ({where}); tools: {', '.join(served.tools)}", file=sys.stderr)

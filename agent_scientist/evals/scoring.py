@@ -22,30 +22,51 @@ _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
 
 
 def paper_keys(paper: Mapping[str, Any]) -> set[str]:
-    """Every gold-source form a workspace paper answers to (papers/citations.py source_key): its id, its DOI,
-    its original file name."""
-    keys = {source_key(str(paper.get("id") or ""))}
-    if paper.get("doi"):
-        keys.add(source_key("doi:" + str(paper["doi"])))
+    """Every gold-source form a workspace paper answers to (papers/citations.py source_key): its id and every
+    alias (DOI, arXiv id of a local PDF, S2, PubMed ids), its original file name."""
+    from agent_scientist.papers.ids import aliases
+
+    keys = {source_key(str(paper.get("id") or ""))} | {source_key(a) for a in aliases(paper)}
     if paper.get("original_path"):
         keys.add("file:" + Path(str(paper["original_path"])).name.lower())
     return keys - {""}
 
 
-def source_measures(q: Question, papers: Sequence[Mapping[str, Any]], cited_ids: set[str]) -> dict[str, Any]:
-    """Which gold sources were read in the workspace, and which of those the answer cited."""
+def papers_read(ws: Workspace) -> set[str]:
+    """The source keys of the papers whose text reached the planner: a `read_paper` call that answered (its
+    step's `tool_calls`), or a `gather_evidence` item kept from the paper."""
+    from agent_scientist.memory.evidence import question_items
+
+    keys = set()
+    for record in ws.steps():
+        for call in record.get("tool_calls") or []:
+            if call.get("tool") == "read_paper" and call.get("ok"):
+                keys.add(source_key(str((call.get("args") or {}).get("paper_id") or "")))
+    for items in question_items(ws).values():
+        keys.update(source_key(str(item.get("paper_id") or "")) for item in items)
+    return keys - {""}
+
+
+def source_measures(q: Question, papers: Sequence[Mapping[str, Any]], cited_ids: set[str],
+                    read: set[str] | None = None) -> dict[str, Any]:
+    """Which gold sources were available in the workspace (added or fetched), which of those were read (`read`:
+    papers_read's keys), and which the answer cited."""
     gold = [s for s in q.sources if s.strip()]
     if not gold:
-        return {"sources_read": [], "sources_cited": [], "source_read": None, "source_cited": None}
-    read, cited = [], []
+        return {"sources_available": [], "sources_read": [], "sources_cited": [], "source_available": None,
+                "source_read": None, "source_cited": None}
+    available, was_read, cited = [], [], []
     for source in gold:
         key = source_key(source)
         holders = [p for p in papers if key in paper_keys(p)]
         if holders:
-            read.append(source)
+            available.append(source)
+            if any(paper_keys(p) & (read or set()) for p in holders):
+                was_read.append(source)
             if any(str(p.get("id")) in cited_ids for p in holders):
                 cited.append(source)
-    return {"sources_read": read, "sources_cited": cited, "source_read": bool(read), "source_cited": bool(cited)}
+    return {"sources_available": available, "sources_read": was_read, "sources_cited": cited,
+            "source_available": bool(available), "source_read": bool(was_read), "source_cited": bool(cited)}
 
 
 def citation_measures(index: Any) -> tuple[dict[str, Any], set[str]]:

@@ -64,8 +64,10 @@ def summarize(results: list[dict[str, Any]], selected: int, meta: dict[str, Any]
         },
         "sources": {
             "questions_with_sources": len(with_sources),
+            "available": sum(1 for r in with_sources if r.get("source_available")),
             "read": sum(1 for r in with_sources if r.get("source_read")),
             "cited": sum(1 for r in with_sources if r.get("source_cited")),
+            "available_rate": _rate(sum(1 for r in with_sources if r.get("source_available")), len(with_sources)),
             "read_rate": _rate(sum(1 for r in with_sources if r.get("source_read")), len(with_sources)),
             "recall": _rate(sum(1 for r in with_sources if r.get("source_cited")), len(with_sources)),
         },
@@ -121,6 +123,7 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
         ("precision", _pct(mc["precision"]), mc["precision"]),
         ("coverage", _pct(mc["coverage"]), mc["coverage"]),
         ("answers mapped by the worker model", str(mc["mapped_by_model"]), mc["mapped_by_model"]),
+        ("gold source available", _pct(src.get("available_rate")), src.get("available_rate")),
         ("gold source read", _pct(src["read_rate"]), src["read_rate"]),
         ("source recall (read and cited)", _pct(src["recall"]), src["recall"]),
         ("citation validity", _pct(cit["validity"]), cit["validity"]),
@@ -187,7 +190,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str, s
         diff = ""
         if isinstance(raw_a, int | float) and isinstance(raw_b, int | float) and raw_a != raw_b:
             delta = raw_b - raw_a
-            is_rate = label in ("accuracy", "precision", "coverage", "gold source read", "citation validity",
+            is_rate = label in ("accuracy", "precision", "coverage", "gold source available", "gold source read",
+                                "citation validity",
                                 "source recall (read and cited)", "claim support", "judge accuracy")
             diff = f"{100 * delta:+.1f} pts" if is_rate else f"{delta:+,.4g}"
         out.append((label, shown_a, shown_b, diff))

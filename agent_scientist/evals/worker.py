@@ -103,7 +103,7 @@ def score(ws: Workspace, settings: Any, q: Question, opts: list[str], status: st
         record["report_error"] = f"{type(exc).__name__}: {exc}"[:300]
         cites, cited_ids = {"citations": None, "citations_verified": None, "citation_validity": None}, set()
     record.update(cites)
-    record.update(scoring.source_measures(q, ws.papers(), cited_ids))
+    record.update(scoring.source_measures(q, ws.papers(), cited_ids, scoring.papers_read(ws)))
     record.update(scoring.claim_measures(ws))
     usage: dict[str, int] = {"scoring_tokens_in": 0, "scoring_tokens_out": 0}
     if q.kind == "mc":

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 CACHE_DIR = ".papers-cache"  # the shared papers cache of `papers search/read` without --name
 SERVED = ("memory", "papers")  # capabilities whose tools are safe to hand to another assistant
 EXPERIMENTS = ("editor", "experiments")  # served only with --allow-experiments
-WORKSPACE_TOOLS = ("remember", "recall")  # the memory's tools: they need a workspace
+WORKSPACE_TOOLS = ("remember", "recall", "gather_evidence")  # the memory's tools: they need a workspace
 JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
               "array": "array", "object": "object", "null": "null"}
 PAPERS_RESOURCE_CHARS = 200_000
@@ -70,6 +70,14 @@ def build(settings: Settings, capabilities: list[Capability], workspace: Workspa
     return served
 
 
+def without_workspace(served: Served) -> str:
+    """What a server started without --workspace leaves out, and how to serve it ("" when it has a workspace)."""
+    if served.ws is not None:
+        return ""
+    return (f"{', '.join(WORKSPACE_TOOLS)} need a workspace (they use its memory), so they are not served: "
+            "start with `agent-scientist mcp --workspace NAME` (created if missing) to serve them.")
+
+
 def input_schema(tool: Any) -> dict:
     """JSON Schema of a smolagents tool's inputs, with the defaults of its function."""
     params: Mapping[str, inspect.Parameter]
@@ -97,9 +105,8 @@ def call(served: Served, name: str, arguments: dict) -> str:
     """Run one tool; the answer as text (JSON for structured answers). Raises ToolError for the client."""
     tool = served.tools.get(name)
     if tool is None:
-        if name in WORKSPACE_TOOLS:
-            raise ToolError(f"{name} keeps notes in a workspace, and this server has none: start it with "
-                            f"`agent-scientist mcp --workspace NAME`.")
+        if name in WORKSPACE_TOOLS and served.ws is None:
+            raise ToolError(f"{name} is not served here: {without_workspace(served)}")
         raise ToolError(f"Unknown tool {name!r}; the tools are: {', '.join(sorted(served.tools))}.")
     check_arguments(tool, arguments)
     import contextlib
@@ -201,8 +208,8 @@ def make_server(served: Served) -> Any:
     from pydantic import AnyUrl
 
     instructions = ("Research tools of agent-scientist: search and read arXiv papers (cached, page-aware; "
-                    "cite as [arXiv:ID p.N])" + (", and the workspace memory (remember, recall)."
-                                                  if served.ws else "; start with --workspace NAME for memory."))
+                    "cite as [arXiv:ID p.N])" + (", and the workspace memory (remember, recall, gather_evidence)."
+                                                  if served.ws else ". " + without_workspace(served)))
     server = Server("agent-scientist", instructions=instructions)
     listed = [types.Tool(name=name, description=tool.description, inputSchema=input_schema(tool))
               for name, tool in served.tools.items()]

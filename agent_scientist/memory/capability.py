@@ -68,6 +68,8 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
     preload(ctx.settings.embedding_model, ctx.settings.api_base)  # loads while chromadb opens
     try:
         cap.store = open_memory(ctx.ws, ctx.settings)
+        timeout = ctx.settings.end_of_run_timeout
+        cap.store.exit_wait_s = lambda: ctx.exit_wait(timeout)  # after Ctrl-C: what is left of its grace
         cap.store.embed(["warm-up"])  # an embedding model that cannot load is reported now, not mid-run
     except MemoryUnavailable as exc:
         cap.store = None

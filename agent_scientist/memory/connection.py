@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -133,7 +134,8 @@ class StoreBase:
             self.batch = max(1, min(WRITE_BATCH, int(client.get_max_batch_size())))
         except Exception:
             self.batch = WRITE_BATCH
-        self.exit_wait_s = 15.0  # how long the process may wait at exit for passages still being indexed
+        # how long the process may wait at exit for passages still being indexed (seconds, or a function giving them)
+        self.exit_wait_s: float | Callable[[], float] = 15.0
         self._indexing: threading.Thread | None = None
         self._queue: list[tuple[str, list[dict[str, Any]]]] = []
         self._pending: set[str] = set()  # papers queued or being indexed

@@ -89,10 +89,11 @@ class PassagesMixin(HybridMixin):
                         self._pending.discard(paper_id)
 
     def _wait_at_exit(self) -> None:
-        if not self.wait_indexed(self.exit_wait_s):
+        seconds = self.exit_wait_s() if callable(self.exit_wait_s) else self.exit_wait_s
+        if not self.wait_indexed(seconds):
             import sys
 
-            print(f"warning: passages of {self.indexing_left()} paper(s) not indexed within {self.exit_wait_s:g} s; "
+            print(f"warning: passages of {self.indexing_left()} paper(s) not indexed within {seconds:.3g} s; "
                   "they are indexed again when next read.", file=sys.stderr)
 
     def indexing_left(self) -> int:
