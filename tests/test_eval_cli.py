@@ -337,8 +337,13 @@ def test_total_budget_stops_the_eval_resumably(home, cli, tmp_path):
         return code(f"final_answer('Answer: ({_letter(q, 'right')})')")
 
     path = _write(tmp_path, qs)
+    one = tmp_path / "one"
+    one.mkdir()
     with ChatServer(responder=responder) as server:
-        result = cli(*_eval_args(path, server, "--concurrency", "1", "--total-budget-usd", "0.0004", "--json"),
+        probe = cli(*_eval_args(_write(one, [_mc("t0")]), server, "--name", "probe"), timeout=600)
+        assert probe.returncode == 0, probe.stderr
+        cap = 1.5 * float(_results(home, "probe")["t0"]["cost_usd"])  # between one question's cost and two's
+        result = cli(*_eval_args(path, server, "--concurrency", "1", "--total-budget-usd", f"{cap:.8f}", "--json"),
                      timeout=600)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
