@@ -10,7 +10,7 @@ import typer
 
 from agent_scientist.cli.group import LazyGroup
 
-HELP = ("A command-line research scientist: searches arXiv, Semantic Scholar and OpenAlex, reads papers, runs "
+HELP = ("A command-line research scientist: searches arXiv, Semantic Scholar, OpenAlex, PubMed and more, reads papers, runs "
         "experiments, reports with citations.")
 SETTINGS: dict = {"add_completion": False, "pretty_exceptions_enable": False,
                   # click's plain help, as wide as the terminal: typer's rich help prints `<bool>` after flags
@@ -56,7 +56,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
-    """A command-line research scientist: searches arXiv, Semantic Scholar and OpenAlex, reads papers, runs experiments, reports with citations.
+    """A command-line research scientist: searches arXiv, Semantic Scholar, OpenAlex, PubMed and more, reads papers, runs experiments, reports with citations.
 
     Start: agent-scientist research "Does X improve Y?" --model openai/gpt-4o-mini
     """

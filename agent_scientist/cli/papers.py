@@ -32,7 +32,7 @@ from agent_scientist.workspace import Workspace
 
 CACHE_DIR = ".papers-cache"
 
-papers_app = typer.Typer(help="Search arXiv, Semantic Scholar and OpenAlex, follow citations, read papers, "
+papers_app = typer.Typer(help="Search arXiv, Semantic Scholar, OpenAlex, PubMed and more, follow citations, read papers, "
                               "and add your own PDFs to a workspace.",
                          no_args_is_help=True)
 
@@ -128,10 +128,10 @@ def search_cmd(
     offset: int = typer.Option(0, "--offset", help="Skip this many results (next page)."),
     as_json: bool = typer.Option(False, "--json", metavar="", help="Print the results as JSON."),
     name: str = typer.Option(None, "--name", help="Workspace whose cache and papers to use."),
-    source: str = typer.Option("", "--source", help="arxiv, semantic_scholar, openalex, pubmed, crossref or a comma-separated "
+    source: str = typer.Option("", "--source", help="arxiv, semantic_scholar, openalex, pubmed, europepmc, crossref or a comma-separated "
                                                    "list; default: the paper_sources setting."),
 ) -> None:
-    """Search arXiv, Semantic Scholar and OpenAlex (and the workspace's papers) like search_papers.
+    """Search the paper sources (paper_sources, or --source) and the workspace's papers, like search_papers.
 
     Example: agent-scientist papers search "ti:dropout AND abs:calibration" --max-results 5 --name mylib
     """

@@ -122,8 +122,8 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
 
     def search_papers(query: str, max_results: int = 10, sort_by: str = "relevance", start_date: str = "",
                       end_date: str = "", offset: int = 0, source: str = "") -> list[dict]:
-        """Search arXiv, Semantic Scholar and OpenAlex (merged, duplicates removed), plus the papers already in
-        this workspace (marked source="workspace").
+        """Search the paper indexes (by default arXiv, Semantic Scholar and OpenAlex; merged, duplicates removed),
+        plus the papers already in this workspace (marked source="workspace").
 
         Each result: id, title, authors, year, venue, citation_count, open_access, sources, abstract (shortened),
         and "retracted" when the paper was retracted. The last result has "more": how to get the next page.
@@ -136,7 +136,8 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
             start_date: earliest publication date YYYY-MM-DD, or "" for no limit.
             end_date: latest publication date YYYY-MM-DD, or "" for no limit.
             offset: results to skip, to get the next page (e.g. 10).
-            source: "arxiv", "semantic_scholar", "openalex", a comma-separated list, or "" for the configured ones.
+            source: "arxiv", "semantic_scholar", "openalex", "pubmed", "europepmc" (life sciences), "crossref", a
+                comma-separated list, or "" for the configured ones.
         """
         found = search(ctx.ws, ctx.settings, query, max_results, sort_by, start_date, end_date, offset, source)
         return [mark_fields(r, FRAMED) for r in found]
