@@ -74,9 +74,10 @@ def test_an_environment_the_imports_read_runs_cold(home: Path) -> None:
     env = cli_env(home, COLUMNS="61")  # read by rich at import: a warm child would keep the warm process's value
     assert warm.WARM.start(warm._base_env()) and not warm.WARM.fits(env)
     assert warm.WARM.fits(cli_env(home, AGENT_SCIENTIST_MODEL="openai/x"))
+    assert warm.WARM.fits(cli_env(home, PYTHONBREAKPOINT="ray.util.rpdb.set_trace"))  # read at breakpoint() only
+    assert not warm.WARM.fits(cli_env(home, PYTHONHASHSEED="7"))  # read at the interpreter's start-up
     proc = warm.Popen([*CLI, "--version"], env=env, stdout=subprocess.PIPE, text=True)
     assert proc._reply is None and proc.communicate(timeout=120)[0].startswith("agent-scientist ")
-
 
 
 def test_the_programs_own_settings_in_the_sessions_environment_keep_calls_warm(home: Path, monkeypatch) -> None:

@@ -34,6 +34,9 @@ from typing import Any
 PRELOAD = ("agent_scientist.cli", "litellm", "agent_scientist.agent.adapter")
 # Interpreter start-up reads these (stdio buffering, hashing, paths, locale): a call must match them.
 STARTUP = ("PYTHON", "LANG", "LC_", "LANGUAGE")
+# ...except these, which the interpreter reads only when used, from os.environ (which a child gets from its call):
+# sys.breakpointhook reads PYTHONBREAKPOINT at each breakpoint() (ray.init sets it in the test process).
+READ_WHEN_USED = ("PYTHONBREAKPOINT",)
 # Code that iterates os.environ at import and reads only names with this prefix.
 ITERATORS = {"tqdm/utils.py": "TQDM_"}
 MODULE = [sys.executable, "-m", "agent_scientist"]
@@ -100,6 +103,10 @@ def _record_env() -> tuple[dict[str, Any], list[str], Any]:
         cls.__iter__, cls.setdefault = iterate, setdefault  # type: ignore[method-assign]
 
     return record, unknown, undo
+
+
+def _startup(name: str) -> bool:
+    return name.startswith(STARTUP) and name not in READ_WHEN_USED
 
 
 def _threads() -> int:
@@ -335,13 +342,13 @@ class _Warm:
         test session takes those over once it runs the same code in-process, e.g. litellm's settings).
         """
         for name in sorted(set(env) | set(self.env)):
-            if env.get(name) == self.env.get(name) or (name in self.sets and not name.startswith(STARTUP)):
+            if env.get(name) == self.env.get(name) or (name in self.sets and not _startup(name)):
                 continue
-            if name in self.defaults and not name.startswith(STARTUP):
+            if name in self.defaults and not _startup(name):
                 if env.get(name, self.defaults[name]) != self.env.get(name, self.defaults[name]):
                     return name
                 continue
-            if name in self.reads or name.startswith(STARTUP) or any(
+            if name in self.reads or _startup(name) or any(
                     r.endswith("*") and name.startswith(r[:-1]) for r in self.reads):
                 return name
         return None
