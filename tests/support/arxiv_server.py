@@ -11,12 +11,13 @@ Failures are scripted per kind of request ("api" or "pdf") and consumed one per 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape, quoteattr
+
+from support.loopback import Loopback
 
 ATOM_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" '
              'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom">\n')
@@ -32,31 +33,16 @@ def entry(pid: str, title: str, abstract: str = "", authors: tuple[str, ...] = (
             "comment": comment, "pdf": pdf}
 
 
-class ArxivServer:
+class ArxivServer(Loopback):
     def __init__(self, catalogue: list[dict]):
         self.catalogue = catalogue
-        self.requests: list[tuple[str, str, dict]] = []
         self.times: list[float] = []  # time.monotonic() of each request, in order
         self.script: dict[str, deque] = {"api": deque(), "pdf": deque()}
         self.hang_seconds = 2.0
         self.delay = 0.0  # seconds slept before every answer (bench_sources: a service's latency)
         self.big_bytes = 3_000_000
-        self._httpd = _Quiet(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    # -- life cycle ----------------------------------------------------------
-    def start(self) -> ArxivServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        super().__init__(_handler(self), _Quiet)
+        self.requests: list[tuple[str, str, dict]] = []
 
     @property
     def api_url(self) -> str:

@@ -17,9 +17,10 @@ class Loopback:
     """A threaded HTTP server on a free port of 127.0.0.1 serving `handler`; `requests` holds every path
     a server chooses to record there."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]):
-        self.requests: list[str] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler],
+                 server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer):
+        self.requests: list = []  # paths, or what a server records of each request
+        self._httpd = server_class(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 

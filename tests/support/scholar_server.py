@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
+
+from support.loopback import Loopback
 
 
 @dataclass
@@ -46,28 +47,14 @@ class Work:
     tldr: str = ""
 
 
-class ScholarServer:
+class ScholarServer(Loopback):
     def __init__(self, works: list[Work]):
         self.works = works
-        self.requests: list[tuple[str, str]] = []  # (api, path with query)
         self.script: dict[str, deque] = {"s2": deque(), "openalex": deque()}
         self.retry_after = 0
         self.delay = 0.0  # seconds slept before every answer (bench_sources: a service's latency)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> ScholarServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        super().__init__(_handler(self))
+        self.requests: list[tuple[str, str]] = []  # (api, path with query)
 
     def env(self) -> dict[str, str]:
         return {"AGENT_SCIENTIST_SEMANTIC_SCHOLAR_API_URL": self.base, "AGENT_SCIENTIST_OPENALEX_API_URL": self.base,
