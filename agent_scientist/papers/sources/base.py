@@ -142,11 +142,17 @@ def open_access_pdf(settings: Settings, work: dict) -> FullText | None:
 class KeyedIndex:
     """Defaults for a scholarly index: plain words, works cached as they are, the open-access PDF, an API key."""
 
+    title: str
     key_env = ""
     no_key_hint = ""  # what the key buys, said when it is missing
 
     def works(self, entries: list[dict]) -> list[dict]:
         return entries
+
+    def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
+            list[dict], int | None]:
+        """Only where has_graph: an index without one is never asked."""
+        raise NotImplementedError(f"the {self.title} source serves no graph here")
 
     def shown_query(self, query: Query) -> str:
         return plain_words(query.text)

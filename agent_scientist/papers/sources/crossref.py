@@ -124,10 +124,6 @@ class CrossrefSource(KeyedIndex):
                 return None
             raise
 
-    def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
-            list[dict], int | None]:
-        raise NotImplementedError("the Crossref source serves no graph here")
-
     def rate_limit_fix(self) -> str:
         return "Crossref asks to slow down: set AGENT_SCIENTIST_CONTACT_EMAIL (its polite pool), or wait"
 

@@ -141,9 +141,5 @@ class EuropePmcSource(KeyedIndex):
     def doctor_checks(self, settings: Settings) -> list[Check]:
         return [reach_check(self, settings, "no key needed; calls spaced 0.1 s apart")]
 
-    def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
-            list[dict], int | None]:
-        raise NotImplementedError("the Europe PMC source serves no graph here")
-
 
 SOURCE = EuropePmcSource()

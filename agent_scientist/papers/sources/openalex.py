@@ -133,9 +133,5 @@ class OpenAlexSource(KeyedIndex):
         doi = (known or {}).get("doi") or (parsed.value if parsed is not None and parsed.kind == "doi" else "")
         return work(settings, f"doi:{doi}") if doi else None
 
-    def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
-            list[dict], int | None]:
-        raise NotImplementedError("the OpenAlex source serves no graph here")
-
 
 SOURCE = OpenAlexSource()

@@ -204,10 +204,6 @@ class PubMedSource(KeyedIndex):
         works = fetch_pmids(settings, [pmid]) if pmid else []
         return works[0] if works else None
 
-    def graph(self, settings: Settings, pid: str, direction: str, limit: int, offset: int) -> tuple[
-            list[dict], int | None]:
-        raise NotImplementedError("the PubMed source serves no graph here")
-
     def rate_limit_fix(self) -> str:
         return NO_KEY_HINT if not api_key(KEY_ENV) else "NCBI's 10 requests a second are reached: wait a second"
 
