@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -39,13 +40,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_sandbox(available, what): a sandbox protection the test needs")
 
 
+# Under pytest-xdist each worker has its own warm process; the workers' counts are summed here.
+_WORKER_CALLS: Counter[str] = Counter()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     warm.WARM.stop()
+    output = getattr(session.config, "workeroutput", None)  # set on an xdist worker only
+    if output is not None:
+        output["warm_calls"] = dict(warm.WARM.calls)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """An xdist worker finished: add its CLI call counts to the session's."""
+    _WORKER_CALLS.update(getattr(node, "workeroutput", {}).get("warm_calls", {}))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """How many CLI calls ran warm, and why the others ran cold (a whole session gone cold shows here)."""
-    calls = warm.WARM.calls
+    calls = warm.WARM.calls + _WORKER_CALLS
     if calls:
         cold = ", ".join(f"{n} because {why}" for why, n in calls.most_common() if why != "warm")
         terminalreporter.write_line(f"CLI calls: {calls['warm']} warm" + (f", cold: {cold}" if cold else ""))

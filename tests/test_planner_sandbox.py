@@ -291,6 +291,20 @@ def test_managed_memory_agent_runs_through_research_as_before(home, cli):
     assert sys.executable  # the interpreter of both is this one, inside the sandbox
 
 
+def _interpreters_of(root: int) -> set[int]:
+    """Live planner interpreters below `root` (another test running beside this one, under xdist, has its own)."""
+    from support.lab import alive, ancestors
+
+    found = set()
+    for pid in _interpreters():
+        try:
+            if root in ancestors(pid) and alive(pid):
+                found.add(pid)
+        except OSError:  # it ended while we looked
+            continue
+    return found
+
+
 def _interpreters() -> set[int]:
     """Pids of running planner interpreters started from this checkout."""
     from agent_scientist.agent.interpreter import CHILD
@@ -313,14 +327,17 @@ def test_ctrl_c_or_a_kill_mid_step_leaves_no_interpreter(home, sig):
     """Ctrl-C ends the run (interrupted); SIGKILL of the agent takes the interpreter with it (lifeline)."""
     import subprocess
 
-    before = _interpreters()
+    from support.lab import alive
+
     with ChatServer([code("print(sum(range(10**13)))"), code('final_answer("never")')]) as server:
         proc = subprocess.Popen([sys.executable, "-m", "agent_scientist", *_research(server)],
                                 env=cli_env(home, OPENAI_API_KEY=KEY), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=home.parent)
         deadline = time.monotonic() + 120
-        while not (_interpreters() - before) or len(server.requests) < 1:
+        ours: set[int] = set()
+        while not ours or len(server.requests) < 1:
             assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            ours |= _interpreters_of(proc.pid)
             time.sleep(0.1)
         time.sleep(1.0)  # the step's code is running in the interpreter
         proc.send_signal(sig)
@@ -328,9 +345,9 @@ def test_ctrl_c_or_a_kill_mid_step_leaves_no_interpreter(home, sig):
     if sig == signal.SIGINT:
         assert json.loads((home / "w" / "workspace.json").read_text())["status"] == "interrupted"
     deadline = time.monotonic() + 10
-    while _interpreters() - before and time.monotonic() < deadline:
+    while any(alive(pid) for pid in ours) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _interpreters() - before
+    assert not [pid for pid in ours if alive(pid)]
 
 
 @needs_ns
