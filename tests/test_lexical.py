@@ -36,6 +36,10 @@ def test_a_texts_first_words_weigh_more() -> None:
     index.add([{"id": "late", "text": late}, {"id": "early", "text": early}] +
               [{"id": f"x{n}", "text": f"filler text number {n} about things"} for n in range(8)])
     assert [i for i, _ in index.search("gravitation", 2)] == ["early", "late"]
+    plain = LexicalIndex(lead_weight=0.0)  # the weight is the searcher's: with none, the shorter text leads
+    plain.add([{"id": "late", "text": late}, {"id": "early", "text": early}] +
+              [{"id": f"x{n}", "text": f"filler text number {n} about things"} for n in range(8)])
+    assert [i for i, _ in plain.search("gravitation", 2)] == ["late", "early"]
 
 
 def test_kinds_are_kept_apart_and_stem_counts_follow_every_change() -> None:

@@ -7,7 +7,8 @@ beside it, and it ships with Python (tantivy would be a 10 MB binary dependency 
 Text is stored as our own tokens (`tokens`), Porter-stemmed by FTS5 on both sides, so ranking is the same
 for every user: a paper index on disk (`LexicalIndex(path)`) and the small in-memory sets of `bm25(query, docs)`.
 A text's first words (a note's subject, a paragraph's topic sentence) are also kept in a second column that
-weighs LEAD_WEIGHT as much (chosen on the tuning half of bench_retrieval's real-text set).
+weighs LEAD_WEIGHT as much (chosen on the tuning half of bench_retrieval's real-text set; a weight is applied
+when searching, so changing it needs no rebuild).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ MAX_QUERY_TERMS = 32  # a long question's rarest words rank as well as all of th
 # scored row on a loaded 2-core machine; at 100,000 passages all of a title's words scored took ~300 ms).
 POSTINGS = 5_000
 LEAD_WORDS = 20  # the first words of a text, weighed again in the `lead` column
-LEAD_WEIGHT = 2.0
+LEAD_WEIGHT = 3.0  # picked with hybrid.RRF_K and LEXICAL_WEIGHT among 1, 2, 3, 4 (bench_retrieval)
 SCHEMA = 2  # PRAGMA user_version; an index of another version is emptied and refilled by its owner
 _SLOT = 1 << 40  # rowids of one kind lie in [slot * _SLOT, (slot + 1) * _SLOT): a kind is a rowid range
 _STEMS_KEPT = 200_000  # words whose stem is remembered (a bound on memory, not on correctness)
@@ -60,8 +61,10 @@ class LexicalIndex:
     not a walk of their postings (FTS5's own vocabulary table counts them anew on every query).
     """
 
-    def __init__(self, path: str | Path = ":memory:", tokenize: str = "porter unicode61"):
+    def __init__(self, path: str | Path = ":memory:", tokenize: str = "porter unicode61",
+                 lead_weight: float = LEAD_WEIGHT):
         self.path = str(path)
+        self.lead_weight = float(lead_weight)  # how much a match in the first LEAD_WORDS counts again
         self._lock = threading.Lock()
         self._stem: dict[str, str] = {}
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
@@ -239,7 +242,7 @@ class LexicalIndex:
             conds.append("body.rowid IN (SELECT n FROM rows WHERE "
                          + " AND ".join(f"{c} = ?" for c, _ in filters) + ")")
             args += [v for _, v in filters]
-        sql = (f"SELECT body.rowid, -bm25(body, 1.0, {LEAD_WEIGHT}) AS s FROM body WHERE {' AND '.join(conds)}"
+        sql = (f"SELECT body.rowid, -bm25(body, 1.0, {self.lead_weight!r}) AS s FROM body WHERE {' AND '.join(conds)}"
                " ORDER BY s DESC LIMIT ?")
         with self._lock:
             found = [(int(n), float(s)) for n, s in self._db.execute(sql, (*args, int(k)))]
