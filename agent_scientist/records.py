@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 SCHEMA_VERSION = 1
 
@@ -120,7 +120,7 @@ class StepRecord(TypedDict, total=False):
     # evidence (one gather_evidence worker call): agent_scientist.memory.evidence; `reviewer` is its model
     question: str
     question_key: str  # memory.evidence.question_key: the cache key with each item's passage_id
-    items: list[dict[str, Any]]  # {id, passage_id, paper_id, pages, page, score, stance, summary, quote, dropped}
+    items: list[EvidenceItem]  # the batch's judged passages
 
 
 class ModelCall(TypedDict, total=False):
@@ -226,6 +226,10 @@ class PaperMeta(TypedDict, total=False):
     references_deposited: int  # how many references Crossref holds for the DOI
 
 
+# -- memory: notes, their stored form, what a search finds, passages, evidence items (agent_scientist.memory) --
+# chromadb keeps flat scalar metadata: note_to_store and the *_from_store functions convert at its
+# boundary, so nothing above the store handles its dicts.
+
 class Note(TypedDict, total=False):
     """A note in the memory, as tools and commands see it."""
 
@@ -243,15 +247,37 @@ class Note(TypedDict, total=False):
     question: str
     pages: list[int]
     stance: str
-    score: int
+    score: int  # the worker's relevance, 0-10 (a search's similarity is NoteHit.similarity)
     quote: str
 
 
-_EVIDENCE_FIELDS = ("question", "stance", "quote")
+class NoteMeta(TypedDict, total=False):
+    """A note's flat metadata in the memory's `notes` collection (note_to_store): lists joined into strings."""
+
+    kind: str
+    status: str
+    source: str
+    page: int
+    tags: str  # joined by ","
+    step: int
+    created_at: str
+    updated_at: str
+    # kind "evidence" only, as in Note
+    question: str
+    stance: str
+    quote: str
+    score: int
+    pages: str  # joined by "-"
 
 
-def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None) -> Note:
-    """A note from a memory row (its document and its flat metadata)."""
+class NoteHit(Note, total=False):
+    """A note found by MemoryStore.nearest_notes: the note and how close it is to the query."""
+
+    similarity: float  # cosine similarity (kept apart from an evidence note's own `score`)
+
+
+def note_from_store(note_id: str, text: str | None, meta: Mapping[str, Any] | None) -> Note:
+    """A note from a memory row (its document and chromadb's flat metadata, NoteMeta's keys)."""
     meta = meta or {}
     tags = str(meta.get("tags") or "")
     note = Note(
@@ -267,7 +293,7 @@ def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None)
         updated_at=meta.get("updated_at", ""),
     )
     if meta.get("question"):
-        note["question"] = str(meta.get("question") or "")  # _EVIDENCE_FIELDS, named for mypy
+        note["question"] = str(meta.get("question") or "")
         note["stance"] = str(meta.get("stance") or "")
         note["quote"] = str(meta.get("quote") or "")
         note["score"] = int(meta.get("score") or 0)
@@ -275,26 +301,116 @@ def note_from_store(note_id: str, text: str | None, meta: dict[str, Any] | None)
     return note
 
 
-def note_to_store(note: Note | dict[str, Any], now: str) -> dict[str, Any]:
+def note_to_store(note: Note, now: str) -> NoteMeta:
     """A note's flat metadata for the memory (lists joined; missing times become `now`)."""
-    tags = note.get("tags") or []
-    if isinstance(tags, str):
+    tags: list[str] | str = note.get("tags") or []
+    if isinstance(tags, str):  # an untyped caller's plain dict may hold "a,b"
         tags = [t.strip() for t in tags.split(",")]
-    meta: dict[str, Any] = {
-        "kind": note.get("kind") or "finding",
-        "status": note.get("status") or "active",
-        "source": note.get("source") or "",
-        "page": int(note.get("page") or 0),
-        "tags": ",".join(t for t in tags if t),
-        "step": int(note.get("step") or 0),
-        "created_at": note.get("created_at") or now,
-        "updated_at": note.get("updated_at") or note.get("created_at") or now,
-    }
+    meta = NoteMeta(
+        kind=note.get("kind") or "finding",
+        status=note.get("status") or "active",
+        source=note.get("source") or "",
+        page=int(note.get("page") or 0),
+        tags=",".join(t for t in tags if t),
+        step=int(note.get("step") or 0),
+        created_at=note.get("created_at") or now,
+        updated_at=note.get("updated_at") or note.get("created_at") or now,
+    )
     if note.get("question"):
-        meta.update({key: str(note.get(key) or "") for key in _EVIDENCE_FIELDS})
+        meta["question"] = str(note.get("question") or "")
+        meta["stance"] = str(note.get("stance") or "")
+        meta["quote"] = str(note.get("quote") or "")
         meta["score"] = int(note.get("score") or 0)
         meta["pages"] = "-".join(str(int(p)) for p in note.get("pages") or [])
     return meta
+
+
+class Chunk(TypedDict):
+    """A stretch of a paper's text to index as one passage (papers.store.chunk_pages), with the pages it spans."""
+
+    text: str
+    page_start: int
+    page_end: int
+
+
+class PassageMeta(TypedDict, total=False):
+    """A passage's flat metadata in the memory's `passages` collection (memory.passages)."""
+
+    paper_id: str
+    paper_base: str  # the paper's version-free key (papers.ids.match_key): a source filter for any version
+    page_start: int
+    page_end: int
+    chunks: int  # the paper's passage count: an index a kill cut short is seen as incomplete (absent: older)
+
+
+class PassageHit(Chunk):
+    """A passage found by MemoryStore.nearest_passages / search_passages."""
+
+    id: str  # memory.passages.passage_id: <paper_id>#<n>
+    paper_id: str
+    score: float  # nearest_passages: cosine similarity; search_passages: the fused rank score
+
+
+def passage_from_store(passage_id: str, text: str | None, meta: Mapping[str, Any] | None,
+                       score: float = 0.0) -> PassageHit:
+    """A passage from a memory row (its document and chromadb's flat metadata, PassageMeta's keys)."""
+    meta = meta or {}
+    return PassageHit(id=passage_id, text=text or "", paper_id=meta.get("paper_id", ""),
+                      page_start=int(meta.get("page_start") or 0), page_end=int(meta.get("page_end") or 0),
+                      score=score)
+
+
+class RecallHit(TypedDict, total=False):
+    """One result of MemoryStore.recall (the `recall` tool, `memory search --json`): a note or a passage."""
+
+    id: str
+    text: str  # a passage's cut at memory.passages.PASSAGE_CHARS
+    kind: str  # the note's kind, or "passage"
+    source: str  # a passage: its paper's citation label
+    page: int  # a passage: its first page
+    score: float  # the fused rank score
+    status: str  # recall(kind="superseded") only: the notes' status
+    page_end: int  # passages only
+    paper_id: str  # passages only
+
+
+class SummaryMeta(TypedDict):
+    """A trimmed-history summary's metadata in the memory's `history` collection."""
+
+    first: int  # the first and last planner steps it covers
+    last: int
+    created_at: str
+
+
+class HistorySummary(SummaryMeta):
+    """A trimmed-history summary as MemoryStore.summaries gives it."""
+
+    id: str  # summary-<first>-<last>
+    text: str
+
+
+def summary_from_store(summary_id: str, text: str | None, meta: Mapping[str, Any] | None) -> HistorySummary:
+    """A summary from a memory row (its document and chromadb's flat metadata, SummaryMeta's keys)."""
+    meta = meta or {}
+    return HistorySummary(id=summary_id, text=text or "", first=int(meta.get("first") or 0),
+                          last=int(meta.get("last") or 0), created_at=str(meta.get("created_at") or ""))
+
+
+class EvidenceItem(TypedDict):
+    """One passage judged for one question by gather_evidence (memory.evidence), in its `evidence` step
+    record (steps.jsonl, the cache of judged passages); a kept item is also an `evidence` Note."""
+
+    id: str  # memory.evidence.item_id(passage_id, question_key): also its note's id
+    passage_id: str
+    paper_id: str
+    pages: list[int]  # the passage's first and last page
+    page: int | None  # the page its quote was found on (None: not found)
+    score: int  # the worker's relevance, 0-10
+    stance: str  # one of memory.evidence.STANCES
+    summary: str
+    quote: str
+    dropped: str  # why the item is not kept ("": kept)
+    failed: NotRequired[bool]  # True: the worker call failed or its answer could not be read; judged again
 
 
 # -- reading what steps.jsonl recorded (light: the report, review, evals and the live view all read it) --------

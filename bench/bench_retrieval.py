@@ -97,7 +97,7 @@ def bench_quality(root: Path) -> None:
     tune, held = _split(queries)
     dense, lexical, shipped = [], [], []
     for summary in queries:
-        dense.append([(n["id"], n["score"]) for n in
+        dense.append([(n["id"], n["similarity"]) for n in
                       store.nearest_notes(store.embed([summary])[0], 40, kind="finding")])
         lexical.append(store.lexical.search(summary, 40, kind="note"))
         shipped.append([r["id"] for r in store.recall(summary, k=5, kind="finding")])

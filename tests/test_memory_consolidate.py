@@ -127,6 +127,21 @@ def test_exact_duplicates_merge_without_asking_the_model(settings):
     assert worker.calls == [] and notes(ctx)[0]["source"] == "arXiv:1"
 
 
+
+def test_merging_into_an_evidence_note_keeps_its_worker_score(settings):
+    """A neighbour's similarity is its own key: merging into an evidence note kept the worker's 0-10 score
+    (it once overwrote `score`, so the merged note was stored with the similarity, 0 or 1)."""
+    ctx, worker, remember = setup(settings, [])
+    text = "Label smoothing lowers the expected calibration error of ResNet-50. “ECE falls from 4.5% to 2.1%”"
+    ctx.memory.add_notes([{"id": "e-0123456789abcdef", "text": text, "kind": "evidence", "source": "arXiv:1",
+                           "page": 3, "question": "Does label smoothing help calibration?", "pages": [3, 4],
+                           "stance": "supports", "score": 7, "quote": "ECE falls from 4.5% to 2.1%"}])
+    assert remember(text.upper(), source="arXiv:2").startswith("Already stored as e-0123456789abcdef")
+    (note,) = read_notes(ctx.ws, ctx.settings, kinds=["evidence"])
+    assert worker.calls == [] and note["source"] == "arXiv:1; arXiv:2"
+    assert (note["score"], note["stance"], note["pages"], note["question"]) == (
+        7, "supports", [3, 4], "Does label smoothing help calibration?")
+
 ADVERSARIAL = [
     ("Revenue of the lab grew in Q1 2023.", "Revenue of the lab grew in Q3 2023."),
     ("The encoder has three attention layers.", "The encoder has four attention layers."),

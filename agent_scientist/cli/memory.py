@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from agent_scientist.cli.common import (
     warn,
     workspace_and_args,
 )
+from agent_scientist.records import Note
 
 memory_app = typer.Typer(help="Search, list, add and import notes in a workspace's memory.", no_args_is_help=True)
 URL_HELP = "Use a Chroma server (http://host:port) instead of the embedded store. Env: AGENT_SCIENTIST_MEMORY_URL."
@@ -141,7 +143,7 @@ def add(
     console.print(describe(saved), highlight=False, markup=False)
 
 
-def import_id(note: dict[str, Any]) -> str:
+def import_id(note: Note) -> str:
     """A stable id for an imported note, so importing the same file again (or after a crash) adds no copies."""
     key = json.dumps([note["kind"], note["source"], note["text"]], ensure_ascii=False)
     return "n-" + hashlib.sha1(key.encode()).hexdigest()[:10]
@@ -178,7 +180,7 @@ def import_(
 
     present = 0  # notes of the file already in the memory (the same text, kind and source)
 
-    def flush(batch: list[dict[str, Any]]) -> None:
+    def flush(batch: list[Note]) -> None:
         nonlocal done, present
         if batch:
             known = {n["id"] for n in store.get_notes([n["id"] for n in batch if n.get("id")])}
@@ -195,7 +197,7 @@ def import_(
         with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar, \
                 open(file, encoding="utf-8", errors="replace") as fh:
             task = bar.add_task("import", total=total)
-            batch: list[dict[str, Any]] = []
+            batch: list[Note] = []
             for number, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -225,8 +227,9 @@ def import_(
                   + (f"; skipped {len(bad)} bad line(s)." if bad else "."), highlight=False)
 
 
-def _parse_line(line: str, prepare_note: Any) -> tuple[dict[str, Any], list[str]]:
-    """One import line as a note, and its warnings (a cut note); ValueError for a line to skip."""
+def _parse_line(line: str, prepare_note: Callable[..., tuple[Note, list[str]]]) -> tuple[Note, list[str]]:
+    """One import line as a note, and its warnings (a cut note); ValueError for a line to skip (the file's JSON
+    becomes a Note here, through prepare_note, and nowhere else)."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_scientist.contracts import Check, Toolbox, ToolContext, ToolError
 from agent_scientist.memory import MemoryUnavailable, open_memory
@@ -15,6 +15,10 @@ from agent_scientist.memory.evidence import EVIDENCE_KIND
 from agent_scientist.memory.evidence import MAX_K as EVIDENCE_MAX_K
 from agent_scientist.memory.trim import HistoryTrimmer
 from agent_scientist.memory.worker import ask, parse_json, prompts
+from agent_scientist.records import RecallHit
+
+if TYPE_CHECKING:
+    from agent_scientist.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ LESSON_CHARS = 300
 LIST_LIMIT = 30
 
 
-def _store(cap: MemoryCapability) -> Any:
+def _store(cap: MemoryCapability) -> MemoryStore:
     if cap.store is None:
         raise ToolError("Memory is unavailable in this run (see the warning at start). "
                         "Keep important findings in a file with your other tools instead.")
@@ -48,7 +52,7 @@ class MemoryCapability:
     name = "memory"
 
     def __init__(self) -> None:
-        self.store: Any = None
+        self.store: MemoryStore | None = None
 
     def passage_index(self) -> Any:
         """The store as the papers' passage index (None when the memory is unavailable)."""
@@ -101,7 +105,7 @@ def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
         saved.warnings.extend(warnings)
         return describe(saved)
 
-    def recall(query: str, k: int = 5, kind: str = "", source: str = "") -> list[dict]:
+    def recall(query: str, k: int = 5, kind: str = "", source: str = "") -> list[RecallHit]:
         """Find notes and paper passages by meaning, best first (active notes only unless kind="superseded").
 
         Args:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from agent_scientist.config import Settings
 from agent_scientist.memory.embedding import EmbeddingError, get_embedder
+from agent_scientist.records import Chunk
 from agent_scientist.workspace import Workspace
 from agent_scientist.workspace import now_iso as workspace_now_iso
 
@@ -137,7 +138,7 @@ class StoreBase:
         # how long the process may wait at exit for passages still being indexed (seconds, or a function giving them)
         self.exit_wait_s: float | Callable[[], float] = 15.0
         self._indexing: threading.Thread | None = None
-        self._queue: list[tuple[str, list[dict[str, Any]]]] = []
+        self._queue: list[tuple[str, list[Chunk]]] = []
         self._pending: set[str] = set()  # papers queued or being indexed
         self._queue_lock = threading.Lock()
         self._idle = threading.Event()
@@ -151,7 +152,7 @@ class StoreBase:
         except EmbeddingError as exc:
             raise MemoryUnavailable(str(exc)) from None
 
-    def _write(self, collection: Any, ids: list[str], texts: list[str], metas: list[dict],
+    def _write(self, collection: Any, ids: list[str], texts: list[str], metas: Sequence[Mapping[str, Any]],
                vectors: np.ndarray | None = None) -> None:
         for start in range(0, len(ids), self.batch):
             end = start + self.batch

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from agent_scientist.memory.store import MemoryStore, merge_sources, new_note_id, now_iso
 from agent_scientist.memory.worker import ask, parse_json
-from agent_scientist.records import Note
+from agent_scientist.records import Note, NoteHit
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +98,17 @@ def _normal(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def rule_decision(text: str, neighbours: list[dict[str, Any]], why: str) -> Decision:
+def rule_decision(text: str, neighbours: list[NoteHit], why: str) -> Decision:
     """The safe rule: merge with an exact or near-exact duplicate that differs in nothing; else add."""
     for n in neighbours:
         same = _normal(n["text"]) == _normal(text)
-        if (same or n["score"] >= NEAR_EXACT) and not differs(text, n["text"]):
+        if (same or n["similarity"] >= NEAR_EXACT) and not differs(text, n["text"]):
             return Decision("merge", n["id"], n["text"] if len(n["text"]) >= len(text) else text,
                             why=f"{why}; rule: near-exact duplicate", fallback=True)
     return Decision("add", why=f"{why}; rule: add", fallback=True)
 
 
-def model_decision(model: Any, note: Mapping[str, Any], neighbours: list[dict[str, Any]]) -> Decision:
+def model_decision(model: Any, note: Note, neighbours: list[NoteHit]) -> Decision:
     """Ask the worker model; an unusable answer falls back to the rule, and is logged."""
     listing = "\n".join(f"[{n['id']}] ({n['kind']}, {n['source'] or 'no source'}) {n['text']}" for n in neighbours)
     try:
@@ -129,7 +128,7 @@ def model_decision(model: Any, note: Mapping[str, Any], neighbours: list[dict[st
     return Decision(action, target if action != "add" else "", text, why="model")
 
 
-def guard(decision: Decision, note: Mapping[str, Any], neighbours: list[dict[str, Any]]) -> Decision:
+def guard(decision: Decision, note: Note, neighbours: list[NoteHit]) -> Decision:
     """Refuse a merge (or 'nothing') between notes that differ in a number, a date or a qualifier."""
     if decision.action not in ("merge", "nothing"):
         return decision
@@ -149,7 +148,7 @@ def save_note(store: MemoryStore, note: Note, worker_model: Any = None) -> Saved
     """Store `note` (text, kind, source, page, tags, step) after consolidation; returns what happened."""
     vector = store.embed([note["text"]])[0]
     neighbours = store.nearest_notes(vector, NEIGHBOURS)
-    close = [n for n in neighbours if n["score"] >= ASK_SIMILARITY]
+    close = [n for n in neighbours if n["similarity"] >= ASK_SIMILARITY]
     if not close:
         decision = Decision("add", why="no close note")
     elif any(_normal(n["text"]) == _normal(note["text"]) for n in close):
@@ -164,11 +163,11 @@ def save_note(store: MemoryStore, note: Note, worker_model: Any = None) -> Saved
         (log.warning if worker_model is not None else log.info)("memory: consolidation fallback for %r: %s", note["text"][:80], decision.why)
     stamp = now_iso()
     if decision.action in ("merge", "nothing"):
-        # a neighbour is a stored note plus its similarity `score`, which update_note does not store
-        target = cast(Note, next(n for n in close if n["id"] == decision.target))
-        merged: Note = {**target, "source": merge_sources(target["source"], note.get("source", "")),
-                  "tags": sorted(set(target["tags"]) | set(note.get("tags") or [])),
-                  "page": target["page"] or note.get("page", 0)}
+        # a neighbour is the stored note plus its `similarity`, which update_note does not store
+        target = next(n for n in close if n["id"] == decision.target)
+        merged: NoteHit = {**target, "source": merge_sources(target["source"], note.get("source", "")),
+                           "tags": sorted(set(target["tags"]) | set(note.get("tags") or [])),
+                           "page": target["page"] or note.get("page", 0)}
         if decision.action == "merge" and decision.text:
             merged["text"] = decision.text
         store.update_note(merged)

@@ -14,12 +14,16 @@ import hashlib
 import math
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_scientist.config import Settings
 from agent_scientist.papers.ids import citation_label
 from agent_scientist.prompting import load, render
+from agent_scientist.records import EvidenceItem, Note, PassageHit
 from agent_scientist.workspace import Workspace
+
+if TYPE_CHECKING:
+    from agent_scientist.memory.store import MemoryStore
 
 EVIDENCE_KIND = "evidence"
 CANDIDATES = 30  # passages the worker reads per question
@@ -48,7 +52,7 @@ def item_id(passage_id: str, qkey: str) -> str:
     return "e-" + hashlib.sha256(f"{passage_id}\n{qkey}".encode()).hexdigest()[:16]
 
 
-def cite(item: dict[str, Any]) -> str:
+def cite(item: EvidenceItem) -> str:
     """The citation to paste: `[arXiv:2401.01234v2 p.3]`."""
     return f"[{citation_label(item['paper_id'])} p.{item.get('page') or item['pages'][0]}]"
 
@@ -58,7 +62,7 @@ class Gathered:
     """What one gather found and spent."""
 
     question: str
-    items: list[dict[str, Any]] = field(default_factory=list)  # every judged candidate (dropped ones too)
+    items: list[EvidenceItem] = field(default_factory=list)  # every judged candidate (dropped ones too)
     read: int = 0  # candidates judged (this call or before)
     cached: int = 0  # of them judged by an earlier call: not paid again
     batches: int = 0  # worker calls made now
@@ -68,7 +72,7 @@ class Gathered:
     cost_usd: float = 0.0
     stopped: str = ""  # why the gather stopped early ("" if it did not)
 
-    def kept(self) -> list[dict[str, Any]]:
+    def kept(self) -> list[EvidenceItem]:
         found = [i for i in self.items if not i.get("dropped") and int(i.get("score") or 0) >= MIN_SCORE]
         return sorted(found, key=lambda i: (-int(i["score"]), i["passage_id"]))
 
@@ -77,9 +81,9 @@ class Gathered:
         return sum(1 for i in self.items if i.get("dropped"))
 
 
-def judged(ws: Workspace, qkey: str) -> dict[str, dict[str, Any]]:
+def judged(ws: Workspace, qkey: str) -> dict[str, EvidenceItem]:
     """passage id -> the item judged for this question by any earlier batch (the cache)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, EvidenceItem] = {}
     for record in ws.steps():
         if record.get("type") == "evidence" and record.get("question_key") == qkey:
             for item in record.get("items") or []:
@@ -87,7 +91,8 @@ def judged(ws: Workspace, qkey: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def candidates(ws: Workspace, store: Any, question: str, paper_ids: list[str], n: int = CANDIDATES) -> list[dict]:
+def candidates(ws: Workspace, store: MemoryStore, question: str, paper_ids: list[str],
+               n: int = CANDIDATES) -> list[PassageHit]:
     """The best `n` passages for the question from the named papers (or all the workspace's), each paper
     indexed first if its passages are not in the memory yet."""
     from agent_scientist.papers.quotes import paper_pages
@@ -103,13 +108,13 @@ def candidates(ws: Workspace, store: Any, question: str, paper_ids: list[str], n
         return list(store.search_passages(question, n, per_paper=PER_PAPER))
     per = max(1, math.ceil(n / len(paper_ids)))
     lists = [store.search_passages(question, per, paper_id=pid) for pid in paper_ids]
-    out: list[dict] = []
+    out: list[PassageHit] = []
     for rank in range(per):  # interleaved: each named paper's best first
         out += [hits[rank] for hits in lists if rank < len(hits)]
     return out[:n]
 
 
-def _render(question: str, batch: list[dict[str, Any]]) -> str:
+def _render(question: str, batch: list[PassageHit]) -> str:
     blocks = []
     for n, p in enumerate(batch, start=1):
         where = f"p.{p['page_start']}" + (f"-{p['page_end']}" if p["page_end"] != p["page_start"] else "")
@@ -118,13 +123,12 @@ def _render(question: str, batch: list[dict[str, Any]]) -> str:
     return render(prompt()["user"], question=question, passages="\n\n".join(blocks), words=SUMMARY_WORDS)
 
 
-def _item(ws: Workspace, qkey: str, passage: dict[str, Any], entry: dict[str, Any] | None, why: str) -> dict:
+def _item(ws: Workspace, qkey: str, passage: PassageHit, entry: dict[str, Any] | None, why: str) -> EvidenceItem:
     """One judged passage: the worker's answer where its quote is found on the passage's pages."""
     from agent_scientist.papers.quotes import find_quote, paper_pages, quote_problem
     start, end = int(passage["page_start"] or 1), int(passage["page_end"] or passage["page_start"] or 1)
-    item: dict[str, Any] = {"id": item_id(passage["id"], qkey), "passage_id": passage["id"],
-                            "paper_id": passage["paper_id"], "pages": [start, end], "page": None, "score": 0,
-                            "stance": "neutral", "summary": "", "quote": "", "dropped": ""}
+    item = EvidenceItem(id=item_id(passage["id"], qkey), passage_id=passage["id"], paper_id=passage["paper_id"],
+                        pages=[start, end], page=None, score=0, stance="neutral", summary="", quote="", dropped="")
     if entry is None:
         return {**item, "dropped": why or "the worker gave no answer for this passage", "failed": True}
     try:
@@ -134,7 +138,8 @@ def _item(ws: Workspace, qkey: str, passage: dict[str, Any], entry: dict[str, An
     stance = str(entry.get("stance") or "neutral").strip().lower()
     summary = " ".join(str(entry.get("summary") or "").split()[:SUMMARY_WORDS])
     quote = " ".join(str(entry.get("quote") or "").split())
-    item.update(score=score, stance=stance if stance in STANCES else "neutral", summary=summary, quote=quote)
+    item.update({"score": score, "stance": stance if stance in STANCES else "neutral", "summary": summary,
+                 "quote": quote})
     problem = quote_problem(quote) if quote else "no quote"
     if problem:
         return {**item, "dropped": problem}
@@ -147,7 +152,7 @@ def _item(ws: Workspace, qkey: str, passage: dict[str, Any], entry: dict[str, An
 
 
 def judge_batch(ws: Workspace, model: Any, question: str, qkey: str,
-                batch: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
+                batch: list[PassageHit]) -> tuple[list[EvidenceItem], int, int]:
     """One bounded worker call for a batch: (items, tokens in, tokens out). Never raises but for Ctrl-C."""
     from agent_scientist.agent.models import ask_model, metered_apart
     from agent_scientist.memory.worker import parse_json
@@ -176,7 +181,7 @@ def judge_batch(ws: Workspace, model: Any, question: str, qkey: str,
     return [_item(ws, qkey, p, entries.get(n), why) for n, p in enumerate(batch, start=1)], tokens_in, tokens_out
 
 
-def gather(ws: Workspace, settings: Settings, store: Any, model: Any, question: str,
+def gather(ws: Workspace, settings: Settings, store: MemoryStore, model: Any, question: str,
            paper_ids: list[str] | None = None, concurrency: int | None = None) -> Gathered:
     """Judge the question's candidate passages not judged before, at most `concurrency` calls in flight,
     recording each batch as it returns; `budget_usd` stops it between batches."""
@@ -233,20 +238,20 @@ def gather(ws: Workspace, settings: Settings, store: Any, model: Any, question: 
     return found
 
 
-def _save(store: Any, question: str, items: list[dict[str, Any]]) -> None:
+def _save(store: MemoryStore, question: str, items: list[EvidenceItem]) -> None:
     """Kept items as `evidence` notes (idempotent: one id per passage and question)."""
     if not items:
         return
     have = {n["id"] for n in store.get_notes([i["id"] for i in items])}
-    notes = [{"id": i["id"], "kind": EVIDENCE_KIND, "source": citation_label(i["paper_id"]),
-              "page": int(i.get("page") or i["pages"][0]), "question": question, "pages": i["pages"],
-              "stance": i["stance"], "score": i["score"], "quote": i["quote"],
-              "text": f"{i['summary']} “{i['quote']}”"} for i in items if i["id"] not in have]
+    notes = [Note(id=i["id"], kind=EVIDENCE_KIND, source=citation_label(i["paper_id"]),
+                  page=int(i.get("page") or i["pages"][0]), question=question, pages=i["pages"],
+                  stance=i["stance"], score=i["score"], quote=i["quote"],
+                  text=f"{i['summary']} “{i['quote']}”") for i in items if i["id"] not in have]
     if notes:
         store.add_notes(notes)
 
 
-def sides(items: list[dict[str, Any]]) -> dict[str, list[str]]:
+def sides(items: list[EvidenceItem]) -> dict[str, list[str]]:
     """The papers on each side of a question: {"supports": [...], "contradicts": [...]} (labels, in order)."""
     out: dict[str, list[str]] = {"supports": [], "contradicts": []}
     for item in items:
@@ -256,7 +261,7 @@ def sides(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
-def disagreement(items: list[dict[str, Any]]) -> str:
+def disagreement(items: list[EvidenceItem]) -> str:
     """'Supports: A, B; contradicts: C' when the kept items take both sides, else ''."""
     s = sides(items)
     if not (s["supports"] and s["contradicts"]):
@@ -291,9 +296,9 @@ def describe(found: Gathered, k: int) -> str:
     return "\n".join(lines)
 
 
-def question_items(ws: Workspace) -> dict[str, list[dict[str, Any]]]:
+def question_items(ws: Workspace) -> dict[str, list[EvidenceItem]]:
     """Every question gathered in the workspace -> its kept items (for the report and the reviewer)."""
-    by_key: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {}
+    by_key: dict[str, tuple[str, dict[str, EvidenceItem]]] = {}
     for record in ws.steps():
         if record.get("type") == "evidence":
             question, items = by_key.setdefault(str(record.get("question_key")),

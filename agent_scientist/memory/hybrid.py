@@ -9,13 +9,14 @@ repaired when it is first opened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from agent_scientist.memory.connection import StoreBase
 from agent_scientist.papers.lexical import LexicalIndex
+from agent_scientist.records import PassageHit, passage_from_store
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ POOL = 40  # candidates taken from each ranking before fusing
 LEXICAL_FILE = "lexical.sqlite3"
 
 T = TypeVar("T")
+Row = TypeVar("Row", bound=Mapping[str, Any])  # a hit of any kind: RecallHit, PassageHit, {id, paper_id}
 _SIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lexical-search")
 
 
@@ -49,10 +51,10 @@ def beside(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
     return _SIDE.submit(fn, *args, **kwargs)
 
 
-def diverse(rows: list[dict[str, Any]], k: int, per_group: int, key: str = "paper_id") -> list[dict[str, Any]]:
+def diverse(rows: list[Row], k: int, per_group: int, key: str = "paper_id") -> list[Row]:
     """The best `k` rows, at most `per_group` with the same `key` (rows without it are not limited)."""
     seen: dict[str, int] = {}
-    out = []
+    out: list[Row] = []
     for row in rows:
         group = str(row.get(key) or "")
         if group and per_group > 0:
@@ -107,17 +109,15 @@ class HybridMixin(StoreBase):
         return done
 
     @staticmethod
-    def _lexical_row(kind: str, row_id: str, text: str | None, meta: dict[str, Any] | None) -> dict[str, Any]:
+    def _lexical_row(kind: str, row_id: str, text: str | None, meta: Mapping[str, Any] | None) -> dict[str, Any]:
         meta = meta or {}
         return {"id": row_id, "text": text or "", "kind": kind, "group": meta.get("paper_id", ""),
                 "base": meta.get("paper_base", "")}
 
     # -- rows the lexical ranking found that the dense one did not ---------
-    def _passage_rows(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+    def _passage_rows(self, ids: list[str]) -> dict[str, PassageHit]:
         if not ids:
             return {}
         got = self.passages.get(ids=ids, include=["documents", "metadatas"])
-        return {i: {"id": i, "text": d, "paper_id": (m or {}).get("paper_id", ""),
-                    "page_start": int((m or {}).get("page_start") or 0),
-                    "page_end": int((m or {}).get("page_end") or 0), "score": 0.0}
-                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
+        return {i: passage_from_store(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
+                                                                  strict=False)}

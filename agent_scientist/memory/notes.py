@@ -11,7 +11,7 @@ import numpy as np
 from agent_scientist.memory.connection import now_iso
 from agent_scientist.memory.hybrid import HybridMixin
 from agent_scientist.papers.ids import citation_label, match_key
-from agent_scientist.records import Note, note_from_store, note_to_store
+from agent_scientist.records import Note, NoteHit, note_from_store, note_to_store
 
 KINDS = ("finding", "hypothesis", "method", "result", "question", "todo", "lesson")
 STATUSES = ("active", "superseded")
@@ -37,7 +37,7 @@ def source_matches(stored: str, wanted: str) -> bool:
     return any(_norm_source(part) == w for part in stored.split(";") if part.strip())
 
 
-def note_matches(note: dict[str, Any], status: str = "active", kind: str = "", source: str = "") -> bool:
+def note_matches(note: Note, status: str = "active", kind: str = "", source: str = "") -> bool:
     """Whether a note passes recall's filters (status, kind, source; empty means any)."""
     return ((not status or note["status"] == status) and (not kind or note["kind"] == kind)
             and (not source or source_matches(note["source"], source)))
@@ -110,8 +110,8 @@ class NotesMixin(HybridMixin):
         return int(self.notes.count())
 
     def nearest_notes(self, vector: np.ndarray, n: int = 4, status: str = "active",
-                      kind: str = "", source: str = "") -> list[dict[str, Any]]:
-        """Notes nearest to a vector, each with a `score` (cosine similarity), best first.
+                      kind: str = "", source: str = "") -> list[NoteHit]:
+        """Notes nearest to a vector, each with its `similarity` (cosine), best first.
 
         Filters are applied to an oversampled unfiltered search first: chromadb's metadata filter
         costs a scan of the collection (30 ms at 10,000 notes), the plain vector search about 1 ms.
@@ -120,7 +120,7 @@ class NotesMixin(HybridMixin):
         if total == 0 or n <= 0:
             return []
 
-        def keep(note: dict[str, Any]) -> bool:
+        def keep(note: NoteHit) -> bool:
             return note_matches(note, status, kind, source)
 
         want = min(total, max(n * 4, 20))
@@ -135,19 +135,19 @@ class NotesMixin(HybridMixin):
                 out = self._scan_notes(vector, conds, source)  # rare: the source's notes rank far down
         return out[:n]
 
-    def _query_notes(self, vector: np.ndarray, want: int, where: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _query_notes(self, vector: np.ndarray, want: int, where: dict[str, Any] | None) -> list[NoteHit]:
         res = self.notes.query(query_embeddings=[vector.tolist()], n_results=want, where=where,
                                include=["documents", "metadatas", "distances"])
-        return [{**note_from_store(i, d, m), "score": round(1.0 - float(dist), 4)}
+        return [{**note_from_store(i, d, m), "similarity": round(1.0 - float(dist), 4)}
                 for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0],
                                          res["distances"][0], strict=False)]
 
-    def _scan_notes(self, vector: np.ndarray, conds: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+    def _scan_notes(self, vector: np.ndarray, conds: list[dict[str, Any]], source: str) -> list[NoteHit]:
         got = self.notes.get(where=_where(conds), include=["documents", "metadatas", "embeddings"])
-        out = []
+        out: list[NoteHit] = []
         for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False):
             note = note_from_store(i, d, m)
             if source_matches(note["source"], source):
-                out.append({**note, "score": round(float(np.dot(np.asarray(e), vector)), 4)})
-        return sorted(out, key=lambda x: -x["score"])
+                out.append({**note, "similarity": round(float(np.dot(np.asarray(e), vector)), 4)})
+        return sorted(out, key=lambda x: -x["similarity"])
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from agent_scientist.memory.hybrid import PER_PAPER, POOL, HybridMixin, beside, diverse, fuse
 from agent_scientist.memory.notes import _norm_source, paper_source
+from agent_scientist.records import Chunk, PassageHit, PassageMeta, passage_from_store
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +38,26 @@ class PassagesMixin(HybridMixin):
     """Passages: index (now or later), wait for the index, and search."""
 
     # -- passages ---------------------------------------------------------
-    def add_passages(self, paper_id: str, chunks: list[dict[str, Any]]) -> int:
+    def add_passages(self, paper_id: str, chunks: list[Chunk]) -> int:
         """Store a paper's text chunks, replacing any stored before (idempotent per paper)."""
         self.wait_indexed()
         return self._add_passages(paper_id, chunks)
 
-    def _add_passages(self, paper_id: str, chunks: list[dict[str, Any]]) -> int:
+    def _add_passages(self, paper_id: str, chunks: list[Chunk]) -> int:
         self.passages.delete(where={"paper_id": paper_id})
         chunks = [c for c in chunks if str(c.get("text") or "").strip()]
         ids = [passage_id(paper_id, i) for i in range(len(chunks))]
         # `chunks` on every row: an index cut short by a kill is seen as incomplete and redone.
-        metas = [{"paper_id": paper_id, "paper_base": _norm_source(paper_source(paper_id)),
-                  "page_start": int(c.get("page_start") or 0), "chunks": len(chunks),
-                  "page_end": int(c.get("page_end") or c.get("page_start") or 0)} for c in chunks]
+        metas = [PassageMeta(paper_id=paper_id, paper_base=_norm_source(paper_source(paper_id)),
+                             page_start=int(c.get("page_start") or 0), chunks=len(chunks),
+                             page_end=int(c.get("page_end") or c.get("page_start") or 0)) for c in chunks]
         texts = [str(c["text"]) for c in chunks]
         self._write(self.passages, ids, texts, metas)
         self.lexical.add([self._lexical_row("passage", i, t, m) for i, t, m in zip(ids, texts, metas, strict=True)],
                          replace_group=paper_id)
         return len(ids)
 
-    def add_passages_later(self, paper_id: str, chunks: list[dict[str, Any]]) -> None:
+    def add_passages_later(self, paper_id: str, chunks: list[Chunk]) -> None:
         """Index a paper's chunks in a background thread, so a first read answers without waiting.
 
         Every reader of passages (has_passages, search, recall) waits for it first, and so does the
@@ -118,13 +119,13 @@ class PassagesMixin(HybridMixin):
         return expected is None or int(expected) == len(got["ids"])  # None: indexed by an earlier version
 
     def search_passages(self, query: str, k: int = 5, paper_id: str = "", source: str = "",
-                        per_paper: int = PER_PAPER) -> list[dict[str, Any]]:
+                        per_paper: int = PER_PAPER) -> list[PassageHit]:
         """Passages ranked by relevance to `query` (dense and lexical fused, a few per paper unless
         `paper_id` is given): id, text, paper_id, page_start, page_end, score."""
         return self.hybrid_passages(query, k, paper_id, source, per_paper)
 
     def nearest_passages(self, vector: np.ndarray, k: int = 5, paper_id: str = "",
-                         source: str = "") -> list[dict[str, Any]]:
+                         source: str = "") -> list[PassageHit]:
         """Passages nearest to a vector, optionally of one paper (exact id, or a source with any version)."""
         self.wait_indexed()
         total = int(self.passages.count())
@@ -133,16 +134,12 @@ class PassagesMixin(HybridMixin):
         res = self.passages.query(query_embeddings=[vector.tolist()], n_results=min(k, total),
                                   where=_where_passages(paper_id, source),
                                   include=["documents", "metadatas", "distances"])
-        out = []
-        for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
-                                 strict=False):
-            out.append({"id": i, "text": d, "paper_id": m.get("paper_id", ""),
-                        "page_start": int(m.get("page_start") or 0), "page_end": int(m.get("page_end") or 0),
-                        "score": round(1.0 - float(dist), 4)})
-        return out
+        return [passage_from_store(i, d, m, round(1.0 - float(dist), 4))
+                for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0],
+                                         res["distances"][0], strict=False)]
 
     def hybrid_passages(self, query: str, k: int = 5, paper_id: str = "", source: str = "",
-                        per_paper: int = PER_PAPER, vector: np.ndarray | None = None) -> list[dict[str, Any]]:
+                        per_paper: int = PER_PAPER, vector: np.ndarray | None = None) -> list[PassageHit]:
         """Passages for `query` by dense and lexical rank fused; at most `per_paper` of one paper unless
         `paper_id` is given. Each: id, text, paper_id, page_start, page_end, score (the fused score)."""
         if k <= 0:

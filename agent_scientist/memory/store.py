@@ -8,8 +8,6 @@ notes.py (notes) and passages.py (paper passages); here `recall` across both, hi
 
 from __future__ import annotations
 
-from typing import Any
-
 from agent_scientist.config import Settings
 from agent_scientist.memory.connection import (  # noqa: F401 - the store's public names, in one place
     LOCK_WAIT_S,
@@ -34,6 +32,14 @@ from agent_scientist.memory.notes import (  # noqa: F401
     source_matches,
 )
 from agent_scientist.memory.passages import PASSAGE_CHARS, PassagesMixin  # noqa: F401
+from agent_scientist.records import (
+    HistorySummary,
+    Note,
+    PassageHit,
+    RecallHit,
+    SummaryMeta,
+    summary_from_store,
+)
 from agent_scientist.workspace import Workspace
 
 
@@ -41,7 +47,7 @@ class MemoryStore(NotesMixin, PassagesMixin):
     """Notes, paper passages and history summaries of one workspace, searchable by meaning."""
 
     # -- recall -----------------------------------------------------------
-    def recall(self, query: str, k: int = 5, kind: str = "", source: str = "") -> list[dict[str, Any]]:
+    def recall(self, query: str, k: int = 5, kind: str = "", source: str = "") -> list[RecallHit]:
         """Notes and passages ranked by relevance (dense and lexical fused): id, text, kind, source, page, score.
 
         Active notes of every kind plus passages by default; kind "passage" gives passages only,
@@ -55,18 +61,18 @@ class MemoryStore(NotesMixin, PassagesMixin):
         passage_hits = beside(self.lexical.search, query, pool, kind="passage", base=base) \
             if kind in ("", "passage") else None
         vector = self.embed([query])[0]
-        dense: list[tuple[float, dict[str, Any]]] = []
+        dense: list[tuple[float, RecallHit]] = []
         lexical: list[tuple[float, str]] = []
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[str, RecallHit] = {}
         status, note_kind = ("superseded", "") if kind == "superseded" else ("active", kind)
         if kind != "passage":
             for n in self.nearest_notes(vector, pool, status=status, kind=note_kind, source=source):
                 rows[n["id"]] = self._note_row(n, status)
-                dense.append((n["score"], rows[n["id"]]))
+                dense.append((n["similarity"], rows[n["id"]]))
             hits = dict(note_hits.result()) if note_hits else {}
             for found in self.get_notes([i for i in hits if i not in rows]):
-                if note_matches(dict(found), status, note_kind, source):
-                    rows[found["id"]] = self._note_row(dict(found), status)
+                if note_matches(found, status, note_kind, source):
+                    rows[found["id"]] = self._note_row(found, status)
             lexical += [(s, i) for i, s in hits.items() if i in rows]
         if kind in ("", "passage"):
             for p in self.nearest_passages(vector, pool, source=source):
@@ -78,36 +84,36 @@ class MemoryStore(NotesMixin, PassagesMixin):
             lexical += [(s, i) for i, s in hits.items() if i in rows]
         scores = fuse([r["id"] for _, r in sorted(dense, key=lambda x: -x[0])],
                       [i for _, i in sorted(lexical, key=lambda x: -x[0])])
-        ranked = [{**r, "score": round(scores.get(r["id"], 0.0), 5)}
-                  for r in sorted(rows.values(), key=lambda r: -scores.get(r["id"], 0.0))]
+        ranked: list[RecallHit] = [{**r, "score": round(scores.get(r["id"], 0.0), 5)}
+                                   for r in sorted(rows.values(), key=lambda r: -scores.get(r["id"], 0.0))]
         return diverse(ranked, k, PER_PAPER, key="paper_id")
 
     @staticmethod
-    def _note_row(n: dict[str, Any], status: str) -> dict[str, Any]:
-        row = {key: n[key] for key in ("id", "text", "kind", "source", "page")}
+    def _note_row(n: Note, status: str) -> RecallHit:
+        row = RecallHit(id=n["id"], text=n["text"], kind=n["kind"], source=n["source"], page=n["page"])
         if status != "active":
             row["status"] = status
         return row
 
     @staticmethod
-    def _passage_row(p: dict[str, Any]) -> dict[str, Any]:
+    def _passage_row(p: PassageHit) -> RecallHit:
         text = p["text"]
         if len(text) > PASSAGE_CHARS:
             text = text[:PASSAGE_CHARS] + " [...cut: read the page for the rest]"
-        return {"id": p["id"], "text": text, "kind": "passage", "source": paper_source(p["paper_id"]),
-                "page": p["page_start"], "page_end": p["page_end"], "paper_id": p["paper_id"]}
+        return RecallHit(id=p["id"], text=text, kind="passage", source=paper_source(p["paper_id"]),
+                         page=p["page_start"], page_end=p["page_end"], paper_id=p["paper_id"])
 
     # -- history ----------------------------------------------------------
     def add_summary(self, first: int, last: int, text: str) -> None:
         """Keep a trimmed-history summary, searchable later."""
-        meta = {"first": int(first), "last": int(last), "created_at": now_iso()}
+        meta = SummaryMeta(first=int(first), last=int(last), created_at=now_iso())
         self._write(self.history, [f"summary-{first}-{last}"], [text], [meta])
 
-    def summaries(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[HistorySummary]:
         got = self.history.get(include=["documents", "metadatas"])
-        rows = [{"id": i, "text": d, **(m or {})} for i, d, m in zip(got["ids"], got["documents"],
-                                                                      got["metadatas"], strict=False)]
-        return sorted(rows, key=lambda r: (r.get("first", 0), r.get("last", 0)))
+        rows = [summary_from_store(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
+                                                               strict=False)]
+        return sorted(rows, key=lambda r: (r["first"], r["last"]))
 
 
 def open_store(ws: Workspace, settings: Settings) -> MemoryStore:
