@@ -117,6 +117,12 @@ def build_home(home: Path) -> None:
     env = {**os.environ, "AGENT_SCIENTIST_HOME": str(home)}
     subprocess.run([sys.executable, "-m", "agent_scientist", "papers", "add", str(pdf), "--name", "lib"],
                    env=env, check=True, capture_output=True)
+    # Its tables and figures extracted now: a read starts that in a thread when it is not done (1.4 s CPU for
+    # this paper, more than the read), and a process that ends first neither caches it nor stops cleanly.
+    from agent_scientist.papers import visuals
+    from agent_scientist.papers.layout import paper_dir
+
+    visuals.ensure(paper_dir(Workspace.open(home, "lib"), "local:" + _local_id(home)))
 
 
 def first_call(python: str, env: dict[str, str], home: Path, server: object, arrivals: list[float],
