@@ -18,6 +18,7 @@ from pathlib import Path
 
 from conftest import cli_env
 from support import pdfs
+from test_cli_imports import PROBE as CLI_PROBE
 
 from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory, readonly
@@ -34,21 +35,11 @@ QUERIES = ("is the model calibrated?", "dropout uncertainty", "warmup schedule f
 # "client" first in the arguments: the reader is refused as for a chromadb version it was not tested with.
 PROBE = """
 import json, sys
-args = json.loads(sys.argv[1])
-if args[:1] == ["client"]:
+if json.loads(sys.argv[1])[:1] == ["client"]:
     import agent_scientist.memory.readonly as readonly
     readonly.TESTED_VERSIONS = ()
-    args = args[1:]
-sys.argv = ["agent-scientist", *args]
-from agent_scientist.cli import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print(json.dumps({"code": code, "modules": sorted(m.split(".")[0] for m in sys.modules)}), file=sys.stderr)
-"""
+    sys.argv[1] = json.dumps(json.loads(sys.argv[1])[1:])
+""" + CLI_PROBE
 
 
 def _cli(home: Path, *args: str) -> tuple[str, set[str]]:

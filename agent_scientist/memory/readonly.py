@@ -58,8 +58,8 @@ def open_reader(memory_dir: Path, settings: Settings, names: tuple[str, ...]) ->
         why = f"embedding model {settings.embedding_model!r} is an API model"
     elif not (memory_dir / "chroma.sqlite3").is_file():
         why = "no store yet"
-    elif chromadb_version() not in TESTED_VERSIONS:
-        why = f"chromadb {chromadb_version() or '(not installed)'} is not one it was tested with {TESTED_VERSIONS}"
+    elif (installed := chromadb_version()) not in TESTED_VERSIONS:
+        why = f"chromadb {installed or '(not installed)'} is not one it was tested with {TESTED_VERSIONS}"
     if why:
         log.debug("memory: opening through the chromadb client: %s", why)
         return None
