@@ -28,11 +28,11 @@ URL_HELP = "Use a Chroma server (http://host:port) instead of the embedded store
 IMPORT_BATCH = 256
 
 
-def _open(ws: Any, settings: Any) -> Any:
+def _open(ws: Any, settings: Any, for_reading: bool = False) -> Any:
     from agent_scientist.memory import MemoryUnavailable, open_memory
 
     try:
-        return open_memory(ws, settings)
+        return open_memory(ws, settings, for_reading)
     except MemoryUnavailable as exc:
         fail(str(exc))
 
@@ -58,9 +58,9 @@ def search(
     ws = open_workspace(settings, name)
     if not query.strip():
         fail("The query is empty.")
-    preload(settings.embedding_model, settings.api_base)  # loads while chromadb opens
+    preload(settings.embedding_model, settings.api_base)  # loads while the store opens
     try:
-        results = _open(ws, settings).recall(query, max(1, k))
+        results = _open(ws, settings, for_reading=True).recall(query, max(1, k))
     except MemoryUnavailable as exc:
         fail(str(exc))
     if as_json:

@@ -45,12 +45,12 @@ def _workspace(settings, name: str | None):
     return Workspace(Path(settings.home) / CACHE_DIR)
 
 
-def _memory(ws, settings):
+def _memory(ws, settings, for_reading: bool = False):
     """The workspace memory, so added papers can be recalled before they are read; None without it."""
     from agent_scientist.memory import MemoryUnavailable, open_memory
 
     try:
-        return open_memory(ws, settings)
+        return open_memory(ws, settings, for_reading)
     except MemoryUnavailable as exc:  # the papers are still added; their passages are indexed when read
         warn(f"memory unavailable ({exc}); passages will be indexed when the papers are read.")
         return None
@@ -243,8 +243,9 @@ def read_cmd(
     if name and query and has_memory:
         from agent_scientist.memory.embedding import preload
 
-        preload(settings.embedding_model, settings.api_base)  # the query's model loads while chromadb opens
-    memory = _memory(ws, settings) if name and query and has_memory else None  # same passages as read_paper
+        preload(settings.embedding_model, settings.api_base)  # the query's model loads while the store opens
+    # same passages as read_paper; opened for reading (without importing chromadb), the client if it must index
+    memory = _memory(ws, settings, for_reading=True) if name and query and has_memory else None
     try:
         text = read(ws, settings, paper_id, page, query, memory, table, figure)
         if csv_out or output is not None:

@@ -33,11 +33,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def open_memory(ws: Workspace, settings: Settings) -> MemoryStore:
-    """The workspace's memory store; raises MemoryUnavailable with a clear message if it cannot open."""
+def open_memory(ws: Workspace, settings: Settings, for_reading: bool = False) -> MemoryStore:
+    """The workspace's memory store; raises MemoryUnavailable with a clear message if it cannot open.
+
+    `for_reading`: opened for a command that mostly reads, without importing chromadb where it can (store.py).
+    """
     from agent_scientist.memory.store import open_store
 
-    return open_store(ws, settings)
+    return open_store(ws, settings, for_reading)
 
 
 def read_notes(ws: Workspace, settings: Settings, kinds: list[str] | None = None,

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from agent_scientist.config import Settings
 from agent_scientist.memory.embedding import EmbeddingError, get_embedder
+from agent_scientist.memory.readonly import ReadOnlyClient, open_reader
 from agent_scientist.records import Chunk
 from agent_scientist.workspace import Workspace
 from agent_scientist.workspace import now_iso as workspace_now_iso
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 LOCK_WAIT_S = 5.0  # how long to wait for another process's write lock before giving up
 WRITE_BATCH = 256  # rows per chromadb write (also bounded by the client's own maximum)
+COLLECTIONS = ("notes", "passages", "history")
 
 
 class MemoryUnavailable(Exception):
@@ -74,6 +76,17 @@ def _connect(ws: Workspace, settings: Settings) -> tuple[Any, str, str]:
     return client, "", where
 
 
+def _connect_for_reading(ws: Workspace, settings: Settings) -> tuple[Any, str, str]:
+    """Like _connect, with readonly.py's reader of chromadb's core where it can open the store (no import of
+    chromadb; a write hands over to the client), else the client."""
+    if not settings.memory_url and (ws.memory_dir / "chroma.sqlite3").is_file():
+        _check_sqlite(ws.memory_dir / "chroma.sqlite3", str(ws.memory_dir))  # the same clear message when locked
+        reader = open_reader(ws.memory_dir, settings, COLLECTIONS)
+        if reader is not None:
+            return reader, "", str(ws.memory_dir)
+    return _connect(ws, settings)
+
+
 def _check_sqlite(db: Path, where: str) -> None:
     """Fail fast on a locked or corrupt database file: chromadb itself would wait for a lock for minutes."""
     import sqlite3
@@ -109,32 +122,10 @@ class StoreBase:
     """The open collections (`notes`, `passages`, `history`) and how vectors are made and written."""
 
     def __init__(self, client: Any, prefix: str, where: str, embedding_model: str, api_base: str = ""):
-        from agent_scientist.memory.embedding import chroma_embedding_function
-
-        self.client, self.where = client, where
+        self.where = where
         self.embedding_model = embedding_model or "local"
         self._api_base = api_base
-        ef = chroma_embedding_function(self.embedding_model, api_base)
-        try:
-            cols = {}
-            for name in ("notes", "passages", "history"):
-                cols[name] = client.get_or_create_collection(
-                    prefix + name, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"embedding_model": self.embedding_model},
-                )
-        except Exception as exc:
-            raise MemoryUnavailable(_broken(where, f"{type(exc).__name__}: {str(exc)[:200]}")) from None
-        self.notes, self.passages, self.history = cols["notes"], cols["passages"], cols["history"]
-        built_with = (self.notes.metadata or {}).get("embedding_model", self.embedding_model)
-        if built_with != self.embedding_model:
-            raise MemoryUnavailable(
-                f"The memory in {where} was built with embedding model {built_with!r}, not "
-                f"{self.embedding_model!r}. Set embedding_model = {built_with!r}, or move the memory away."
-            )
-        try:
-            self.batch = max(1, min(WRITE_BATCH, int(client.get_max_batch_size())))
-        except Exception:
-            self.batch = WRITE_BATCH
+        self._attach(client, prefix)
         # how long the process may wait at exit for passages still being indexed (seconds, or a function giving them)
         self.exit_wait_s: float | Callable[[], float] = 15.0
         self._indexing: threading.Thread | None = None
@@ -143,6 +134,36 @@ class StoreBase:
         self._queue_lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
+
+    def _attach(self, client: Any, prefix: str) -> dict[str, Any]:
+        """Open the collections on `client` (a chromadb client, or readonly.py's reader): {name: collection}."""
+        ef = None
+        if not isinstance(client, ReadOnlyClient):  # the reader embeds nothing and imports no chromadb
+            from agent_scientist.memory.embedding import chroma_embedding_function
+
+            ef = chroma_embedding_function(self.embedding_model, self._api_base)
+        try:
+            cols = {}
+            for name in COLLECTIONS:
+                cols[name] = client.get_or_create_collection(
+                    prefix + name, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"embedding_model": self.embedding_model},
+                )
+        except Exception as exc:
+            raise MemoryUnavailable(_broken(self.where, f"{type(exc).__name__}: {str(exc)[:200]}")) from None
+        built_with = (cols["notes"].metadata or {}).get("embedding_model", self.embedding_model)
+        if built_with != self.embedding_model:
+            raise MemoryUnavailable(
+                f"The memory in {self.where} was built with embedding model {built_with!r}, not "
+                f"{self.embedding_model!r}. Set embedding_model = {built_with!r}, or move the memory away."
+            )
+        self.client = client
+        self.notes, self.passages, self.history = cols["notes"], cols["passages"], cols["history"]
+        try:
+            self.batch = max(1, min(WRITE_BATCH, int(client.get_max_batch_size())))
+        except Exception:
+            self.batch = WRITE_BATCH
+        return cols
 
     # -- embeddings -------------------------------------------------------
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -13,8 +13,10 @@ from agent_scientist.memory.connection import (  # noqa: F401 - the store's publ
     LOCK_WAIT_S,
     WRITE_BATCH,
     MemoryUnavailable,
+    ReadOnlyClient,
     StoreBase,
     _connect,
+    _connect_for_reading,
     now_iso,
     parse_url,
 )
@@ -116,10 +118,16 @@ class MemoryStore(NotesMixin, PassagesMixin):
         return sorted(rows, key=lambda r: (r["first"], r["last"]))
 
 
-def open_store(ws: Workspace, settings: Settings) -> MemoryStore:
-    """The workspace's store (embedded or on the configured server), or MemoryUnavailable."""
-    client, prefix, where = _connect(ws, settings)
+def open_store(ws: Workspace, settings: Settings, for_reading: bool = False) -> MemoryStore:
+    """The workspace's store (embedded or on the configured server), or MemoryUnavailable.
+
+    `for_reading`: a command that mostly reads (`memory search`, `papers read --query`) opens an embedded
+    store through chromadb's core without importing chromadb (readonly.py), and the client only if it writes.
+    """
+    client, prefix, where = (_connect_for_reading if for_reading else _connect)(ws, settings)
     store = MemoryStore(client, prefix, where, settings.embedding_model, settings.api_base)
+    if isinstance(client, ReadOnlyClient):
+        client.handover = lambda: store._attach(*_connect(ws, settings)[:2])
     store.exit_wait_s = settings.end_of_run_timeout
     store.lexical_path = ws.memory_dir / LEXICAL_FILE
     store.sync_lexical()  # opens the lexical index, repairing it if a crash left it behind the store

@@ -69,20 +69,21 @@ class LexicalIndex:
         self._stem: dict[str, str] = {}
         self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        # Only an index of another version (or none) is written here: opening one to search changes no byte.
         if int(self._db.execute("PRAGMA user_version").fetchone()[0]) != SCHEMA:
             # an index of an earlier version (other tokens, no stem counts): emptied; the store refills it
             self._db.executescript("DROP TABLE IF EXISTS body_terms; DROP TABLE IF EXISTS body;"
                                    " DROP TABLE IF EXISTS rows; DROP TABLE IF EXISTS stems;"
-                                   " DROP TABLE IF EXISTS kinds;")
+                                   " DROP TABLE IF EXISTS kinds;"
+                                   "CREATE TABLE rows (n INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL,"
+                                   " grp TEXT NOT NULL, base TEXT NOT NULL, kind TEXT NOT NULL);"
+                                   "CREATE INDEX rows_grp ON rows(grp);"
+                                   "CREATE TABLE kinds (kind TEXT PRIMARY KEY, slot INTEGER UNIQUE NOT NULL,"
+                                   " rows INTEGER NOT NULL);"
+                                   "CREATE TABLE stems (stem TEXT PRIMARY KEY, rows INTEGER NOT NULL) WITHOUT ROWID;"
+                                   f"CREATE VIRTUAL TABLE body USING fts5(words, lead, tokenize='{tokenize}');"
+                                   f"PRAGMA user_version = {SCHEMA};")
         self._db.executescript(
-            "CREATE TABLE IF NOT EXISTS rows (n INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, grp TEXT NOT NULL,"
-            " base TEXT NOT NULL, kind TEXT NOT NULL);"
-            "CREATE INDEX IF NOT EXISTS rows_grp ON rows(grp);"
-            "CREATE TABLE IF NOT EXISTS kinds (kind TEXT PRIMARY KEY, slot INTEGER UNIQUE NOT NULL,"
-            " rows INTEGER NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS stems (stem TEXT PRIMARY KEY, rows INTEGER NOT NULL) WITHOUT ROWID;"
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS body USING fts5(words, lead, tokenize='{tokenize}');"
-            f"PRAGMA user_version = {SCHEMA};"
             # a scratch table with the same tokenizer: how words are stemmed
             f"CREATE VIRTUAL TABLE temp.query USING fts5(words, tokenize='{tokenize}');"
             "CREATE VIRTUAL TABLE temp.query_terms USING fts5vocab(temp, query, 'instance');")
