@@ -134,6 +134,21 @@ def test_extraction_runs_once_in_the_background_and_lists_what_is_where(ws, s, p
     assert (folder / visuals.FILE).stat().st_mtime_ns == stamp  # never extracted twice
 
 
+def test_a_one_shot_read_starts_no_extraction_it_would_not_finish(ws, s, paper, cli) -> None:
+    """`papers read` exits at once: a background extraction would be killed mid-way at every read."""
+    import threading
+
+    folder = paper_dir(ws, paper)
+    read(ws, s, paper, page=4, background=False)
+    assert not [t for t in threading.enumerate() if t.name == f"visuals-{folder.name}"]
+    assert visuals.cached(folder) is None
+    assert "Table 3 (p.5)" not in cli("papers", "read", paper, "--name", "w").stdout
+    assert visuals.cached(folder) is None  # the command did not start it either
+    table = cli("papers", "read", paper, "--table", "1", "--name", "w")  # asked for: extracted once, waited for
+    assert table.returncode == 0 and visuals.cached(folder) is not None
+    assert "Table 3 (p.5)" in cli("papers", "read", paper, "--name", "w").stdout
+
+
 def test_grid_escapes_pipes_and_pads_short_rows() -> None:
     assert grid_rows({"rows": [["a|b", "c"], ["1"]]}) == ["| a\\|b | c |", "|---|---|", "| 1 |  |"]
 

@@ -247,7 +247,9 @@ def read_cmd(
     # same passages as read_paper; opened for reading (without importing chromadb), the client if it must index
     memory = _memory(ws, settings, for_reading=True) if name and query and has_memory else None
     try:
-        text = read(ws, settings, paper_id, page, query, memory, table, figure)
+        # no extraction started in the background: this process exits first, killing it mid-way (and it would
+        # start again at every read); --table / --figure extract, once, and wait for it
+        text = read(ws, settings, paper_id, page, query, memory, table, figure, background=False)
         if csv_out or output is not None:
             text = _table_or_figure_file(ws, paper_id, table, figure, output) or text
     except ToolError as exc:

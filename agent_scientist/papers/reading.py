@@ -37,10 +37,12 @@ FigureNote = Callable[[PaperMeta, Path, dict, dict], str]
 
 
 def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query: str = "",
-         memory: Any = None, table: int = 0, figure: int = 0, seen: str | FigureNote = FIGURE_TEXT_ONLY) -> str:
+         memory: Any = None, table: int = 0, figure: int = 0, seen: str | FigureNote = FIGURE_TEXT_ONLY,
+         background: bool = True) -> str:
     """Overview (page 0), one page, best passages, a table or a figure of a paper, fetching and caching it on
-    first use; tables and figures are extracted once in the background from the first read on. `seen` says
-    what the reader sees of a figure's image (a line, or a function making it for the figure)."""
+    first use; tables and figures are extracted once in the background from the first read on (`background`:
+    a one-shot command, which would exit before the extraction ends, passes False). `seen` says what the
+    reader sees of a figure's image (a line, or a function making it for the figure)."""
     pid = parse_paper_id(paper_id)
     numbers = {}
     for name, value in (("page", page), ("table", table), ("figure", figure)):
@@ -52,7 +54,8 @@ def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query:
     meta = find_paper(ws, pid) or _fetch(ws, settings, pid)
     data = load_pages(ws, meta["id"])
     folder = paper_dir(ws, meta["id"])
-    visuals.start(folder, settings.pdf_max_pages)
+    if background:
+        visuals.start(folder, settings.pdf_max_pages)
     note = add_passages(memory, meta["id"], data.get("pages", []))
     if table or figure:
         if meta.get("full_text") is False:
