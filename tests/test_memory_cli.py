@@ -7,9 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 from conftest import cli_env
 from support import warm
+from support.openai_server import ChatServer
 
 from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory, read_notes
@@ -83,6 +86,53 @@ def test_import_in_batches_skips_bad_lines_and_is_idempotent(cli, home, tmp_path
     assert len(read_notes(ws, s)) == 301
     [old] = read_notes(ws, s, status="superseded")
     assert old["tags"] == ["a", "b"] and old["page"] == 2
+
+
+def test_import_stores_the_embedders_vectors(cli, home, tmp_path):
+    """Each imported note, over several batches, gets its own text's vector (cosine >= 0.9999 to the bundled
+    model's as it was, tests/data/memory_embedding_today.json)."""
+    fixture = json.loads((Path(__file__).parent / "data" / "memory_embedding_today.json").read_text())
+    texts = fixture["texts"] * 9  # 288 lines: two batches
+    path = tmp_path / "fixture.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "kind": "finding", "source": f"run:{i}"}) + "\n"
+                            for i, t in enumerate(texts)))
+    r = cli("memory", "import", str(path), "--name", "vectors")
+    assert r.returncode == 0, r.stderr
+    assert "Imported 288 note(s) into vectors." in r.stdout
+    store = open_memory(Workspace.open(home, "vectors"), load_settings({"home": str(home)}))
+    got = store.notes.get(include=["documents", "embeddings"])
+    expected = {t.strip(): np.asarray(v) / np.linalg.norm(v)  # a note is stored stripped (its vector too)
+                for t, v in zip(fixture["texts"], fixture["vectors"], strict=True) if t == t.strip()}
+    assert len(got["ids"]) == 288
+    cosines = [float(np.dot(e, expected[d])) for d, e in zip(got["documents"], got["embeddings"], strict=True)
+               if d in expected]
+    assert len(cosines) >= 250 and min(cosines) >= 0.9999, (len(cosines), min(cosines))
+
+
+def test_import_failing_halfway_keeps_what_it_stored_and_says_how_much(cli, home, tmp_path):
+    """The embedding API refuses the second batch: the first batch is stored in chromadb and in the lexical index
+    alike, the message counts it, and importing again adds the rest."""
+    path = tmp_path / "notes.jsonl"
+    write_notes(path, 600)
+    lines = path.read_text().splitlines()  # a line repeated in the same batch is one note (chromadb refuses twins)
+    path.write_text("\n".join(lines[:10] + lines[3:4] + lines[10:]) + "\n")
+    with ChatServer(embeddings_ok=6) as server:  # 64 texts a request: batch 1 is 4 requests, batch 2 fails
+        env = cli_env(home, AGENT_SCIENTIST_EMBEDDING_MODEL="openai/test-embedding",
+                      AGENT_SCIENTIST_API_BASE=server.url)
+        r = cli("memory", "import", "half", str(path), env=env)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "quota exceeded" in r.stderr and "255 notes were imported before this" in r.stderr
+        assert "Traceback" not in r.stderr
+        s = load_settings({"home": str(home), "embedding_model": "openai/test-embedding", "api_base": server.url})
+        store = open_memory(Workspace.open(home, "half"), s)
+        assert store.count_notes() == 255 and store.lexical.count("note") == 255
+        assert store.sync_lexical() == {"added": 0, "removed": 0}  # nothing for the repair on open to do
+        server.embeddings_ok = None
+        r = cli("memory", "import", "half", str(path), env=env)
+        assert r.returncode == 0, r.stderr
+        assert "Imported 345 note(s) into half (256 already there)." in r.stdout
+        store = open_memory(Workspace.open(home, "half"), s)
+        assert store.count_notes() == 600 and store.lexical.count("note") == 600
 
 
 def test_sigkill_during_import_leaves_a_store_that_opens_and_answers(home, tmp_path):

@@ -166,6 +166,7 @@ def import_(
 
     from agent_scientist.memory import MemoryUnavailable
     from agent_scientist.memory.consolidate import prepare_note
+    from agent_scientist.memory.embedding import preload
 
     settings = cli_settings(memory_url=memory_url)
     if not file.is_file():
@@ -173,24 +174,31 @@ def import_(
     with open(file, encoding="utf-8", errors="replace") as fh:
         total = sum(1 for line in fh if line.strip())
     ws = open_or_create_workspace(settings, name)
+    preload(settings.embedding_model, settings.api_base)  # loads while chromadb opens
     store = _open(ws, settings)
     bad: list[str] = []
     notices: list[str] = []  # notes stored but cut to the maximum length
     done = 0
-
     present = 0  # notes of the file already in the memory (the same text, kind and source)
+    seen: set[str] = set()  # ids of this import (a line repeated later in the file is already there)
 
     def flush(batch: list[Note]) -> None:
+        """Store the notes of `batch` the memory lacks (chromadb, then the lexical index, as add_notes writes)."""
         nonlocal done, present
-        if batch:
-            known = {n["id"] for n in store.get_notes([n["id"] for n in batch if n.get("id")])}
-            fresh = [n for n in batch if n.get("id") not in known]
-            if fresh:
-                store.add_notes(fresh)
-            present += len(batch) - len(fresh)
-            done += len(fresh)
-            if not console.is_terminal:  # no live bar in a pipe or a log: one line per batch
-                console.print(f"imported {done + present}/{total}", highlight=False)
+        asked = list(dict.fromkeys(n["id"] for n in batch if n["id"] not in seen))  # chromadb refuses twins
+        known = seen | {n["id"] for n in store.get_notes(asked)}
+        fresh = []
+        for n in batch:
+            if n["id"] not in known:
+                fresh.append(n)
+                known.add(n["id"])
+        seen.update(n["id"] for n in batch)
+        if fresh:
+            store.add_notes(fresh)
+        present += len(batch) - len(fresh)
+        done += len(fresh)
+        if not console.is_terminal:  # no live bar in a pipe or a log: one line per batch
+            console.print(f"imported {done + present}/{total}", highlight=False)
 
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
@@ -213,10 +221,11 @@ def import_(
                     flush(batch)
                     bar.advance(task, len(batch))
                     batch = []
-            flush(batch)
-            bar.advance(task, len(batch))
+            if batch:
+                flush(batch)
+                bar.advance(task, len(batch))
     except MemoryUnavailable as exc:
-        fail(f"{exc} ({done} notes were imported before this.)")
+        fail(f"{exc} ({done} notes were imported before this; importing the file again adds the rest.)")
     for label, messages in (("bad lines", bad), ("cut notes", notices)):
         for message in messages[:10]:
             warn(message)

@@ -10,7 +10,8 @@ from `worker_script` (which may hold on an Event too), then `worker_default`, so
 never consume the planner's script. `responder(payload)`, if given, answers any chat request first (a reply
 text or an int status; None falls through to the scripts), so concurrent runs can be answered by their
 content. POST /embeddings answers with bag-of-words vectors (hashed words), so texts that share words are
-near each other, as with a real embedding model.
+near each other, as with a real embedding model; after `embeddings_ok` of them (None: no limit) it answers 400,
+as a provider does when a key runs out of quota.
 
 Like llama.cpp: a request with `"stream": true` is answered as server-sent events (`data: {...}` chunks, one
 token of four characters each, at `tokens_per_s` if set, usage in the last chunk, then `data: [DONE]`); the
@@ -35,7 +36,8 @@ class ChatServer:
                  worker_script: list[Any] | None = None, worker_default: str = "nothing to add",
                  prompt_tokens: int | None = None, responder: Any = None, delay_s: float = 0.0,
                  tokens_per_s: float = 0.0, drop_system: bool = False, models_delay_s: float = 0.0,
-                 accepts_parts: bool = False):
+                 accepts_parts: bool = False, embeddings_ok: int | None = None):
+        self.embeddings_ok = embeddings_ok
         self.tokens_per_s = tokens_per_s
         self.drop_system = drop_system
         self.models_delay_s = models_delay_s
@@ -134,6 +136,13 @@ class ChatServer:
                 with server.lock:
                     server.requests.append(payload)
                 if self.path.endswith("/embeddings"):
+                    with server.lock:
+                        refused = server.embeddings_ok is not None and server.embeddings_ok <= 0
+                        if server.embeddings_ok is not None:
+                            server.embeddings_ok -= 1
+                    if refused:
+                        self._send(400, {"error": {"message": "quota exceeded", "type": "invalid_request_error"}})
+                        return
                     inputs = payload.get("input") or []
                     inputs = [inputs] if isinstance(inputs, str) else inputs
                     self._send(200, {"object": "list", "model": payload.get("model", "test"),
