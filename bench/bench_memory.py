@@ -105,16 +105,21 @@ def sample_texts() -> tuple[list[str], list[str]]:
     return notes, passages
 
 
+def timed_embed(embedder: LocalEmbedder, texts: list[str]) -> tuple[int, float, float]:
+    """Tokens of `texts`, and the wall and CPU seconds of embedding them."""
+    tokens = sum(len(e.ids) for e in embedder._plain.encode_batch(texts))
+    start, cpu = time.perf_counter(), time.process_time()
+    embedder.embed(texts)
+    return tokens, time.perf_counter() - start, time.process_time() - cpu
+
+
 def bench_throughput() -> None:
     """Texts/s on the wall clock, and per CPU-second (steadier when other work shares the cores)."""
     notes, passages = sample_texts()
     embedder = LocalEmbedder()
     embedder.embed(notes[:16])
     for label, texts in (("notes (one-line summaries)", notes * 2), ("passages (1000 characters)", passages)):
-        tokens = sum(len(e.ids) for e in embedder._plain.encode_batch(texts))
-        start, cpu = time.perf_counter(), time.process_time()
-        embedder.embed(texts)
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        tokens, wall, cpu = timed_embed(embedder, texts)
         print(f"throughput: {len(texts) / wall:,.1f} texts/s ({tokens / wall:,.0f} tokens/s) for {label}, "
               f"{len(texts)} texts, {embedder.session.get_session_options().intra_op_num_threads} threads; "
               f"{len(texts) / cpu:,.1f} texts per CPU-second")
@@ -218,10 +223,7 @@ def bench_import(root: Path, base_src: str = "", runs: int = 1) -> None:
             fh.write(json.dumps({"text": text, "kind": "finding"}) + "\n")
     (root / "passages.json").write_text(json.dumps(passages))
     embedder = LocalEmbedder()
-    tokens = sum(len(e.ids) for e in embedder._plain.encode_batch(texts))
-    start, cpu = time.perf_counter(), time.process_time()
-    embedder.embed(texts)
-    raw_wall, raw_cpu = time.perf_counter() - start, time.process_time() - cpu
+    tokens, raw_wall, raw_cpu = timed_embed(embedder, texts)
     print(f"import: the 3,000 notes average {tokens / 3000:.1f} tokens (the throughput row's one-line summaries "
           f"are shorter); the embedder alone, in this process: {3000 / raw_wall:,.0f} notes/s, "
           f"{3000 / raw_cpu:,.0f} per CPU-second")
