@@ -56,7 +56,7 @@ class WorkspaceMeta(TypedDict, total=False):
     tokens_in: int  # planner and worker tokens together
     tokens_out: int
     cost_usd: float
-    eval: dict[str, Any]  # a workspace run by `eval`: its wall time so far (agent_scientist.evals.worker)
+    eval: EvalOfWorkspace  # a workspace run by `eval` (agent_scientist.evals)
 
 
 class ToolCall(TypedDict):
@@ -111,10 +111,10 @@ class StepRecord(TypedDict, total=False):
     answer_step: int | None  # the action step whose final answer was checked (None: an old record without `step`)
     answer_sha: str  # sha256 prefix of that answer
     reviewer: str  # the worker model that gave the verdicts
-    verdicts: list[dict[str, Any]]  # claim_check: {claim, paper_id, pages, verdict, model_verdict, quote, figure_seen, ...}
+    verdicts: list[ClaimVerdict]  # claim_check: one per claim and cited source of the batch
     round: int  # review: 1 for the first check in a run, 0 for `verify`
     by: str  # review: "run" or "verify"
-    claims: list[dict[str, Any]]  # review: each claim with its verdict and evidence
+    claims: list[ReviewClaim]  # review: each claim with its verdict and evidence
     counts: dict[str, int]  # review: claims per verdict
     revise: bool  # review: whether the planner was sent back to revise (its `task`)
     # evidence (one gather_evidence worker call): agent_scientist.memory.evidence; `reviewer` is its model
@@ -498,3 +498,281 @@ def summary_line(counts: dict[str, int]) -> str:
     if counts.get("uncited"):
         text += f"; {counts['uncited']} uncited"
     return text
+
+
+# -- review, evals, web ----------------------------------------------------------------------------------------
+# The review's records (steps.jsonl `claim_check` and `review`) and an eval's files (eval.json, eval-spec.json,
+# eval-result.json, results.jsonl, summary.json). Verdict words: agent_scientist.review.check.VERDICTS.
+
+
+class ClaimVerdict(TypedDict, total=False):
+    """One claim against one cited source: an entry of a `claim_check` record's `verdicts` (review.check.judge)
+    and of a ReviewClaim's `evidence` (with `raw`)."""
+
+    claim: int  # the claim's number (ReviewClaim.n)
+    paper_id: str | None  # None: a citation that resolved to no workspace paper
+    pages: list[int] | None  # [first, last] cited; None: the whole paper
+    figure: int  # a cited figure or table (only when cited)
+    table: int
+    figure_seen: str  # what the reviewer had of a cited figure: image, description or caption
+    model_verdict: str | None  # what the reviewer said, before the quote check
+    quote: str
+    found_page: int | None  # the page the code found the quote on
+    verdict: str
+    why: str  # why the verdict is what it is ("" when the quote stands)
+    raw: str  # evidence only: the citation as written in the answer
+
+
+class ReviewClaim(TypedDict, total=False):
+    """One claim of a checked answer: an entry of a `review` record's `claims` (review.revise._claim_result);
+    the report, `verify`, evals and the web view read it. Offsets are in review.claims.prepare(answer)."""
+
+    n: int
+    text: str  # without citations and markup
+    written: str  # as written, citations included
+    start: int
+    end: int
+    cite_end: int  # after its last citation (where the report puts the verdict marker)
+    citations: list[str]  # the raw citations
+    reviewer: str
+    verdict: str  # the best verdict among its evidence (review.check.RANK), or uncited
+    quote: str
+    paper_id: str | None
+    pages: list[int] | None  # the found quote's page twice, else the cited pages
+    why: str
+    evidence: list[ClaimVerdict]
+
+
+class EvalOfWorkspace(TypedDict, total=False):
+    """WorkspaceMeta `eval` of a question's workspace (evals.runner, evals.worker)."""
+
+    name: str  # the eval
+    id: str  # the question id
+    wall_s: float  # the question's wall time so far, all its runs
+
+
+class QuestionRecord(TypedDict, total=False):
+    """A question as eval-spec.json carries it to its worker (evals.formats.Question.as_dict)."""
+
+    id: str
+    question: str
+    kind: str  # mc or open
+    ideal: str
+    distractors: list[str]
+    answer: str
+    sources: list[str]
+    key_passage: str
+
+
+class EvalModels(TypedDict, total=False):
+    planner: str
+    worker: str
+    judge: str | None
+
+
+class EvalMeta(TypedDict, total=False):
+    """<home>/evals/NAME/eval.json: what the results were made with; a rerun must match (evals.runner)."""
+
+    name: str
+    questions_file: str
+    questions_sha256: str
+    seed: int
+    models: EvalModels
+    papers: str | None  # the closed corpus folder
+
+
+class EvalSpec(TypedDict, total=False):
+    """eval-spec.json in a question's workspace: what its worker process runs (evals.runner -> evals.worker)."""
+
+    workspace: str
+    question: QuestionRecord
+    options: list[str]
+    settings: dict[str, Any]  # every setting by name, as load_settings' overrides
+    papers: str | None
+    judge_model: str
+
+
+class CitationMeasures(TypedDict, total=False):
+    """evals.scoring.citation_measures: citations in the answer, and how many the report verified."""
+
+    citations: int | None  # None: the report failed
+    citations_verified: int | None
+    citation_validity: float | None
+
+
+class SourceMeasures(TypedDict, total=False):
+    """evals.scoring.source_measures: the gold sources available, read and cited (None: no gold sources)."""
+
+    sources_available: list[str]
+    sources_read: list[str]
+    sources_cited: list[str]
+    source_available: bool | None
+    source_read: bool | None
+    source_cited: bool | None
+
+
+class ClaimMeasures(TypedDict, total=False):
+    """evals.scoring.claim_figures: claim support from the latest review (None: no review)."""
+
+    claims: int | None
+    claims_supported: int | None
+    claim_support: float | None
+
+
+class ChoiceMeasures(TypedDict, total=False):
+    """evals.scoring.choice_measures: the option chosen in a multiple-choice answer."""
+
+    ideal: str  # letters
+    chosen: str | None
+    chosen_text: str | None
+    choice_by: str  # read, model or none
+    mapped_by_model: bool
+    answered: bool  # an option other than INSUFFICIENT
+    correct: bool
+
+
+class EvalResult(CitationMeasures, SourceMeasures, ClaimMeasures, ChoiceMeasures, total=False):
+    """eval-result.json of a question, and its line of results.jsonl (evals.worker.score, or the runner's record
+    of a worker that died)."""
+
+    id: str
+    kind: str  # mc or open
+    workspace: str
+    status: str  # evals.summary.STATUSES
+    error: str | None
+    answer: str | None
+    options: list[str]
+    finished_at: str
+    report_error: str
+    mapping_error: str
+    judge_model: str
+    judge_correct: bool | None
+    judge_error: str
+    steps: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    scoring_tokens_in: int  # answer mapping and judging, apart from the run's
+    scoring_tokens_out: int
+    wall_s: float
+
+
+class EvalSettings(TypedDict, total=False):
+    """The settings an eval's summary records (evals.runner._recorded_settings), compared by eval-compare."""
+
+    max_steps: int
+    budget_usd: float
+    total_budget_usd: float
+    concurrency: int
+    planning_interval: int
+    api_base: str | None
+    memory_url: str | None
+    embedding_model: str
+    context_threshold_tokens: int
+
+
+class EvalRun(EvalMeta, total=False):
+    """What the runner knows of an eval run, recorded in its summary beside the figures."""
+
+    settings: EvalSettings
+    started_at: str
+    finished_at: str
+    eval_wall_s: float  # the eval's own wall time (`wall_s` is the questions' spread)
+    stop_reason: str | None  # interrupted, total_budget; None: all selected ran
+    unfinished: list[str]  # question ids without a result
+
+
+class ChoiceFigures(TypedDict):
+    questions: int
+    correct: int
+    answered: int
+    accuracy: float | None
+    precision: float | None
+    coverage: float | None
+    mapped_by_model: int
+    unreadable: int
+
+
+class SourceFigures(TypedDict):
+    questions_with_sources: int
+    available: int
+    read: int
+    cited: int
+    available_rate: float | None
+    read_rate: float | None
+    recall: float | None
+
+
+class CitationFigures(TypedDict):
+    answers_with_citations: int
+    citations: int
+    verified: int
+    validity: float | None
+
+
+class ClaimFigures(TypedDict):
+    questions: int
+    support: float | None
+
+
+class JudgeFigures(TypedDict):
+    judged: int
+    correct: int
+    accuracy: float | None
+
+
+class EvalFailure(TypedDict):
+    id: str | None
+    error: str | None
+
+
+class Spread(TypedDict):
+    total: float
+    median: float | None
+    p90: float | None
+
+
+class EvalSummary(EvalRun, total=False):
+    """<home>/evals/NAME/summary.json (evals.summary.summarize); the web view and eval-compare read it."""
+
+    version: str  # agent-scientist's
+    questions_selected: int
+    questions_scored: int
+    partial: bool
+    status: dict[str, int]  # per evals.summary.STATUSES
+    multiple_choice: ChoiceFigures
+    sources: SourceFigures
+    citations: CitationFigures
+    claims: ClaimFigures
+    judge: JudgeFigures
+    failures: list[EvalFailure]
+    steps: Spread  # per question (COST_MEASURES)
+    tokens_in: Spread
+    tokens_out: Spread
+    cost_usd: Spread
+    wall_s: Spread
+
+
+class Caption(TypedDict, total=False):
+    """A figure or table caption found on a page (papers/pdf.py, papers/jats.py)."""
+
+    text: str
+    page: int
+
+
+class OutlineEntry(TypedDict, total=False):
+    title: str
+    level: int
+    page: int
+
+
+class PageTexts(TypedDict, total=False):
+    """papers/<folder>/pages.json (papers.store.store_paper; OCR adds pages later): what the web view reads."""
+
+    pages: list[str]  # the text of each page
+    outline: list[OutlineEntry]
+    captions: list[Caption]
+    scanned_pages: list[int]
+    ocr_pages: list[int]
+    sections: list[str]  # a JATS full text: the section of each page
+    references: list[str]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_scientist.config import load_settings
 from agent_scientist.evals.formats import (
     INSUFFICIENT,
     Question,
@@ -19,6 +20,7 @@ from agent_scientist.evals.formats import (
     task_text,
     workspace_id,
 )
+from agent_scientist.evals.runner import EvalConfig, EvalRunner
 from agent_scientist.evals.scoring import (
     choice_measures,
     claim_figures,
@@ -58,6 +60,11 @@ def test_litqa2_and_open_lines_load(tmp_path):
     (['{"question": "Q?"}'], "non-empty `id`"),
     (['{"id": "a", "question": "Q?", "ideal": "x", "distractors": "y", "sources": [1]}'], "list of strings"),
     ([""], "no questions"),
+    (['{"id": {"n": 1}, "question": "Q?"}'], "q.jsonl:1: `id` must be a string, not dict"),
+    (['{"id": "a", "question": ["Q?"]}'], "q.jsonl:1: `question` must be a string, not list"),
+    (['{"id": "a", "question": "Q?", "ideal": true, "distractors": ["y"]}'], "`ideal` must be a string, not bool"),
+    (['{"id": "a", "question": "Q?", "answer": {"text": "x"}}'], "`answer` must be a string"),
+    (['{"id": "a", "question": "Q?", "key-passage": ["x"]}'], "`key-passage` must be a string"),
 ])
 def test_bad_question_files_name_the_line(tmp_path, lines, message):
     with pytest.raises(QuestionError, match=message.replace("`", ".")):
@@ -172,6 +179,19 @@ def test_summary_figures_by_hand():
     assert s["failures"] == [{"id": None, "error": "boom"}]
     assert "| accuracy | 25.0% |" in to_markdown(s) and "Partial" in to_markdown(s)
     assert p90(list(range(1, 11))) == 9 and p90([]) is None
+
+
+def test_the_summary_keeps_the_eval_wall_time_apart_from_the_questions_spread(tmp_path):
+    """The eval's own wall time used to be written as `wall_s` and then overwritten by the questions' spread."""
+    settings = load_settings({"home": str(tmp_path), "model": "m"})
+    runner = EvalRunner(settings, EvalConfig("e", tmp_path / "q.jsonl", "0" * 64), [Question("q1", "Q?", "open")])
+    runner.items[0].result = {"id": "q1", "kind": "open", "status": "completed", "wall_s": 5.0}
+    runner.started -= 100  # the eval began 100 s ago
+    runner.dir.mkdir(parents=True)
+    runner.write_summary()
+    summary = json.loads((runner.dir / "summary.json").read_text())
+    assert summary["wall_s"] == {"total": 5.0, "median": 5.0, "p90": 5.0}
+    assert summary["eval_wall_s"] >= 100
 
 
 def test_compare_shows_differences():

@@ -19,6 +19,7 @@ from agent_scientist.cli.common import (
     warn_unpriced,
 )
 from agent_scientist.config import ConfigError
+from agent_scientist.records import EvalSummary
 
 MODEL_HELP = "Planner model, a litellm name (e.g. openai/gpt-4o-mini). Env: AGENT_SCIENTIST_MODEL."
 
@@ -102,7 +103,7 @@ def eval_cmd(
     raise typer.Exit(EXIT_INTERRUPTED if data.get("stop_reason") == "interrupted" else EXIT_OK)
 
 
-def _print_summary(data: dict[str, Any], folder: Path) -> None:
+def _print_summary(data: EvalSummary, folder: Path) -> None:
     from rich.table import Table
 
     from agent_scientist.evals.summary import rows

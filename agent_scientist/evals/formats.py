@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent_scientist.records import QuestionRecord
+
 INSUFFICIENT = "Insufficient information to answer this question"
 LETTERS = string.ascii_uppercase
 _SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -40,15 +42,17 @@ class Question:
     sources: list[str] = field(default_factory=list)
     key_passage: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> QuestionRecord:
         return {"id": self.id, "question": self.question, "kind": self.kind, "ideal": self.ideal,
                 "distractors": self.distractors, "answer": self.answer, "sources": self.sources,
                 "key_passage": self.key_passage}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Question:
-        return cls(**{k: data[k] for k in ("id", "question", "kind", "ideal", "distractors", "answer",
-                                            "sources", "key_passage") if k in data})
+    def from_dict(cls, data: QuestionRecord) -> Question:
+        """The question as_dict wrote (eval-spec.json): already checked by parse_question when it was loaded."""
+        return cls(data["id"], data["question"], data["kind"], ideal=data.get("ideal", ""),
+                   distractors=list(data.get("distractors", [])), answer=data.get("answer", ""),
+                   sources=list(data.get("sources", [])), key_passage=data.get("key_passage", ""))
 
 
 def _strings(value: Any, what: str, where: str) -> list[str]:
@@ -61,18 +65,28 @@ def _strings(value: Any, what: str, where: str) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
+def _text(value: Any, what: str, where: str) -> str:
+    """A scalar field as text (a number is taken as written); an object, a list or true/false is refused."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise QuestionError(f"{where}: `{what}` must be a string, not {type(value).__name__}.")
+    return str(value)
+
+
 def parse_question(data: Any, where: str) -> Question:
     """One question from its JSON object; multiple choice when it has `ideal` and `distractors`."""
     if not isinstance(data, dict):
         raise QuestionError(f"{where}: expected a JSON object.")
-    qid = str(data.get("id") or "").strip()
-    text = str(data.get("question") or "").strip()
+    qid = _text(data.get("id"), "id", where).strip()
+    text = _text(data.get("question"), "question", where).strip()
     if not qid or not text:
         raise QuestionError(f"{where}: every question needs a non-empty `id` and `question`.")
     sources = _strings(data.get("sources"), "sources", where)
-    key_passage = str(data.get("key-passage") or data.get("key_passage") or "")
+    passage_key = "key-passage" if data.get("key-passage") else "key_passage"
+    key_passage = _text(data.get(passage_key), passage_key, where)
     if "ideal" in data or "distractors" in data:
-        ideal = str(data.get("ideal") or "").strip()
+        ideal = _text(data.get("ideal"), "ideal", where).strip()
         distractors = _strings(data.get("distractors"), "distractors", where)
         if not ideal or not distractors:
             raise QuestionError(f"{where}: a multiple-choice question needs `ideal` and at least one distractor.")
@@ -80,7 +94,7 @@ def parse_question(data: Any, where: str) -> Question:
             raise QuestionError(f"{where}: at most {len(LETTERS) - 2} distractors.")
         return Question(qid, text, "mc", ideal=ideal, distractors=distractors, sources=sources,
                         key_passage=key_passage)
-    return Question(qid, text, "open", answer=str(data.get("answer") or "").strip(), sources=sources,
+    return Question(qid, text, "open", answer=_text(data.get("answer"), "answer", where).strip(), sources=sources,
                     key_passage=key_passage)
 
 

@@ -10,11 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from agent_scientist.agent.progress import short
+from agent_scientist.records import EvalResult
 
 RECENT = 8  # finished questions shown under the running ones
 
 
-def outcome_text(result: dict[str, Any]) -> str:
+def outcome_text(result: EvalResult) -> str:
     """One word or two for a scored question: correct (B), wrong (C), insufficient, no answer, failed."""
     if result.get("status") == "failed":
         return "failed"

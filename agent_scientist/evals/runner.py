@@ -26,6 +26,15 @@ from agent_scientist.evals import worker
 from agent_scientist.evals.formats import Question, options, task_text, workspace_id
 from agent_scientist.evals.worker import LOG_FILE, RESULT_FILE, SPEC_FILE
 from agent_scientist.fsio import atomic_write_json, read_json
+from agent_scientist.records import (
+    EvalMeta,
+    EvalResult,
+    EvalRun,
+    EvalSettings,
+    EvalSpec,
+    EvalSummary,
+    WorkspaceMeta,
+)
 from agent_scientist.workspace import EVALS_DIR, Workspace, WorkspaceError, WorkspaceLocked, now_iso
 
 EVAL_FILE = "eval.json"
@@ -59,10 +68,10 @@ class Item:
     ws_name: str
     root: Path
     state: str = "pending"  # pending, running, done, interrupted
-    result: dict[str, Any] | None = None
+    result: EvalResult | None = None
     proc: Any = None  # a multiprocessing Process
     started: float = 0.0
-    live: dict[str, Any] = field(default_factory=dict)  # steps and cost read from workspace.json while running
+    live: WorkspaceMeta = field(default_factory=lambda: WorkspaceMeta())  # its workspace.json while running
 
 
 def eval_dir(settings: Settings, name: str) -> Path:
@@ -86,7 +95,7 @@ class EvalRunner:
         return Item(q, options(q, self.cfg.seed), ws_name, Path(self.settings.home) / ws_name)
 
     # -- the eval's own record --------------------------------------------
-    def record(self) -> dict[str, Any]:
+    def record(self) -> EvalMeta:
         s = self.settings
         return {
             "name": self.cfg.name, "questions_file": str(self.cfg.questions_file),
@@ -102,13 +111,15 @@ class EvalRunner:
         if path.exists():
             try:
                 before = read_json(path)
+                if not isinstance(before, dict):
+                    raise ValueError("not a JSON object")
             except (OSError, ValueError) as exc:
                 raise EvalError(f"{path} is unreadable ({exc}); nothing was changed.") from None
             for key in ("seed", "models", "papers"):
-                if before.get(key) != mine[key]:
+                if before.get(key) != mine.get(key):
                     raise EvalError(
-                        f"Eval {self.cfg.name!r} was run with {key} {before.get(key)!r}, not {mine[key]!r}: its "
-                        "results would mix. Use another --name to compare, or the same settings to resume.")
+                        f"Eval {self.cfg.name!r} was run with {key} {before.get(key)!r}, not {mine.get(key)!r}: "
+                        "its results would mix. Use another --name to compare, or the same settings to resume.")
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, mine)
 
@@ -133,7 +144,7 @@ class EvalRunner:
         result_path = item.root / RESULT_FILE
         if result_path.exists():
             try:
-                result = read_json(result_path)
+                result = summaries.read_result(result_path)
             except (OSError, ValueError):
                 result = None
             if result and not (self.cfg.retry_failed and result.get("status") == "failed"):
@@ -142,7 +153,7 @@ class EvalRunner:
                 result_path.replace(item.root / "eval-result.failed.json")
 
     # -- running ------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    def run(self) -> EvalSummary:
         """Run every unfinished selected question; return the summary (also written to disk)."""
         with _eval_lock(self.dir, self.cfg.name):
             self.check_and_record()
@@ -182,7 +193,7 @@ class EvalRunner:
         return [i for i in self.items if i.state == "running"]
 
     def _launch(self, item: Item) -> None:
-        spec = {"workspace": item.ws_name, "question": item.q.as_dict(), "options": item.opts,
+        spec: EvalSpec = {"workspace": item.ws_name, "question": item.q.as_dict(), "options": item.opts,
                 "settings": _settings_overrides(self.settings),
                 "papers": str(self.cfg.papers) if self.cfg.papers else None, "judge_model": self.cfg.judge_model}
         atomic_write_json(item.root / SPEC_FILE, spec)
@@ -198,9 +209,8 @@ class EvalRunner:
             code = item.proc.exitcode
             if code is None:
                 try:
-                    meta = read_json(item.root / "workspace.json")
-                    item.live = {"steps": meta.get("steps", 0), "cost_usd": meta.get("cost_usd", 0.0)}
-                except (OSError, ValueError):
+                    item.live = Workspace(item.root, item.ws_name).meta
+                except WorkspaceError:
                     pass
                 continue
             self._collect(item, code)
@@ -210,7 +220,7 @@ class EvalRunner:
     def _collect(self, item: Item, code: int) -> None:
         """A worker ended: read its result; one that died without a result failed, unless we stopped it."""
         try:
-            item.result = read_json(item.root / RESULT_FILE)
+            item.result = summaries.read_result(item.root / RESULT_FILE)
         except (OSError, ValueError):
             item.result = None
         if item.result is not None:
@@ -223,16 +233,16 @@ class EvalRunner:
             item.state = "done"
         item.proc = None
 
-    def _crash_record(self, item: Item, code: int) -> dict[str, Any]:
+    def _crash_record(self, item: Item, code: int) -> EvalResult:
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         try:
             tail = (item.root / LOG_FILE).read_text(errors="replace").strip().splitlines()[-3:]
         except OSError:
             tail = []
-        meta = {}
+        meta = WorkspaceMeta()
         try:
-            meta = read_json(item.root / "workspace.json")
-        except (OSError, ValueError):
+            meta = Workspace(item.root, item.ws_name).meta
+        except WorkspaceError:
             pass
         return {"id": item.q.id, "kind": item.q.kind, "workspace": item.ws_name, "status": "failed",
                 "error": f"the worker process ended with {how}: " + " | ".join(tail)[-400:],
@@ -245,7 +255,7 @@ class EvalRunner:
         return bool(cap) and self.cost_so_far() >= cap
 
     def cost_so_far(self) -> float:
-        done = sum(float(i.result.get("cost_usd") or 0.0) for i in self.items if i.result)
+        done = sum(float(i.result.get("cost_usd") or 0.0) for i in self.items if i.result is not None)
         return done + sum(float(i.live.get("cost_usd") or 0.0) for i in self.running)
 
     def _stop_all(self, wait: float = STOP_WAIT_S) -> None:
@@ -269,18 +279,18 @@ class EvalRunner:
             self._collect(item, item.proc.exitcode)
 
     # -- output -------------------------------------------------------------
-    def results(self) -> list[dict[str, Any]]:
+    def results(self) -> list[EvalResult]:
         return [i.result for i in self.items if i.result is not None]
 
     def write_results(self) -> None:
         summaries.write_results(self.dir, self.results())
 
-    def write_summary(self) -> dict[str, Any]:
+    def write_summary(self) -> EvalSummary:
         self.write_results()
-        meta = {**self.record(), "settings": _recorded_settings(self.settings, self.cfg),
-                "started_at": self.started_at, "finished_at": now_iso(),
-                "wall_s": round(time.monotonic() - self.started, 3), "stop_reason": self.stop_reason,
-                "unfinished": [i.q.id for i in self.items if i.result is None]}
+        meta: EvalRun = {**self.record(), "settings": _recorded_settings(self.settings, self.cfg),
+                         "started_at": self.started_at, "finished_at": now_iso(),
+                         "eval_wall_s": round(time.monotonic() - self.started, 3), "stop_reason": self.stop_reason,
+                         "unfinished": [i.q.id for i in self.items if i.result is None]}
         data = summaries.summarize(self.results(), len(self.items), meta)
         summaries.write_summary(self.dir, data)
         return data
@@ -309,7 +319,7 @@ def _settings_overrides(settings: Settings) -> dict[str, Any]:
     return out
 
 
-def _recorded_settings(settings: Settings, cfg: EvalConfig) -> dict[str, Any]:
+def _recorded_settings(settings: Settings, cfg: EvalConfig) -> EvalSettings:
     return {"max_steps": settings.max_steps, "budget_usd": settings.budget_usd,
             "total_budget_usd": cfg.total_budget_usd, "concurrency": cfg.concurrency,
             "planning_interval": settings.planning_interval, "api_base": settings.api_base or None,

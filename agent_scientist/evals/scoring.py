@@ -8,20 +8,28 @@ readable `Answer: (X)` to an option, and the optional judge of open answers; bot
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, read_choice
+from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import source_key
 from agent_scientist.prompting import load
-from agent_scientist.records import StepRecord
+from agent_scientist.records import (
+    ChoiceMeasures,
+    CitationMeasures,
+    ClaimMeasures,
+    PaperMeta,
+    SourceMeasures,
+    StepRecord,
+)
 from agent_scientist.workspace import Workspace
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z])")
 
 
-def paper_keys(paper: Mapping[str, Any]) -> set[str]:
+def paper_keys(paper: PaperMeta) -> set[str]:
     """Every gold-source form a workspace paper answers to (papers/citations.py source_key): its id and every
     alias (DOI, arXiv id of a local PDF, S2, PubMed ids), its original file name."""
     from agent_scientist.papers.ids import aliases
@@ -47,15 +55,17 @@ def papers_read(ws: Workspace) -> set[str]:
     return keys - {""}
 
 
-def source_measures(q: Question, papers: Sequence[Mapping[str, Any]], cited_ids: set[str],
-                    read: set[str] | None = None) -> dict[str, Any]:
+def source_measures(q: Question, papers: Sequence[PaperMeta], cited_ids: set[str],
+                    read: set[str] | None = None) -> SourceMeasures:
     """Which gold sources were available in the workspace (added or fetched), which of those were read (`read`:
     papers_read's keys), and which the answer cited."""
     gold = [s for s in q.sources if s.strip()]
     if not gold:
         return {"sources_available": [], "sources_read": [], "sources_cited": [], "source_available": None,
                 "source_read": None, "source_cited": None}
-    available, was_read, cited = [], [], []
+    available: list[str] = []
+    was_read: list[str] = []
+    cited: list[str] = []
     for source in gold:
         key = source_key(source)
         holders = [p for p in papers if key in paper_keys(p)]
@@ -69,16 +79,16 @@ def source_measures(q: Question, papers: Sequence[Mapping[str, Any]], cited_ids:
             "source_available": bool(available), "source_read": bool(was_read), "source_cited": bool(cited)}
 
 
-def citation_measures(index: Any) -> tuple[dict[str, Any], set[str]]:
+def citation_measures(index: CitationIndex | None) -> tuple[CitationMeasures, set[str]]:
     """Citations in the answer (not in notes) and how many the report verified; the cited paper ids."""
-    answer = [o for o in getattr(index, "occurrences", []) if o.location == "answer"]
+    answer = [o for o in (index.occurrences if index is not None else []) if o.location == "answer"]
     verified = [o for o in answer if o.verified]
     validity = round(len(verified) / len(answer), 4) if answer else None
     return ({"citations": len(answer), "citations_verified": len(verified), "citation_validity": validity},
             {o.paper_id for o in verified})
 
 
-def claim_figures(review: StepRecord | None) -> dict[str, Any]:
+def claim_figures(review: StepRecord | None) -> ClaimMeasures:
     """Claim support from a claim-check `review` record (agent_scientist.review): supported / all claims."""
     claims = (review or {}).get("claims")
     if not isinstance(claims, list) or not claims:
@@ -87,7 +97,7 @@ def claim_figures(review: StepRecord | None) -> dict[str, Any]:
     return {"claims": len(claims), "claims_supported": supported, "claim_support": round(supported / len(claims), 4)}
 
 
-def claim_measures(ws: Workspace) -> dict[str, Any]:
+def claim_measures(ws: Workspace) -> ClaimMeasures:
     """Claim support from the latest review of the final answer (agent_scientist.review); absent (None)
     when no review checked it, never guessed."""
     from agent_scientist.records import latest_review
@@ -96,7 +106,7 @@ def claim_measures(ws: Workspace) -> dict[str, Any]:
 
 
 def choice_measures(q: Question, opts: list[str], answer: str | None,
-                    mapper: Any = None) -> dict[str, Any]:
+                    mapper: Any = None) -> ChoiceMeasures:
     """The chosen option read from the answer; `mapper(answer, opts) -> index|None` when none is readable."""
     ideal = opts.index(q.ideal)
     index = read_choice(answer, len(opts))

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
-from agent_scientist.fsio import atomic_write_json, atomic_write_text, read_json
+from agent_scientist.fsio import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from agent_scientist.records import EvalResult, EvalRun, EvalSummary, Spread
 
 STATUSES = ("completed", "max_steps", "budget", "failed")
-COST_MEASURES = ("steps", "tokens_in", "tokens_out", "cost_usd", "wall_s")
+CostMeasure = Literal["steps", "tokens_in", "tokens_out", "cost_usd", "wall_s"]
+COST_MEASURES: tuple[CostMeasure, ...] = ("steps", "tokens_in", "tokens_out", "cost_usd", "wall_s")
+RESULTS_FILE = "results.jsonl"
 
 
 def project_version() -> str:
@@ -39,7 +43,12 @@ def p90(values: list[float]) -> float | None:
     return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
 
 
-def summarize(results: list[dict[str, Any]], selected: int, meta: dict[str, Any]) -> dict[str, Any]:
+def _spread(values: list[float]) -> Spread:
+    return {"total": round(sum(values), 6), "median": statistics.median(values) if values else None,
+            "p90": p90(values)}
+
+
+def summarize(results: Sequence[EvalResult], selected: int, meta: EvalRun) -> EvalSummary:
     """The eval's figures from its per-question results."""
     mc = [r for r in results if r.get("kind") == "mc"]
     correct = sum(1 for r in mc if r.get("correct"))
@@ -50,7 +59,7 @@ def summarize(results: list[dict[str, Any]], selected: int, meta: dict[str, Any]
     verified = sum(int(r.get("citations_verified") or 0) for r in results)
     claims = [r for r in results if r.get("claims")]
     judged = [r for r in results if r.get("judge_correct") is not None]
-    figures: dict[str, Any] = {
+    figures: EvalSummary = {
         "questions_selected": selected,
         "questions_scored": len(results),
         "partial": len(results) < selected,
@@ -85,21 +94,32 @@ def summarize(results: list[dict[str, Any]], selected: int, meta: dict[str, Any]
         "failures": [{"id": r.get("id"), "error": r.get("error")} for r in results if r.get("status") == "failed"],
     }
     for key in COST_MEASURES:
-        values = [float(r.get(key) or 0) for r in results]
-        figures[key] = {"total": round(sum(values), 6), "median": statistics.median(values) if values else None,
-                        "p90": p90(values)}
+        figures[key] = _spread([float(r.get(key) or 0) for r in results])
     return {"version": project_version(), **meta, **figures}
 
 
-def write_results(folder: Path, results: list[dict[str, Any]]) -> None:
+def read_result(path: Path) -> EvalResult:
+    """A question's eval-result.json (evals.worker); ValueError when it is not one."""
+    data = read_json(path)
+    if not isinstance(data, dict) or "status" not in data:
+        raise ValueError(f"{path} is not an eval result")
+    return cast(EvalResult, data)  # JSON from disk, written by evals.worker or the runner: checked above
+
+
+def read_results(folder: Path) -> list[EvalResult]:
+    """An eval's results.jsonl (a torn last line skipped), in question-file order."""
+    return cast(list[EvalResult], read_jsonl(Path(folder) / RESULTS_FILE))  # JSON objects from disk (write_results)
+
+
+def write_results(folder: Path, results: Sequence[EvalResult]) -> None:
     """results.jsonl, one line per scored question in question-file order, replaced atomically."""
     import json
 
     text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in results)
-    atomic_write_text(Path(folder) / "results.jsonl", text)
+    atomic_write_text(Path(folder) / RESULTS_FILE, text)
 
 
-def write_summary(folder: Path, data: dict[str, Any]) -> None:
+def write_summary(folder: Path, data: EvalSummary) -> None:
     atomic_write_json(Path(folder) / "summary.json", data)
     atomic_write_text(Path(folder) / "summary.md", to_markdown(data))
 
@@ -114,7 +134,7 @@ def _num(value: Any, digits: int = 2) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, float) and not float(value).is_integer() else f"{value:,.0f}"
 
 
-def rows(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
+def rows(data: EvalSummary) -> list[tuple[str, str, Any]]:
     """(label, shown value, raw value) for every headline figure, in a fixed order."""
     mc, src, cit = data["multiple_choice"], data["sources"], data["citations"]
     out: list[tuple[str, str, Any]] = [
@@ -132,8 +152,10 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
     ]
     for status in STATUSES:
         out.append((f"status {status}", str(data["status"][status]), data["status"][status]))
-    for key, label, digits in (("steps", "steps", 1), ("tokens_in", "tokens in", 0), ("tokens_out", "tokens out", 0),
-                               ("cost_usd", "cost $", 4), ("wall_s", "wall s", 1)):
+    spreads: tuple[tuple[CostMeasure, str, int], ...] = (
+        ("steps", "steps", 1), ("tokens_in", "tokens in", 0), ("tokens_out", "tokens out", 0),
+        ("cost_usd", "cost $", 4), ("wall_s", "wall s", 1))
+    for key, label, digits in spreads:
         m = data[key]
         out.append((f"{label} median / p90 / total",
                     f"{_num(m['median'], digits)} / {_num(m['p90'], digits)} / {_num(m['total'], digits)}",
@@ -141,7 +163,7 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return out
 
 
-def to_markdown(data: dict[str, Any]) -> str:
+def to_markdown(data: EvalSummary) -> str:
     models = data.get("models") or {}
     lines = [
         f"# Eval {data.get('name')}",
@@ -164,7 +186,7 @@ def to_markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load(target: str, home: Path) -> dict[str, Any]:
+def load(target: str, home: Path) -> EvalSummary:
     """A summary from an eval name (under <home>/evals/) or a path to summary.json or its folder."""
     path = Path(target)
     if path.is_dir():
@@ -180,10 +202,10 @@ def load(target: str, home: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is unreadable ({exc}).") from None
     if not isinstance(data, dict) or "multiple_choice" not in data:
         raise ValueError(f"{path} is not an eval summary.")
-    return data
+    return cast(EvalSummary, data)  # JSON from disk, written by write_summary: checked for its figures above
 
 
-def compare(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def compare(a: EvalSummary, b: EvalSummary) -> list[tuple[str, str, str, str]]:
     """(measure, A, B, difference) for the headline figures, then the settings that differ."""
     out = []
     for (label, shown_a, raw_a), (_, shown_b, raw_b) in zip(rows(a), rows(b), strict=True):

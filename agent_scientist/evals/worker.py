@@ -12,10 +12,11 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.evals.formats import Question
 from agent_scientist.fsio import atomic_write_json, read_json
+from agent_scientist.records import EvalResult, EvalSpec
 from agent_scientist.workspace import Workspace, now_iso
 
 SPEC_FILE = "eval-spec.json"
@@ -34,13 +35,21 @@ def _status(outcome: Any) -> str | None:
     return None
 
 
+def read_spec(root: Path) -> EvalSpec:
+    """eval-spec.json, as the runner wrote it for this question."""
+    data = read_json(root / SPEC_FILE)
+    if not isinstance(data, dict) or not isinstance(data.get("question"), dict) or "workspace" not in data:
+        raise ValueError(f"{root / SPEC_FILE} is not an eval spec; run the eval again to rewrite it.")
+    return cast(EvalSpec, data)  # JSON from disk, written by evals.runner: checked for its parts above
+
+
 def run_question(root: Path) -> int:
     from agent_scientist.agent import loop
     from agent_scientist.agent.progress import Progress
     from agent_scientist.capabilities import default_capabilities
     from agent_scientist.config import load_settings
 
-    spec = read_json(root / SPEC_FILE)
+    spec = read_spec(root)
     q = Question.from_dict(spec["question"])
     opts: list[str] = spec["options"]
     settings = load_settings(spec["settings"])
@@ -53,8 +62,9 @@ def run_question(root: Path) -> int:
             # the run ended but scoring was cut short: score it, do not run the planner again
             outcome = loop.RunOutcome(meta["status"], meta.get("stop_reason") or "final_answer", ws.final_answer())
         else:
-            if spec.get("papers") and ws.status == "created":
-                _ingest(ws, settings, Path(spec["papers"]))
+            corpus = spec.get("papers")
+            if corpus and ws.status == "created":
+                _ingest(ws, settings, Path(corpus))
             outcome = loop.run(ws, settings, progress=Progress(quiet=True), capabilities=default_capabilities())
     except KeyboardInterrupt:
         outcome = None
@@ -88,14 +98,14 @@ def _ingest(ws: Workspace, settings: Any, folder: Path) -> None:
 
 
 def score(ws: Workspace, settings: Any, q: Question, opts: list[str], status: str, error: str | None,
-          judge_model: str) -> dict[str, Any]:
+          judge_model: str) -> EvalResult:
     """The result record of one question (see evals/scoring.py for each measure)."""
     from agent_scientist.evals import scoring
     from agent_scientist.report import write_report
 
     answer = ws.final_answer()
-    record: dict[str, Any] = {"id": q.id, "kind": q.kind, "workspace": ws.name, "status": status,
-                              "error": error, "answer": answer, "options": opts, "finished_at": now_iso()}
+    record: EvalResult = {"id": q.id, "kind": q.kind, "workspace": ws.name, "status": status,
+                          "error": error, "answer": answer, "options": opts, "finished_at": now_iso()}
     try:
         report = write_report(ws, settings)
         cites, cited_ids = scoring.citation_measures(report.index)
@@ -112,8 +122,9 @@ def score(ws: Workspace, settings: Any, q: Question, opts: list[str], status: st
         record["judge_model"] = judge_model
         record["judge_correct"] = _judge(settings, judge_model, q, answer, usage, record)
     meta = ws.meta
-    record.update(steps=meta.get("steps", 0), tokens_in=meta.get("tokens_in", 0),
-                  tokens_out=meta.get("tokens_out", 0), cost_usd=meta.get("cost_usd", 0.0), **usage)
+    record.update({"steps": meta.get("steps", 0), "tokens_in": meta.get("tokens_in", 0),
+                   "tokens_out": meta.get("tokens_out", 0), "cost_usd": meta.get("cost_usd", 0.0),
+                   "scoring_tokens_in": usage["scoring_tokens_in"], "scoring_tokens_out": usage["scoring_tokens_out"]})
     return record
 
 
@@ -135,7 +146,7 @@ def _metered(model: Any, usage: dict[str, int]) -> Any:
     return model
 
 
-def _mapper(settings: Any, usage: dict[str, int], record: dict[str, Any]) -> Any:
+def _mapper(settings: Any, usage: dict[str, int], record: EvalResult) -> Any:
     from agent_scientist.agent.models import build_model
     from agent_scientist.evals.scoring import model_mapper
 
@@ -150,7 +161,7 @@ def _mapper(settings: Any, usage: dict[str, int], record: dict[str, Any]) -> Any
 
 
 def _judge(settings: Any, judge_model: str, q: Question, answer: str | None, usage: dict[str, int],
-           record: dict[str, Any]) -> bool | None:
+           record: EvalResult) -> bool | None:
     from dataclasses import replace
 
     from agent_scientist.agent.models import build_model

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_scientist.papers.citation_index import CitationIndex
-from agent_scientist.records import StepRecord, summary_line
+from agent_scientist.records import ReviewClaim, StepRecord, summary_line
 from agent_scientist.report.citations import escape_inline, locator_text
 
 MARKS = {"supported": "✓", "partial": "~", "unsupported": "✗", "contradicted": "✗", "unverified": "?",
@@ -62,7 +62,7 @@ def header_line(review: StepRecord) -> str:
             f"(reviewer {reviewer}; see [Evidence](#{EVIDENCE_ANCHOR}))")
 
 
-def _where(claim: dict[str, Any], numbers: dict[str, int]) -> str:
+def _where(claim: ReviewClaim, numbers: dict[str, int]) -> str:
     pid = claim.get("paper_id")
     if not pid:
         return ""

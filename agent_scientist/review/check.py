@@ -14,11 +14,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from agent_scientist.config import Settings
 from agent_scientist.papers.quotes import MAX_QUOTE_CHARS, find_quote, paper_pages, quote_problem
 from agent_scientist.prompting import load, render
+from agent_scientist.records import ClaimVerdict
 from agent_scientist.review.claims import Claim
 from agent_scientist.workspace import Workspace
 
@@ -134,20 +135,22 @@ def memory_passages(ws: Workspace, settings: Settings) -> Callable[[str, str], l
     """The memory's paper passages as a search function, or None when the workspace has no memory."""
     if not settings.memory_url and not (ws.memory_dir / "chroma.sqlite3").exists():
         return None
-    state: dict[str, Any] = {}
+    store: Any = None
+    failed = False
 
     def search(query: str, paper_id: str) -> list[dict[str, Any]]:
+        nonlocal store, failed
         try:
-            if "store" not in state:
+            if store is None:
                 from agent_scientist.memory import open_memory
 
-                state["store"] = open_memory(ws, settings)
-            return [h for h in state["store"].search_passages(query, PASSAGES, paper_id) if h.get("text")]
+                store = open_memory(ws, settings)
+            return [h for h in store.search_passages(query, PASSAGES, paper_id) if h.get("text")]
         except Exception as exc:  # memory is an aid here: the lexical ranking stands in, and the log says why
-            if not state.get("failed"):
+            if not failed:
                 log.warning("review: memory passages of %s unavailable, ranking by words instead: %s",
                             ws.name, exc, exc_info=True)
-            state["failed"] = True
+            failed = True
             return []
 
     return search
@@ -168,7 +171,14 @@ def render_items(items: list[Item], claims: dict[int, Claim]) -> str:
     return "\n\n".join(blocks)
 
 
-def parse_verdicts(reply: str, count: int) -> dict[int, dict[str, Any]] | None:
+class Reply(TypedDict):
+    """What the reviewer said of one item, before any check."""
+
+    verdict: str  # lower case
+    quote: str
+
+
+def parse_verdicts(reply: str, count: int) -> dict[int, Reply] | None:
     """Item number -> {verdict, quote} from the reviewer's reply; None when the reply cannot be read."""
     from agent_scientist.memory.worker import parse_json
 
@@ -177,7 +187,7 @@ def parse_verdicts(reply: str, count: int) -> dict[int, dict[str, Any]] | None:
         data = data.get("verdicts", data.get("items"))
     if not isinstance(data, list):
         return None
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, Reply] = {}
     for position, entry in enumerate(data, start=1):
         if not isinstance(entry, dict):
             continue
@@ -191,16 +201,21 @@ def parse_verdicts(reply: str, count: int) -> dict[int, dict[str, Any]] | None:
     return out
 
 
-def judge(item: Item, answer: dict[str, Any] | None, failure: str = "") -> dict[str, Any]:
+def judge(item: Item, answer: Reply | None, failure: str = "") -> ClaimVerdict:
     """The recorded verdict for one item: the model's verdict only where its quote is found."""
-    base = {"claim": item.claim, "paper_id": item.paper_id, "pages": list(item.pages) if item.pages else None,
-            **{k: v for k, v in (("figure", item.figure), ("table", item.table)) if v is not None},
-            **({"figure_seen": item.figure_seen} if item.figure is not None and item.figure_seen else {}),
-            "model_verdict": None, "quote": "", "found_page": None}
+    base: ClaimVerdict = {"claim": item.claim, "paper_id": item.paper_id,
+                          "pages": list(item.pages) if item.pages else None}
+    if item.figure is not None:
+        base["figure"] = item.figure
+    if item.table is not None:
+        base["table"] = item.table
+    if item.figure is not None and item.figure_seen:
+        base["figure_seen"] = item.figure_seen
+    base.update({"model_verdict": None, "quote": "", "found_page": None})
     if answer is None:
         return {**base, "verdict": "unverified", "why": failure or "the reviewer gave no verdict for this claim"}
     verdict, quote = answer["verdict"], answer["quote"][:MAX_QUOTE_CHARS + 1]
-    base.update(model_verdict=verdict or None, quote=quote)
+    base.update({"model_verdict": verdict or None, "quote": quote})
     if verdict not in MODEL_VERDICTS:
         return {**base, "verdict": "unverified", "why": f"the reviewer's verdict {verdict[:40]!r} is not one we know"}
     if verdict not in NEEDS_QUOTE:
@@ -218,7 +233,7 @@ def judge(item: Item, answer: dict[str, Any] | None, failure: str = "") -> dict[
 
 
 def review_batch(model: Any, items: list[Item], claims: dict[int, Claim],
-                 ask: Callable[[Any, str, str, int], tuple[str, int, int]]) -> tuple[list[dict[str, Any]], int, int]:
+                 ask: Callable[[Any, str, str, int], tuple[str, int, int]]) -> tuple[list[ClaimVerdict], int, int]:
     """One worker call for a batch: (verdicts, tokens in, tokens out). Never raises but for Ctrl-C."""
     spec = load("reviewer")
     images = [item.image for item in items if item.image is not None]

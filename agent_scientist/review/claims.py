@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from agent_scientist.papers.citation_index import CitationIndex
 from agent_scientist.papers.citations import PROSE_RE, bracket_kind, find_cited, parse_part, split_group
@@ -55,11 +54,6 @@ class Cite:
     reason: str = ""
     figure: int | None = None
     table: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        located = {k: v for k, v in (("figure", self.figure), ("table", self.table)) if v is not None}
-        return {"raw": self.raw, "verified": self.verified, "paper_id": self.paper_id or None,
-                "pages": list(self.pages) if self.pages else None, "reason": self.reason or None} | located
 
 
 @dataclass

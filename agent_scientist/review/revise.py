@@ -10,13 +10,21 @@ last answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import BaseCapability, Toolbox, ToolContext
 from agent_scientist.papers.citation_index import index_for
-from agent_scientist.records import StepRecord, answer_hash, last_answer, latest_review, summary_line
+from agent_scientist.records import (
+    ClaimVerdict,
+    ReviewClaim,
+    StepRecord,
+    answer_hash,
+    last_answer,
+    latest_review,
+    summary_line,
+)
 from agent_scientist.review.check import (
     BATCH,
     RANK,
@@ -54,9 +62,9 @@ def _self_usage(model_id: str, tokens_in: int, tokens_out: int) -> StepRecord:
             "worker_cost_usd": round(cost_usd(model_id, tokens_in, tokens_out), 8)}
 
 
-def _done_items(records: Sequence[Mapping[str, Any]], sha: str) -> dict[tuple, dict[str, Any]]:
+def _done_items(records: Sequence[StepRecord], sha: str) -> dict[tuple, ClaimVerdict]:
     """Verdicts of the check of `sha` in progress: its claim_check batches after the last review record."""
-    done: dict[tuple, dict[str, Any]] = {}
+    done: dict[tuple, ClaimVerdict] = {}
     for record in records:
         if record.get("type") == "review":
             done = {}
@@ -66,7 +74,8 @@ def _done_items(records: Sequence[Mapping[str, Any]], sha: str) -> dict[tuple, d
     return done
 
 
-def _key(claim: int, paper_id: str, pages: Any, figure: Any = None, table: Any = None) -> tuple:
+def _key(claim: int, paper_id: str | None, pages: Sequence[int] | None, figure: int | None = None,
+         table: int | None = None) -> tuple:
     located = (("figure", figure),) if figure is not None else (("table", table),) if table is not None else ()
     return (claim, paper_id, tuple(pages) if pages else None, *located)
 
@@ -131,9 +140,9 @@ def check_answer(ws: Workspace, settings: Settings, model: Any, *, take_usage: U
     return record
 
 
-def _claim_result(claim: Claim, done: dict[tuple, dict[str, Any]], failures: dict[tuple, str],
-                  reviewer: str) -> dict[str, Any]:
-    evidence: list[dict[str, Any]] = []
+def _claim_result(claim: Claim, done: dict[tuple, ClaimVerdict], failures: dict[tuple, str],
+                  reviewer: str) -> ReviewClaim:
+    evidence: list[ClaimVerdict] = []
     for cite in claim.cites:
         key = _key(claim.number, cite.paper_id, cite.pages, cite.figure, cite.table)
         if not cite.verified:
@@ -145,18 +154,20 @@ def _claim_result(claim: Claim, done: dict[tuple, dict[str, Any]], failures: dic
                              "verdict": "unverified", "quote": "", "found_page": None, "why": failures[key]})
         elif key in done and not any(_key(claim.number, e["paper_id"], e.get("pages"), e.get("figure"), e.get("table")) == key for e in evidence):
             evidence.append({**done[key], "raw": cite.raw})
-    base = {"n": claim.number, "text": claim.plain, "written": claim.text, "start": claim.start, "end": claim.end,
-            "cite_end": claim.cite_end, "citations": [c.raw for c in claim.cites], "reviewer": reviewer}
+    base: ReviewClaim = {"n": claim.number, "text": claim.plain, "written": claim.text, "start": claim.start,
+                         "end": claim.end, "cite_end": claim.cite_end, "citations": [c.raw for c in claim.cites],
+                         "reviewer": reviewer}
     if not evidence:
         return {**base, "verdict": "uncited", "quote": "", "paper_id": None, "pages": None,
                 "why": "no citation", "evidence": []}
     best = min(evidence, key=lambda e: RANK.get(e["verdict"], 9))
-    pages = [best["found_page"]] * 2 if best.get("found_page") else best.get("pages")
+    found = best.get("found_page")
+    pages = [found, found] if found else best.get("pages")
     return {**base, "verdict": best["verdict"], "quote": best.get("quote") or "", "paper_id": best.get("paper_id"),
             "pages": pages, "why": best.get("why") or "", "evidence": evidence}
 
 
-def review_task(record: Mapping[str, Any]) -> str | None:
+def review_task(record: StepRecord) -> str | None:
     """What the planner is told to do about the claims that need work; None when none does."""
     bad = [c for c in record["claims"] if c["verdict"] in NEEDS_WORK]
     if not bad:
@@ -187,7 +198,7 @@ class AnswerReview:
     def __init__(self, ws: Workspace, settings: Settings, model: Any):
         self.ws, self.settings, self.model = ws, settings, model
 
-    def rounds_used(self, records: Sequence[Mapping[str, Any]]) -> int:
+    def rounds_used(self, records: Sequence[StepRecord]) -> int:
         """Revisions asked since the question or the last follow-up instruction."""
         used = 0
         for record in records:

@@ -5,12 +5,14 @@ markdown is dropped except the report's own anchors (`<a id="ref-1"></a>`)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from markdown_it import MarkdownIt
 
 from agent_scientist.papers.citations import parse_locators
+from agent_scientist.records import ReviewClaim
 
 _ANCHOR_RE = re.compile(r'^<a id="([\w-]+)"></a>$')
 _OPEN_RE = re.compile(r'^<a id="([\w-]+)">$')  # inline, markdown-it gives the open and the close tag apart
@@ -50,7 +52,7 @@ def _safe_html(md: MarkdownIt) -> None:
     md.add_render_rule("html_block", block)
 
 
-def report_html(markdown: str, name: str, numbers: dict[int, str], claims: dict[int, dict[str, Any]]) -> str:
+def report_html(markdown: str, name: str, numbers: dict[int, str], claims: Mapping[int, ReviewClaim]) -> str:
     """The report's HTML for workspace `name`; `numbers` maps a reference number to its paper id, `claims`
     a claim number to its review record."""
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
@@ -62,7 +64,7 @@ def report_html(markdown: str, name: str, numbers: dict[int, str], claims: dict[
     return md.renderer.render(tokens, md.options, {})
 
 
-def _rewrite(children: list, name: str, numbers: dict[int, str], claims: dict[int, dict[str, Any]]) -> None:
+def _rewrite(children: list, name: str, numbers: dict[int, str], claims: Mapping[int, ReviewClaim]) -> None:
     pending: list[tuple[Any, str]] = []  # citation links waiting for the marker of their claim
     current: int | None = None  # the claim of an Evidence line (its anchor comes first)
     for i, tok in enumerate(children):
@@ -97,7 +99,7 @@ def _rewrite(children: list, name: str, numbers: dict[int, str], claims: dict[in
                 tok.attrSet("href", str(tok.attrGet("href")) + f"&claim={current}")
         elif marker:
             n = int(marker.group(1))
-            claim = claims.get(n) or {}
+            claim: ReviewClaim = claims.get(n) or {}
             tok.attrSet("class", f"verdict verdict-{claim.get('verdict', 'unknown')}")
             tok.attrSet("title", _evidence_title(claim))
             for cite, _ in pending:
@@ -113,7 +115,7 @@ def _relative(href: str) -> bool:
     return bool(href) and not href.startswith(("#", "/")) and ":" not in href.split("/", 1)[0]
 
 
-def _evidence_title(claim: dict[str, Any]) -> str:
+def _evidence_title(claim: ReviewClaim) -> str:
     if not claim:
         return "not checked"
     parts = [f"c{claim.get('n')} {claim.get('verdict')}"]

@@ -1,20 +1,35 @@
-"""What each page shows, read from the workspace home (and nothing else): plain dicts for the templates."""
+"""What each page shows, read from the workspace home (and nothing else): typed dicts for the templates, built
+from the records (records.py) the workspace and the evals keep."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from agent_scientist.config import Settings
-from agent_scientist.fsio import read_json, read_jsonl
+from agent_scientist.fsio import read_json
 from agent_scientist.papers.citation_index import workspace_page_count
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.visuals import caption_kind
-from agent_scientist.records import Inflight, Note, PaperMeta, StepRecord, latest_review, short
+from agent_scientist.records import (
+    Caption,
+    EvalResult,
+    EvalSummary,
+    Inflight,
+    Note,
+    OutlineEntry,
+    PageTexts,
+    PaperMeta,
+    ReviewClaim,
+    StepRecord,
+    WorkspaceMeta,
+    latest_review,
+    short,
+)
 from agent_scientist.web import pages
 from agent_scientist.web.render import report_html, url
 from agent_scientist.workspace import EVALS_DIR, Workspace, WorkspaceError, list_names, validate_name
@@ -23,12 +38,178 @@ MAX_SHOWN = 6000  # characters of one step's code or observation on the page; th
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 
 
+# -- what the templates get (templates/*.html name these keys) ---------------------------------------------------
+class WorkspaceRow(TypedDict):
+    name: str
+    status: str
+    question: str
+    steps: int
+    tokens: int
+    cost: float
+    updated: str
+    href: str
+
+
+class BrokenRow(TypedDict):
+    name: str
+    error: str
+
+
+class EvalRow(TypedDict):
+    name: str
+    href: str
+    scored: str
+    accuracy: str
+    validity: str
+    support: str
+    partial: bool
+
+
+class HomePage(TypedDict):
+    workspaces: list[WorkspaceRow]
+    broken: list[BrokenRow]
+    evals: list[EvalRow]
+
+
+class CallView(TypedDict):
+    """A model call in flight (records.ModelCall), for the live view."""
+
+    role: str
+    model: str
+    started_at: float
+    since: str
+    elapsed: int
+    tokens: int
+    attempt: int
+    tries: int
+
+
+class StepPart(TypedDict):
+    label: str
+    text: str
+    error: bool
+
+
+class StepView(TypedDict):
+    n: int
+    kind: str
+    title: str
+    tokens: int
+    duration: float
+    failed: bool
+    summary: str
+    body: list[StepPart]
+
+
+class ExperimentView(TypedDict):
+    run: int | None
+    script: str
+    args: str
+    exit: str | int | None
+    duration: float
+    metrics: str
+    images: list[str]
+    files: list[tuple[str, str]]
+
+
+class PaperRow(TypedDict):
+    id: str
+    title: str
+    authors: str
+    pages: int
+    href: str
+
+
+class WorkspacePage(TypedDict):
+    name: str
+    question: str
+    status: str
+    models: dict[str, str]
+    meta: WorkspaceMeta
+    running: str
+    calls: list[CallView]
+    report: str
+    steps: list[StepView]
+    offset: int
+    experiments: list[ExperimentView]
+    papers: list[PaperRow]
+    notes: list[Note]
+    notes_error: str
+
+
+class Visual(TypedDict, total=False):
+    """A figure's crop or a table's grid (papers/visuals.py's extraction)."""
+
+    kind: str  # figure or table
+    number: int
+    caption: str
+    page: int
+    pages: list[int]
+    label: str
+    image: str  # figure: the crop's URL
+    caption_page: int  # figure
+    rows: list[list[tuple[str, int]]]  # table: (text, colspan)
+    header_rows: int  # table
+
+
+class CitationPage(TypedDict):
+    name: str
+    paper: PaperMeta
+    page: int
+    count: int
+    claim: ReviewClaim | None
+    quote: str
+    caption: Caption | None
+    visual: Visual | None
+    located: tuple[str, int] | None
+    text: str
+    marked: tuple[str, str, str] | None
+    highlight: pages.Highlight | None
+    image: str
+    prev: str
+    next: str
+    overview: str
+    back: str
+
+
+class CaptionLink(Caption, total=False):
+    href: str
+
+
+class PaperPage(TypedDict):
+    name: str
+    paper: PaperMeta
+    count: int
+    outline: list[OutlineEntry]
+    captions: list[CaptionLink]
+    pages: list[tuple[int, str]]
+    back: str
+
+
+class ResultRow(EvalResult, total=False):
+    href: str  # its workspace's page
+
+
+class EvalPage(TypedDict):
+    name: str
+    data: EvalSummary
+    rows: list[tuple[str, str, Any]]
+    results: list[ResultRow]
+    others: list[str]
+
+
+class ComparePage(TypedDict):
+    a: str
+    b: str
+    rows: list[tuple[str, str, str, str]]
+
+
 def clip(text: Any, limit: int = MAX_SHOWN) -> str:
     text = "" if text is None else str(text)
     return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more characters cut)"
 
 
-def workspace_row(ws: Workspace) -> dict[str, Any]:
+def workspace_row(ws: Workspace) -> WorkspaceRow:
     meta = ws.meta
     return {"name": ws.name, "status": ws.live_status, "question": short(meta.get("question"), 140),
             "steps": int(meta.get("steps") or 0),
@@ -37,9 +218,10 @@ def workspace_row(ws: Workspace) -> dict[str, Any]:
             "href": url("/ws", name=ws.name)}
 
 
-def home_page(home: Path) -> dict[str, Any]:
+def home_page(home: Path) -> HomePage:
     """Every workspace (newest change first) and every eval with its headline figures."""
-    rows, broken = [], []
+    rows: list[WorkspaceRow] = []
+    broken: list[BrokenRow] = []
     for name in list_names(home):
         try:
             rows.append(workspace_row(Workspace.open(home, name)))
@@ -49,13 +231,14 @@ def home_page(home: Path) -> dict[str, Any]:
     return {"workspaces": rows, "broken": broken, "evals": eval_list(home)}
 
 
-def eval_list(home: Path) -> list[dict[str, Any]]:
+def eval_list(home: Path) -> list[EvalRow]:
+    from agent_scientist.evals.summary import load
     from agent_scientist.evals.summary import rows as summary_rows
 
-    found = []
+    found: list[EvalRow] = []
     for path in sorted((Path(home) / EVALS_DIR).glob("*/summary.json")):
         try:
-            data = read_json(path)
+            data = load(str(path), home)
             figures = {label: shown for label, shown, _ in summary_rows(data)}
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -95,16 +278,19 @@ def running_step(ws: Workspace, steps: Sequence[StepRecord]) -> str:
     return f"running, step {done + 1}"
 
 
-def inflight(ws: Workspace) -> list[dict[str, Any]]:
+def inflight(ws: Workspace) -> list[CallView]:
     """The model calls in flight the run recorded (records.Inflight), if the process that wrote them holds the
     workspace now (a killed run's file says nothing); for the live view."""
     try:
-        data: Inflight = read_json(ws.inflight_path)
+        found = read_json(ws.inflight_path)
     except (OSError, ValueError):
         return []
-    if not isinstance(data, dict) or not data.get("calls") or data.get("pid") != ws.lock_holder():
+    if not isinstance(found, dict):
         return []
-    shown = []
+    data = cast(Inflight, found)  # JSON from disk (agent/models.CallLog writes it): an object, its keys read with get
+    if not data.get("calls") or data.get("pid") != ws.lock_holder():
+        return []
+    shown: list[CallView] = []
     for call in data["calls"]:
         begun = float(call.get("started_at") or 0.0)
         shown.append({"role": str(call.get("role") or "model"), "model": str(call.get("model") or ""),
@@ -114,7 +300,7 @@ def inflight(ws: Workspace) -> list[dict[str, Any]]:
     return sorted(shown, key=lambda c: c["started_at"])
 
 
-def step_view(record: StepRecord, position: int) -> dict[str, Any]:
+def step_view(record: StepRecord, position: int) -> StepView:
     kind = str(record.get("type") or "")
     tokens = int(record.get("tokens_in") or 0) + int(record.get("tokens_out") or 0)
     title = {"action": f"Step {record.get('step')}", "planning": f"Plan (step {record.get('step')})",
@@ -124,7 +310,8 @@ def step_view(record: StepRecord, position: int) -> dict[str, Any]:
     parts = (("Task", record.get("task")), ("Instruction", record.get("instruction")), ("Plan", record.get("plan")),
              ("Code", record.get("code")), ("Observation", record.get("observation")), ("Error", record.get("error")),
              ("Final answer", record.get("final_answer")), ("Summary", record.get("text")))
-    body = [{"label": label, "text": clip(text), "error": label == "Error"} for label, text in parts if text]
+    body: list[StepPart] = [{"label": label, "text": clip(text), "error": label == "Error"}
+                            for label, text in parts if text]
     if kind == "review" and record.get("counts"):
         from agent_scientist.records import summary_line
 
@@ -135,7 +322,7 @@ def step_view(record: StepRecord, position: int) -> dict[str, Any]:
                              or record.get("task") or "", 120), "body": body}
 
 
-def workspace_page(ws: Workspace, settings: Settings, notes_cache: NotesCache) -> dict[str, Any]:
+def workspace_page(ws: Workspace, settings: Settings, notes_cache: NotesCache) -> WorkspacePage:
     from agent_scientist.report import render
 
     notes, notes_error = notes_cache.get(ws, settings)
@@ -158,8 +345,8 @@ def workspace_page(ws: Workspace, settings: Settings, notes_cache: NotesCache) -
     }
 
 
-def experiments(ws: Workspace) -> list[dict[str, Any]]:
-    out = []
+def experiments(ws: Workspace) -> list[ExperimentView]:
+    out: list[ExperimentView] = []
     for run in sorted(ws.runs(), key=lambda r: int(r.get("run") or 0)):
         artifacts = sorted({str(p) for p in run.get("artifacts") or []})
         images = [url("/ws/file", name=ws.name, path=f"files/{p}") for p in artifacts
@@ -174,7 +361,7 @@ def experiments(ws: Workspace) -> list[dict[str, Any]]:
     return out
 
 
-def papers(ws: Workspace) -> list[dict[str, Any]]:
+def papers(ws: Workspace) -> list[PaperRow]:
     return [{"id": p["id"], "title": p.get("title") or "Untitled", "authors": ", ".join(p.get("authors") or [])[:200],
              "pages": p.get("pages") or 0, "href": url("/ws/paper", name=ws.name, paper=p["id"])} for p in ws.papers()]
 
@@ -183,26 +370,27 @@ def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
     return next((paper for paper in ws.papers() if str(paper["id"]) == paper_id), None)
 
 
-def page_texts(ws: Workspace, paper: PaperMeta) -> dict[str, Any]:
+def page_texts(ws: Workspace, paper: PaperMeta) -> PageTexts:
+    """The paper's pages.json, or nothing (no text cached yet, or unreadable)."""
     try:
         data = read_json(paper_dir(ws, str(paper["id"])) / "pages.json")
-        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+    return cast(PageTexts, data) if isinstance(data, dict) else {}  # JSON from disk (papers.store): an object
 
 
-def locate(stored: Mapping[str, Any], kind: str, number: int) -> dict[str, Any] | None:
+def locate(stored: PageTexts, kind: str, number: int) -> Caption | None:
     """The caption of figure/table `number` (`kind` fig or tab) with its page, from pages.json."""
     for caption in stored.get("captions") or []:
         if caption_kind(str(caption.get("text") or "")) == (KINDS[kind], number):
-            return dict(caption)
+            return Caption(**caption)
     return None
 
 
 KINDS = {"fig": "figure", "tab": "table"}  # a citation's locator word -> papers.visuals' kind
 
 
-def visual(ws: Workspace, paper: PaperMeta, kind: str, number: int) -> dict[str, Any] | None:
+def visual(ws: Workspace, paper: PaperMeta, kind: str, number: int) -> Visual | None:
     """Figure or table `number` of a paper as papers/visuals.py extracted it (done now if no read did): the
     figure's cropped image URL, or the table's grid as rows of (text, colspan) cells; None if not found."""
     from agent_scientist.papers import visuals
@@ -214,8 +402,8 @@ def visual(ws: Workspace, paper: PaperMeta, kind: str, number: int) -> dict[str,
     item = next((i for i in found.get(f"{KINDS[kind]}s") or [] if i.get("number") == number), None)
     if item is None:
         return None
-    shown: dict[str, Any] = {"kind": KINDS[kind], "number": number, "caption": str(item.get("caption") or ""),
-                             "page": int(item.get("page") or 0), "pages": [int(n) for n in item.get("pages") or []]}
+    shown: Visual = {"kind": KINDS[kind], "number": number, "caption": str(item.get("caption") or ""),
+                     "page": int(item.get("page") or 0), "pages": [int(n) for n in item.get("pages") or []]}
     if kind == "fig":
         shown["label"] = f"Figure {number}"
         image = folder / str(item.get("image") or "")
@@ -244,7 +432,7 @@ def grid_cells(rows: Sequence[Sequence[str | None]]) -> list[list[tuple[str, int
 
 
 def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | None,
-                  located: tuple[str, int] | None = None) -> dict[str, Any]:
+                  located: tuple[str, int] | None = None) -> CitationPage:
     """The cited page: image URL, the quote's boxes on it, the text with the quote marked, neighbours; for a
     figure or table citation also the figure's crop or the table's grid."""
     stored = page_texts(ws, paper)
@@ -260,8 +448,7 @@ def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | Non
     claims = [c for c in (review or {}).get("claims") or [] if str(c.get("paper_id")) == str(paper["id"])]
     claim = next((c for c in claims if int(c["n"]) == claim_n), None) if claim_n is not None else None
     if claim is None:  # any claim whose evidence is on this page
-        claim = next((c for c in claims if c.get("quote") and c.get("pages") and
-                      int(c["pages"][0]) <= page <= int(c["pages"][-1])), None)
+        claim = next((c for c in claims if c.get("quote") and _on_page(c.get("pages"), page)), None)
     quote = str((claim or {}).get("quote") or (caption or {}).get("text") or (shown or {}).get("caption") or "")
     text = texts[page - 1] if 1 <= page <= len(texts) else ""
     folder = paper_dir(ws, str(paper["id"]))
@@ -280,10 +467,17 @@ def citation_page(ws: Workspace, paper: PaperMeta, page: int, claim_n: int | Non
     }
 
 
-def paper_page(ws: Workspace, paper: PaperMeta) -> dict[str, Any]:
+def _on_page(pages: Sequence[int] | None, page: int) -> bool:
+    """Whether `page` is within a claim's pages ([first, last])."""
+    if not pages:
+        return False
+    return int(pages[0]) <= page <= int(pages[-1])
+
+
+def paper_page(ws: Workspace, paper: PaperMeta) -> PaperPage:
     stored = page_texts(ws, paper)
     count = workspace_page_count(ws)(paper)
-    captions = []
+    captions: list[CaptionLink] = []
     for caption in stored.get("captions") or []:  # a figure's or table's caption opens it (its crop, its grid)
         kind = caption_kind(str(caption.get("text") or ""))
         where = {"fig" if kind[0] == "figure" else "tab": kind[1]} if kind else {"page": caption.get("page")}
@@ -294,18 +488,17 @@ def paper_page(ws: Workspace, paper: PaperMeta) -> dict[str, Any]:
             "back": url("/ws", name=ws.name)}
 
 
-def eval_page(home: Path, name: str) -> dict[str, Any]:
-    from agent_scientist.evals.summary import load, rows
+def eval_page(home: Path, name: str) -> EvalPage:
+    from agent_scientist.evals.summary import load, read_results, rows
 
     data = load(str(_summary(home, name)), home)
-    results = read_jsonl(Path(home) / EVALS_DIR / name / "results.jsonl")
-    for r in results:
-        r["href"] = url("/ws", name=r["workspace"]) if r.get("workspace") else ""
+    results: list[ResultRow] = [{**r, "href": url("/ws", name=r["workspace"]) if r.get("workspace") else ""}
+                                for r in read_results(Path(home) / EVALS_DIR / name)]
     others = [e["name"] for e in eval_list(home) if e["name"] != name]
     return {"name": name, "data": data, "rows": rows(data), "results": results, "others": others}
 
 
-def compare_page(home: Path, a: str, b: str) -> dict[str, Any]:
+def compare_page(home: Path, a: str, b: str) -> ComparePage:
     from agent_scientist.evals.summary import compare, load
 
     return {"a": a, "b": b, "rows": compare(load(str(_summary(home, a)), home), load(str(_summary(home, b)), home))}
