@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import get_type_hints
 
 from conftest import cli_env
 from support import warm
@@ -24,6 +25,7 @@ from test_cli_run import _wait_for
 
 from agent_scientist.evals.formats import INSUFFICIENT, LETTERS, Question, options, task_text
 from agent_scientist.fsio import read_json, read_jsonl
+from agent_scientist.records import EvalResult, EvalSummary
 from agent_scientist.workspace import Workspace, _usage
 
 MODEL = "openai/gpt-4o-mini"
@@ -103,7 +105,10 @@ def test_accuracy_precision_coverage_by_hand_and_the_option_order(home, cli, tmp
     assert not summary["partial"] and summary["status"]["completed"] == 5 and summary["seed"] == 0
     assert summary["models"] == {"planner": MODEL, "worker": WORKER, "judge": None}
     assert len(summary["questions_sha256"]) == 64 and summary["version"]
+    assert set(summary) <= set(get_type_hints(EvalSummary)), "a summary key records.EvalSummary does not name"
+    assert summary["eval_wall_s"] > 0 and set(summary["wall_s"]) == {"total", "median", "p90"}
     results = _results(home)
+    assert all(set(r) <= set(get_type_hints(EvalResult)) for r in results.values()), "not in records.EvalResult"
     assert [r["id"] for r in read_jsonl(home / "evals" / "set" / "results.jsonl")] == [q["id"] for q in qs]
     assert (results["mapped"]["choice_by"], results["mapped"]["correct"]) == ("model", True)
     assert (results["unreadable"]["choice_by"], results["unreadable"]["chosen"]) == ("model", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import get_type_hints
 
 import pytest
 from support.review_ws import papers_workspace, verdicts
@@ -12,7 +13,7 @@ from agent_scientist.agent import loop
 from agent_scientist.config import load_settings
 from agent_scientist.papers.citation_index import index_for
 from agent_scientist.papers.quotes import find_quote
-from agent_scientist.records import latest_review
+from agent_scientist.records import ClaimVerdict, ReviewClaim, latest_review
 from agent_scientist.report import render
 from agent_scientist.review.claims import split_claims
 from agent_scientist.review.revise import AnswerReview, ReviewCapability, check_answer
@@ -33,6 +34,15 @@ def _answer(ws, text, step=1):
 
 def _of(ws, kind):
     return [r for r in ws.steps() if r.get("type") == kind]
+
+
+def _undeclared(ws, record):
+    """Keys of the review's claims, their evidence and the recorded batches' verdicts that records.ReviewClaim
+    and records.ClaimVerdict do not name (mypy sees the literal keys, not those spread in from disk)."""
+    claim_keys, verdict_keys = set(get_type_hints(ReviewClaim)), set(get_type_hints(ClaimVerdict))
+    found = {k for c in record["claims"] for k in c} - claim_keys
+    found |= {k for c in record["claims"] for e in c["evidence"] for k in e} - verdict_keys
+    return found | {k for batch in _of(ws, "claim_check") for v in batch["verdicts"] for k in v} - verdict_keys
 
 
 # -- claims --------------------------------------------------------------------
@@ -101,6 +111,7 @@ def test_true_quotes_are_supported_and_quotes_not_on_the_cited_page_are_not(home
     batch = _of(ws, "claim_check")
     assert len(batch) == 1 and batch[0]["worker_tokens_in"] >= 300 and batch[0]["reviewer"] == "scripted/reviewer"
     assert Workspace.open(home, "w").meta["tokens_in"] == before + batch[0]["worker_tokens_in"]
+    assert _undeclared(ws, record) == set()
 
 
 def test_an_invented_quote_never_gives_supported_and_unsupported_needs_none(home):
@@ -147,6 +158,7 @@ def test_claims_are_batched_and_a_check_continues_from_its_recorded_batches(home
     record = check_answer(ws, _settings(home), second)
     assert len(second.calls) == 1 and "ITEM 3" not in second.calls[0]  # only the 2 claims left
     assert [c["verdict"] for c in record["claims"]] == ["supported"] * 6
+    assert _undeclared(ws, record) == set()  # the verdicts read back from the first batch included
 
 
 def _dies_on_second_call():
