@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -11,6 +11,9 @@ from rich.text import Text
 
 from agent_scientist.agent.progress import short
 from agent_scientist.records import EvalResult
+
+if TYPE_CHECKING:  # the runner calls the view; the view only reads it
+    from agent_scientist.evals.runner import EvalRunner
 
 RECENT = 8  # finished questions shown under the running ones
 
@@ -39,13 +42,13 @@ class EvalView:
         self.live: Live | None = None
         self.finished_order: list[str] = []
 
-    def __call__(self, runner: Any) -> None:
+    def __call__(self, runner: EvalRunner) -> None:
         for item in runner.items:
             if item.result is not None and item.q.id not in self.printed:
                 self.printed.add(item.q.id)
                 self.finished_order.append(item.q.id)
                 if self.plain:
-                    self._line(runner, item)
+                    self._line(runner, item.q.id, item.result)
         if self.plain:
             return
         if self.live is None:
@@ -54,31 +57,29 @@ class EvalView:
         else:
             self.live.update(self.render(runner))
 
-    def _line(self, runner: Any, item: Any) -> None:
-        r = item.result
+    def _line(self, runner: EvalRunner, qid: str, r: EvalResult) -> None:
         done = len(self.printed)
         self.console.print(
-            f"[{done}/{len(runner.items)}] {item.q.id}: {outcome_text(r)} · {r.get('steps', 0)} steps · "
+            f"[{done}/{len(runner.items)}] {qid}: {outcome_text(r)} · {r.get('steps', 0)} steps · "
             f"${float(r.get('cost_usd') or 0):.4f} · {float(r.get('wall_s') or 0):.1f} s", highlight=False,
             markup=False)
 
-    def render(self, runner: Any) -> Any:
+    def render(self, runner: EvalRunner) -> Any:
         items = runner.items
-        done = [i for i in items if i.result is not None]
+        done = {i.q.id: i.result for i in items if i.result is not None}
         running = runner.running
-        mc = [i for i in done if i.result.get("kind") == "mc"]
-        correct = sum(1 for i in mc if i.result.get("correct"))
+        mc = [r for r in done.values() if r.get("kind") == "mc"]
+        correct = sum(1 for r in mc if r.get("correct"))
         head = Text(f"Eval {runner.cfg.name}: {len(done)}/{len(items)} done · {len(running)} running · "
                     f"correct {correct}/{len(mc)} · cost ${runner.cost_so_far():.4f}")
         table = Table(show_edge=False, pad_edge=False, expand=False)
         for col in ("question", "state", "steps", "cost", "outcome"):
             table.add_column(col)
-        by_id = {i.q.id: i for i in items}
         for item in running:
             table.add_row(short(item.q.id, 40), "running", str(item.live.get("steps", 0)),
                           f"${float(item.live.get('cost_usd') or 0):.4f}", "")
         for qid in self.finished_order[-RECENT:][::-1]:
-            r = by_id[qid].result
+            r = done[qid]
             table.add_row(short(qid, 40), r.get("status", ""), str(r.get("steps", 0)),
                           f"${float(r.get('cost_usd') or 0):.4f}", outcome_text(r))
         return Group(head, table)
