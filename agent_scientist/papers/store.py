@@ -21,7 +21,7 @@ from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
 from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.lexical import tokens
-from agent_scientist.records import PaperMeta
+from agent_scientist.records import Chunk, PaperMeta
 from agent_scientist.workspace import Workspace, now_iso
 
 CHUNK_CHARS = 1200
@@ -171,9 +171,9 @@ def cached_entry(ws: Workspace, paper_id: str) -> dict | None:
 
 
 # -- passages and lexical ranking ----------------------------------------------
-def chunk_pages(pages: list[str], size: int = CHUNK_CHARS) -> list[dict]:
+def chunk_pages(pages: list[str], size: int = CHUNK_CHARS) -> list[Chunk]:
     """Paragraph-aligned chunks of about `size` characters, each with the pages it spans."""
-    chunks: list[dict] = []
+    chunks: list[Chunk] = []
     text, start, end = "", 0, 0
     for number, page in enumerate(pages, start=1):
         for para in page.split("\n\n"):

@@ -11,7 +11,7 @@ verdict is `unverified`. `unsupported` needs no quote.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 from agent_scientist.config import Settings
 from agent_scientist.papers.quotes import MAX_QUOTE_CHARS, find_quote, paper_pages, quote_problem
 from agent_scientist.prompting import load, render
-from agent_scientist.records import ClaimVerdict
+from agent_scientist.records import Chunk, ClaimVerdict, PassageHit
 from agent_scientist.review.claims import Claim
 from agent_scientist.workspace import Workspace
 
@@ -33,6 +33,8 @@ BATCH = 4  # claim-source pairs per worker call
 SOURCE_CHARS = 6000  # cited text shown to the reviewer per pair
 PASSAGES = 3  # best passages shown for a whole-paper citation
 TOKENS_PER_ITEM = 200  # the reviewer's output cap per pair (a quote of 300 characters is ~75 tokens)
+# (claim text, paper id) -> the paper's passages best matching the claim (the memory's, else ranked by words)
+Passages = Callable[[str, str], Sequence[Chunk]]
 
 @dataclass
 class Item:
@@ -51,7 +53,7 @@ class Item:
 
 
 def build_item(ws: Workspace, settings: Settings, claim: Claim, paper_id: str, pages: tuple[int, int] | None,
-               passages: Callable[[str, str], list[dict[str, Any]]] | None = None, figure: int | None = None,
+               passages: Passages | None = None, figure: int | None = None,
                table: int | None = None, images: bool = False) -> Item | str:
     """The cited text for one claim and paper, or why there is none; `images`: the reviewer accepts images."""
     if figure is not None or table is not None:
@@ -121,7 +123,7 @@ DESCRIBED = ("\nDESCRIPTION OF THE IMAGE by the model {by} (its reading of the i
              "with it, never quote it):\n{text}")
 
 
-def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
+def _lexical_passages(pages: list[str], query: str) -> list[Chunk]:
     from agent_scientist.papers.lexical import bm25, tokens
     from agent_scientist.papers.store import chunk_pages
 
@@ -131,14 +133,14 @@ def _lexical_passages(pages: list[str], query: str) -> list[dict[str, Any]]:
     return [chunks[i] for _s, i in ranked] or chunks[:1]
 
 
-def memory_passages(ws: Workspace, settings: Settings) -> Callable[[str, str], list[dict[str, Any]]] | None:
+def memory_passages(ws: Workspace, settings: Settings) -> Passages | None:
     """The memory's paper passages as a search function, or None when the workspace has no memory."""
     if not settings.memory_url and not (ws.memory_dir / "chroma.sqlite3").exists():
         return None
     store: Any = None
     failed = False
 
-    def search(query: str, paper_id: str) -> list[dict[str, Any]]:
+    def search(query: str, paper_id: str) -> list[PassageHit]:
         nonlocal store, failed
         try:
             if store is None:
