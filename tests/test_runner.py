@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,9 +193,14 @@ def test_ray_worker_entry_runs_in_the_sandbox_without_ray(home: Path) -> None:
     from agent_scientist import sandbox
     from agent_scientist.experiments.executors import remote
 
+    def ray_connected() -> bool:
+        return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+    connected = ray_connected()  # a Ray test that ran before in this process may have connected it to its head
     ctx = lab(home)
     reply = remote.execute([("hello.py", b"print('hi')\nopen('out.txt', 'w').write('x')\n")],
                            {"argv": ["hello.py"], "timeout": 60, "settings": ctx.settings, "namespaces": False,
                             "max_download": 1_000_000})
     assert reply["exit_code"] == 0 and reply["logs"]["stdout"] == b"hi\n"
     assert reply["files"] == [("out.txt", b"x")] and reply["sandbox_module"] == sandbox.__file__
+    assert ray_connected() == connected  # asking where it ran, outside Ray, started no local cluster

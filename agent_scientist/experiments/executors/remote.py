@@ -50,8 +50,9 @@ def _where() -> dict[str, str]:
     with contextlib.suppress(Exception):
         import ray
 
-        where["node_id"] = ray.get_runtime_context().get_node_id()
-        where["node_ip"] = ray.util.get_node_ip_address()
+        if ray.is_initialized():  # on a Ray worker; elsewhere get_runtime_context() would start a local cluster
+            where["node_id"] = ray.get_runtime_context().get_node_id()
+            where["node_ip"] = ray.util.get_node_ip_address()
     return where
 
 
