@@ -179,6 +179,32 @@ class RunRecord(Placement, total=False):
     error: str  # the run was lost (worker or cluster gone)
 
 
+class TokenUsage(TypedDict):
+    """Tokens and cost summed over step records (workspace.evidence_usage: gather_evidence's worker calls)."""
+
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+class Usage(TokenUsage):
+    """Planner steps, tokens and cost (workspace._usage): workspace.json's counters; show and the report read them."""
+
+    steps: int
+
+
+class Repaired(TypedDict):
+    """What Workspace.repair did (the `repair` command prints it): lines moved aside, records kept, the counters."""
+
+    moved: list[int]  # steps.jsonl line numbers moved to corrupt_file
+    kept: int
+    corrupt_file: str
+    runs_moved: list[int]
+    runs_kept: int
+    runs_corrupt_file: str
+    counters: Usage  # workspace.json's after the repair (never lowered)
+
+
 class PaperMeta(TypedDict, total=False):
     """papers/<key>/meta.json: written last, so its presence means the paper is complete."""
 
@@ -776,3 +802,65 @@ class PageTexts(TypedDict, total=False):
     ocr_pages: list[int]
     sections: list[str]  # a JATS full text: the section of each page
     references: list[str]
+
+
+class TableRecord(TypedDict):
+    """A captioned table of a paper (papers.visuals): each row's cell texts, None where a spanning cell covers it."""
+
+    number: int  # its caption's "Table N"
+    page: int  # the page of its caption
+    pages: list[int]  # every page it spans (an uncaptioned grid continuing it on the next page)
+    caption: str  # NFKC, at most 600 characters
+    rows: list[list[str | None]]
+    header_rows: int  # 1, or 2 under a first row that spans columns
+
+
+class FigureRecord(TypedDict):
+    """A captioned figure of a paper (papers.visuals): its region on the page and the PNG rendered of it."""
+
+    number: int  # its caption's "Figure N"
+    page: int  # the page it is drawn on
+    caption_page: int  # the page of its caption (the page after, when the figure ends a page)
+    caption: str
+    text: str  # the words inside its region, at most 2000 characters
+    kind: str  # raster, vector or raster+vector
+    bbox: list[float]  # the rendered region in points (x0, y0, x1, y1)
+    image: NotRequired[str]  # figure-N.png in the paper folder (absent: extracted without a folder)
+    size: NotRequired[list[int]]  # the PNG's width and height in pixels
+
+
+class Visuals(TypedDict):
+    """papers/<folder>/visuals.json (papers.visuals): a paper's tables and figures, extracted once."""
+
+    version: int  # papers.visuals.VERSION: an older cache is extracted anew
+    tables: list[TableRecord]
+    figures: list[FigureRecord]
+    error: NotRequired[str]  # why nothing was extracted (no PDF, or what pymupdf raised)
+
+
+class CitationEntry(TypedDict, total=False):
+    """One citation as written at one place and how it was verified (papers.citation_index.Occurrence.as_dict):
+    the JSON export's `citations`. None where it does not apply; retracted, figure and table only when set."""
+
+    retracted: bool
+    raw: str
+    location: str  # where in the answer it was written
+    verified: bool
+    paper_id: str | None  # the workspace paper it resolved to
+    number: int | None  # its reference number
+    label: str | None  # U1, U2, ... for an unverified one
+    pages: list[int] | None  # [first, last]
+    locator: str | None
+    figure: int
+    table: int
+    reason: str | None  # why it is unverified
+    note: str | None  # e.g. a version mismatch that was accepted
+
+
+class UnverifiedCitation(TypedDict):
+    """A distinct unverified citation (CitationIndex.unverified): the report's appendix, the JSON export."""
+
+    label: str  # U1, U2, ...
+    raw: str
+    reason: str
+    locations: list[str]  # every place it was written

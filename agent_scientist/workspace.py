@@ -39,9 +39,12 @@ from agent_scientist.fsio import (
 from agent_scientist.records import (
     SCHEMA_VERSION,
     PaperMeta,
+    Repaired,
     RunRecord,
     Status,
     StepRecord,
+    TokenUsage,
+    Usage,
     WorkspaceMeta,
     last_answer,
     stop_label,
@@ -302,7 +305,7 @@ class Workspace:
         """Bring workspace.json's counters up to what steps.jsonl records; never lower them."""
         return self.update(**_at_least(self.meta, _usage(self.steps())))
 
-    def repair(self) -> dict[str, Any]:
+    def repair(self) -> Repaired:
         """Move unreadable lines of steps.jsonl to steps.corrupt.jsonl; renumber nothing, lower no total.
 
         Returns what was done: the moved line numbers, the records kept, and the counters.
@@ -310,15 +313,16 @@ class Workspace:
         with self.lock():
             good, bad, _ = scan_jsonl(self.steps_path)
             _set_aside(self.steps_path, good, bad)
-            recounted = _usage([record for _, _, record in good])
+            recounted = _usage([cast(StepRecord, record) for _, _, record in good])  # JSON lines from disk
             meta = self.update(**_at_least(self.meta, recounted))
             runs_good, runs_bad = _scan_runs(self.runs_path, torn_too=True)
             _set_aside(self.runs_path, runs_good, runs_bad)
-        return {"moved": [number for number, _ in bad], "kept": len(good),
-                "corrupt_file": str(corrupt_path(self.steps_path)),
-                "runs_moved": [number for number, _ in runs_bad], "runs_kept": len(runs_good),
-                "runs_corrupt_file": str(corrupt_path(self.runs_path)),
-                "counters": {k: meta.get(k) for k in ("steps", "tokens_in", "tokens_out", "cost_usd")}}
+        counters = Usage(steps=meta.get("steps") or 0, tokens_in=meta.get("tokens_in") or 0,
+                         tokens_out=meta.get("tokens_out") or 0, cost_usd=meta.get("cost_usd") or 0.0)
+        return Repaired(moved=[number for number, _ in bad], kept=len(good),
+                        corrupt_file=str(corrupt_path(self.steps_path)),
+                        runs_moved=[number for number, _ in runs_bad], runs_kept=len(runs_good),
+                        runs_corrupt_file=str(corrupt_path(self.runs_path)), counters=counters)
 
     def final_answer(self) -> str | None:
         """The latest final answer the planner gave, if any."""
@@ -389,7 +393,7 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {"script": (str,), "duration_s": (int
                                             "metrics": (dict, type(None)), "exit_code": (int, type(None))}
 
 
-def _run_ok(record: dict[str, Any]) -> bool:
+def _run_ok(record: Mapping[str, Any]) -> bool:
     """A runs.jsonl record the report and the run numbering can use: `run` a whole number, known fields typed."""
     run = record.get("run")
     if not isinstance(run, int) or isinstance(run, bool) or run < 0:
@@ -412,9 +416,9 @@ def _set_aside(path: Path, good: list[tuple[int, bytes, dict]], bad: list[tuple[
         atomic_write_bytes(path, b"".join(raw + b"\n" for _, raw, _ in good))
 
 
-def _usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _usage(records: Sequence[StepRecord]) -> Usage:
     """Steps, tokens and cost in these records: the planner's own calls plus the worker's."""
-    total: dict[str, Any] = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+    total = Usage(steps=0, tokens_in=0, tokens_out=0, cost_usd=0.0)
     for r in records:
         total["steps"] += 1 if r.get("type") == "action" else 0
         total["tokens_in"] += int(r.get("tokens_in") or 0) + int(r.get("worker_tokens_in") or 0)
@@ -423,9 +427,9 @@ def _usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def evidence_usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def evidence_usage(records: Sequence[StepRecord]) -> TokenUsage:
     """Tokens and cost of gather_evidence's worker calls (its `evidence` records), shown apart by show and the report."""
-    total: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+    total = TokenUsage(tokens_in=0, tokens_out=0, cost_usd=0.0)
     for r in records:
         if r.get("type") == "evidence":
             total["tokens_in"] += int(r.get("worker_tokens_in") or 0)
@@ -434,11 +438,12 @@ def evidence_usage(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def _at_least(meta: Mapping[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+def _at_least(meta: WorkspaceMeta, usage: Usage) -> Usage:
     """The larger of the recorded and the recounted counters: a budget must never loosen."""
-    out = {key: max(meta.get(key) or 0, value) for key, value in usage.items()}
-    out["cost_usd"] = round(out["cost_usd"], 6)
-    return out
+    return Usage(steps=max(meta.get("steps") or 0, usage["steps"]),
+                 tokens_in=max(meta.get("tokens_in") or 0, usage["tokens_in"]),
+                 tokens_out=max(meta.get("tokens_out") or 0, usage["tokens_out"]),
+                 cost_usd=round(max(meta.get("cost_usd") or 0.0, usage["cost_usd"]), 6))
 
 
 def list_names(home: Path) -> list[str]:

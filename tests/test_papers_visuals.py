@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import get_type_hints
 
 import pymupdf
 import pytest
@@ -18,6 +19,7 @@ from agent_scientist.papers.layout import paper_dir
 from agent_scientist.papers.pdf import extract, ocr_available
 from agent_scientist.papers.tool import ingest_pdfs, read
 from agent_scientist.papers.views import grid_rows
+from agent_scientist.records import Caption, FigureRecord, OutlineEntry, PageTexts, TableRecord, Visuals
 from agent_scientist.workspace import Workspace
 
 
@@ -147,6 +149,28 @@ def test_a_one_shot_read_starts_no_extraction_it_would_not_finish(ws, s, paper, 
     table = cli("papers", "read", paper, "--table", "1", "--name", "w")  # asked for: extracted once, waited for
     assert table.returncode == 0 and visuals.cached(folder) is not None
     assert "Table 3 (p.5)" in cli("papers", "read", paper, "--name", "w").stdout
+
+
+def test_visuals_and_pages_json_hold_only_keys_their_records_name(ws, s, paper, tmp_path) -> None:
+    folder = paper_dir(ws, paper)
+    visuals.ensure(folder)
+    found = json.loads((folder / visuals.FILE).read_text())
+    assert set(found) == set(get_type_hints(Visuals)) - {"error"} and found["tables"] and found["figures"]
+    assert all(set(t) == set(get_type_hints(TableRecord)) for t in found["tables"])
+    assert all(set(f) == set(get_type_hints(FigureRecord)) for f in found["figures"])  # image and size: rendered
+    loose = visuals.extract_visuals((folder / "paper.pdf").read_bytes())  # no folder: no PNG, no image key
+    assert all(set(f) == set(get_type_hints(FigureRecord)) - {"image", "size"} for f in loose["figures"])
+    assert set(visuals.ensure(tmp_path)) == set(get_type_hints(Visuals))  # no PDF: the error says so
+    pages = json.loads((folder / "pages.json").read_text())
+    assert set(pages) <= set(get_type_hints(PageTexts)) and pages["pages"] and pages["captions"]
+    assert all(set(c) == set(get_type_hints(Caption)) for c in pages["captions"])
+    assert all(set(o) == set(get_type_hints(OutlineEntry)) for o in pages["outline"])
+
+
+def test_a_pages_json_that_is_not_an_object_is_unreadable_with_the_fix(ws, s, paper) -> None:
+    (paper_dir(ws, paper) / "pages.json").write_text("[]\n")  # valid JSON, not what store_paper writes
+    with pytest.raises(ToolError, match="unreadable .* read it again"):
+        read(ws, s, paper, page=1)
 
 
 def test_grid_escapes_pipes_and_pads_short_rows() -> None:

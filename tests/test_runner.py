@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 from support.lab import lab, script
@@ -15,6 +16,7 @@ from agent_scientist.contracts import Toolbox, ToolError
 from agent_scientist.experiments import editor as editor_module
 from agent_scientist.experiments import runner as runner_module
 from agent_scientist.experiments.runner import STDERR_CHARS, STDOUT_CHARS, run_script
+from agent_scientist.records import RunRecord
 from agent_scientist.sandbox import PROTECTIONS
 
 
@@ -60,6 +62,7 @@ def test_run_record_artifacts_and_metrics(home: Path) -> None:
     assert set(record) == {"v", "run", "script", "args", "command", "started_at", "duration_s", "exit_code",
                            "timed_out", "artifacts", "metrics", "output_dir", "protections", "gpus", "step",
                            "executor", "node"}
+    assert set(record) <= set(get_type_hints(RunRecord)), "a runs.jsonl key records.RunRecord does not name"
     assert record["executor"] == "local" and record["node"]
     assert record["script"] == "exp/train.py" and record["args"] == "--lr 0.1 --name 'two words'"
     assert record["command"] == [ctx.settings.sandbox_python, "exp/train.py", "--lr", "0.1", "--name", "two words"]

@@ -4,11 +4,13 @@ the line and the repair command (no traceback), and `repair` moves it to runs.co
 from __future__ import annotations
 
 import json
+from typing import get_type_hints
 
 import pytest
 
 from agent_scientist.contracts import ToolError
-from agent_scientist.workspace import Workspace
+from agent_scientist.records import Repaired, StepRecord, TokenUsage, Usage
+from agent_scientist.workspace import Workspace, evidence_usage
 
 
 def _with_bad_run(home):
@@ -51,3 +53,18 @@ def test_repair_moves_bad_runs_lines_aside_and_keeps_the_rest(home, cli):
     assert [k["line"] for k in kept] == [2, 4] and json.loads(kept[0]["text"])["run"] == "abc"
     assert [r["run"] for r in Workspace.open(home, "w").runs()] == [1, 2]
     assert cli("export", "w").returncode == 0
+
+
+def test_repair_and_the_counters_hold_the_keys_their_records_name(home):
+    ws = _with_bad_run(home)
+    steps: list[StepRecord] = [
+        {"type": "action", "step": 1, "tokens_in": 10, "tokens_out": 4, "cost_usd": 0.01, "worker_tokens_in": 3},
+        {"type": "evidence", "worker_tokens_in": 5, "worker_tokens_out": 2, "worker_cost_usd": 0.002}]
+    for step in steps:
+        ws.append_step(step)
+    done = Workspace.open(home, "w").repair()
+    assert set(done) == set(get_type_hints(Repaired)) and done["runs_moved"] == [2] and done["moved"] == []
+    assert done["counters"] == {"steps": 1, "tokens_in": 18, "tokens_out": 6, "cost_usd": 0.012}
+    assert set(done["counters"]) == set(get_type_hints(Usage))
+    usage = evidence_usage(ws.steps())
+    assert usage == {"tokens_in": 5, "tokens_out": 2, "cost_usd": 0.002} and set(usage) == set(get_type_hints(TokenUsage))

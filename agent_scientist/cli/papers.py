@@ -274,14 +274,16 @@ def _table_or_figure_file(ws: Any, paper_id: str, table: int, figure: int, outpu
 
     meta = find_paper(ws, paper_id)
     folder = paper_dir(ws, meta["id"]) if meta else None
-    found = visuals.ensure(folder) if folder else {}
+    found = visuals.ensure(folder) if folder else None  # read() found the paper and the table or figure
     if table:
-        rows = next(t["rows"] for t in found.get("tables", []) if t["number"] == table)
+        grid = visuals.find_table(found, table)
+        if grid is None:
+            fail(f"Table {table} is not in the paper.", EXIT_FAILED)
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows([[c or "" for c in row] for row in rows])
+        csv.writer(buffer, lineterminator="\n").writerows([[c or "" for c in row] for row in grid["rows"]])
         return buffer.getvalue().rstrip("\n")
-    item = next(f for f in found.get("figures", []) if f["number"] == figure)
-    if not item.get("image") or folder is None or output is None:
+    item = visuals.find_figure(found, figure)
+    if item is None or "image" not in item or "size" not in item or folder is None or output is None:
         fail(f"Figure {figure} has no rendered image.", EXIT_FAILED)
     try:
         atomic_write_bytes(output, (folder / item["image"]).read_bytes())

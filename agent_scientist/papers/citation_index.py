@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from agent_scientist.papers import ids
 from agent_scientist.papers.citations import Ref, paper_ref_key
 from agent_scientist.papers.layout import page_count, paper_dir
-from agent_scientist.records import PaperMeta
+from agent_scientist.records import CitationEntry, PaperMeta, UnverifiedCitation, Visuals
 from agent_scientist.workspace import Workspace
 
 
@@ -42,15 +41,18 @@ class Occurrence:
     figure: int | None = None
     table: int | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        # retracted, figure and table only when set: earlier exports keep their bytes
-        extra: dict[str, Any] = {"retracted": True} if self.retracted else {}
-        located = {k: v for k, v in (("figure", self.figure), ("table", self.table)) if v is not None}
-        return extra | {
-            "raw": self.raw, "location": self.location, "verified": self.verified,
-            "paper_id": self.paper_id or None, "number": self.number, "label": self.label or None,
-            "pages": list(self.pages) if self.pages else None, "locator": self.locator or None,
-        } | located | {"reason": self.reason or None, "note": self.note or None}
+    def as_dict(self) -> CitationEntry:
+        # retracted, figure and table only when set, in this key order: earlier exports keep their bytes
+        entry = CitationEntry(retracted=True) if self.retracted else CitationEntry()
+        entry.update({"raw": self.raw, "location": self.location, "verified": self.verified,
+                      "paper_id": self.paper_id or None, "number": self.number, "label": self.label or None,
+                      "pages": list(self.pages) if self.pages else None, "locator": self.locator or None})
+        if self.figure is not None:
+            entry["figure"] = self.figure
+        if self.table is not None:
+            entry["table"] = self.table
+        entry.update({"reason": self.reason or None, "note": self.note or None})
+        return entry
 
 
 @dataclass
@@ -60,7 +62,7 @@ class CitationIndex:
     papers: list[PaperMeta]
     page_count: Callable[[PaperMeta], int] = lambda paper: int(paper.get("pages") or 0)
     # the tables and figures of a paper (papers/visuals.py's record), None where none can be known
-    visuals: Callable[[PaperMeta], dict[str, Any] | None] = lambda paper: None
+    visuals: Callable[[PaperMeta], Visuals | None] = lambda paper: None
     occurrences: list[Occurrence] = field(default_factory=list)
     _numbers: dict[str, int] = field(default_factory=dict)
     _labels: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -126,12 +128,13 @@ class CitationIndex:
         found = self.visuals(paper)
         if found is None:
             return f"the {kind}s of {paper['id']} are unknown (no PDF in the workspace)"
-        items = {int(i["number"]): i for i in found.get(f"{kind}s", [])}
+        # the pages each is on: a table's pages, a figure's page and its caption's
+        items = {t["number"]: set(t["pages"]) for t in found["tables"]} if kind == "table" else \
+            {f["number"]: {f["page"], f["caption_page"]} for f in found["figures"]}
         if number not in items:
             have = ", ".join(str(n) for n in sorted(items)) or "none"
             return f"{paper['id']} has no {kind} {number} ({kind}s found: {have})"
-        item = items[number]
-        on = set(item.get("pages") or [item.get("page")]) | ({item["caption_page"]} if item.get("caption_page") else set())
+        on = items[number]
         if pages and not any(pages[0] <= n <= pages[1] for n in on):
             where = ", ".join(f"p.{n}" for n in sorted(on))
             return f"{kind} {number} of {paper['id']} is on {where}, not on the cited pages"
@@ -153,14 +156,14 @@ class CitationIndex:
         by_id = {str(p["id"]): p for p in self.papers}
         return [(n, by_id[pid]) for pid, n in sorted(self._numbers.items(), key=lambda kv: kv[1])]
 
-    def unverified(self) -> list[dict[str, Any]]:
+    def unverified(self) -> list[UnverifiedCitation]:
         """One entry per distinct unverified citation: label, raw text, reason, where it appeared."""
-        entries: dict[str, dict[str, Any]] = {}
+        entries: dict[str, UnverifiedCitation] = {}
         for occ in self.occurrences:
             if occ.verified:
                 continue
-            entry = entries.setdefault(occ.label, {"label": occ.label, "raw": occ.raw, "reason": occ.reason,
-                                                   "locations": []})
+            entry = entries.setdefault(occ.label, UnverifiedCitation(label=occ.label, raw=occ.raw, reason=occ.reason,
+                                                                     locations=[]))
             if occ.location not in entry["locations"]:
                 entry["locations"].append(occ.location)
         return sorted(entries.values(), key=lambda e: int(e["label"][1:]))
@@ -179,13 +182,13 @@ def workspace_page_count(ws: Workspace) -> Callable[[PaperMeta], int]:
     return count
 
 
-def workspace_visuals(ws: Workspace) -> Callable[[PaperMeta], dict[str, Any] | None]:
+def workspace_visuals(ws: Workspace) -> Callable[[PaperMeta], Visuals | None]:
     """The tables and figures of a workspace paper (extracted now if no read has finished it), once per paper."""
     from agent_scientist.papers import visuals
 
-    cache: dict[str, dict[str, Any] | None] = {}
+    cache: dict[str, Visuals | None] = {}
 
-    def found(paper: PaperMeta) -> dict[str, Any] | None:
+    def found(paper: PaperMeta) -> Visuals | None:
         pid = str(paper.get("id"))
         if pid not in cache:
             folder = paper_dir(ws, pid)

@@ -17,6 +17,7 @@ from typing import Any
 
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers.visuals import nfkc
+from agent_scientist.records import FigureRecord
 from agent_scientist.untrusted import mark
 
 VERSION = 1
@@ -29,7 +30,7 @@ _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def image_path(folder: Path, figure: Mapping[str, Any]) -> Path | None:
+def image_path(folder: Path, figure: FigureRecord) -> Path | None:
     """The figure's PNG in the paper folder (named by the extraction, never by a model), or None."""
     name = figure.get("image")
     path = folder / str(name) if name else None
@@ -44,7 +45,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cached_description(folder: Path, figure: Mapping[str, Any]) -> dict | None:
+def cached_description(folder: Path, figure: FigureRecord) -> dict | None:
     """The worker's recorded description of a figure, or None (none yet, or made from another image)."""
     image = image_path(folder, figure)
     try:
@@ -56,7 +57,7 @@ def cached_description(folder: Path, figure: Mapping[str, Any]) -> dict | None:
     return data if data.get("image_sha256") == _sha(image) and str(data.get("text") or "").strip() else None
 
 
-def describe(folder: Path, figure: Mapping[str, Any], model: Any, max_tokens: int = MAX_TOKENS) -> dict:
+def describe(folder: Path, figure: FigureRecord, model: Any, max_tokens: int = MAX_TOKENS) -> dict:
     """The worker's description of a figure from its image: cached, else asked once and recorded; raises when
     the figure has no image or the call fails (nothing is recorded then)."""
     from agent_scientist.agent.models import ask_model
@@ -94,7 +95,7 @@ def framed_description(record: Mapping[str, Any], label: str, number: int) -> st
             + mark(str(record["text"]), f"{label} Figure {number} worker description"))
 
 
-def worker_note(folder: Path, figure: Mapping[str, Any], model: Any, label: str, max_tokens: int,
+def worker_note(folder: Path, figure: FigureRecord, model: Any, label: str, max_tokens: int,
                 pages: list[str]) -> str:
     """For a planner that cannot see images: the worker's description (asked once), or, when it fails, the
     paper's sentences about the figure."""
@@ -110,13 +111,13 @@ def worker_note(folder: Path, figure: Mapping[str, Any], model: Any, label: str,
             + framed_description(record, label, int(figure["number"])))
 
 
-def text_only_note(pages: list[str], figure: Mapping[str, Any], label: str) -> str:
+def text_only_note(pages: list[str], figure: FigureRecord, label: str) -> str:
     """When neither model accepts images: say so, with the paper's sentences about the figure."""
     return ("(Caption and text only: neither the planner nor the worker model is shown images here (settings "
             "vision, worker_vision); the image file holds it.)" + nearby_text(pages, figure, label))
 
 
-def nearby_text(pages: list[str], figure: Mapping[str, Any], label: str) -> str:
+def nearby_text(pages: list[str], figure: FigureRecord, label: str) -> str:
     """The paper's sentences that mention the figure ("Figure 3 shows ..."), else the text around its caption;
     framed, bounded; "" when there are none."""
     number = int(figure["number"])

@@ -12,6 +12,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from agent_scientist.records import Caption, OutlineEntry
+
 PAGE_CHARS = 3000
 MAX_XML = 20_000_000
 
@@ -25,8 +27,8 @@ class Paged:
     """What store_paper keeps of a full text: the Extracted shape of papers/pdf.py plus page sections."""
 
     pages: list[str]
-    outline: list[dict]
-    captions: list[dict]
+    outline: list[OutlineEntry]
+    captions: list[Caption]
     sections: list[str]
     references: list[str]
     title: str = ""
@@ -182,8 +184,8 @@ def _paginate(blocks: list[tuple[str, str, int, str]], title: str, references: l
               max_pages: int) -> Paged:
     pages: list[str] = []
     sections: list[str] = []
-    outline: list[dict] = []
-    captions: list[dict] = []
+    outline: list[OutlineEntry] = []
+    captions: list[Caption] = []
     current: list[str] = []
     size = 0
     for kind, text, level, section in blocks:
@@ -196,9 +198,9 @@ def _paginate(blocks: list[tuple[str, str, int, str]], title: str, references: l
             sections[-1] += f", {section}"  # every section a page holds, up to three
         page = len(pages) + 1
         if kind == "heading":
-            outline.append({"title": text, "level": level, "page": page})
+            outline.append(OutlineEntry(title=text, level=level, page=page))
         elif kind in ("figure", "table"):
-            captions.append({"text": text[:300], "page": page})
+            captions.append(Caption(text=text[:300], page=page))
         current.append(text)
         size += len(text) + 2
     if current:

@@ -11,10 +11,11 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.fsio import read_json
 from agent_scientist.papers import ids
+from agent_scientist.records import PageTexts
 from agent_scientist.workspace import Workspace
 
 
@@ -42,12 +43,21 @@ def holds(papers_dir: Path, paper_id: str) -> bool:
     return bool(pid and pid.kind == "arxiv" and not pid.version and any(papers_dir.glob(f"{name}v*/meta.json")))
 
 
+def read_pages(folder: Path) -> PageTexts:
+    """A paper folder's pages.json (papers.store.store_paper wrote it). Raises OSError when it cannot be read,
+    ValueError when it is not JSON or not an object with a list of pages."""
+    data = read_json(folder / "pages.json")
+    if not isinstance(data, dict) or not isinstance(data.get("pages"), list):
+        raise ValueError("pages.json is not an object with a list of pages")
+    return cast(PageTexts, data)  # JSON from disk, its shape checked above
+
+
 def page_count(folder_of: Callable[[str], Path], meta: Mapping[str, Any]) -> int:
     """Pages of a cached paper: meta "pages", else pages.json (meta written before extraction), else 0."""
     n = int(meta.get("pages") or 0)
     if not n:
         try:
-            n = len(read_json(folder_of(str(meta.get("id"))) / "pages.json").get("pages") or [])
-        except (OSError, ValueError, AttributeError):
+            n = len(read_pages(folder_of(str(meta.get("id")))).get("pages") or [])
+        except (OSError, ValueError):
             n = 0
     return n

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_scientist.papers import ids
+from agent_scientist.records import Caption, OutlineEntry
 
 LIGATURES = str.maketrans({
     "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
@@ -50,8 +51,8 @@ class PdfError(Exception):
 @dataclass
 class Extracted:
     pages: list[str]
-    outline: list[dict]
-    captions: list[dict]
+    outline: list[OutlineEntry]
+    captions: list[Caption]
     scanned_pages: list[int] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)  # scanned pages whose text was read by Tesseract
     total_pages: int = 0  # in the file; len(pages) may be smaller under the page cap
@@ -113,8 +114,8 @@ def _extract(doc: Any, max_pages: int, ocr_on: bool = False) -> Extracted:
     flags = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP  # no ligature preservation
     total = doc.page_count
     pages: list[str] = []
-    captions: list[dict] = []
-    headings: list[dict] = []
+    captions: list[Caption] = []
+    headings: list[OutlineEntry] = []
     scanned: list[int] = []
     ocr: list[int] = []
     for number in range(min(total, max_pages)):
@@ -132,11 +133,11 @@ def _extract(doc: Any, max_pages: int, ocr_on: bool = False) -> Extracted:
                 ocr.append(number + 1)
         for para in paragraphs:
             if _CAPTION.match(para):
-                captions.append({"text": para[:300], "page": number + 1})
+                captions.append(Caption(text=para[:300], page=number + 1))
             else:
                 level = heading_level(para)
                 if level:
-                    headings.append({"title": para, "page": number + 1, "level": level})
+                    headings.append(OutlineEntry(title=para, page=number + 1, level=level))
         pages.append(text)
     toc = _toc(doc)
     outline = toc or headings
@@ -353,12 +354,12 @@ def heading_level(text: str) -> int:
     return number.count(".") + 1 if number else 1
 
 
-def _toc(doc: Any) -> list[dict]:
+def _toc(doc: Any) -> list[OutlineEntry]:
     try:
         toc = doc.get_toc(simple=True)
     except Exception:
         return []
-    return [{"title": " ".join(compose_accents(str(t)).split()), "page": int(p), "level": int(lvl)}
+    return [OutlineEntry(title=" ".join(compose_accents(str(t)).split()), page=int(p), level=int(lvl))
             for lvl, t, p in toc if str(t).strip()]
 
 
@@ -426,7 +427,7 @@ def _is_arxiv_stamp(line: str) -> bool:
     return any(pid.kind == "arxiv" and start == 0 for pid, start, _end in ids.finditer(line, bare=False))
 
 
-def _declared(doc: Any, toc: list[dict] | None = None) -> tuple[str, list[str], int | None]:
+def _declared(doc: Any, toc: list[OutlineEntry] | None = None) -> tuple[str, list[str], int | None]:
     """Title, authors and year: the title from the metadata, the outline, or page 1's largest text, in that
     order of trust (margin stamps and running heads are never a title); authors from the metadata or page 1."""
     meta = doc.metadata or {}
@@ -448,7 +449,7 @@ def _declared(doc: Any, toc: list[dict] | None = None) -> tuple[str, list[str], 
     return title[:300], authors[:50], year
 
 
-def _outline_title(toc: list[dict]) -> str:
+def _outline_title(toc: list[OutlineEntry]) -> str:
     """The outline's first entry when it is a title, not a section (`1 Introduction`, `Abstract`)."""
     if not toc:
         return ""

@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from agent_scientist.fsio import read_json
-from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.layout import paper_dir, read_pages
 from agent_scientist.workspace import Workspace
 
 MIN_QUOTE_TOKENS = 4
@@ -86,8 +85,6 @@ def find_quote(quote: str, pages: list[tuple[int, str]]) -> int | None:
 def paper_pages(ws: Workspace, paper_id: str) -> list[str]:
     """The per-page text of a workspace paper ([] when it has none)."""
     try:
-        data = read_json(paper_dir(ws, paper_id) / "pages.json")
+        return [str(p) for p in read_pages(paper_dir(ws, paper_id))["pages"]]
     except (OSError, ValueError):
         return []
-    pages = data.get("pages") if isinstance(data, dict) else None
-    return [str(p) for p in pages] if isinstance(pages, list) else []

@@ -27,13 +27,13 @@ from agent_scientist.papers.store import (
     store_paper,
 )
 from agent_scientist.papers.views import figure_view, overview, page_view, passages_view, table_view
-from agent_scientist.records import PaperMeta
+from agent_scientist.records import FigureRecord, PageTexts, PaperMeta
 from agent_scientist.workspace import Workspace, now_iso
 
 FIGURE_TEXT_ONLY = "(Caption and text only: the image is not shown to this model; the image file holds it.)"
 FIGURE_ATTACHED = "(The figure's image is attached to this observation: look at it in the next step.)"
 # What the reader is told of a figure it cannot see: fn(meta, paper folder, pages.json data, figure record).
-FigureNote = Callable[[PaperMeta, Path, dict, dict], str]
+FigureNote = Callable[[PaperMeta, Path, PageTexts, FigureRecord], str]
 
 
 def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query: str = "",
@@ -65,7 +65,7 @@ def read(ws: Workspace, settings: Settings, paper_id: str, page: int = 0, query:
         if table:
             text = table_view(meta, found, table, page, settings.read_chars)
         else:
-            record = next((f for f in found.get("figures", []) if f["number"] == figure), None)
+            record = visuals.find_figure(found, figure)
             image = image_path(folder, record) if record else None
             path = str(image.relative_to(ws.root)) if image else ""
             told = seen(meta, folder, data, record) if record is not None and not isinstance(seen, str) \
@@ -91,12 +91,11 @@ def figure_image(ws: Workspace, paper_id: str, number: int) -> Path | None:
     if meta is None:
         return None
     folder = paper_dir(ws, meta["id"])
-    found = visuals.cached(folder) or {}
-    record = next((f for f in found.get("figures", []) if f.get("number") == number), None)
+    record = visuals.find_figure(visuals.cached(folder), number)
     return image_path(folder, record) if record else None
 
 
-def ocr_late(folder: Path, data: dict, page: int) -> dict:
+def ocr_late(folder: Path, data: PageTexts, page: int) -> PageTexts:
     """A scanned page read before Tesseract was installed is read by OCR now, once, and cached in pages.json."""
     from agent_scientist.papers.pdf import ocr_available, ocr_pdf_page
 
@@ -110,7 +109,8 @@ def ocr_late(folder: Path, data: dict, page: int) -> dict:
         return data
     pages = list(data["pages"])
     pages[page - 1] = text
-    data = {**data, "pages": pages, "ocr_pages": sorted({*data.get("ocr_pages", []), page})}
+    data = data.copy()  # the caller's stays as it was
+    data["pages"], data["ocr_pages"] = pages, sorted({*data.get("ocr_pages", []), page})
     atomic_write_json(folder / "pages.json", data)
     return data
 

@@ -10,7 +10,7 @@ from agent_scientist.config import Settings
 from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_json, read_json
 from agent_scientist.papers import ids
-from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.layout import paper_dir, read_pages
 from agent_scientist.papers.lexical import bm25
 from agent_scientist.papers.sources import registry
 from agent_scientist.papers.sources.base import Query, Source, check_dates, compact_date
@@ -237,8 +237,8 @@ def workspace_hits(ws: Workspace, query: str, start_date: str = "", end_date: st
     for meta in papers:
         first = ""
         try:
-            first = " ".join(read_json(paper_dir(ws, meta["id"]) / "pages.json")["pages"][:2])[:6000]
-        except (OSError, ValueError, KeyError, TypeError):
+            first = " ".join(read_pages(paper_dir(ws, meta["id"]))["pages"][:2])[:6000]
+        except (OSError, ValueError, TypeError):
             pass
         docs.append(" ".join([meta.get("title", "")] * 3 + [" ".join(meta.get("authors", [])),
                                                              meta.get("abstract", ""), first]))

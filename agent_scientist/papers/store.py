@@ -12,17 +12,21 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from agent_scientist.config import Settings
 from agent_scientist.contracts import ToolError
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
 from agent_scientist.papers import ids
 from agent_scientist.papers.ids import base_id, version_of
-from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.layout import paper_dir, read_pages
 from agent_scientist.papers.lexical import tokens
-from agent_scientist.records import Chunk, PaperMeta
+from agent_scientist.records import Chunk, PageTexts, PaperMeta
 from agent_scientist.workspace import Workspace, now_iso
+
+if TYPE_CHECKING:  # pymupdf and the XML parser load only where a paper is extracted
+    from agent_scientist.papers.jats import Paged
+    from agent_scientist.papers.pdf import Extracted
 
 CHUNK_CHARS = 1200
 
@@ -60,13 +64,13 @@ def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
     return next((m for m in readable_first if any(same(a) for a in ids.aliases(m))), None)
 
 
-def load_pages(ws: Workspace, paper_id: str) -> dict:
-    """pages.json of a cached paper: {"pages": [...], "outline": [...], "captions": [...]}."""
+def load_pages(ws: Workspace, paper_id: str) -> PageTexts:
+    """pages.json of a cached paper (store_paper wrote it)."""
     meta = find_paper(ws, paper_id)
     if meta is None:
         raise ToolError(f"{paper_id} is not in this workspace yet; read_paper('{paper_id}') fetches it.")
     try:
-        return read_json(paper_dir(ws, meta["id"]) / "pages.json")
+        return read_pages(paper_dir(ws, meta["id"]))
     except (OSError, ValueError) as exc:
         raise ToolError(f"The cached text of {paper_id} is unreadable ({exc}); delete "
                         f"{paper_dir(ws, meta['id'])} and read it again.") from None
@@ -91,19 +95,19 @@ def paper_meta(paper_id: str, source: str, entry: Mapping[str, Any], **extra: An
     return cast(PaperMeta, meta)  # keys: PaperMeta's (OPTIONAL_META and the extras callers pass)
 
 
-def store_paper(ws: Workspace, meta: PaperMeta, pdf: bytes, extracted: Any,
+def store_paper(ws: Workspace, meta: PaperMeta, pdf: bytes, extracted: Extracted | Paged,
                 file: str = "paper.pdf") -> PaperMeta:
     """Write the file (paper.pdf, or paper.xml for a JATS full text), pages.json (with the section of each page
     where the text has sections), then meta.json (last: its presence means the paper is complete)."""
     folder = paper_dir(ws, meta["id"])
     atomic_write_bytes(folder / file, pdf)
-    pages: dict[str, Any] = {"pages": extracted.pages, "outline": extracted.outline, "captions": extracted.captions,
-                             "scanned_pages": extracted.scanned_pages,
-                             "ocr_pages": getattr(extracted, "ocr_pages", [])}
-    if getattr(extracted, "sections", None):
-        pages["sections"] = extracted.sections
-    if getattr(extracted, "references", None):
-        pages["references"] = extracted.references
+    pages = PageTexts(pages=extracted.pages, outline=extracted.outline, captions=extracted.captions,
+                      scanned_pages=extracted.scanned_pages, ocr_pages=getattr(extracted, "ocr_pages", []))
+    sections, references = getattr(extracted, "sections", None), getattr(extracted, "references", None)  # JATS
+    if sections:
+        pages["sections"] = sections
+    if references:
+        pages["references"] = references
     atomic_write_json(folder / "pages.json", pages)
     meta = {**meta, "file": file, "pages": len(extracted.pages), "added_at": now_iso(),
             "sha256": hashlib.sha256(pdf).hexdigest()}

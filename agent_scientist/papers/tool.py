@@ -17,6 +17,7 @@ from agent_scientist.papers.graph import paper_graph as graph
 from agent_scientist.papers.reading import read
 from agent_scientist.papers.search import search
 from agent_scientist.papers.store import find_paper, ingest_pdfs, load_pages
+from agent_scientist.records import FigureRecord, PageTexts, PaperMeta
 from agent_scientist.untrusted import mark_fields
 
 __all__ = ["search", "read", "ingest_pdfs", "load_pages", "find_paper", "graph", "PapersCapability"]
@@ -98,7 +99,7 @@ def _register(cap: PapersCapability, ctx: ToolContext, box: Toolbox) -> None:
     worker_sees = not vision and accepts_images(ctx.settings, "worker")
     pending: list[Path] = []
 
-    def figure_note(meta: Any, folder: Path, data: dict, figure: dict) -> str:
+    def figure_note(meta: PaperMeta, folder: Path, data: PageTexts, figure: FigureRecord) -> str:
         pages = list(data.get("pages") or [])
         if worker_sees:
             return worker_note(folder, figure, ctx.worker_model, citation_label(meta["id"]),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from agent_scientist.contracts import ToolError
 from agent_scientist.papers.ids import citation_label
 from agent_scientist.papers.lexical import bm25, tokens
 from agent_scientist.papers.pdf import OCR_FIX
 from agent_scientist.papers.store import chunk_pages
+from agent_scientist.records import FigureRecord, PageTexts, TableRecord, Visuals
 from agent_scientist.untrusted import escape, mark, mark_inline
 
 PASSAGES = 4
@@ -29,7 +30,7 @@ def _span(pages: list[int]) -> str:
     return str(pages[0]) if len(pages) == 1 else f"{pages[0]}-{pages[-1]}"
 
 
-def overview(meta: Mapping[str, Any], data: dict, limit: int, visuals: dict | None = None) -> str:
+def overview(meta: Mapping[str, Any], data: PageTexts, limit: int, visuals: Visuals | None = None) -> str:
     """The abstract, outline and what the paper shows (tables and figures once extracted, else its captions)."""
     pages = len(data.get("pages", []))
     authors = meta.get("authors") or []
@@ -83,9 +84,9 @@ def overview(meta: Mapping[str, Any], data: dict, limit: int, visuals: dict | No
             f"Related work: paper_graph('{meta['id']}').")
     budget = limit - sum(len(x) + 1 for x in lines) - len(tail) - 80
     found = [f"Table {t['number']} (p.{_span(t['pages'])}): {t['caption'][:120]}"
-             for t in (visuals or {}).get("tables", [])]
+             for t in (visuals["tables"] if visuals else [])]
     found += [f"Figure {f['number']} (p.{f['page']}): {f['caption'][:120]}"
-              for f in (visuals or {}).get("figures", [])]
+              for f in (visuals["figures"] if visuals else [])]
     if visuals is not None and found:
         tail = (f"Read a table: read_paper('{meta['id']}', table=N); a figure: read_paper('{meta['id']}', figure=N). "
                 + tail)
@@ -109,7 +110,7 @@ def overview(meta: Mapping[str, Any], data: dict, limit: int, visuals: dict | No
     return body[: max(0, limit - len(tail) - 1)] + "\n" + tail
 
 
-def page_view(meta: Mapping[str, Any], data: dict, page: int, limit: int, visuals: dict | None = None) -> str:
+def page_view(meta: Mapping[str, Any], data: PageTexts, page: int, limit: int, visuals: Visuals | None = None) -> str:
     """One page, its header marking OCR text, and the tables and figures on it (when already extracted)."""
     pages = data.get("pages", [])
     if meta.get("full_text") is False:
@@ -126,8 +127,8 @@ def page_view(meta: Mapping[str, Any], data: dict, page: int, limit: int, visual
     sections = data.get("sections") or []
     section = f" §{str(sections[page - 1])[:80]}" if len(sections) >= page and sections[page - 1] else ""
     header = _header(meta, f"p.{page}/{len(pages)}{escape(section)}") + (" (OCR text of a scanned page)" if ocr else "")
-    shown = [f"Table {t['number']}" for t in (visuals or {}).get("tables", []) if page in t["pages"]]
-    shown += [f"Figure {f['number']}" for f in (visuals or {}).get("figures", []) if page == f["page"]]
+    shown = [f"Table {t['number']}" for t in (visuals["tables"] if visuals else []) if page in t["pages"]]
+    shown += [f"Figure {f['number']}" for f in (visuals["figures"] if visuals else []) if page == f["page"]]
     if shown:
         header += f"\n[on this page: {', '.join(shown)}; read one with table=N or figure=N]"
     where = f"{citation_label(meta['id'])} p.{page}"
@@ -140,7 +141,7 @@ def page_view(meta: Mapping[str, Any], data: dict, page: int, limit: int, visual
     return f"{header}\n{mark(text, where)}\n[{more}]"
 
 
-def passages_view(meta: Mapping[str, Any], data: dict, query: str, memory: Any, limit: int) -> str:
+def passages_view(meta: Mapping[str, Any], data: PageTexts, query: str, memory: Any, limit: int) -> str:
     hits: list[dict] = []
     failed = ""
     if memory is not None:
@@ -176,9 +177,9 @@ def _cell(text: str | None) -> str:
     return (text or "").replace("|", "\\|")
 
 
-def grid_rows(table: dict) -> list[str]:
+def grid_rows(table: TableRecord) -> list[str]:
     """A table as markdown rows: the header row, its rule, the other rows; a spanning cell is shown once."""
-    rows = table.get("rows") or []
+    rows = table["rows"]
     if not rows:
         return []
     width = max(len(r) for r in rows)
@@ -186,14 +187,14 @@ def grid_rows(table: dict) -> list[str]:
     return [lines[0], "|" + "---|" * width, *lines[1:]]
 
 
-def table_view(meta: Mapping[str, Any], visuals: dict, number: int, part: int, limit: int) -> str:
+def table_view(meta: Mapping[str, Any], visuals: Visuals, number: int, part: int, limit: int) -> str:
     """Table N as a markdown grid with its caption, pages and size; a long table in parts (part 1, 2, ...)."""
-    table = _find(meta, visuals, "table", number)
+    table = _find(meta, visuals, visuals["tables"], "table", number)
     lines = grid_rows(table)
-    rows = table.get("rows") or []
+    rows = table["rows"]
     head = (f"{_header(meta, f'Table {number}')} p.{_span(table['pages'])}, {len(rows)} rows x "
             f"{max((len(r) for r in rows), default=0)} columns\n{table['caption']}")
-    keep = lines[:2 + table.get("header_rows", 1) - 1]  # the header rows repeat on every part
+    keep = lines[:2 + table["header_rows"] - 1]  # the header rows repeat on every part
     body = lines[len(keep):]
     room = max(200, limit - len(head) - sum(len(x) + 1 for x in keep) - 200)
     parts: list[list[str]] = [[]]
@@ -214,9 +215,9 @@ def table_view(meta: Mapping[str, Any], visuals: dict, number: int, part: int, l
     return "\n".join([head.split("\n")[0], framed] + ([more] if more else []) + [cite])
 
 
-def figure_view(meta: Mapping[str, Any], visuals: dict, number: int, image_path: str, seen: str, limit: int) -> str:
+def figure_view(meta: Mapping[str, Any], visuals: Visuals, number: int, image_path: str, seen: str, limit: int) -> str:
     """Figure N: caption, page, the text inside it, the image file, and what the model can see of it (`seen`)."""
-    figure = _find(meta, visuals, "figure", number)
+    figure = _find(meta, visuals, visuals["figures"], "figure", number)
     where = f"p.{figure['page']}" + (f" (caption on p.{figure['caption_page']})"
                                      if figure.get("caption_page") != figure["page"] else "")
     inside = mark(f"Caption: {figure['caption'][:1000]}\nText inside the figure: {(figure.get('text') or '(none)')[:2000]}",
@@ -227,8 +228,10 @@ def figure_view(meta: Mapping[str, Any], visuals: dict, number: int, image_path:
     return "\n".join(lines)
 
 
-def _find(meta: Mapping[str, Any], visuals: dict, kind: str, number: int) -> dict:
-    items = visuals.get("tables" if kind == "table" else "figures", [])
+_Item = TypeVar("_Item", TableRecord, FigureRecord)
+
+
+def _find(meta: Mapping[str, Any], visuals: Visuals, items: list[_Item], kind: str, number: int) -> _Item:
     for item in items:
         if item["number"] == number:
             return item

@@ -14,9 +14,10 @@ import re
 import threading
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_json, read_json
+from agent_scientist.records import FigureRecord, TableRecord, Visuals
 
 VERSION = 1
 FILE = "visuals.json"
@@ -52,13 +53,30 @@ def caption_body(text: str) -> str:
 
 
 # -- the cache ------------------------------------------------------------------
-def cached(folder: Path) -> dict | None:
+def cached(folder: Path) -> Visuals | None:
     """The extraction recorded for a paper folder, or None when it has not finished (or is stale)."""
     try:
         data = read_json(folder / FILE)
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("version") == VERSION else None
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        return None
+    return cast(Visuals, data)  # JSON from disk this module wrote (its version checked)
+
+
+def find_table(found: Visuals | None, number: int) -> TableRecord | None:
+    """Table `number` of an extraction (None: not found, or no extraction)."""
+    return next((t for t in found["tables"] if t["number"] == number), None) if found else None
+
+
+def find_figure(found: Visuals | None, number: int) -> FigureRecord | None:
+    """Figure `number` of an extraction (None: not found, or no extraction)."""
+    return next((f for f in found["figures"] if f["number"] == number), None) if found else None
+
+
+def failed(error: str) -> Visuals:
+    """An extraction that found nothing, and why."""
+    return Visuals(version=VERSION, tables=[], figures=[], error=error)
 
 
 def start(folder: Path, max_pages: int = 500) -> None:
@@ -77,19 +95,19 @@ def start(folder: Path, max_pages: int = 500) -> None:
         thread.start()
 
 
-def ensure(folder: Path, max_pages: int = 500) -> dict:
+def ensure(folder: Path, max_pages: int = 500) -> Visuals:
     """The extraction of a paper folder, waiting for (or doing) it when it is not cached yet."""
     found = cached(folder)
     if found is not None:
         return found
     if not (folder / "paper.pdf").is_file():
-        return {"version": VERSION, "tables": [], "figures": [], "error": "no PDF of this paper in the workspace"}
+        return failed("no PDF of this paper in the workspace")
     start(folder, max_pages)
     with _lock:
         thread = _running.get(folder)
     if thread is not None:
         thread.join()
-    return cached(folder) or {"version": VERSION, "tables": [], "figures": [], "error": "extraction failed"}
+    return cached(folder) or failed("extraction failed")
 
 
 def _run(folder: Path, max_pages: int) -> None:
@@ -97,7 +115,7 @@ def _run(folder: Path, max_pages: int) -> None:
         data = extract_visuals((folder / "paper.pdf").read_bytes(), folder, max_pages)
     except Exception as exc:  # a PDF pymupdf chokes on: recorded, not retried on every read
         log.warning("table and figure extraction failed for %s", folder, exc_info=True)
-        data = {"version": VERSION, "tables": [], "figures": [], "error": f"{type(exc).__name__}: {str(exc)[:160]}"}
+        data = failed(f"{type(exc).__name__}: {str(exc)[:160]}")
     try:
         if folder.is_dir():
             atomic_write_json(folder / FILE, data)
@@ -106,7 +124,7 @@ def _run(folder: Path, max_pages: int) -> None:
 
 
 # -- extraction ---------------------------------------------------------------
-def extract_visuals(pdf: bytes, folder: Path | None = None, max_pages: int = 500) -> dict:
+def extract_visuals(pdf: bytes, folder: Path | None = None, max_pages: int = 500) -> Visuals:
     """Tables and figures of a PDF; figure PNGs are written into `folder` (none when it is None)."""
     from agent_scientist.papers.pdf import open_pdf
 
@@ -114,15 +132,11 @@ def extract_visuals(pdf: bytes, folder: Path | None = None, max_pages: int = 500
     try:
         count = min(doc.page_count, max_pages)
         captions = [_captions(doc[n]) for n in range(count)]
-        tables = _tables(doc, captions)
-        boxes: dict[int, list] = {}
-        for table in tables:
-            for page, bbox in table.pop("_boxes"):
-                boxes.setdefault(page, []).append(bbox)
+        tables, boxes = _tables(doc, captions)
         figures = _figures(doc, captions, boxes, folder)
     finally:
         doc.close()
-    return {"version": VERSION, "tables": tables, "figures": figures}
+    return Visuals(version=VERSION, tables=tables, figures=figures)
 
 
 def _captions(page: Any) -> list[dict]:
@@ -173,11 +187,13 @@ def _grid(page: Any, table: Any, words: list) -> list[list[str | None]]:
     return out
 
 
-def _tables(doc: Any, captions: list[list[dict]]) -> list[dict]:
-    """Captioned tables (plus an uncaptioned grid continuing the last one on the next page)."""
+def _tables(doc: Any, captions: list[list[dict]]) -> tuple[list[TableRecord], dict[int, list]]:
+    """Captioned tables (plus an uncaptioned grid continuing the last one on the next page), and the tables'
+    rectangles by page (no figure is looked for inside them)."""
     import pymupdf
 
-    out: list[dict] = []
+    out: list[TableRecord] = []
+    boxes: dict[int, list] = {}
     seen: set[int] = set()
     for index, page_captions in enumerate(captions):
         page = doc[index]
@@ -211,9 +227,9 @@ def _tables(doc: Any, captions: list[list[dict]]) -> list[dict]:
             if unruled:  # the text strategy's gaps between lines come back as empty rows
                 rows = [r for r in rows if any(c for c in r)]
             seen.add(cap["number"])
-            out.append({"number": cap["number"], "page": index + 1, "pages": [index + 1], "caption": cap["text"],
-                        "rows": rows, "header_rows": _header_rows(rows),
-                        "_boxes": [(index + 1, pymupdf.Rect(table.bbox))]})
+            out.append(TableRecord(number=cap["number"], page=index + 1, pages=[index + 1], caption=cap["text"],
+                                   rows=rows, header_rows=_header_rows(rows)))
+            boxes.setdefault(index + 1, []).append(pymupdf.Rect(table.bbox))
         # a grid at the top of this page with no caption continues the previous page's last table
         if out and out[-1]["pages"][-1] == index and found:
             rest = [i for i in range(len(found)) if i not in used]
@@ -225,8 +241,8 @@ def _tables(doc: Any, captions: list[list[dict]]) -> list[dict]:
                 if table.col_count == cols and not any(c["kind"] == "table" for c in above):
                     out[-1]["rows"].extend(_grid(page, table, words))
                     out[-1]["pages"].append(index + 1)
-                    out[-1]["_boxes"].append((index + 1, pymupdf.Rect(table.bbox)))
-    return out
+                    boxes.setdefault(index + 1, []).append(pymupdf.Rect(table.bbox))
+    return out, boxes
 
 
 def _next_y(cap: dict, page_captions: list[dict], rect: Any) -> float:
@@ -280,7 +296,7 @@ def _regions(page: Any, tables: list) -> list[tuple[Any, str]]:
     return regions
 
 
-def _figures(doc: Any, captions: list[list[dict]], tables: dict[int, list], folder: Path | None) -> list[dict]:
+def _figures(doc: Any, captions: list[list[dict]], tables: dict[int, list], folder: Path | None) -> list[FigureRecord]:
     """Each "Figure N" caption with its region: above or below it on its page, else the last one on the page before."""
     regions = {n: _regions(doc[n], tables.get(n + 1, [])) for n in range(len(captions))}
     free = {n: list(range(len(r))) for n, r in regions.items()}
@@ -295,7 +311,7 @@ def _figures(doc: Any, captions: list[list[dict]], tables: dict[int, list], fold
             continue
         choice = max(free[n - 1], key=lambda i: regions[n - 1][i][0].y1)
         picked[(n, cap["number"])] = (n - 1, _with_neighbours(regions[n - 1], free[n - 1], choice))
-    out: list[dict] = []
+    out: list[FigureRecord] = []
     seen: set[int] = set()
     for n, cap in figure_caps:
         if (n, cap["number"]) not in picked or cap["number"] in seen:
@@ -324,7 +340,7 @@ def _with_neighbours(regions: list, free: list[int], choice: int) -> list[int]:
     return group
 
 
-def _figure(page: Any, cap: dict, caption_page: int, parts: list, folder: Path | None) -> dict:
+def _figure(page: Any, cap: dict, caption_page: int, parts: list, folder: Path | None) -> FigureRecord:
     import pymupdf
 
     rect = pymupdf.Rect(parts[0][0])
@@ -338,14 +354,13 @@ def _figure(page: Any, cap: dict, caption_page: int, parts: list, folder: Path |
             clip.y0 = max(clip.y0, cap["rect"].y1 + 1)
     text = nfkc(" ".join(w[4] for w in sorted(page.get_text("words", clip=clip), key=lambda w: (round(w[3]), w[0]))))
     kinds = sorted({k for _r, k in parts})
-    record: dict[str, Any] = {"number": cap["number"], "page": page.number + 1, "caption_page": caption_page,
-                              "caption": cap["text"], "text": text[:2000], "kind": "+".join(kinds),
-                              "bbox": [round(v, 1) for v in clip]}
+    record = FigureRecord(number=cap["number"], page=page.number + 1, caption_page=caption_page, caption=cap["text"],
+                          text=text[:2000], kind="+".join(kinds), bbox=[round(v, 1) for v in clip])
     if folder is not None:
         name = f"figure-{cap['number']}.png"
         png, size = render(page, clip)
         atomic_write_bytes(folder / name, png)
-        record |= {"image": name, "size": list(size)}
+        record["image"], record["size"] = name, list(size)
     return record
 
 

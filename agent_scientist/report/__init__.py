@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agent_scientist.config import Settings
 from agent_scientist.fsio import atomic_write_bytes, atomic_write_text
 from agent_scientist.papers.citation_index import CitationIndex
-from agent_scientist.records import Note
+from agent_scientist.records import Note, UnverifiedCitation
 from agent_scientist.report.formats import to_bibtex, to_json
 from agent_scientist.report.markdown import build_markdown
 from agent_scientist.workspace import Workspace
@@ -35,7 +34,7 @@ class ReportResult:
 
     text: str
     path: Path | None
-    unverified: list[dict[str, Any]] = field(default_factory=list)
+    unverified: list[UnverifiedCitation] = field(default_factory=list)
     partial: bool = False
     index: CitationIndex | None = None
     notes_error: str = ""  # why memory was unavailable, if it was
@@ -101,7 +100,7 @@ class PaperResult:
     figures: int
     references: int
     partial: bool
-    unverified: list[dict[str, Any]] = field(default_factory=list)
+    unverified: list[UnverifiedCitation] = field(default_factory=list)
     notes_error: str = ""
     engine: str = ""
 

@@ -12,12 +12,21 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from agent_scientist.papers.citation_index import CitationIndex, workspace_page_count, workspace_visuals
 from agent_scientist.papers.citations import paper_ref_key, parse_part
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.records import Note, PaperMeta, StepRecord, failures_summary, latest_review, stop_label
+from agent_scientist.papers.visuals import find_figure
+from agent_scientist.records import (
+    Note,
+    PaperMeta,
+    RunRecord,
+    StepRecord,
+    failures_summary,
+    latest_review,
+    stop_label,
+)
 from agent_scientist.report.answer import IMAGE_SUFFIXES, AnswerRenderer, code_span, relative_file_link
 from agent_scientist.report.citations import UNVERIFIED_ANCHOR, escape_inline, render_group
 from agent_scientist.report.evidence import annotate, evidence_section, finish
@@ -212,7 +221,7 @@ class _Builder:
                                    "No open questions or next steps were recorded in memory.")
 
     def experiments(self) -> str:
-        runs = sorted(cast(list[dict[str, Any]], self.ws.runs()), key=lambda r: (int(r.get("run") or 0)))
+        runs = sorted(self.ws.runs(), key=lambda r: (int(r.get("run") or 0)))
         if not runs:
             return "## Experiments\n\n*No experiments were run.*"
         rows = ["| Run | Script | Arguments | Exit | Duration | Metrics |", "|---:|---|---|---|---:|---|"]
@@ -236,7 +245,7 @@ class _Builder:
                 blocks.append(artifacts)
         return "\n\n".join(blocks)
 
-    def artifacts(self, run: dict[str, Any], latest: dict[str, int]) -> str:
+    def artifacts(self, run: RunRecord, latest: dict[str, int]) -> str:
         """Links to a run's artifacts and saved output, and its images embedded (if still its own)."""
         number = int(run.get("run") or 0)
         paths = sorted({str(p) for p in (run.get("artifacts") or [])})
@@ -270,7 +279,7 @@ class _Builder:
             lines.append(f"**Run {number} output:** {output}")
         return "\n\n".join(lines + images)
 
-    def run_output(self, run: dict[str, Any], artifacts: set[str]) -> str:
+    def run_output(self, run: RunRecord, artifacts: set[str]) -> str:
         """Links to the non-empty files the runner saved in the run's output_dir (stdout.txt, stderr.txt)."""
         output_dir = str(run.get("output_dir") or "").strip("/")
         folder = self.ws.files_dir / output_dir
@@ -296,8 +305,7 @@ class _Builder:
             if not occ.verified or occ.figure is None or (occ.paper_id, occ.figure) in seen:
                 continue
             seen.add((occ.paper_id, occ.figure))
-            found = self.visuals(by_id[occ.paper_id]) or {}
-            figure = next((f for f in found.get("figures", []) if f["number"] == occ.figure), None)
+            figure = find_figure(self.visuals(by_id[occ.paper_id]), occ.figure)
             if figure is None or not figure.get("image"):
                 continue
             folder = paper_dir(self.ws, occ.paper_id)
@@ -417,7 +425,7 @@ class _Builder:
         return "\n".join(lines)
 
 
-def _run_cells(run: dict[str, Any]) -> list[str]:
+def _run_cells(run: RunRecord) -> list[str]:
     args = run.get("args")
     if isinstance(args, list):
         args_text = shlex.join(str(a) for a in args)
@@ -437,7 +445,7 @@ def _run_cells(run: dict[str, Any]) -> list[str]:
             exit_text, duration_text, _cell(_metrics_text(run.get("metrics")))]
 
 
-def _where_text(run: dict[str, Any]) -> str:
+def _where_text(run: RunRecord) -> str:
     """The machine a run ran on: `local`, or `Ray: <node>` for a run on a Ray worker."""
     if run.get("executor") in (None, "local"):
         return "local"

@@ -21,7 +21,7 @@ from markdown_it.token import Token
 from agent_scientist.papers.citation_index import workspace_visuals
 from agent_scientist.papers.citations import parse_locators
 from agent_scientist.papers.layout import paper_dir
-from agent_scientist.papers.visuals import caption_body
+from agent_scientist.papers.visuals import caption_body, find_figure, find_table
 from agent_scientist.records import Note, PaperMeta
 from agent_scientist.report.citations import locator_text
 from agent_scientist.report.markdown import MarkdownReport, build_markdown
@@ -139,23 +139,26 @@ def cited_visuals(ws: Workspace, report: MarkdownReport) -> list[Visual]:
             if number is None or (occ.paper_id, kind, number) in seen:
                 continue
             seen.add((occ.paper_id, kind, number))
-            extracted = found(papers[occ.paper_id]) or {}
-            record = next((r for r in extracted.get(kind + "s") or [] if r.get("number") == number), None)
+            extracted = found(papers[occ.paper_id])
+            figure = find_figure(extracted, number) if kind == "figure" else None
+            table = find_table(extracted, number) if kind == "table" else None
+            record = figure or table
             if record is None:
                 continue
-            pages = [int(p) for p in record.get("pages") or [record.get("page") or 0] if p]
+            pages = [p for p in (table["pages"] if table else [record["page"]]) if p]
             source = Cite(occ.number, (pages[0], pages[-1]) if pages else None, number if kind == "figure" else None,
                           number if kind == "table" else None, retracted=occ.retracted)
-            caption = caption_body(str(record.get("caption") or "")) or f"{kind.capitalize()} {number}"
-            if kind == "figure":
-                image = paper_dir(ws, occ.paper_id) / str(record.get("image") or "")
-                if record.get("image") and image.is_file():
+            caption = caption_body(record["caption"]) or f"{kind.capitalize()} {number}"
+            if figure is not None:
+                image = paper_dir(ws, occ.paper_id) / figure.get("image", "")
+                if figure.get("image") and image.is_file():
                     out.append(Visual(kind, number, source, caption, image=image))
                 continue
-            rows = [["" if cell is None else str(cell) for cell in row] for row in record.get("rows") or []]
+            assert table is not None  # record is the figure or the table
+            rows = [["" if cell is None else cell for cell in row] for row in table["rows"]]
             if not rows:
                 continue
-            header = max(0, min(int(record.get("header_rows") or 1), len(rows)))
+            header = max(0, min(table["header_rows"] or 1, len(rows)))
             keep = header + MAX_TABLE_ROWS
             out.append(Visual(kind, number, source, caption, rows=rows[:keep], header_rows=header,
                               more_rows=max(0, len(rows) - keep)))

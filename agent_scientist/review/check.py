@@ -95,18 +95,20 @@ def _visual_item(ws: Workspace, claim: Claim, paper_id: str, pages: tuple[int, i
     from agent_scientist.papers.layout import paper_dir
     from agent_scientist.papers.views import grid_rows
 
-    kind, number = ("figure", figure) if figure is not None else ("table", table)
     folder = paper_dir(ws, paper_id)
     found = visuals.ensure(folder)
-    item = next((i for i in found.get(f"{kind}s", []) if i["number"] == number), None)
+    if figure is None:
+        grid = visuals.find_table(found, table) if table is not None else None
+        if grid is None:
+            return f"{paper_id} has no table {table}"
+        shown = f"[Table {table}, p.{grid['page']}] {grid['caption']}\n" + "\n".join(grid_rows(grid))
+        return Item(claim.number, paper_id, pages, f"{paper_id} Table {table}", shown[:SOURCE_CHARS],
+                    [(grid["page"], shown)], figure, table)
+    item = visuals.find_figure(found, figure)
     if item is None:
-        return f"{paper_id} has no {kind} {number}"
-    label = f"{paper_id} {'Fig.' if kind == 'figure' else 'Table'} {number}"
-    if kind == "table":
-        shown = f"[Table {number}, p.{item['page']}] {item['caption']}\n" + "\n".join(grid_rows(item))
-        return Item(claim.number, paper_id, pages, label, shown[:SOURCE_CHARS], [(int(item["page"]), shown)],
-                    figure, table)
-    text = (f"[Figure {number}, p.{item['page']}] {item['caption']}\nText inside the figure: "
+        return f"{paper_id} has no figure {figure}"
+    label = f"{paper_id} Fig. {figure}"
+    text = (f"[Figure {figure}, p.{item['page']}] {item['caption']}\nText inside the figure: "
             f"{item.get('text') or '(none)'}")[:SOURCE_CHARS]
     image = image_path(folder, item) if images else None
     described = cached_description(folder, item) if image is None else None

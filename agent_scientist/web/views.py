@@ -13,7 +13,7 @@ from typing import Any, TypedDict, cast
 from agent_scientist.config import Settings
 from agent_scientist.fsio import read_json
 from agent_scientist.papers.citation_index import workspace_page_count
-from agent_scientist.papers.layout import paper_dir
+from agent_scientist.papers.layout import paper_dir, read_pages
 from agent_scientist.papers.visuals import caption_kind
 from agent_scientist.records import (
     Caption,
@@ -373,10 +373,9 @@ def find_paper(ws: Workspace, paper_id: str) -> PaperMeta | None:
 def page_texts(ws: Workspace, paper: PaperMeta) -> PageTexts:
     """The paper's pages.json, or nothing (no text cached yet, or unreadable)."""
     try:
-        data = read_json(paper_dir(ws, str(paper["id"])) / "pages.json")
+        return read_pages(paper_dir(ws, str(paper["id"])))
     except (OSError, ValueError):
         return {}
-    return cast(PageTexts, data) if isinstance(data, dict) else {}  # JSON from disk (papers.store): an object
 
 
 def locate(stored: PageTexts, kind: str, number: int) -> Caption | None:
@@ -399,22 +398,22 @@ def visual(ws: Workspace, paper: PaperMeta, kind: str, number: int) -> Visual | 
     if not (folder / "paper.pdf").is_file():
         return None
     found = visuals.ensure(folder)
-    item = next((i for i in found.get(f"{KINDS[kind]}s") or [] if i.get("number") == number), None)
-    if item is None:
-        return None
-    shown: Visual = {"kind": KINDS[kind], "number": number, "caption": str(item.get("caption") or ""),
-                     "page": int(item.get("page") or 0), "pages": [int(n) for n in item.get("pages") or []]}
     if kind == "fig":
-        shown["label"] = f"Figure {number}"
-        image = folder / str(item.get("image") or "")
-        if item.get("image") and image.is_file():
+        figure = visuals.find_figure(found, number)
+        if figure is None:
+            return None
+        shown = Visual(kind="figure", number=number, caption=figure["caption"], page=figure["page"], pages=[],
+                       label=f"Figure {number}")
+        image = folder / figure.get("image", "")
+        if figure.get("image") and image.is_file():
             shown["image"] = url("/ws/file", name=ws.name, path=image.relative_to(ws.root).as_posix())
-        shown["caption_page"] = int(item.get("caption_page") or shown["page"])
-    else:
-        shown["label"] = f"Table {number}"
-        shown["rows"] = grid_cells(item.get("rows") or [])
-        shown["header_rows"] = int(item.get("header_rows") or 1)
-    return shown
+        shown["caption_page"] = figure["caption_page"] or figure["page"]
+        return shown
+    table = visuals.find_table(found, number)
+    if table is None:
+        return None
+    return Visual(kind="table", number=number, caption=table["caption"], page=table["page"], pages=table["pages"],
+                  label=f"Table {number}", rows=grid_cells(table["rows"]), header_rows=table["header_rows"] or 1)
 
 
 def grid_cells(rows: Sequence[Sequence[str | None]]) -> list[list[tuple[str, int]]]:

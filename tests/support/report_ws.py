@@ -55,15 +55,15 @@ def add_paper(ws: Workspace, paper_id: str, title: str, authors: list[str], year
 
 def add_visuals(ws: Workspace, paper_id: str, figures: tuple[int, ...] = (), tables: tuple[int, ...] = (),
                 pages: list[int] | None = None) -> None:
-    """The placeholder PDF has no tables or figures: record what an extraction would have found (each on
-    `pages`, default p.1)."""
+    """The placeholder PDF has no tables or figures: record what an extraction would have found (records.Visuals;
+    a table on `pages`, default p.1; a figure drawn on the first of them, its caption on the last)."""
     on = pages or [1]
     atomic_write_json(paper_dir(ws, paper_id) / visuals.FILE, {
         "version": visuals.VERSION,
         "tables": [{"number": n, "page": on[0], "pages": on, "caption": f"Table {n}: numbers.", "rows": [["a", "b"]],
                     "header_rows": 1} for n in tables],
-        "figures": [{"number": n, "page": on[0], "pages": on, "caption_page": on[0], "caption": f"Figure {n}: a plot.",
-                     "text": ""} for n in figures]})
+        "figures": [{"number": n, "page": on[0], "caption_page": on[-1], "caption": f"Figure {n}: a plot.",
+                     "text": "", "kind": "vector", "bbox": [72.0, 72.0, 300.0, 240.0]} for n in figures]})
 
 
 def add_step(ws: Workspace, step: int, final_answer: str | None = None, **extra: Any) -> None:
