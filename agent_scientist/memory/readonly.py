@@ -139,7 +139,7 @@ class ReadOnlyCollection:
         if core is None:
             return dict(self._client.full(self.name).get(ids=ids, where=where, include=list(include)))
         got = core.get(self._id, ids, json.dumps(where) if where else None, None, 0, None,
-                                         list(include), TENANT, DATABASE)
+                       list(include), TENANT, DATABASE)
         embeddings = got.embeddings
         if "embeddings" in include:  # chromadb's Collection.get answers them as one array
             import numpy as np
@@ -159,7 +159,7 @@ class ReadOnlyCollection:
         # as chromadb normalises them before its core sees them: one float32 array per query
         vectors = [np.array(v, dtype=np.float32) for v in query_embeddings]
         got = core.query(self._id, None, vectors, n_results, json.dumps(where) if where else None,
-                                           None, list(include), TENANT, DATABASE)
+                         None, list(include), TENANT, DATABASE)
         embeddings = got.embeddings
         if "embeddings" in include and embeddings is not None:
             embeddings = [np.array(e) for e in embeddings]
