@@ -89,6 +89,7 @@ class Settings:
     # Memory.
     memory_url: str = ""  # empty: embedded chromadb in <workspace>/memory
     embedding_model: str = "local"  # "local" (bundled ONNX MiniLM) or a litellm embedding model
+    embedding_runtime: str = "auto"  # the local model on: auto | onnxruntime | openvino (the `openvino` extra)
     context_threshold_tokens: int = 24000
     evidence_concurrency: int = 4  # gather_evidence's worker calls in flight at once
     # Sandbox for experiments.
@@ -343,11 +344,12 @@ VISION = ("auto", "on", "off")  # the values of `vision` and `worker_vision`
 
 
 SYSTEM_PROMPT_MODES = ("auto", "system", "user")
+EMBEDDING_RUNTIMES = ("auto", "onnxruntime", "openvino")  # the values of `embedding_runtime` (memory/embedding.py)
 
 
 def _check_choices(settings: Settings) -> None:
     """Refuse, naming the setting, a value outside a setting's fixed set (executor, sandbox_gpus, paper_sources,
-    paper_size, vision, worker_vision)."""
+    paper_size, vision, worker_vision, system_prompt, embedding_runtime)."""
     for name in ("vision", "worker_vision"):
         if getattr(settings, name) not in VISION:
             raise ConfigError(f"Setting {name!r} must be one of {', '.join(VISION)}, not {getattr(settings, name)!r}.")
@@ -356,6 +358,9 @@ def _check_choices(settings: Settings) -> None:
     if settings.system_prompt not in SYSTEM_PROMPT_MODES:
         raise ConfigError(f"Setting 'system_prompt' must be one of {', '.join(SYSTEM_PROMPT_MODES)}, "
                           f"not {settings.system_prompt!r}.")
+    if settings.embedding_runtime not in EMBEDDING_RUNTIMES:
+        raise ConfigError(f"Setting 'embedding_runtime' must be one of {', '.join(EMBEDDING_RUNTIMES)}, "
+                          f"not {settings.embedding_runtime!r}.")
     if settings.paper_size not in PAPER_SIZES:
         raise ConfigError(f"Setting 'paper_size' must be one of {', '.join(PAPER_SIZES)}, "
                           f"not {settings.paper_size!r}.")

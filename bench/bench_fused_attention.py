@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_memory import sample_texts, title_abstract_pairs  # noqa: E402
 
-from agent_scientist.memory.embedding import LocalEmbedder, _threads  # noqa: E402
+from agent_scientist.memory.embedding import LocalEmbedder, _onnxruntime_model, _threads  # noqa: E402
 
 HEADS = 12
 HIDDEN = 384
@@ -125,17 +125,9 @@ def optimizer_only(src: Path, dst: Path) -> dict[str, int]:
 
 def embedder_on(path: Path | None) -> LocalEmbedder:
     """Today's embedder (tokenizer, batching, pooling), on another graph file if given, same session options."""
-    import onnxruntime as ort
-
     embedder = LocalEmbedder()
     if path is not None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = _threads()
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        embedder.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        embedder._inputs = {i.name for i in embedder.session.get_inputs()}
+        embedder._infer, embedder._inputs = _onnxruntime_model(_threads(), path)
     return embedder
 
 

@@ -4,6 +4,7 @@
     python bench/bench_memory.py --large    # also recall latency at 100,000 items
     python bench/bench_memory.py --only quality,context
     python bench/bench_memory.py --only sweep   # batch size and onnxruntime threads, by measurement
+    python bench/bench_memory.py --only runtimes   # onnxruntime against OpenVINO: speed and vectors, same run
     python bench/bench_memory.py --only import --base-src DIR --runs 3   # import rows against main (DIR)
 
 Retrieval quality uses real text the package can carry offline: for every installed Python distribution
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from agent_scientist.config import Settings  # noqa: E402
 from agent_scientist.memory import open_memory  # noqa: E402
-from agent_scientist.memory.embedding import LocalEmbedder  # noqa: E402
+from agent_scientist.memory.embedding import LocalEmbedder, _threads, openvino_installed  # noqa: E402
 from agent_scientist.workspace import Workspace  # noqa: E402
 
 
@@ -121,8 +122,44 @@ def bench_throughput() -> None:
     for label, texts in (("notes (one-line summaries)", notes * 2), ("passages (1000 characters)", passages)):
         tokens, wall, cpu = timed_embed(embedder, texts)
         print(f"throughput: {len(texts) / wall:,.1f} texts/s ({tokens / wall:,.0f} tokens/s) for {label}, "
-              f"{len(texts)} texts, {embedder.session.get_session_options().intra_op_num_threads} threads; "
-              f"{len(texts) / cpu:,.1f} texts per CPU-second")
+              f"{len(texts)} texts, onnxruntime on {_threads()} threads; {len(texts) / cpu:,.1f} texts per CPU-second")
+
+
+def bench_runtimes(rounds: int = 3) -> None:
+    """The bundled model on onnxruntime (today's embedder) and on OpenVINO, interleaved round by round: texts/s
+    (wall, and per CPU-second) for short notes and 1,000-character passages, median of `rounds`; and the lowest
+    cosine between the two runtimes' vectors over every text of the benchmark."""
+    if not openvino_installed():
+        print("runtimes: OpenVINO is not installed (pip install -e '.[openvino]'); nothing to compare")
+        return
+    notes, passages = sample_texts()
+    sentences = [s for _, b in title_abstract_pairs() for s in re.split(r"(?<=[.!?])\s+", b) if 40 < len(s) < 300]
+    sets = {"notes (one-line summaries)": notes * 2, "import notes (one sentence)": sentences[:3000],
+            "passages (1000 characters)": passages}
+    embedders = {"onnxruntime": LocalEmbedder(runtime="onnxruntime"), "openvino": LocalEmbedder(runtime="openvino")}
+    import openvino
+
+    precision = openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+    print(f"runtimes: openvino {openvino.__version__}, CPU inference precision {precision}; "
+          f"{_threads()} threads each; median of {rounds} rounds, interleaved")
+    for embedder in embedders.values():
+        embedder.embed(notes[:16])
+    for label, texts in sets.items():
+        rates: dict[str, list[tuple[float, float]]] = {name: [] for name in embedders}
+        vectors: dict[str, np.ndarray] = {}
+        for _ in range(rounds):
+            for name, embedder in embedders.items():
+                start, cpu = time.perf_counter(), time.process_time()
+                vectors[name] = embedder.embed(texts)
+                rates[name].append((len(texts) / (time.perf_counter() - start),
+                                    len(texts) / (time.process_time() - cpu)))
+        wall = {name: statistics.median(w for w, _ in r) for name, r in rates.items()}
+        cpu = {name: statistics.median(c for _, c in r) for name, r in rates.items()}
+        worst = float((vectors["openvino"] * vectors["onnxruntime"]).sum(axis=1).min())
+        print(f"runtimes: {label}, {len(texts)} texts: onnxruntime {wall['onnxruntime']:,.1f}/s "
+              f"({cpu['onnxruntime']:,.1f} per CPU-s); openvino {wall['openvino']:,.1f}/s ({cpu['openvino']:,.1f} "
+              f"per CPU-s): {wall['openvino'] / wall['onnxruntime']:.2f}x wall, "
+              f"{cpu['openvino'] / cpu['onnxruntime']:.2f}x per CPU-s; lowest cosine {worst:.6f}")
 
 
 def bench_sweep() -> None:
@@ -204,7 +241,9 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Wall and CPU seconds (the child's user + system) of one command, and its stdout."""
     before = os.times()
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    # not from the checkout: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH, so
+    # a run from this tree would measure this tree as the "before" too
+    done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - start
     after = os.times()
     return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system), \
@@ -230,6 +269,11 @@ def bench_import(root: Path, base_src: str = "", runs: int = 1) -> None:
     trees = {"after": str(ROOT)}
     if base_src:
         trees = {"before": str(Path(base_src).resolve()), **trees}
+    for which, src in trees.items():  # each child imports the tree it is named for
+        _, _, where = _timed([sys.executable, "-c", "import agent_scientist; print(agent_scientist.__file__)"],
+                             _child_env(root, src))
+        if not Path(where.strip()).is_relative_to(src):
+            raise SystemExit(f"the {which!r} children import {where.strip()}, not the tree {src}")
     got: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for run in range(runs):
         for which, src in trees.items():
@@ -288,7 +332,7 @@ def bench_context(root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--large", action="store_true", help="also measure recall latency at 100,000 items")
-    parser.add_argument("--only", default="quality,throughput,latency,import,context")
+    parser.add_argument("--only", default="quality,throughput,runtimes,latency,import,context")
     parser.add_argument("--base-src", default="", help="a checkout of main (`git archive main | tar -x -C DIR`): "
                         "the import rows' same-run 'before'")
     parser.add_argument("--runs", type=int, default=1, help="import rows: runs of each tree, interleaved")
@@ -301,6 +345,8 @@ def main() -> None:
             bench_quality(root)
         if "throughput" in only:
             bench_throughput()
+        if "runtimes" in only:
+            bench_runtimes()
         if "sweep" in only:
             bench_sweep()
         if "latency" in only:

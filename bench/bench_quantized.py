@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_memory import distractors, sample_texts, title_abstract_pairs  # noqa: E402
 
-from agent_scientist.memory.embedding import LocalEmbedder, _threads  # noqa: E402
+from agent_scientist.memory.embedding import LocalEmbedder, _onnxruntime_model, _threads  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "memory_embedding_reference.json"
 
@@ -48,14 +48,9 @@ def derive(folder: Path) -> dict[str, Path]:
 
 
 def embedder_for(path: Path | None) -> LocalEmbedder:
-    import onnxruntime as ort
-
     embedder = LocalEmbedder()
     if path is not None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = _threads(), 1, 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        embedder.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        embedder._infer, embedder._inputs = _onnxruntime_model(_threads(), path)
     return embedder
 
 

@@ -12,7 +12,7 @@ from support.memory_box import memory_box
 from agent_scientist.agent.registry import planner_tools
 from agent_scientist.contracts import ToolContext, ToolError
 from agent_scientist.memory import MemoryUnavailable, open_memory, read_notes
-from agent_scientist.memory.embedding import LocalEmbedder, get_embedder
+from agent_scientist.memory.embedding import LocalEmbedder, get_embedder, openvino_installed
 from agent_scientist.workspace import Workspace
 
 REFERENCE = Path(__file__).parent / "data" / "memory_embedding_reference.json"
@@ -27,9 +27,14 @@ def make_box(settings, name: str = "w", worker=None):
     return ctx, box, tools["remember"], tools["recall"]
 
 
-def test_embedding_matches_the_fp32_reference():
+RUNTIMES = ["onnxruntime", pytest.param("openvino", marks=pytest.mark.skipif(
+    not openvino_installed(), reason="the openvino extra is not installed (`.ci/run` installs it)"))]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_embedding_matches_the_fp32_reference(runtime):
     ref = json.loads(REFERENCE.read_text())
-    vectors = get_embedder("local").embed(ref["sentences"])
+    vectors = get_embedder("local", runtime=runtime).embed(ref["sentences"])
     expected = np.asarray(ref["vectors"])
     cosines = (vectors * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)
     assert vectors.shape == (8, 384)
@@ -37,14 +42,18 @@ def test_embedding_matches_the_fp32_reference():
     assert (cosines >= 0.999).all(), cosines  # the README's figure (lowest today: 0.9995)
 
 
-def test_embedding_gives_the_vectors_of_issue_28s_baseline():
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_embedding_gives_the_vectors_of_issue_28s_baseline(runtime):
     """Speed work on the embedder keeps its vectors: every fixture text (notes of 5-60 tokens, 1,000-character
-    passages) at cosine >= 0.9999 to the bundled model's vectors as they were, alone and batched together."""
+    passages) at cosine >= 0.9999 to the bundled model's vectors as they were, alone and batched together, on
+    either runtime."""
     fixture = json.loads(TODAY.read_text())
     expected = np.asarray(fixture["vectors"])
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
-    together = get_embedder("local").embed(fixture["texts"])
-    alone = np.stack([get_embedder("local").embed([t])[0] for t in fixture["texts"][::5]])
+    embedder = get_embedder("local", runtime=runtime)
+    assert embedder.runtime == runtime
+    together = embedder.embed(fixture["texts"])
+    alone = np.stack([embedder.embed([t])[0] for t in fixture["texts"][::5]])
     assert ((together * expected).sum(axis=1) >= 0.9999).all(), (together * expected).sum(axis=1)
     assert ((alone * expected[::5]).sum(axis=1) >= 0.9999).all()
 
@@ -61,16 +70,16 @@ def test_batches_pad_to_the_longest_text_and_give_the_same_vectors():
     assert np.allclose(together, alone, atol=1e-4)
 
 
-class _RecordingSession:
-    """The real ONNX session, recording the shape of every batch it is given."""
+class _Recording:
+    """The real model call, recording the shape of every batch it is given."""
 
-    def __init__(self, session):
-        self.session, self.shapes = session, []
+    def __init__(self, infer, padding: bool = False):
+        self.infer, self.shapes, self.padding = infer, [], padding
 
-    def run(self, outputs, feeds):
+    def __call__(self, feeds):
         self.shapes.append(feeds["attention_mask"].shape)
-        assert feeds["attention_mask"].all(), "a batch carried padding"
-        return self.session.run(outputs, feeds)
+        assert self.padding or feeds["attention_mask"].all(), "a batch carried padding"
+        return self.infer(feeds)
 
 
 def test_batches_group_texts_by_token_length_so_no_token_is_padding():
@@ -80,10 +89,37 @@ def test_batches_group_texts_by_token_length_so_no_token_is_padding():
     lengths = [len(embedder._plain.encode(t).ids) for t in texts]
     assert lengths == [10, 4, 10, 4]
     expected = np.stack([embedder.embed([t])[0] for t in texts])
-    embedder.session = _RecordingSession(embedder.session)
+    embedder._infer = recording = _Recording(embedder._infer)
     vectors = embedder.embed(texts)
-    assert sorted(embedder.session.shapes) == [(2, 4), (2, 10)]
+    assert sorted(recording.shapes) == [(2, 4), (2, 10)]
     assert np.allclose(vectors, expected, atol=1e-5)
+
+
+@pytest.mark.skipif(not openvino_installed(), reason="the openvino extra is not installed (`.ci/run` installs it)")
+def test_openvino_batches_hold_about_the_same_number_of_tokens():
+    """On OpenVINO a batch takes as many texts as fit BATCH_TOKENS padded tokens (at most MAX_BATCH): many short
+    notes at once, few long passages; the vectors are those of each text alone."""
+    from agent_scientist.memory.embedding import BATCH_TOKENS, MAX_BATCH
+
+    embedder = LocalEmbedder(runtime="openvino")
+    texts = ["Hi there"] * 100 + ["word " * 300] * 9 + ["b b b b b b b b"] * 3
+    embedder._infer = recording = _Recording(embedder._infer, padding=True)  # 4- and 10-token texts may meet
+    vectors = embedder.embed(texts)
+    shapes = recording.shapes
+    assert sum(n for n, _ in shapes) == len(texts)
+    assert all(n * width <= BATCH_TOKENS or n == 1 for n, width in shapes) and max(n for n, _ in shapes) == MAX_BATCH
+    assert [n for n, width in shapes if width == 256] == [BATCH_TOKENS // 256] * 2 + [9 - 2 * (BATCH_TOKENS // 256)]
+    alone = np.stack([embedder.embed([t])[0] for t in (texts[0], texts[100], texts[-1])])
+    assert ((vectors[[0, 100, -1]] * alone).sum(axis=1) >= 0.9999).all()  # bf16: kernels differ by batch shape
+
+
+def test_auto_runtime_is_openvino_where_installed_but_not_for_a_single_query():
+    from agent_scientist.memory.embedding import resolve_runtime
+
+    assert resolve_runtime("auto") == ("openvino" if openvino_installed() else "onnxruntime")
+    assert resolve_runtime("auto", queries_only=True) == "onnxruntime"
+    assert resolve_runtime("openvino", queries_only=True) == "openvino"  # what the user set, everywhere
+    assert resolve_runtime("onnxruntime") == "onnxruntime"
 
 
 def test_remember_merges_a_duplicate_keeping_both_sources(settings):

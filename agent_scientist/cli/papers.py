@@ -241,9 +241,10 @@ def read_cmd(
     ws = _workspace(settings, name)
     has_memory = bool(settings.memory_url) or (ws.memory_dir / "chroma.sqlite3").exists()
     if name and query and has_memory:
-        from agent_scientist.memory.embedding import preload
+        from agent_scientist.memory.embedding import preload, resolve_runtime
 
-        preload(settings.embedding_model, settings.api_base)  # the query's model loads while the store opens
+        # the query's model loads while the store opens
+        preload(settings.embedding_model, settings.api_base, resolve_runtime(settings.embedding_runtime, True))
     # same passages as read_paper; opened for reading (without importing chromadb), the client if it must index
     memory = _memory(ws, settings, for_reading=True) if name and query and has_memory else None
     try:

@@ -67,9 +67,11 @@ class MemoryCapability:
 
 def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
     """Open the workspace memory (or say why not) and add the memory tools, agent, trimming and lessons."""
-    from agent_scientist.memory.embedding import preload
+    from agent_scientist.memory.embedding import preload, resolve_runtime
 
-    preload(ctx.settings.embedding_model, ctx.settings.api_base)  # loads while chromadb opens
+    settings = ctx.settings
+    preload(settings.embedding_model, settings.api_base,  # loads while chromadb opens
+            resolve_runtime(settings.embedding_runtime))
     try:
         cap.store = open_memory(ctx.ws, ctx.settings)
         timeout = ctx.settings.end_of_run_timeout
@@ -305,7 +307,7 @@ def _memory_agent(cap: MemoryCapability, ctx: ToolContext, shared: list[Callable
 
 def doctor_checks(settings: Any) -> list[Check]:
     """For `agent-scientist doctor`: the embedding model answers, and the Chroma server (if set) is up."""
-    from agent_scientist.memory.embedding import EmbeddingError, get_embedder
+    from agent_scientist.memory.embedding import EmbeddingError, LocalEmbedder, get_embedder, resolve_runtime
 
     checks = []
     if settings.model and not settings.worker_model:
@@ -315,8 +317,11 @@ def doctor_checks(settings: Any) -> list[Check]:
         checks.append(("evidence", True, f"gather_evidence on the worker model {settings.worker_model}, "
                        f"{settings.evidence_concurrency} call(s) in flight"))
     try:
-        vector = get_embedder(settings.embedding_model or "local", settings.api_base).embed(["doctor check"])[0]
-        checks.append(("embedding model", True, f"{settings.embedding_model or 'local'}: {len(vector)} dimensions"))
+        runtime = resolve_runtime(settings.embedding_runtime)
+        embedder = get_embedder(settings.embedding_model or "local", settings.api_base, runtime)
+        vector = embedder.embed(["doctor check"])[0]
+        on = f" on {runtime}" if isinstance(embedder, LocalEmbedder) else ""
+        checks.append(("embedding model", True, f"{settings.embedding_model or 'local'}{on}: {len(vector)} dimensions"))
     except EmbeddingError as exc:
         checks.append(("embedding model", False, str(exc)))
     if settings.memory_url:

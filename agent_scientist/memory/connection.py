@@ -121,10 +121,12 @@ def _broken(where: str, why: str) -> str:
 class StoreBase:
     """The open collections (`notes`, `passages`, `history`) and how vectors are made and written."""
 
-    def __init__(self, client: Any, prefix: str, where: str, embedding_model: str, api_base: str = ""):
+    def __init__(self, client: Any, prefix: str, where: str, embedding_model: str, api_base: str = "",
+                 embedding_runtime: str = "onnxruntime"):
         self.where = where
         self.embedding_model = embedding_model or "local"
         self._api_base = api_base
+        self.embedding_runtime = embedding_runtime  # resolved (embedding.resolve_runtime)
         self._attach(client, prefix)
         # how long the process may wait at exit for passages still being indexed (seconds, or a function giving them)
         self.exit_wait_s: float | Callable[[], float] = 15.0
@@ -169,7 +171,7 @@ class StoreBase:
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for texts; an embedding failure becomes MemoryUnavailable with the reason."""
         try:
-            return get_embedder(self.embedding_model, self._api_base).embed(texts)
+            return get_embedder(self.embedding_model, self._api_base, self.embedding_runtime).embed(texts)
         except EmbeddingError as exc:
             raise MemoryUnavailable(str(exc)) from None
 

