@@ -71,3 +71,34 @@ def test_an_unknown_runtime_is_refused_naming_the_setting(home, tmp_path):
                         env={"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "tensorrt"})
     assert code == 2
     assert "Setting 'embedding_runtime' must be one of auto, onnxruntime, openvino, not 'tensorrt'" in out
+
+
+def test_doctor_names_the_runtime_the_model_loaded_on(home, cli):
+    expected = "openvino" if openvino_installed() else "onnxruntime"
+    assert f"embedding model: local on {expected}: 384 dimensions" in cli("doctor").stdout
+    onnx = cli("doctor", env={"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "onnxruntime"})
+    assert "embedding model: local on onnxruntime: 384 dimensions" in onnx.stdout
+
+
+@openvino
+def test_threads_embedding_at_once_on_openvino_get_each_their_own_vectors():
+    """Its infer requests are not shared between threads: the background indexing and a recall may embed at
+    the same moment and must each get their own texts' vectors."""
+    import threading
+
+    import numpy as np
+
+    from agent_scientist.memory.embedding import LocalEmbedder
+
+    embedder = LocalEmbedder(runtime="openvino")
+    sets = [[f"Passage {i} of set {n}: " + "warmup and calibration " * (5 + n * 7) for i in range(12)]
+            for n in range(4)]
+    expected = [embedder.embed(texts) for texts in sets]
+    got: dict[int, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda n=n: got.__setitem__(n, embedder.embed(sets[n]))) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for n in range(4):
+        assert ((got[n] * expected[n]).sum(axis=1) >= 0.99999).all()
