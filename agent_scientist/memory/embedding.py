@@ -48,7 +48,7 @@ class LocalEmbedder:
     """all-MiniLM-L6-v2 (int8 ONNX) on CPU: WordPiece, mean pooling over the mask, L2 normalisation.
 
     `runtime` runs the same model file on onnxruntime or, where the `openvino` extra is installed, on OpenVINO
-    (2.5-4x the texts per second on a CPU with bf16 units: `bench/bench_memory.py --only runtimes`).
+    (2.5-3.4x the texts per second on a CPU with bf16 units: `bench/bench_memory.py --only runtimes`).
     """
 
     dim = 384
