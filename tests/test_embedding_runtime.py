@@ -45,6 +45,23 @@ def test_auto_embeds_in_bulk_on_openvino_and_a_search_on_onnxruntime(home, tmp_p
 
 
 @openvino
+def test_openvino_loads_without_its_converter_which_phones_home(home, tmp_path):
+    """`import openvino` imports its model converter, whose import sends a usage event to Google Analytics
+    unless CI=true; the embedder loads openvino without it (a user's own later import still works)."""
+    env = {k: v for k, v in cli_env(home).items() if k != "CI"}
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["memory", "import", str(_notes(tmp_path)),
+                                                                     "--name", "w"])],
+                          env=env, capture_output=True, text=True, timeout=180, cwd=home.parent)
+    modules = set(json.loads(done.stderr.strip().splitlines()[-1])["modules"])
+    assert "Imported 20 note(s)" in done.stdout, done.stdout + done.stderr
+    assert "openvino" in modules and "openvino_telemetry" not in modules and "openvino.tools.ovc" not in modules
+    later = subprocess.run([sys.executable, "-c", "from agent_scientist.memory.embedding import _import_openvino\n"
+                            "_import_openvino()\nimport openvino.tools.ovc\nprint(openvino.tools.ovc.convert_model)"],
+                           env={**env, "CI": "true"}, capture_output=True, text=True, timeout=120)
+    assert "function convert_model" in later.stdout, later.stderr
+
+
+@openvino
 def test_the_setting_chooses_the_runtime_for_every_command(home, tmp_path):
     onnx = {"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "onnxruntime"}
     code, modules, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w", env=onnx)

