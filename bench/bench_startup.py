@@ -48,17 +48,19 @@ import agent_scientist.cli, agent_scientist.cli.memory
 marks.append(("CLI imports", cpu()))
 import numpy
 marks.append(("numpy", cpu()))
-import onnxruntime, tokenizers
-marks.append(("onnxruntime + tokenizers", cpu()))
-from agent_scientist.memory.embedding import get_embedder
-get_embedder()
+from agent_scientist.config import load_settings
+from agent_scientist.memory.embedding import _import_openvino, get_embedder, resolve_runtime
+s = load_settings({"home": sys.argv[1]})
+runtime = resolve_runtime(s.embedding_runtime)
+import tokenizers
+_import_openvino() if runtime == "openvino" else __import__("onnxruntime")
+marks.append((runtime + " + tokenizers", cpu()))
+get_embedder("local", "", runtime)
 marks.append(("load the embedding model", cpu()))
 import chromadb_rust_bindings
 marks.append(("import chromadb's core", cpu()))
-from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory
 from agent_scientist.workspace import Workspace
-s = load_settings({"home": sys.argv[1]})
 store = open_memory(Workspace.open(s.home, "w"), s, for_reading=True)
 marks.append(("open the store (%s)" % type(store.client).__name__, cpu()))
 store.recall("calibration of deep networks", 5)

@@ -35,13 +35,13 @@ def _notes(tmp_path, n: int = 20):
 
 
 @openvino
-def test_auto_embeds_in_bulk_on_openvino_and_a_search_on_onnxruntime(home, tmp_path):
+def test_auto_embeds_on_openvino_in_every_command(home, tmp_path):
     code, modules, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w")
     assert code == 0, out
-    assert "openvino" in modules and "Imported 20 note(s)" in out
+    assert "openvino" in modules and "onnxruntime" not in modules and "Imported 20 note(s)" in out
     code, modules, out = _run(home, "memory", "search", "warmup steps", "--name", "w")
     assert code == 0, out
-    assert "openvino" not in modules and "onnxruntime" in modules and "Observation" in out
+    assert "openvino" in modules and "onnxruntime" not in modules and "Observation" in out
 
 
 @openvino
@@ -66,8 +66,9 @@ def test_the_setting_chooses_the_runtime_for_every_command(home, tmp_path):
     onnx = {"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "onnxruntime"}
     code, modules, out = _run(home, "memory", "import", str(_notes(tmp_path)), "--name", "w", env=onnx)
     assert code == 0 and "openvino" not in modules, out
-    vino = {"AGENT_SCIENTIST_EMBEDDING_RUNTIME": "openvino"}
-    code, modules, out = _run(home, "memory", "search", "warmup steps", "--name", "w", env=vino)
+    code, modules, out = _run(home, "memory", "search", "warmup steps", "--name", "w", env=onnx)
+    assert code == 0 and "openvino" not in modules and "Observation" in out, out
+    code, modules, out = _run(home, "memory", "search", "warmup steps", "--name", "w")
     assert code == 0 and "openvino" in modules and "Observation" in out, out  # stored on one, searched on the other
 
 

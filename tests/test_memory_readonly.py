@@ -9,7 +9,6 @@ skip, saying so, until this file has been run with the version added there.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -25,6 +24,7 @@ from test_cli_imports import PROBE as CLI_PROBE
 
 from agent_scientist.config import load_settings
 from agent_scientist.memory import open_memory, readonly
+from agent_scientist.memory.embedding import resolve_runtime
 from agent_scientist.memory.readonly import ReadOnlyClient, open_reader
 from agent_scientist.workspace import Workspace
 
@@ -101,9 +101,6 @@ def _answers(store, vector) -> dict:
 
 @reader
 def test_the_reader_answers_as_the_chromadb_client(settings):
-    # one runtime for both: under `auto` a store opened for reading embeds its queries on onnxruntime and the
-    # other on OpenVINO where installed, whose vectors differ in the fifth decimal and can reorder near ties
-    settings = dataclasses.replace(settings, embedding_runtime="onnxruntime")
     ws = _fill(settings)
     fast, client = open_memory(ws, settings, for_reading=True), open_memory(ws, settings)
     assert isinstance(fast.client, ReadOnlyClient) and not isinstance(client.client, ReadOnlyClient)
@@ -149,8 +146,7 @@ def test_papers_read_query_imports_no_chromadb_and_prints_what_the_client_finds(
     for query in ("diagram of precision against scale", "results of the method"):
         args = ("papers", "read", meta["id"], "--query", query, "--name", "lib")
         out, modules = _cli(home, *args)
-        assert "chromadb" not in modules and "onnxruntime" in modules  # the passages came from the memory
-        assert "openvino" not in modules  # embedding_runtime = auto: a query embeds on the quicker-starting runtime
+        assert "chromadb" not in modules and resolve_runtime("auto") in modules  # the passages came from the memory
         client_out, client_modules = _cli(home, "client", *args)
         assert "chromadb" in client_modules and out == client_out and "passages for" in out
 

@@ -113,13 +113,11 @@ def test_openvino_batches_hold_about_the_same_number_of_tokens():
     assert ((vectors[[0, 100, -1]] * alone).sum(axis=1) >= 0.9999).all()  # bf16: kernels differ by batch shape
 
 
-def test_auto_runtime_is_openvino_where_installed_but_not_for_a_single_query():
+def test_auto_runtime_is_openvino_where_installed():
     from agent_scientist.memory.embedding import resolve_runtime
 
     assert resolve_runtime("auto") == ("openvino" if openvino_installed() else "onnxruntime")
-    assert resolve_runtime("auto", queries_only=True) == "onnxruntime"
-    assert resolve_runtime("openvino", queries_only=True) == "openvino"  # what the user set, everywhere
-    assert resolve_runtime("onnxruntime") == "onnxruntime"
+    assert resolve_runtime("onnxruntime") == "onnxruntime" and resolve_runtime("openvino") == "openvino"
 
 
 def test_remember_merges_a_duplicate_keeping_both_sources(settings):

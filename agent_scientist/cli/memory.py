@@ -59,7 +59,7 @@ def search(
     if not query.strip():
         fail("The query is empty.")
     preload(settings.embedding_model, settings.api_base,  # loads while the store opens
-            resolve_runtime(settings.embedding_runtime, True))
+            resolve_runtime(settings.embedding_runtime))
     try:
         results = _open(ws, settings, for_reading=True).recall(query, max(1, k))
     except MemoryUnavailable as exc:

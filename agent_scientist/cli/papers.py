@@ -244,7 +244,7 @@ def read_cmd(
         from agent_scientist.memory.embedding import preload, resolve_runtime
 
         # the query's model loads while the store opens
-        preload(settings.embedding_model, settings.api_base, resolve_runtime(settings.embedding_runtime, True))
+        preload(settings.embedding_model, settings.api_base, resolve_runtime(settings.embedding_runtime))
     # same passages as read_paper; opened for reading (without importing chromadb), the client if it must index
     memory = _memory(ws, settings, for_reading=True) if name and query and has_memory else None
     try:

@@ -194,11 +194,11 @@ def _import_openvino() -> Any:
     return openvino
 
 
-def resolve_runtime(runtime: str, queries_only: bool = False) -> str:
-    """The runtime `embedding_runtime` names; `auto` is OpenVINO where it is installed, except for a process that
-    only embeds a query (`memory search`, `papers read --query`): onnxruntime starts ~0.2 s of CPU sooner."""
+def resolve_runtime(runtime: str) -> str:
+    """The runtime `embedding_runtime` names: `auto` is OpenVINO where it is installed, else onnxruntime (one
+    runtime for every command, so a search embeds its query as the run's recall does)."""
     if runtime == "auto":
-        return "onnxruntime" if queries_only or not openvino_installed() else "openvino"
+        return "openvino" if openvino_installed() else "onnxruntime"
     if runtime not in EMBEDDING_RUNTIMES:  # settings are checked when read (config._check_choices)
         raise ValueError(f"unknown embedding runtime {runtime!r}")
     return runtime

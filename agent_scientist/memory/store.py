@@ -127,7 +127,7 @@ def open_store(ws: Workspace, settings: Settings, for_reading: bool = False) -> 
     """
     client, prefix, where = (_connect_for_reading if for_reading else _connect)(ws, settings)
     store = MemoryStore(client, prefix, where, settings.embedding_model, settings.api_base,
-                        resolve_runtime(settings.embedding_runtime, queries_only=for_reading))
+                        resolve_runtime(settings.embedding_runtime))
     if isinstance(client, ReadOnlyClient):
         client.handover = lambda: store._attach(*_connect(ws, settings)[:2])
     store.exit_wait_s = settings.end_of_run_timeout
