@@ -290,6 +290,12 @@ def user_config_dir() -> Path:
     return Path(base) / "agent-scientist"
 
 
+def user_cache_dir() -> Path:
+    """What can be rebuilt at any time (the embedding model compiled for this CPU): delete it freely."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agent-scientist"
+
+
 def config_files() -> list[Path]:
     """TOML files in increasing order of precedence."""
     return [user_config_dir() / CONFIG_FILE, Path.cwd() / CONFIG_FILE]

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
-import pytest
-from support import warm
+# The session's own cache folder (the compiled embedding model), made before the warm runner records the session's
+# environment and inherited by xdist workers: nothing is written to, or read from, the user's ~/.cache.
+CACHE_PREFIX = "agent-scientist-test-cache-"
+_OWN_CACHE = ""
+if not Path(os.environ.get("XDG_CACHE_HOME", "/")).name.startswith(CACHE_PREFIX):
+    _OWN_CACHE = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix=CACHE_PREFIX)
 
-from agent_scientist.config import load_settings
+import pytest  # noqa: E402
+from support import warm  # noqa: E402
+
+from agent_scientist.config import load_settings  # noqa: E402
 
 # No test may reach the network: unless a test starts its own loopback server, arXiv is a closed port.
 OFFLINE = {
@@ -38,6 +47,11 @@ OFFLINE = {
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_sandbox(available, what): a sandbox protection the test needs")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 # Under pytest-xdist each worker has its own warm process; the workers' counts are summed here.

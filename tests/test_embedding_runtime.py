@@ -120,3 +120,47 @@ def test_threads_embedding_at_once_on_openvino_get_each_their_own_vectors():
         thread.join(120)
     for n in range(4):
         assert ((got[n] * expected[n]).sum(axis=1) >= 0.99999).all()
+
+
+def _blobs(cache) -> list:
+    return sorted((cache / "agent-scientist" / "openvino").glob("*.blob"))
+
+
+@openvino
+def test_the_compiled_model_is_cached_per_configuration_and_a_bad_cache_file_is_rebuilt(tmp_path, monkeypatch):
+    """The compiled model is kept in the user's cache (a one-query process loads it instead of compiling): the
+    same vectors either way; a file that does not load is compiled again and replaced; another thread count is
+    another file."""
+    import numpy as np
+
+    from agent_scientist.memory.embedding import LocalEmbedder
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    texts = ["Label smoothing improves calibration.", "word " * 300, "Warmup of 500 steps."]
+    compiled = LocalEmbedder(runtime="openvino", threads=2).embed(texts)
+    [blob] = _blobs(cache)
+    stored = blob.read_bytes()
+    assert len(stored) > 1_000_000 and not list(blob.parent.glob(".*.tmp"))  # written whole, no temporary left
+    loaded = LocalEmbedder(runtime="openvino", threads=2).embed(texts)
+    assert np.array_equal(loaded, compiled) and blob.read_bytes() == stored  # read back, not rewritten
+    blob.write_bytes(stored[: len(stored) // 3])  # cut short, as by a full disk
+    again = LocalEmbedder(runtime="openvino", threads=2).embed(texts)
+    assert np.array_equal(again, compiled)
+    rebuilt = blob.read_bytes()
+    assert len(rebuilt) > len(stored) // 2  # compiled again and replaced by a whole file (exports differ in bytes)
+    LocalEmbedder(runtime="openvino", threads=2).embed(texts[:1])
+    assert blob.read_bytes() == rebuilt  # which loads
+    LocalEmbedder(runtime="openvino", threads=1).embed(texts[:1])
+    assert len(_blobs(cache)) == 2
+
+
+@openvino
+def test_a_cache_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
+    from agent_scientist.memory.embedding import LocalEmbedder
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    vectors = LocalEmbedder(runtime="openvino").embed(["Label smoothing improves calibration."])
+    assert vectors.shape == (1, 384) and blocked.read_text() == "a file where the cache folder would go"

