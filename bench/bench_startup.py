@@ -53,7 +53,10 @@ from agent_scientist.memory.embedding import _import_openvino, get_embedder, res
 s = load_settings({"home": sys.argv[1]})
 runtime = resolve_runtime(s.embedding_runtime)
 import tokenizers
-_import_openvino() if runtime == "openvino" else __import__("onnxruntime")
+if runtime == "openvino":
+    _import_openvino()
+else:
+    import onnxruntime
 marks.append((runtime + " + tokenizers", cpu()))
 get_embedder("local", "", runtime)
 marks.append(("load the embedding model", cpu()))

@@ -51,15 +51,14 @@ def search(
     """
     from agent_scientist.agent.progress import short
     from agent_scientist.memory import MemoryUnavailable
-    from agent_scientist.memory.embedding import preload, resolve_runtime
+    from agent_scientist.memory.embedding import preload
 
     name, (query,) = workspace_and_args(name, args, 1, "memory search", "QUERY")
     settings = cli_settings(memory_url=memory_url)
     ws = open_workspace(settings, name)
     if not query.strip():
         fail("The query is empty.")
-    preload(settings.embedding_model, settings.api_base,  # loads while the store opens
-            resolve_runtime(settings.embedding_runtime))
+    preload(settings)  # loads while the store opens
     try:
         results = _open(ws, settings, for_reading=True).recall(query, max(1, k))
     except MemoryUnavailable as exc:
@@ -167,7 +166,7 @@ def import_(
 
     from agent_scientist.memory import MemoryUnavailable
     from agent_scientist.memory.consolidate import prepare_note
-    from agent_scientist.memory.embedding import preload, resolve_runtime
+    from agent_scientist.memory.embedding import preload
 
     settings = cli_settings(memory_url=memory_url)
     if not file.is_file():
@@ -175,8 +174,7 @@ def import_(
     with open(file, encoding="utf-8", errors="replace") as fh:
         total = sum(1 for line in fh if line.strip())
     ws = open_or_create_workspace(settings, name)
-    preload(settings.embedding_model, settings.api_base,  # loads while chromadb opens
-            resolve_runtime(settings.embedding_runtime))
+    preload(settings)  # loads while chromadb opens
     store = _open(ws, settings)
     bad: list[str] = []
     notices: list[str] = []  # notes stored but cut to the maximum length

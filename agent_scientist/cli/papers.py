@@ -241,10 +241,9 @@ def read_cmd(
     ws = _workspace(settings, name)
     has_memory = bool(settings.memory_url) or (ws.memory_dir / "chroma.sqlite3").exists()
     if name and query and has_memory:
-        from agent_scientist.memory.embedding import preload, resolve_runtime
+        from agent_scientist.memory.embedding import preload
 
-        # the query's model loads while the store opens
-        preload(settings.embedding_model, settings.api_base, resolve_runtime(settings.embedding_runtime))
+        preload(settings)  # the query's model loads while the store opens
     # same passages as read_paper; opened for reading (without importing chromadb), the client if it must index
     memory = _memory(ws, settings, for_reading=True) if name and query and has_memory else None
     try:

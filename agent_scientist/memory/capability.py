@@ -67,11 +67,9 @@ class MemoryCapability:
 
 def _register(cap: MemoryCapability, ctx: ToolContext, box: Toolbox) -> None:
     """Open the workspace memory (or say why not) and add the memory tools, agent, trimming and lessons."""
-    from agent_scientist.memory.embedding import preload, resolve_runtime
+    from agent_scientist.memory.embedding import preload
 
-    settings = ctx.settings
-    preload(settings.embedding_model, settings.api_base,  # loads while chromadb opens
-            resolve_runtime(settings.embedding_runtime))
+    preload(ctx.settings)  # loads while chromadb opens
     try:
         cap.store = open_memory(ctx.ws, ctx.settings)
         timeout = ctx.settings.end_of_run_timeout

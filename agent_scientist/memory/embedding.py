@@ -21,6 +21,8 @@ from agent_scientist.fsio import atomic_write_bytes
 if TYPE_CHECKING:
     import numpy as np
 
+    from agent_scientist.config import Settings
+
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -298,14 +300,16 @@ def _embedder(name: str, api_base: str, runtime: str) -> LocalEmbedder | LiteLLM
     return LiteLLMEmbedder(name, api_base=api_base)
 
 
-def preload(name: str = LOCAL_NAME, api_base: str = "", runtime: str = "onnxruntime") -> None:
-    """Start loading the embedding model in the background, while the caller opens chromadb."""
+def preload(settings: Settings) -> None:
+    """Start loading the settings' embedding model in the background, while the caller opens chromadb."""
 
     import numpy  # noqa: F401 - here, not in the thread: two threads importing numpy at once can break it
 
+    runtime = resolve_runtime(settings.embedding_runtime)
+
     def load() -> None:
         try:
-            get_embedder(name, api_base, runtime)
+            get_embedder(settings.embedding_model, settings.api_base, runtime)
         except Exception:  # the caller's own get_embedder reports it
             pass
 
